@@ -1,0 +1,3 @@
+from soundmind_data.cli import main
+
+main()

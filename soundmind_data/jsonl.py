@@ -1,0 +1,125 @@
+"""JSON Lines I/O: lazy reading with line numbers, atomic writing.
+
+Readers yield one record at a time so memory does not grow with the file (Lhotse's rule). Writers go to a
+temporary file beside the target and rename it into place on success, so an interrupted stage never leaves a
+half-written file that later looks valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from soundmind_data.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Line:
+    """One physical line of a JSONL file: either a decoded object or the reason it could not be decoded."""
+
+    file: str
+    number: int  # 1-based
+    record: dict[str, Any] | None
+    error: str | None = None
+
+
+def iter_lines(path: str | Path) -> Iterator[Line]:
+    """Yield every non-blank line of a JSONL file, decoded, or with the reason it is not a JSON object.
+
+    Invalid UTF-8 and malformed JSON are per-line errors, never exceptions: one bad line must not cost the rest.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, expected a JSONL file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Line(str(path), number, None, f"invalid UTF-8 at byte {exc.start}")
+                continue
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield Line(str(path), number, None, f"malformed JSON: {exc.msg} at column {exc.colno}")
+                continue
+            if not isinstance(record, dict):
+                yield Line(str(path), number, None, f"expected a JSON object, got {type(record).__name__}")
+                continue
+            yield Line(str(path), number, record)
+
+
+def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the objects of a manifest we wrote ourselves; a bad line is a hard error naming file and line."""
+    from soundmind_data.errors import DataError
+
+    for line in iter_lines(path):
+        if line.error:
+            raise DataError(f"{line.file}:{line.number}: {line.error}")
+        yield line.record  # type: ignore[misc]
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """The one JSON encoding used for every line we write: UTF-8, no ASCII escaping, stable key order."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+class AtomicWriter:
+    """Write a text file through a temporary sibling and rename it into place only on a clean exit.
+
+    >>> with AtomicWriter("out.jsonl") as out:
+    ...     out.write_record({"id": "a"})
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._tmp_path: Path | None = None
+        self._handle = None
+        self.count = 0
+
+    def __enter__(self) -> "AtomicWriter":
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+        self._tmp_path = Path(tmp)
+        self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        return self
+
+    def write(self, text: str) -> None:
+        self._handle.write(text)
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        self._handle.write(dumps(record) + "\n")
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self._handle is not None and self._tmp_path is not None
+        if exc_type is None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.replace(self._tmp_path, self.path)
+        else:
+            self._handle.close()
+            self._tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write one JSON document (a report) atomically."""
+    with AtomicWriter(path) as out:
+        out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,42 @@
+"""Which characters a TTS voice would drop or misread if they reached it unnormalised.
+
+The audit uses this on raw text to flag items that need speech normalisation; the synthesis stage uses it after
+normalisation to refuse text it could not speak faithfully (content is never silently dropped).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SCRIPT_PREFIXES = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "IDEOGRAPHIC", "FULLWIDTH", "HALFWIDTH", "BOPOMOFO")
+
+
+@lru_cache(maxsize=4096)
+def char_problem(char: str) -> str | None:
+    """Why `char` is unspeakable ("control", "logic symbol", "CJK"), or None when a voice reads it fine."""
+    if char in "\t\n\r":
+        return None
+    category = unicodedata.category(char)
+    if category in ("Cc", "Co", "Cs", "Cn"):
+        return "control"
+    if category == "Sm" and not char.isascii():
+        return "logic symbol"
+    if "\u2190" <= char <= "\u21ff":  # arrows: some are So, not Sm
+        return "logic symbol"
+    if ord(char) >= 0x2E80 and unicodedata.name(char, "").startswith(_SCRIPT_PREFIXES):
+        return "CJK"
+    return None
+
+
+def unspeakable_chars(text: str) -> str:
+    """The distinct unspeakable characters of `text`, in order of first appearance ("" when all is speakable)."""
+    if text.isascii():  # the common case, kept fast: only control characters can be wrong in ASCII
+        return "".join(dict.fromkeys(_ASCII_CONTROL.findall(text)))
+    seen: dict[str, None] = {}
+    for char in text:
+        if char not in seen and char_problem(char):
+            seen[char] = None
+    return "".join(seen)

@@ -1,0 +1,34 @@
+"""Normalised triplet keys: the identity of an item's content for duplicate, leak and gold matching.
+
+Two items are "the same question" when their premises and conclusion agree after case folding, dropping punctuation
+and collapsing whitespace; the key is a 64-bit hash so millions of them fit in a few megabytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """Case-, punctuation- and whitespace-insensitive form of a text."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def text_key(*fields: str) -> int:
+    """A 64-bit key of the normalised fields (a separator keeps ("a b", "c") apart from ("a", "b c"))."""
+    joined = "\x1f".join(normalise_text(f) for f in fields)
+    return int.from_bytes(hashlib.blake2b(joined.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def triplet_key(item: dict) -> int:
+    return text_key(item["major_premise"], item["minor_premise"], item["conclusion"])
+
+
+def id_digest(item_id: str) -> bytes:
+    """8 bytes standing for an id, so uniqueness checks cost a few bytes per item whatever the ids' length."""
+    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
