@@ -179,8 +179,10 @@ def ingest(
     if not paths:
         raise UsageError("no SOURCE file given")
     for path in paths:
-        if not path.is_file():
+        if not path.exists():
             raise UsageError(f"{path}: no such file")
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory, expected a JSONL file")
     out = Path(out)
     result = IngestResult(manifest=out, rejects=rejects_path(out))
     seen_ids: set[bytes] = set()

@@ -1,0 +1,23 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_cli():
+    """Run `python -m soundmind_data ARGS` as a real process; returns the CompletedProcess (text mode)."""
+
+    def run(*args: object, check_rc: int | None = None, **kwargs) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **kwargs.pop("env", {})}
+        proc = subprocess.run([sys.executable, "-m", "soundmind_data", *map(str, args)], capture_output=True,
+                              text=True, cwd=kwargs.pop("cwd", ROOT), env=env, **kwargs)
+        if check_rc is not None:
+            assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    return run

@@ -1,0 +1,48 @@
+"""Builders for the test fixtures: source lines and manifest items the tests write themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from soundmind_data.template import render_question
+
+ENTAILED_ANSWER = "The rule covers the case, so the conclusion follows.\n\nAnswer: entailed."
+NOT_ENTAILED_ANSWER = "Nothing forces the conclusion.\n\nAnswer: not entailed."
+
+
+def write_jsonl(path: Path, records: Iterable[Any]) -> Path:
+    """Write records (dicts, or raw str lines written as they are) one per line."""
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write((record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)) + "\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def logiqa_line(major: Any = "All cats are animals", minor: str = "Tom is a cat", conclusion: str = "Tom is an animal.",
+                label: Any = "entailed") -> dict:
+    return {"label": label, "major_premise": major, "minor_premise": minor, "conclusion": conclusion}
+
+
+def soundmind_line(item_id: str = "0001", major: str = "All cats are animals", minor: str = "Tom is a cat",
+                   conclusion: str = "Tom is an animal", label: int = 1, answer: str | None = None) -> dict:
+    if answer is None:
+        answer = ENTAILED_ANSWER if label == 1 else NOT_ENTAILED_ANSWER
+    return {"id": item_id, "user_content": render_question(major, minor, conclusion), "answer": answer, "label": label}
+
+
+def item(item_id: str, *, split: str = "train", major: str = "All cats are animals", minor: str = "Tom is a cat",
+         conclusion: str = "Tom is an animal", label: int = 1, answer: str | None = "default", **extra: Any) -> dict:
+    """A manifest item as the ingest stage writes it."""
+    if answer == "default":
+        answer = ENTAILED_ANSWER if label == 1 else NOT_ENTAILED_ANSWER
+    return {
+        "id": item_id, "split": split, "major_premise": major, "minor_premise": minor, "conclusion": conclusion,
+        "label": label, "question_text": render_question(major, minor, conclusion), "answer_text": answer,
+        "source": {"dataset": "soundmind", "file": "fixture.jsonl", "line": 1}, **extra,
+    }

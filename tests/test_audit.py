@@ -1,0 +1,79 @@
+import json
+
+import pytest
+from factories import item, logiqa_line, write_jsonl
+
+from soundmind_data import schemas
+from soundmind_data.stages.audit import audit_manifest
+
+
+@pytest.fixture
+def defective(tmp_path):
+    """A manifest with known defects, one or two of each kind, and a gold file that disagrees on one item."""
+    items = [
+        item("ok1", major="Birds fly", minor="Tweety is a bird", conclusion="Tweety flies", label=1),
+        item("dis1", label=1, answer="Hmm.\n\nAnswer: **not entailed**", conclusion="Claim one"),
+        item("dis2", label=1, answer="Answer: Not Entailed.", conclusion="Claim two"),
+        item("dis3", label=0, answer="Answer: entailed? no...\nAnswer: Entailed!", conclusion="Claim three"),
+        item("agree-hyphen", label=0, answer="Answer: not-entailed", conclusion="Claim four"),
+        item("miss1", answer=None, conclusion="Claim five"),
+        item("miss2", answer="   ", conclusion="Claim six"),
+        item("undec", answer="I cannot decide.", conclusion="Claim seven"),
+        item("dup-a", conclusion="The same claim", split="train"),
+        item("dup-b", conclusion="the SAME claim!", split="train"),
+        item("leak-dev", conclusion="Tweety flies", major="Birds fly.", minor="tweety is a bird", split="dev"),
+        item("sym", major="¬P → Q holds", conclusion="Claim eight"),
+        item("cjk", minor="Tom is a cat，他是猫", conclusion="Claim nine"),
+        item("ctl", conclusion="Claim\x07 ten"),
+    ]
+    manifest = write_jsonl(tmp_path / "m.jsonl", items)
+    gold = write_jsonl(tmp_path / "gold.txt", [
+        logiqa_line(major="BIRDS FLY", minor="Tweety is a bird.", conclusion="Tweety flies.", label="not entailed"),
+        logiqa_line(major="All cats are animals", minor="Tom is a cat", conclusion="Claim one", label="entailed"),
+        "{a bad gold line is skipped",
+    ])
+    return manifest, gold
+
+
+def test_audit_counts_known_defects(defective):
+    manifest, gold = defective
+    report = audit_manifest(manifest, gold_files=[gold]).to_json()
+    assert report["items"] == 14
+    assert report["splits"] == {"train": {"0": 2, "1": 11}, "dev": {"0": 0, "1": 1}}
+    assert report["ids"]["answer_label_disagree"] == ["dis1", "dis2", "dis3"]
+    assert report["ids"]["answer_missing"] == ["miss1", "miss2"]
+    assert report["ids"]["answer_undecidable"] == ["undec"]
+    # ok1 and leak-dev match the gold triplet (case/punctuation insensitive) whose gold label is 0; dis1 matches with 1
+    assert report["gold_matched"] == 3
+    assert report["ids"]["gold_disagree"] == ["ok1", "leak-dev"]
+    assert report["duplicates"] == 1 and report["ids"]["duplicates"] == ["dup-b"]
+    assert report["duplicate_groups"] == [["dup-a", "dup-b"]]
+    assert report["cross_split_leaks"] == 2 and sorted(report["ids"]["cross_split_leaks"]) == ["leak-dev", "ok1"]
+    assert report["leak_groups"] == [{"train": ["ok1"], "dev": ["leak-dev"]}]
+    assert report["ids"]["unspeakable"] == ["sym", "cjk", "ctl"]
+    for key in ("answer_label_disagree", "answer_missing", "gold_matched", "gold_disagree", "duplicates",
+                "cross_split_leaks", "unspeakable"):
+        assert key in report
+    assert schemas.first_error("audit-report", report) is None
+
+
+def test_audit_cli_table_and_json(defective, run_cli, tmp_path):
+    manifest, gold = defective
+    proc = run_cli("audit", manifest, "--gold", gold, "--json", tmp_path / "a.json", check_rc=0)
+    rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines() if line.strip() and line[0] != "-"}
+    assert rows["answer_label_disagree"] == "3" and rows["gold_disagree"] == "2" and rows["unspeakable"] == "3"
+    assert "dis1, dis2, dis3" in proc.stdout
+    assert json.loads((tmp_path / "a.json").read_text())["gold_disagree"] == 2
+
+
+def test_audit_of_clean_manifest(tmp_path):
+    manifest = write_jsonl(tmp_path / "m.jsonl", [item(f"i{n}", conclusion=f"Claim {n}") for n in range(5)])
+    report = audit_manifest(manifest)
+    assert report.items == 5
+    assert all(report.count(check) == 0 for check in report.ids)
+
+
+def test_audit_of_unreadable_manifest_names_the_line(tmp_path, run_cli):
+    manifest = write_jsonl(tmp_path / "m.jsonl", [item("a"), "{oops"])
+    proc = run_cli("audit", manifest, check_rc=1)
+    assert proc.stderr.strip().startswith(f"error: {manifest}:2: malformed JSON")
