@@ -12,7 +12,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
+
+import orjson
 
 from soundmind_data.errors import UsageError
 
@@ -27,38 +29,59 @@ class Line:
     error: str | None = None
 
 
-def iter_lines(path: str | Path) -> Iterator[Line]:
-    """Yield every non-blank line of a JSONL file, decoded, or with the reason it is not a JSON object.
-
-    Invalid UTF-8 and malformed JSON are per-line errors, never exceptions: one bad line must not cost the rest.
-    """
-    path = Path(path)
+def _open(path: Path):
     try:
-        handle = path.open("rb")
+        return path.open("rb")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, expected a JSONL file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
-    with handle:
+
+
+def _decode(raw: bytes) -> tuple[Any, str | None]:
+    """(object, None) for a valid JSON object line, else (None, reason)."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return None, f"invalid UTF-8 at byte {bad.start}"
+        return None, f"malformed JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(record, dict):
+        return None, f"expected a JSON object, got {type(record).__name__}"
+    return record, None
+
+
+def iter_lines(path: str | Path) -> Iterator[Line]:
+    """Yield every non-blank line of a JSONL file, decoded, or with the reason it is not a JSON object.
+
+    Invalid UTF-8 and malformed JSON are per-line errors, never exceptions: one bad line must not cost the rest.
+    """
+    path = Path(path)
+    with _open(path) as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield Line(str(path), number, None, f"invalid UTF-8 at byte {exc.start}")
+            if raw.isspace():
                 continue
-            if not text.strip():
+            record, error = _decode(raw)
+            yield Line(str(path), number, record, error)
+
+
+def iter_selected(path: str | Path, positions: Collection[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (position, record) for the records at the given 0-based positions among non-blank lines.
+
+    Lines that are not wanted are skipped without being decoded: a cheap second pass over a large manifest.
+    """
+    position = -1
+    with _open(Path(path)) as handle:
+        for raw in handle:
+            if raw.isspace():
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield Line(str(path), number, None, f"malformed JSON: {exc.msg} at column {exc.colno}")
-                continue
-            if not isinstance(record, dict):
-                yield Line(str(path), number, None, f"expected a JSON object, got {type(record).__name__}")
-                continue
-            yield Line(str(path), number, record)
+            position += 1
+            if position in positions:
+                yield position, orjson.loads(raw)
 
 
 def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -71,9 +94,9 @@ def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
         yield line.record  # type: ignore[misc]
 
 
-def dumps(record: dict[str, Any]) -> str:
-    """The one JSON encoding used for every line we write: UTF-8, no ASCII escaping, stable key order."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def dumps(record: dict[str, Any]) -> bytes:
+    """The one JSON encoding used for every line we write: compact UTF-8, keys in insertion order, newline-ended."""
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class AtomicWriter:
@@ -97,14 +120,14 @@ class AtomicWriter:
             raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
         self._tmp_path = Path(tmp)
-        self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._handle = os.fdopen(fd, "wb")
         return self
 
     def write(self, text: str) -> None:
-        self._handle.write(text)
+        self._handle.write(text.encode("utf-8"))
 
     def write_record(self, record: dict[str, Any]) -> None:
-        self._handle.write(dumps(record) + "\n")
+        self._handle.write(dumps(record))
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -42,7 +42,13 @@ def join_major_premise(parts: list[str]) -> str:
 
 
 def render_question(major: str, minor: str, conclusion: str) -> str:
-    return _HEAD + _BODY.format(major=clean_field(major), minor=clean_field(minor), conclusion=clean_field(conclusion)) + _TAIL
+    return render_with_fields(major, minor, conclusion)[0]
+
+
+def render_with_fields(major: str, minor: str, conclusion: str) -> tuple[str, tuple[str, str, str]]:
+    """The rendered question and the (major, minor, conclusion) exactly as it quotes them."""
+    fields = (clean_field(major), clean_field(minor), clean_field(conclusion))
+    return _HEAD + _BODY.format(major=fields[0], minor=fields[1], conclusion=fields[2]) + _TAIL, fields
 
 
 def parse_question(user_content: str) -> tuple[str, str, str] | None:

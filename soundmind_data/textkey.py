@@ -11,12 +11,16 @@ import re
 import unicodedata
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# ASCII fast path (most of the corpus): every ASCII character that is not a letter or digit becomes a space.
+_ASCII_NON_WORD = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 
 def normalise_text(text: str) -> str:
     """Case-, punctuation- and whitespace-insensitive form of a text."""
+    if text.isascii():
+        return " ".join(text.lower().translate(_ASCII_NON_WORD).split())
     text = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_WORD.sub(" ", text).strip()
+    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
 def text_key(*fields: str) -> int:

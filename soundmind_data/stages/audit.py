@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from soundmind_data.jsonl import iter_lines, iter_records
+from soundmind_data.jsonl import iter_lines, iter_records, iter_selected
 from soundmind_data.labels import parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
 from soundmind_data.stages.ingest import Reject, from_logiqa
@@ -143,10 +143,7 @@ def _group_repeats(keys: np.ndarray, splits: np.ndarray) -> tuple[list[np.ndarra
 def _fill_group_ids(path, report: AuditReport, duplicates, leaks) -> None:
     """Second pass: turn item indices into ids, for the offending items only."""
     wanted = {int(i) for group in duplicates + leaks for i in group}
-    ids: dict[int, tuple[str, str]] = {}
-    for index, item in enumerate(iter_records(path)):
-        if index in wanted:
-            ids[index] = (item["id"], item["split"])
+    ids = {index: (item["id"], item["split"]) for index, item in iter_selected(path, wanted)}
     for group in duplicates:
         names = [ids[int(i)][0] for i in group]
         report.duplicate_groups.append(names)

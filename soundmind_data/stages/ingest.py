@@ -15,7 +15,7 @@ from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
 from soundmind_data.labels import parse_label
 from soundmind_data.textkey import id_digest
-from soundmind_data.template import join_major_premise, parse_question, render_question
+from soundmind_data.template import join_major_premise, parse_question, render_with_fields
 
 FORMATS = ("logiqa2-nli", "soundmind")
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -92,8 +92,7 @@ def from_logiqa(record: dict, *, split: str, file: str, line: int, id_prefix: st
     conclusion = _string(record, "conclusion")
     if not conclusion.strip():
         raise Reject("conclusion: empty")
-    question = render_question(major, minor, conclusion)
-    major, minor, conclusion = parse_question(question)  # the triplet exactly as quoted in the spoken question
+    question, (major, minor, conclusion) = render_with_fields(major, minor, conclusion)
     return {
         "id": f"{id_prefix}-{line:06d}",
         "split": split,
