@@ -1,0 +1,74 @@
+"""Text-generation backends for the reason stage: one small interface, several ways to run a model.
+
+A backend turns one prompt into one completion. It owns everything transport-specific (HTTP retries, a local
+model's device); the reason stage owns sampling policy, caching and concurrency, so every backend gets them alike.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from soundmind_data.errors import UsageError
+
+
+class BackendError(Exception):
+    """A request failed for good (after any retries). The message is safe to print: it never holds a credential."""
+
+
+class Backend(Protocol):
+    name: str  # "openai", "transformers": recorded in each item's provenance
+    model: str
+    temperature: float
+    retries: int  # requests sent again after a transient failure, for the report
+
+    def complete(self, prompt: str, *, sample_index: int) -> str:
+        """One completion of `prompt` as a single user message. `sample_index` lets local backends seed their
+        sampler so that sample i of a prompt is reproducible; remote ones may ignore it."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+BACKENDS = ("openai", "transformers")
+
+
+def open_backend(
+    name: str,
+    *,
+    model: str | None,
+    endpoint: str | None = None,
+    temperature: float = 0.7,
+    max_tokens: int | None = None,
+    timeout_s: float = 300.0,
+    max_retries: int = 5,
+) -> Backend:
+    """The backend called `name`, checked and ready. The openai backend reads its key from OPENAI_API_KEY (and its
+    endpoint from OPENAI_BASE_URL when none is given), so a key never has to appear on a command line."""
+    if name not in BACKENDS:
+        raise UsageError(f"--backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    if not model:
+        raise UsageError(f"--model is required with --backend {name}")
+    if temperature < 0:
+        raise UsageError(f"--temperature {temperature:g}: must be 0 or more")
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError(f"--max-tokens {max_tokens}: must be at least 1")
+    if name == "transformers":
+        from soundmind_data.llm.transformers_local import TransformersBackend
+
+        return TransformersBackend(model, temperature=temperature, max_new_tokens=max_tokens)
+
+    from soundmind_data.llm.openai_compat import OpenAICompatBackend
+
+    endpoint = endpoint or os.environ.get("OPENAI_BASE_URL")
+    if not endpoint:
+        raise UsageError("--endpoint is required with --backend openai (or set OPENAI_BASE_URL)")
+    if not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--endpoint {endpoint!r}: expected an http:// or https:// base URL, e.g. http://127.0.0.1:8000/v1")
+    if timeout_s <= 0:
+        raise UsageError(f"--timeout {timeout_s:g}: must be more than 0")
+    if max_retries < 0:
+        raise UsageError(f"--retries {max_retries}: must be 0 or more")
+    return OpenAICompatBackend(endpoint, model, api_key=os.environ.get("OPENAI_API_KEY"), temperature=temperature,
+                               max_tokens=max_tokens, timeout_s=timeout_s, max_retries=max_retries)

@@ -1,0 +1,149 @@
+"""Any OpenAI-compatible chat-completions endpoint: vLLM, SGLang, llama.cpp's server, or a hosted provider.
+
+Plain `urllib` keeps the backend dependency-free; each call is one blocking request, and the reason stage runs many
+of them at once from a thread pool. Transient failures (HTTP 429 and 5xx, timeouts, dropped connections) are retried
+with exponential backoff and jitter, honouring the server's Retry-After; anything else fails the request at once.
+The API key is sent in a header and never appears in an error message or a log.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from soundmind_data.llm import BackendError
+
+RETRY_AFTER_CAP_S = 60.0  # longer Retry-After hints are cut short, so one stuck item cannot stall a worker for hours
+BACKOFF_CAP_S = 30.0
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `retry_after` is the server's hint in seconds, if it gave one."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class OpenAICompatBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        temperature: float = 0.7,
+        max_tokens: int | None = None,
+        timeout_s: float = 300.0,
+        max_retries: int = 5,
+        backoff_s: float = 1.0,
+    ):
+        """`endpoint` is the OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (the path /chat/completions is added).
+
+        `timeout_s` bounds each wait for the server (connecting, or silence while reading); `max_retries` is how many
+        times one completion is re-sent after transient failures; `backoff_s` is the first wait, doubled each time.
+        """
+        self.url = endpoint.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._retry_lock = threading.Lock()
+        self.retries = 0
+
+    def complete(self, prompt: str, *, sample_index: int) -> str:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": self.temperature,
+            "n": 1,
+        }
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        data = json.dumps(body).encode("utf-8")
+        attempt = 0
+        while True:
+            try:
+                return self._post(data)
+            except _Transient as exc:
+                if attempt == self.max_retries:
+                    raise BackendError(f"{exc} (gave up after {self.max_retries + 1} tries)") from None
+                wait = self._delay(attempt, exc.retry_after)
+            attempt += 1
+            with self._retry_lock:
+                self.retries += 1
+            time.sleep(wait)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, RETRY_AFTER_CAP_S)
+        # Jitter (50 to 100 % of the delay): threads retrying after one outage must not hit the server in lockstep.
+        return min(self.backoff_s * 2**attempt, BACKOFF_CAP_S) * (0.5 + random.random() / 2)
+
+    def _post(self, data: bytes) -> str:
+        request = urllib.request.Request(self.url, data=data, headers=self._headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            detail = _error_detail(exc)
+            if status == 429 or status >= 500:
+                raise _Transient(f"HTTP {status}{detail}", _retry_after(exc.headers.get("Retry-After"))) from None
+            hint = " (check OPENAI_API_KEY)" if status in (401, 403) else ""
+            raise BackendError(f"HTTP {status}{detail}{hint}") from None
+        except TimeoutError:
+            raise _Transient(f"no answer within {self.timeout_s:g} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise _Transient(f"no answer within {self.timeout_s:g} s") from None
+            raise _Transient(f"cannot reach {self.url}: {exc.reason}") from None
+        except (OSError, http.client.HTTPException) as exc:  # connection reset, or closed mid-response
+            raise _Transient(f"connection to {self.url} failed: {exc!r}") from None
+        except ValueError as exc:  # a URL urllib cannot use (bad port, stray characters)
+            raise BackendError(f"bad endpoint URL {self.url}: {exc}") from None
+        return _completion_text(raw)
+
+    def close(self) -> None:
+        """Nothing to release: every request opens and closes its own connection."""
+
+
+def _completion_text(raw: bytes) -> str:
+    """The message text of a chat-completions response; a body that is not one is a failed request."""
+    try:
+        content = json.loads(raw)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise BackendError(f"malformed response (not a chat completion): {raw[:120]!r}") from None
+    if content is not None and not isinstance(content, str):
+        raise BackendError(f"malformed response: message content is {type(content).__name__}, expected a string")
+    return content or ""  # a null content (e.g. everything went to a reasoning field) decides nothing
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    """The server's own error message, shortened: what a user needs to fix a bad model name or request."""
+    try:
+        payload = json.loads(exc.read() or b"null")
+        message = payload["error"]["message"] if isinstance(payload.get("error"), dict) else payload.get("error")
+    except (ValueError, AttributeError, KeyError, TypeError, OSError):
+        message = None
+    return f": {str(message)[:200]}" if message else ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # the HTTP-date form is rare from API servers; fall back to our own backoff
+        return None

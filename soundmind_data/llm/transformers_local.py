@@ -1,0 +1,64 @@
+"""A local Hugging Face `transformers` causal LM, for small runs and for trying a prompt without a server.
+
+Generation runs one request at a time (a lock serialises the stage's threads): one model on one device gains
+nothing from concurrent `generate` calls, and the sampler's seed must not be disturbed between seeding and sampling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+from soundmind_data.errors import UsageError
+
+DEFAULT_MAX_NEW_TOKENS = 1024
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model: str, *, temperature: float = 0.7, max_new_tokens: int | None = None,
+                 device: str | None = None):
+        """`model` is a local folder or a Hub id already in the local cache (nothing is downloaded at run time
+        unless the Hub is reachable and allowed)."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model = model
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        self.retries = 0  # a local model has no transient failures to retry
+        self._torch = torch
+        self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(model)
+            self._model = AutoModelForCausalLM.from_pretrained(model).to(self._device).eval()
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--model {model}: cannot load a causal language model: {str(exc).splitlines()[0]}") from None
+        self._lock = threading.Lock()
+
+    def _input_ids(self, prompt: str):
+        if getattr(self._tokenizer, "chat_template", None):
+            ids = self._tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                      return_tensors="pt", return_dict=True)["input_ids"]
+        else:  # a base model: the prompt as plain text
+            ids = self._tokenizer(prompt, return_tensors="pt")["input_ids"]
+        return ids.to(self._device)
+
+    def complete(self, prompt: str, *, sample_index: int) -> str:
+        torch = self._torch
+        input_ids = self._input_ids(prompt)
+        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        # Sample i of a prompt is reproducible: the seed comes from the prompt and the index, not from run order.
+        seed = int.from_bytes(hashlib.blake2b(f"{sample_index}\x1f{prompt}".encode(), digest_size=4).digest(), "big")
+        with self._lock, torch.inference_mode():
+            torch.manual_seed(seed)
+            output = self._model.generate(
+                input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=self.max_new_tokens,
+                pad_token_id=self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None
+                else self._tokenizer.eos_token_id, **sampling,
+            )
+        return self._tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True)
+
+    def close(self) -> None:
+        """Nothing to release: the model is freed with the backend."""

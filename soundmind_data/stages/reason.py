@@ -1,0 +1,404 @@
+"""Reason: write spoken chain-of-thought answers that reach the gold label, by rejection sampling.
+
+For each item, completions of the prompt are drawn one after another (sample 0, 1, ... up to K). The first whose
+final answer, read by `labels.parse_final_answer` (the parser the RL reward uses), equals the gold label and that a
+voice can speak (`speakable.unspeakable_chars`) becomes the item's `answer_text`. An item with no such sample goes to
+OUT.unresolved.jsonl with the verdicts of all its rejected samples: it is listed, never labelled with an answer that
+disagrees. Items whose requests failed (after the backend's retries) go there too, marked "failed".
+
+Resuming: every completion is appended to OUT.reason-cache.jsonl, one fsync'ed line each, before the item goes on,
+keyed by (prompt, model, temperature, sample index). A rerun after a crash or a kill reads it back and sends only the
+requests that never finished. The manifest files themselves are written atomically at the end.
+
+Items are processed by a pool of `concurrency` threads (each item's samples in order, since a later sample is only
+wanted if the earlier ones were rejected); at most 2 x concurrency items are in flight, and results are written in
+input order, so memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import string
+import threading
+from collections import Counter, deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import orjson
+
+from soundmind_data import schemas
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter, dumps, iter_lines
+from soundmind_data.labels import LABEL_NAMES, parse_final_answer
+from soundmind_data.llm import Backend, BackendError
+from soundmind_data.speakable import unspeakable_chars
+
+VERDICTS = (*LABEL_NAMES, "undecidable", "unspeakable")  # why a sample was rejected
+OUTCOMES = ("accepted", "unresolved", "failed")
+TEMPLATE_FIELDS = ("question", "major_premise", "minor_premise", "conclusion")
+
+_PACKAGED_PROMPTS = Path(__file__).parent.parent / "pipelines" / "prompts"  # where a wheel puts them
+_SOURCE_PROMPTS = Path(__file__).parent.parent.parent / "pipelines" / "prompts"  # a checkout or editable install
+
+
+def default_template_path() -> Path:
+    return (_PACKAGED_PROMPTS if _PACKAGED_PROMPTS.is_dir() else _SOURCE_PROMPTS) / "reason.txt"
+
+
+def unresolved_path(out: Path) -> Path:
+    """`out.jsonl` → `out.unresolved.jsonl`, beside the output manifest."""
+    return out.with_name(f"{out.name.removesuffix('.jsonl')}.unresolved.jsonl")
+
+
+def cache_path(out: Path) -> Path:
+    """`out.jsonl` → `out.reason-cache.jsonl`: kept after the run, so that a rerun resumes from it."""
+    return out.with_name(f"{out.name.removesuffix('.jsonl')}.reason-cache.jsonl")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """The prompt file: plain text with $question, $major_premise, $minor_premise, $conclusion ($$ for a dollar)."""
+
+    path: Path
+    text: str
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "PromptTemplate":
+        path = Path(path) if path else default_template_path()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read the prompt template: {getattr(exc, 'strerror', None) or exc}") from None
+        template = string.Template(text)
+        used = set()
+        for match in template.pattern.finditer(text):
+            name = match.group("named") or match.group("braced")
+            if match.group("invalid") is not None or (name and name not in TEMPLATE_FIELDS):
+                line = text.count("\n", 0, match.start()) + 1
+                raise UsageError(f"{path}:{line}: unknown placeholder {match.group(0)!r} "
+                                 f"(use {', '.join('$' + f for f in TEMPLATE_FIELDS)}, or $$ for a dollar sign)")
+            used.add(name)
+        if not used & {"question", "conclusion"}:
+            raise UsageError(f"{path}: the template uses neither $question nor $conclusion, so every prompt would be the same")
+        return cls(path, text)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def render(self, item: dict[str, Any]) -> str:
+        return string.Template(self.text).substitute(
+            question=item["question_text"], major_premise=item["major_premise"],
+            minor_premise=item["minor_premise"], conclusion=item["conclusion"],
+        )
+
+
+def gold_label(item: dict[str, Any]) -> tuple[int, str]:
+    """The label an answer must reach, and where it came from: the source's gold label when ingest recorded one
+    (LogiQA 2.0 NLI), else the item's own label (SoundMind items carry no separate gold)."""
+    gold = item["source"].get("gold_label")
+    if gold is not None:
+        return gold, "source.gold_label"
+    return item["label"], "label"
+
+
+def judge(answer: str, gold: int) -> str | None:
+    """None when `answer` is acceptable for `gold`; else the reason it is rejected, one of VERDICTS."""
+    verdict = parse_final_answer(answer)
+    if verdict is None:
+        return "undecidable"
+    if verdict != gold:
+        return LABEL_NAMES[verdict]
+    if unspeakable_chars(answer):
+        return "unspeakable"
+    return None
+
+
+class ResponseCache:
+    """Append-only JSONL of completions, one fsync'ed line per completion, indexed by key → (offset, length).
+
+    Only the index lives in memory (about 100 bytes a completion); texts are read back from the file when needed.
+    A line torn by a kill is skipped on reading, and a newline is added before appending after it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._index: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._append = open(path, "ab")
+        self._read_fd = os.open(path, os.O_RDONLY)
+        offset = 0
+        with open(path, "rb") as existing:
+            for raw in existing:
+                key = _cache_key_of(raw)
+                if key:
+                    self._index[key] = (offset, len(raw))
+                offset += len(raw)
+        if offset and not raw.endswith(b"\n"):
+            self._append.write(b"\n")
+
+    @staticmethod
+    def key(model: str, temperature: float, prompt: str, sample_index: int) -> str:
+        material = json.dumps([model, temperature, sample_index, prompt], ensure_ascii=False)
+        return hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        where = self._index.get(key)
+        if where is None:
+            return None
+        return orjson.loads(os.pread(self._read_fd, where[1], where[0]))["text"]
+
+    def put(self, key: str, text: str, *, model: str, sample_index: int) -> None:
+        line = dumps({"key": key, "model": model, "sample": sample_index, "text": text})
+        with self._lock:
+            offset = self._append.tell()
+            self._append.write(line)
+            self._append.flush()
+            os.fsync(self._append.fileno())
+            self._index[key] = (offset, len(line))
+
+    def close(self) -> None:
+        self._append.close()
+        os.close(self._read_fd)
+
+
+def _cache_key_of(raw: bytes) -> str | None:
+    """The key of a cache line, or None for a torn or foreign line (it is simply not a cached completion)."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(record, dict) and isinstance(record.get("key"), str) and isinstance(record.get("text"), str):
+        return record["key"]
+    return None
+
+
+class _DaemonPool:
+    """A fixed pool of daemon worker threads. Unlike ThreadPoolExecutor's, they do not keep a Ctrl-C'ed process alive
+    until every request in flight has finished or timed out; those requests are simply sent again by the next run."""
+
+    def __init__(self, workers: int):
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers = workers
+        for number in range(workers):
+            threading.Thread(target=self._work, name=f"reason-{number}", daemon=True).start()
+
+    def submit(self, function: Callable, *args: Any) -> Future:
+        future: Future = Future()
+        self._tasks.put((future, function, args))
+        return future
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, function, args = task
+            try:
+                future.set_result(function(*args))
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Let the workers end once the tasks already queued are done (they return at once when the run is stopping)."""
+        for _ in range(self._workers):
+            self._tasks.put(None)
+
+
+@dataclass
+class _Outcome:
+    item: dict[str, Any]
+    status: str  # one of OUTCOMES
+    answer: str | None
+    gold: int
+    gold_from: str
+    rejected: list[str]
+    requests: int  # completions fetched from the backend
+    cache_hits: int
+    error: str | None = None
+
+    @property
+    def attempts(self) -> int:
+        return len(self.rejected) + (self.status == "accepted")
+
+
+@dataclass
+class ReasonReport:
+    manifest: str
+    out: str
+    unresolved_file: str
+    cache_file: str
+    backend: str
+    model: str
+    temperature: float
+    samples: int
+    prompt_template: str
+    items: int = 0
+    outcomes: Counter = field(default_factory=lambda: Counter({o: 0 for o in OUTCOMES}))
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    rejected_verdicts: Counter = field(default_factory=lambda: Counter({v: 0 for v in VERDICTS}))
+    accepted_at_attempt: Counter = field(default_factory=Counter)
+    gold_from: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    ids: dict[str, list[str]] = field(default_factory=lambda: {"unresolved": [], "failed": []})
+
+    @property
+    def ok(self) -> bool:
+        """True when no request failed for good (unresolved items are a normal result of rejection sampling)."""
+        return self.outcomes["failed"] == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "manifest": self.manifest, "out": self.out, "unresolved_file": self.unresolved_file,
+            "cache_file": self.cache_file, "backend": self.backend, "model": self.model,
+            "temperature": self.temperature, "samples": self.samples, "prompt_template": self.prompt_template,
+            "items": self.items, **{o: self.outcomes[o] for o in OUTCOMES},
+            "requests": self.requests, "cache_hits": self.cache_hits, "retries": self.retries,
+            "rejected_verdicts": dict(self.rejected_verdicts),
+            "accepted_at_attempt": {str(k): v for k, v in sorted(self.accepted_at_attempt.items())},
+            "gold_from": dict(self.gold_from),
+            "errors": dict(self.errors),
+            "ids": self.ids,
+        }
+
+
+def _iter_items(manifest: Path) -> Iterator[dict[str, Any]]:
+    """The manifest's items, each checked against the item schema; a bad line stops the stage, naming file and line."""
+    for line in iter_lines(manifest):
+        problem = line.error or schemas.first_error("item", line.record)
+        if problem:
+            raise DataError(f"{line.file}:{line.number}: {problem}")
+        yield line.record  # type: ignore[misc]
+
+
+def _sample_item(item: dict[str, Any], prompt: str, backend: Backend, cache: ResponseCache, samples: int,
+                 stop: threading.Event) -> _Outcome | None:
+    """Draw samples for one item until one is accepted; None when the run is being stopped."""
+    gold, gold_from = gold_label(item)
+    outcome = _Outcome(item, "unresolved", None, gold, gold_from, rejected=[], requests=0, cache_hits=0)
+    for index in range(samples):
+        if stop.is_set():
+            return None
+        key = ResponseCache.key(backend.model, backend.temperature, prompt, index)
+        text = cache.get(key)
+        if text is None:
+            try:
+                text = backend.complete(prompt, sample_index=index)
+            except BackendError as exc:
+                outcome.status, outcome.error = "failed", str(exc)
+                return outcome
+            cache.put(key, text, model=backend.model, sample_index=index)
+            outcome.requests += 1
+        else:
+            outcome.cache_hits += 1
+        answer = text.strip()
+        verdict = judge(answer, gold)
+        if verdict is None:
+            outcome.status, outcome.answer = "accepted", answer
+            return outcome
+        outcome.rejected.append(verdict)
+    return outcome
+
+
+def _output_item(outcome: _Outcome, provenance: dict[str, Any]) -> dict[str, Any]:
+    item = dict(outcome.item)
+    reason = {"outcome": outcome.status, **provenance, "attempts": outcome.attempts,
+              "rejected_verdicts": outcome.rejected, "gold_from": outcome.gold_from}
+    if outcome.error:
+        reason["error"] = outcome.error
+    if outcome.status == "accepted":
+        if item.get("answer_text") != outcome.answer:
+            item.pop("answer_audio", None)  # audio of the old answer would no longer match its text
+        item["answer_text"] = outcome.answer
+        item["label"] = outcome.gold  # the answer reaches the gold label, so the item's label is the gold one
+    item["reason"] = reason
+    return item
+
+
+def reason_manifest(
+    manifest: str | Path,
+    *,
+    out: str | Path,
+    backend: Backend,
+    samples: int = 4,
+    concurrency: int = 8,
+    template: PromptTemplate | None = None,
+    on_item: Callable[[ReasonReport], None] | None = None,
+    max_failures_in_a_row: int = 10,
+) -> ReasonReport:
+    """Regenerate the answers of `manifest` into `out` (accepted items) and `out.unresolved.jsonl` (the rest).
+
+    A run whose last `max_failures_in_a_row` items all failed stops with a DataError: the endpoint is down or refuses
+    us, and retrying every remaining item for minutes each would only postpone the news.
+
+    `on_item` is called with the report so far after each item is written (for a progress bar), in input order.
+    """
+    if samples < 1:
+        raise UsageError(f"--samples {samples}: must be at least 1")
+    if concurrency < 1:
+        raise UsageError(f"--concurrency {concurrency}: must be at least 1")
+    manifest, out = Path(manifest), Path(out)
+    if not manifest.is_file():
+        raise UsageError(f"{manifest}: no such file")
+    template = template or PromptTemplate.load()
+    report = ReasonReport(
+        manifest=str(manifest), out=str(out), unresolved_file=str(unresolved_path(out)), cache_file=str(cache_path(out)),
+        backend=backend.name, model=backend.model, temperature=backend.temperature, samples=samples,
+        prompt_template=str(template.path),
+    )
+    provenance = {"backend": backend.name, "model": backend.model, "temperature": backend.temperature,
+                  "samples": samples, "prompt_sha256": template.sha256}
+    try:
+        cache = ResponseCache(cache_path(out))
+    except OSError as exc:
+        raise UsageError(f"{cache_path(out)}: cannot open the response cache: {exc.strerror}") from None
+    stop = threading.Event()
+    pool = _DaemonPool(concurrency)
+    failures_in_a_row = 0
+
+    with AtomicWriter(out) as accepted_file, AtomicWriter(unresolved_path(out)) as unresolved_file:
+        def finish(outcome: _Outcome) -> None:
+            nonlocal failures_in_a_row
+            failures_in_a_row = failures_in_a_row + 1 if outcome.status == "failed" else 0
+            if failures_in_a_row >= max_failures_in_a_row:
+                raise DataError(f"{failures_in_a_row} items in a row failed, the last with: {outcome.error}; stopped "
+                                f"(finished requests are cached in {cache.path}: rerun to resume)")
+            report.items += 1
+            report.outcomes[outcome.status] += 1
+            report.requests += outcome.requests
+            report.cache_hits += outcome.cache_hits
+            report.rejected_verdicts.update(outcome.rejected)
+            report.gold_from[outcome.gold_from] += 1
+            if outcome.status == "accepted":
+                report.accepted_at_attempt[outcome.attempts] += 1
+                accepted_file.write_record(_output_item(outcome, provenance))
+            else:
+                report.ids[outcome.status].append(outcome.item["id"])
+                if outcome.error:
+                    report.errors[outcome.error] += 1
+                unresolved_file.write_record(_output_item(outcome, provenance))
+            if on_item:
+                on_item(report)
+
+        in_flight: deque = deque()
+        try:
+            for item in _iter_items(manifest):
+                in_flight.append(pool.submit(_sample_item, item, template.render(item), backend, cache, samples, stop))
+                if len(in_flight) >= 2 * concurrency:
+                    finish(in_flight.popleft().result())
+            while in_flight:
+                finish(in_flight.popleft().result())
+        except BaseException:
+            # Ctrl-C or a bad line: no new requests; those in flight may still land in the cache for the next run.
+            stop.set()
+            raise
+        finally:
+            pool.shutdown()
+    cache.close()
+    report.retries = backend.retries
+    return report
