@@ -81,23 +81,72 @@ def ingest(
 def validate(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to check."),
     json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+    audio: bool = typer.Option(False, "--audio", help="Check the audio files too: exist, decode fully, sha256, sample rate, channels, duration, NaN, clipping, silence, loudness, speaking rate."),
+    asr: Optional[str] = typer.Option(None, "--asr", help="ASR round trip (implies --audio): pocketsphinx (offline, bundled model) or whisper (faster-whisper extra)."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="faster-whisper model: a CTranslate2 folder or a name in the Hugging Face cache (default base.en); never downloaded."),
+    max_wer: Optional[float] = typer.Option(None, "--max-wer", help="Fail audio whose WER is above this (default: 0.5 pocketsphinx, 0.2 whisper)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail items whose answer's final verdict disagrees with the label."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds (see schemas/checks-config.schema.json)."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Processes checking audio in parallel."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the manifest again here, with each audio's measured WER (same folder as MANIFEST)."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots here: durations per split and label, WER, loudness."),
 ) -> None:
-    """Check every line of a manifest against schemas/item.schema.json (and that ids are unique).
+    """Check a manifest before publishing: every line against schemas/item.schema.json and for a unique id; with
+    --audio its audio files, with --asr an ASR round trip (word error rate against the speech text).
 
-    Prints each failure as FILE:LINE: FIELD: MESSAGE; exit code 1 if any line fails.
+    Prints each failure as FILE:LINE: FIELD: MESSAGE, then a table of pass/fail/skip counts per check and the worst
+    audio files. Long audio is transcribed on a bounded sample (first and last 30 s and one seeded window). Exit
+    code 1 if any check fails, 2 for usage errors.
 
-    Example: soundmind-data validate items.jsonl --json validate.json
+    Example: soundmind-data validate corpus/manifest.jsonl --asr pocketsphinx --workers 2 --json validate.json --plots plots
     """
+    from soundmind_data.checks.asr import BACKENDS
+    from soundmind_data.checks.config import load_config
+    from soundmind_data.checks.plots import write_plots
     from soundmind_data.jsonl import write_json
     from soundmind_data.stages.validate import validate_manifest
 
-    with progress("validate") as bar:
-        report = validate_manifest(manifest, on_item=bar.update)
+    if asr is not None and asr not in BACKENDS:
+        raise UsageError(f"--asr {asr}: expected one of {', '.join(BACKENDS)}")
+    if max_wer is not None and asr is None:
+        raise UsageError("--max-wer needs --asr")
+    config = load_config(config_file)
+    if max_wer is not None:
+        config = config.with_max_wer(asr, max_wer)
+    total = None
+    if (audio or asr) and manifest.is_file():  # a cheap count for the bar's ETA when each item takes real time
+        with open(manifest, "rb") as lines:
+            total = sum(1 for line in lines if line.strip())
+    with progress("validate", total=total) as bar:
+        report = validate_manifest(manifest, audio=audio, asr=asr, asr_model=asr_model, config=config, strict=strict,
+                                   workers=workers, out=out, on_item=bar.update)
     for failure in report.failures:
         typer.echo(f"{manifest}:{failure['line']}: {failure['field']}: {failure['message']}")
+    if plots:
+        report.plots = [str(path) for path in write_plots(
+            report.distributions, plots, loudness_target_lufs=config.loudness_target_lufs,
+            loudness_tolerance_lu=config.loudness_tolerance_lu, max_wer=report.max_wer)]
+    if report.failures:
+        typer.echo("")
+    typer.echo(format_table(("check", "passed", "failed", "skipped"), report.check_rows()))
+    if report.worst:
+        typer.echo("")
+        typer.echo(format_table(("worst audio", "line", "field", "wer", "failed checks"), [
+            (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
+             ", ".join(entry["failed"])) for entry in report.worst]))
+    if report.wer_sampled_files:
+        typer.echo(f"\nasr: {report.wer_sampled_files} of {report.wer_files} files measured on a sample; "
+                   f"{report.sampling_note}")
     if json_report:
         write_json(json_report, report.to_json())
-    err(f"validate: {report.items} items, {len(report.failed_lines)} failed, {len(report.failures)} failures")
+    summary = f"validate: {report.items} items, {len(report.failed_lines)} failed, {len(report.failures)} failures"
+    if report.config:
+        summary += f"; {report.audio_files} audio files ({report.audio_seconds:.1f} s)"
+    if report.wer_files:
+        summary += f"; mean WER {report.wer_sum / report.wer_files:.3f} ({asr})"
+    if out:
+        summary += f" -> {out}"
+    err(summary)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -134,6 +183,436 @@ def audit(
     typer.echo(format_table(("check", "count", "ids"), rows))
     if json_report:
         write_json(json_report, report.to_json())
+
+
+# ---------------------------------------------------------------------------------------------------------- reason
+@app.command()
+def reason(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose answers are to be (re)written."),
+    out: Path = typer.Option(..., "--out", "-o", help="Manifest of accepted items; the others go to OUT.unresolved.jsonl."),
+    backend: str = typer.Option(..., "--backend", "-b", help="openai (any OpenAI-compatible server) or transformers (a local model)."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL). The key is read from $OPENAI_API_KEY."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name the endpoint serves, or a local model folder for transformers."),
+    samples: int = typer.Option(4, "--samples", "-k", help="Most samples drawn per item; the first that reaches the gold label is kept."),
+    concurrency: int = typer.Option(8, "--concurrency", "-c", help="Items worked on at once (requests in flight)."),
+    temperature: float = typer.Option(0.7, "--temperature", "-t", help="Sampling temperature (at 0 every sample is the same)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens (default: the server's; 1024 for transformers)."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait on the server before the request is retried."),
+    retries: int = typer.Option(5, "--retries", help="Re-sends of a request after HTTP 429/5xx or a timeout, with exponential backoff."),
+    prompt_template: Optional[Path] = typer.Option(None, "--prompt-template", help="Prompt file with $question, $major_premise, $minor_premise, $conclusion (default: pipelines/prompts/reason.txt)."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Write spoken chain-of-thought answers that reach the gold label, by rejection sampling.
+
+    Up to K samples per item; the first whose final "Answer:" equals the gold label (source.gold_label, else label)
+    and that a voice can speak becomes answer_text. Items with no such sample go to OUT.unresolved.jsonl with the
+    verdicts of the rejected samples. Every completion is cached in OUT.reason-cache.jsonl: rerun the same command
+    after a crash and only the missing requests are sent. Exit code 1 if any request failed for good.
+
+    Example: soundmind-data reason items.jsonl --out reasoned.jsonl --backend openai --endpoint http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B --samples 4 --concurrency 32
+    """
+    from soundmind_data.jsonl import write_json
+    from soundmind_data.llm import open_backend
+    from soundmind_data.stages.reason import OUTCOMES, VERDICTS, PromptTemplate, reason_manifest
+
+    template = PromptTemplate.load(prompt_template)
+    llm = open_backend(backend, model=model, endpoint=endpoint, temperature=temperature, max_tokens=max_tokens,
+                       timeout_s=timeout, max_retries=retries)
+    total = sum(1 for line in open(manifest, "rb") if line.strip()) if manifest.is_file() else None
+    with progress("reason", total=total) as bar:
+        def on_item(report) -> None:
+            bar.set_postfix(accepted=report.outcomes["accepted"], rejected=report.outcomes["unresolved"],
+                            failed=report.outcomes["failed"], refresh=False)
+            bar.update()
+
+        report = reason_manifest(manifest, out=out, backend=llm, samples=samples, concurrency=concurrency,
+                                 template=template, on_item=on_item)
+    llm.close()
+    rows = [(outcome, report.outcomes[outcome], id_sample(report.ids.get(outcome, []))) for outcome in OUTCOMES]
+    typer.echo(format_table(("outcome", "items", "ids"), rows))
+    typer.echo("")
+    attempts = ", ".join(f"{n}: {count}" for n, count in sorted(report.accepted_at_attempt.items()))
+    rows = [(f"rejected as {verdict}", report.rejected_verdicts[verdict]) for verdict in VERDICTS]
+    rows += [("requests", report.requests), ("from cache", report.cache_hits), ("retries", report.retries)]
+    typer.echo(format_table(("samples", "count"), rows))
+    if attempts:
+        typer.echo(f"\naccepted at attempt: {attempts}")
+    for message, count in report.errors.items():
+        err(f"failed ({count} items): {message}")
+    if json_report:
+        write_json(json_report, report.to_json())
+    err(f"reason: {report.items} items: {report.outcomes['accepted']} accepted -> {out}; "
+        f"{report.outcomes['unresolved']} unresolved, {report.outcomes['failed']} failed -> {report.unresolved_file}")
+    if not report.ok:
+        err("reason: rerun the same command to retry the failed items; finished requests are not sent again")
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------------------------ synthesize
+@app.command()
+def synthesize(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose texts are to be spoken."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: audio/<split>/<id>/, manifest.jsonl, failures.jsonl."),
+    backend: str = typer.Option("piper", "--backend", "-b", help="piper (default, CC0 voice shipped on PyPI), espeak (no model) or coqui (GPU, optional extra)."),
+    voice: List[str] = typer.Option([], "--voice", "-v", help="Voice(s), repeatable or comma-separated; each item gets one by a hash of its id. Default: en_US-joe-medium (piper), en-us (espeak), XTTS-v2 Ana Florence (coqui)."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes, each with one single-threaded engine (Ray actors with --engine ray)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only lines whose number modulo N is I (for Slurm arrays, k8s jobs); writes manifest.shard-I-of-N.jsonl."),
+    engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data; RAY_ADDRESS or a local Ray)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (piper: needs onnxruntime-gpu; coqui: torch with CUDA)."),
+    fmt: str = typer.Option("flac", "--format", "-f", help="flac, wav, mp3 or opus."),
+    sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
+    target_lufs: float = typer.Option(-23.0, "--target-lufs", help="Integrated loudness of every file (ITU-R BS.1770), LUFS."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder, shareable between runs and corpora (default: OUT/.cache)."),
+) -> None:
+    """Speak every item's question and answer, filling in question_audio, answer_audio and tts.
+
+    Texts are normalised for speech (logic symbols, numbers, abbreviations); an item with empty or unspeakable
+    text, or a failed synthesis, goes to OUT/failures.jsonl with the reason, and the exit code is 1. Finished audio
+    is cached by content: re-running synthesises only new or changed texts, and a killed run resumes.
+
+    Example: soundmind-data synthesize items.jsonl --out corpus --workers 2
+    """
+    import time
+
+    from soundmind_data.stages.synthesize import SynthesisOptions, parse_shard, synthesize_manifest
+
+    voices = tuple(name.strip() for names in voice for name in names.split(",") if name.strip())
+    options = SynthesisOptions(backend=backend, voices=voices, device=device, fmt=fmt, sample_rate=sample_rate,
+                               target_lufs=target_lufs)
+    shard_spec = parse_shard(shard) if shard else None
+    total = None
+    if manifest.is_file():
+        with open(manifest, "rb") as lines:
+            total = sum(1 for number, line in enumerate(lines, start=1)
+                        if line.strip() and (not shard_spec or number % shard_spec[1] == shard_spec[0]))
+    started = time.monotonic()
+    audio_s, failed = 0.0, 0
+    with progress("synthesize", total=total) as bar:
+        def on_result(result) -> None:
+            nonlocal audio_s, failed
+            audio_s += result.audio_s
+            failed += result.item is None
+            rtf = (time.monotonic() - started) / max(audio_s, 1e-9)  # real-time factor: wall seconds per audio second
+            bar.set_postfix(audio=f"{audio_s:.0f}s", rtf=f"{rtf:.3f}", failed=failed, refresh=False)
+            bar.update()
+
+        summary = synthesize_manifest(manifest, out, options, workers=workers, shard=shard_spec, engine=engine,
+                                      cache_dir=cache, on_result=on_result)
+    wall = time.monotonic() - started
+    err(f"synthesize: {summary.items} items: {summary.written} written -> {summary.manifest}; "
+        f"{summary.failed} failed -> {summary.failures_file}; {summary.synthesized} files synthesised, "
+        f"{summary.cached} from cache; {summary.audio_s:.1f} s of audio in {wall:.1f} s "
+        f"(real-time factor {wall / max(summary.audio_s, 1e-9):.3f})")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------------------------------- train
+@app.command()
+def train(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML run config (schemas/train-config.schema.json)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Override: item manifest (.jsonl) or verl parquet."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Override: run folder (metrics.jsonl, checkpoint.pt)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Override: 'tiny' or a Hugging Face id (Qwen/Qwen2.5-Omni-7B)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Override: cpu, cuda, cuda:1..."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Override: text, audio or audio+text."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override: total GRPO steps."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override: seed of the model init, prompt order, sampling."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+) -> None:
+    """Train a policy with GRPO on the SoundMind-RL reward; one metrics line per step to stdout and OUT/metrics.jsonl.
+
+    The tiny model (random 2-layer Llama, tokenizer trained on the prompts) runs on CPU; a Hugging Face model id with
+    --device cuda is the single-GPU path. Exit code 2 for a bad config or data file.
+
+    Example: soundmind-data train --config pipelines/train-tiny.yaml --data demo-out/items.jsonl --out demo-out/train
+    """
+    from soundmind_data.rl.config import TrainConfig
+
+    settings = TrainConfig.from_yaml(config, data=data, out=out, model=model, device=device, mode=mode, steps=steps,
+                                     seed=seed)
+    from soundmind_data.rl.grpo import Trainer  # torch and transformers load only once the config is known good
+
+    trainer = Trainer(settings, resume=resume)
+    err(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on {settings.device}; "
+        f"metrics -> {trainer.metrics_path}")
+    shown = ("reward", "format", "answer", "text_length", "audio_format", "audio_length", "kl", "response_length")
+    with progress("train", "step", total=settings.steps) as bar:
+        bar.update(trainer.step)
+
+        def report(metrics: dict) -> None:
+            bar.update()
+            values = "  ".join(f"{name} {metrics[name]:.3f}" for name in shown if name in metrics)
+            bar.write(f"step {metrics['step']}/{settings.steps}  {values}", file=sys.stdout)
+
+        history = trainer.run(report)
+    if history:
+        err(f"train: steps {history[0]['step']}-{history[-1]['step']}, mean reward {history[0]['reward']:.3f} -> "
+            f"{history[-1]['reward']:.3f}; metrics -> {trainer.metrics_path}; checkpoint -> {trainer.out / 'checkpoint.pt'}")
+    else:
+        err(f"train: already at step {trainer.step} of {settings.steps}; nothing to do")
+
+
+# ------------------------------------------------------------------------------------------------ split / balance
+def _before_after_table(before: dict, after: dict, middle: dict[str, dict] | None = None) -> str:
+    """Per split x label counts before and after a stage, with stage-specific columns (`middle`) in between."""
+    middle = middle or {}
+    zero = {"0": 0, "1": 0}
+    rows = []
+    for name in dict.fromkeys([*before, *after]):
+        was, now = before.get(name, zero), after.get(name, zero)
+        rows.append((name, was["0"], was["1"], *(column.get(name, "") for column in middle.values()), now["0"], now["1"]))
+    return format_table(("split", "not-entailed before", "entailed before", *middle,
+                         "not-entailed after", "entailed after"), rows)
+
+
+@app.command("split")
+def split_command(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to split."),
+    out: Path = typer.Option(..., "--out", "-o", help="Manifest to write: the same items, each with its split."),
+    ratios: str = typer.Option("train=0.8,dev=0.1,test=0.1", "--ratios", help="Split names and fractions summing to 1."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the shuffle: same input and seed give a byte-identical output."),
+    group: str = typer.Option("triplet", "--group", help="What never spans two splits: 'triplet' (same normalised "
+                              "premises and conclusion) or 'conclusion' (same normalised conclusion)."),
+    keep_existing: bool = typer.Option(False, "--keep-existing", help="Keep items already in a split named in "
+                                       "--ratios; place only the others (e.g. items ingested with --split new)."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Assign train/dev/test splits by ratio, stratified by label, keeping each triplet group in one split.
+
+    Prints a before/after table of split x label counts and the leaks fixed. Warns about a split left empty or with
+    one label only.
+
+    Example: soundmind-data split items.jsonl --ratios train=0.8,dev=0.1,test=0.1 --seed 0 --out split.jsonl
+    """
+    from soundmind_data.jsonl import write_json
+    from soundmind_data.stages.split import parse_ratios, split_manifest
+
+    parsed = parse_ratios(ratios)
+    with progress("split (2 passes)", "line") as bar:
+        report = split_manifest(manifest, out=out, ratios=parsed, seed=seed, group=group,
+                                keep_existing=keep_existing, on_line=bar.update)
+    typer.echo(_before_after_table(report.before, report.after))
+    if report.moved_ids:
+        typer.echo(f"moved out of their split to close leaks: {id_sample(report.moved_ids)}")
+    if json_report:
+        write_json(json_report, report.to_json())
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    sizes = ", ".join(f"{name} {counts['0'] + counts['1']}" for name, counts in report.after.items())
+    err(f"split: {report.items} items in {report.groups} {group} groups, {report.placed} placed ({sizes}); "
+        f"{report.leaks_fixed} leaks fixed -> {out}")
+
+
+@app.command("balance")
+def balance_command(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to balance, split by split."),
+    out: Path = typer.Option(..., "--out", "-o", help="Manifest to write."),
+    strategy: str = typer.Option(..., "--strategy", help="downsample (drop majority items), upsample (repeat "
+                                 "minority items by reference) or weights (write sample_weight)."),
+    target: str = typer.Option("1:1", "--target", help="Wanted not-entailed:entailed ratio in every split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the hash that picks the items dropped or repeated."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Remove duplicate triplets within each split, then balance each split's labels to --target.
+
+    Prints a before/after table of split x label counts with the duplicates removed; the report lists them.
+    A split with one label only is left as it is, with a warning.
+
+    Example: soundmind-data balance split.jsonl --strategy downsample --target 1:1 --seed 0 --out balanced.jsonl
+    """
+    from soundmind_data.jsonl import write_json
+    from soundmind_data.stages.balance import balance_manifest
+
+    with progress("balance (2 passes)", "line") as bar:
+        report = balance_manifest(manifest, out=out, strategy=strategy, target=target, seed=seed, on_line=bar.update)
+    middle = {"duplicates removed": report.duplicates_removed}
+    if strategy == "weights":
+        middle["weight not-entailed"] = {name: f"{w['0']:.4g}" for name, w in report.weights.items()}
+        middle["weight entailed"] = {name: f"{w['1']:.4g}" for name, w in report.weights.items()}
+    else:
+        middle[strategy.replace("sample", "sampled")] = report.dropped if strategy == "downsample" else report.repeated
+    typer.echo(_before_after_table(report.before, report.after, middle))
+    if json_report:
+        write_json(json_report, report.to_json())
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    removed = sum(report.duplicates_removed.values())
+    err(f"balance: {report.items} items -> {report.items_out} ({strategy} to {target}); "
+        f"{removed} duplicates removed -> {out}")
+
+
+# --------------------------------------------------------------------------------------------------------- publish
+@app.command()
+def publish(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio (paths relative to it)."),
+    repo_id: Optional[str] = typer.Option(None, "--repo-id", help="Hub dataset repo to upload to: ORG/NAME."),
+    local_dir: Optional[Path] = typer.Option(None, "--local-dir", help="Build the Hub-ready folder here and keep it."),
+    private: bool = typer.Option(False, "--private", help="Create the repo as private (an existing repo keeps its visibility)."),
+    max_shard_size: str = typer.Option("500MB", "--max-shard-size", help="Largest parquet shard: 500MB, 2GB, 100MiB..."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Branch to commit to, created if missing (default: main)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build and check everything, name the repo in the card, upload nothing."),
+) -> None:
+    """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
+    decodes them, and upload them to the Hub.
+
+    --local-dir alone builds the folder and uploads nothing; --repo-id uploads (building in --local-dir or in a
+    temporary folder beside the manifest). Re-running after an interruption uploads only what is missing. The token
+    comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the check or the upload fails.
+
+    Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-en --local-dir hub-folder
+    """
+    import shlex
+    import shutil
+    import tempfile
+
+    from soundmind_data import hub
+    from soundmind_data.stages.publish import parse_size, prepare
+
+    if not repo_id and not local_dir:
+        raise UsageError("give --local-dir DIR (build only), --repo-id ORG/NAME (build and upload), or both")
+    if not manifest.is_file():
+        raise UsageError(f"{manifest}: no such file")
+    parse_size(max_shard_size)  # a bad size fails now, not after the build
+    remote = None
+    if repo_id:
+        hub.check_repo_id(repo_id)
+        if not dry_run:
+            remote = hub.open_repo(repo_id, token=hub.resolve_token(), private=private, revision=revision)
+    folder = local_dir or Path(tempfile.mkdtemp(prefix=".publish-", dir=manifest.parent))
+    command = shlex.join(["soundmind-data", *sys.argv[1:]])
+    try:
+        with progress("publish", "item") as bar:
+            build, check = prepare(manifest, folder, repo_id=repo_id, command=command, max_shard_size=max_shard_size,
+                                   on_item=bar.update)
+        splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
+        err(f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, "
+            f"{len(build.files) - 1} shards + README.md -> {folder if local_dir else 'staging folder'}")
+        for problem in check.problems:
+            typer.echo(f"check: {problem}")
+        if not check.ok:
+            err("publish: pre-push check failed; nothing uploaded")
+            raise typer.Exit(1)
+        err(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
+        if remote is None:
+            err(f"publish: dry run, nothing uploaded (would go to {repo_id})" if repo_id else
+                "publish: built only (no --repo-id), nothing uploaded")
+            return
+        with progress("compare with the Hub", "file", total=len(build.files)) as bar:
+            result = hub.push_folder(remote, folder, commit_message=f"Publish {build.rows} items with soundmind-data",
+                                     on_file=lambda _: bar.update())
+    finally:
+        if not local_dir:
+            shutil.rmtree(folder, ignore_errors=True)
+    if result.commit_url is None:
+        err(f"publish: {repo_id} is already up to date ({len(result.unchanged)} files unchanged) -> {result.repo_url}")
+    else:
+        err(f"publish: {len(result.committed)} files uploaded, {len(result.unchanged)} unchanged, "
+            f"{len(result.deleted)} stale shards deleted -> {result.commit_url}")
+
+
+# ---------------------------------------------------------------------------------------------------------- export
+@app.command("export")
+def export_command(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio."),
+    fmt: str = typer.Option(..., "--format", "-f", help="soundmind-folders (original SoundMind layout) or verl (RL parquet)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write; its split folders/files are replaced."),
+    modality: str = typer.Option("both", "--modality", help="verl only: what the prompt carries: audio, text or both."),
+) -> None:
+    """Write the corpus in layouts other tools read: the original SoundMind folders
+    (<split>/<id>/question.wav, answer_<label>.wav, annotation.json, <split>/metadata.jsonl) or verl's RL parquet
+    (<split>.parquet, ground truth = the label, audio as FLAC under audio/).
+
+    Example: soundmind-data export synth/manifest.jsonl --format verl --modality audio --out verl-data
+    """
+    from soundmind_data.stages.export import export
+
+    with progress("export") as bar:
+        result = export(manifest, fmt=fmt, out=out, modality=modality, on_item=bar.update)
+    splits = ", ".join(f"{split} {count}" for split, count in result.splits.items())
+    err(f"export: {result.items} items ({splits}) as {fmt}{f' ({modality})' if fmt == 'verl' else ''} "
+        f"-> {out}, {len(result.files)} files")
+
+
+# ------------------------------------------------------------------------------------------------------------- run
+def _as_usage_error(exc: Exception) -> UsageError | None:
+    """Typer's (vendored click's) argument errors carry `format_message`; turn them into our UsageError."""
+    if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+        return UsageError(exc.format_message())
+    return None
+
+
+def _invoke_command(args: list[str]) -> int:
+    """Run one soundmind-data command in this process, as `run` does for each pipeline stage."""
+    try:
+        return app(args, standalone_mode=False) or 0
+    except DataError as exc:
+        err(f"error: {exc}")
+        return 1
+    except (UsageError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        usage = _as_usage_error(exc)
+        if usage is None:
+            raise
+        raise usage from None
+
+
+def _check_command(args: list[str]) -> None:
+    """Parse a command line without running it: unknown or missing options fail before any stage runs."""
+    group = typer.main.get_command(app)
+    try:
+        parent = group.make_context("soundmind-data", [args[0]], resilient_parsing=True)
+        command = group.get_command(parent, args[0])
+        command.make_context(args[0], list(args[1:]), parent=parent)
+    except Exception as exc:
+        usage = _as_usage_error(exc)
+        if usage is None:
+            raise
+        raise usage from None
+
+
+@app.command()
+def run(
+    pipeline_file: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline: a YAML list of stages (schemas/pipeline.schema.json)."),
+    workdir: Optional[Path] = typer.Option(None, "--workdir", "-w", help="Work dir for every stage's output (default: work/<pipeline name>)."),
+    from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run this stage and all later ones, even if unchanged."),
+    only: Optional[str] = typer.Option(None, "--only", help="Run just this stage (earlier stages must have run)."),
+) -> None:
+    """Run a pipeline: each stage reads the previous manifest and writes its own into the work dir.
+
+    Re-running skips stages whose command, options and input are unchanged, so an interrupted build resumes where it
+    stopped. Each stage is logged to WORKDIR/run-log.jsonl.
+
+    Example: soundmind-data run pipelines/demo.yaml --workdir demo-out
+    """
+    from soundmind_data.pipeline import corpus_summary, load_pipeline, run_pipeline
+
+    pipeline = load_pipeline(pipeline_file)
+    if from_stage and only:
+        raise UsageError("give --from or --only, not both")
+    total = len(pipeline.stages)
+
+    def announce(stage, status: str) -> None:
+        err(f"[{stage.index}/{total}] {stage.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
+
+    summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, invoke=_invoke_command,
+                           check=_check_command, from_stage=from_stage, only=only, on_stage=announce)
+    typer.echo("")
+    typer.echo(format_table(("stage", "status", "seconds", "items in", "items out"),
+                            [(r.stage, r.status if r.exit_code == 0 or r.status == "failed" else f"{r.status} (exit {r.exit_code})",
+                              f"{r.duration_s:.1f}", r.items_in, r.items_out) for r in summary.stages]))
+    if summary.final_manifest and summary.final_manifest.is_file():
+        corpus = corpus_summary(summary.final_manifest)
+        typer.echo("")
+        typer.echo(format_table(("split", "not-entailed", "entailed", "items"),
+                                [(s, c[0], c[1], c[0] + c[1]) for s, c in corpus["splits"].items()]))
+        typer.echo(f"\naudio: {corpus['audio_hours']:.3f} h; final manifest: {summary.final_manifest}")
+    typer.echo(f"work dir: {summary.workdir} (run log: {summary.workdir / 'run-log.jsonl'})")
+    if summary.exit_code:
+        failed = next(r for r in summary.stages if r.status == "failed")
+        err(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")
+        raise typer.Exit(1)
 
 
 def main() -> None:

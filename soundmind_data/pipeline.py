@@ -1,0 +1,307 @@
+"""Pipelines: a YAML list of stages, each one soundmind-data command, run in order over one work dir.
+
+Each stage reads the previous stage's manifest and writes its own into the work dir, so every manifest after
+synthesis sits beside the audio it points to. A stage is skipped on a re-run when its command, options and input
+(content hashes) are unchanged and its output is still the one it wrote: an interrupted build resumes where it
+stopped (and synthesis itself resumes item by item through its cache). Every stage run or skipped is appended to
+`run-log.jsonl` with its command line, duration, item counts and the toolkit version.
+
+The runner does not import the CLI: it is given `invoke(args) -> exit code` and `check(args)` (parse without
+running) by `cli.py`, so a pipeline stage is exactly the command a user would type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+
+from soundmind_data import __version__, schemas
+from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import write_json
+
+STATE_FILE = "pipeline-state.json"
+RUN_LOG = "run-log.jsonl"
+
+
+@dataclass(frozen=True)
+class StageIO:
+    """How the runner wires one command into the chain."""
+
+    takes_manifest: bool  # the previous manifest is the command's first argument
+    output_flag: str | None  # the option the runner points at the stage's output
+    manifest_in_output: str | None  # for a folder output: the manifest the stage writes inside it
+    writes_manifest: bool = True  # False: the stage's input passes through to the next stage
+    report_flag: str | None = None  # "--json": the runner asks for a report in the work dir
+
+
+STAGE_IO: dict[str, StageIO] = {
+    "ingest": StageIO(False, "--out", None),
+    "reason": StageIO(True, "--out", None, report_flag="--json"),
+    "split": StageIO(True, "--out", None, report_flag="--json"),
+    "synthesize": StageIO(True, "--out", "manifest.jsonl"),
+    "validate": StageIO(True, "--out", None, report_flag="--json"),
+    "audit": StageIO(True, None, None, writes_manifest=False, report_flag="--json"),
+    "balance": StageIO(True, "--out", None, report_flag="--json"),
+    "publish": StageIO(True, "--local-dir", None, writes_manifest=False),
+    "export": StageIO(True, "--out", None, writes_manifest=False),
+}
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str
+    command: str
+    options: dict[str, Any]
+    continue_on_failure: bool = False
+
+
+@dataclass
+class Pipeline:
+    path: Path
+    name: str
+    stages: list[Stage]
+
+    def stage_named(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise UsageError(f"{self.path}: no stage named {name!r} (stages: {', '.join(s.name for s in self.stages)})")
+
+
+@dataclass
+class StageRun:
+    stage: str
+    command: str
+    status: str  # ran | skipped | failed
+    exit_code: int
+    duration_s: float
+    items_in: int | None
+    items_out: int | None
+    output: str | None
+
+
+@dataclass
+class RunSummary:
+    workdir: Path
+    stages: list[StageRun] = field(default_factory=list)
+    final_manifest: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(run.status == "failed" for run in self.stages) else 0
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    problem = schemas.first_error("pipeline", data)
+    if problem:
+        raise UsageError(f"{path}: {problem}")
+    stages, seen = [], set()
+    for index, entry in enumerate(data["stages"], start=1):
+        name = entry.get("name") or entry["stage"]
+        if name in seen:
+            name = f"{name}-{index}"
+        seen.add(name)
+        stages.append(Stage(index, name, entry["stage"], dict(entry.get("with") or {}),
+                            entry.get("continue_on_failure", False)))
+    if stages[0].command != "ingest":
+        raise UsageError(f"{path}: the first stage must be ingest (it makes the manifest the others read)")
+    if any(stage.command == "ingest" for stage in stages[1:]):
+        raise UsageError(f"{path}: ingest may only be the first stage")
+    return Pipeline(path, data.get("name") or path.stem, stages)
+
+
+def option_args(options: dict[str, Any]) -> list[str]:
+    """YAML options as command-line arguments: `{workers: 2, voice: [a, b], audio: true}` →
+    `--workers 2 --voice a --voice b --audio`; `sources` (ingest's positional files) come first, bare."""
+    args: list[str] = [str(s) for s in _as_list(options.get("sources", []))]
+    for key, value in options.items():
+        if key == "sources":
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is False or value is None:
+            continue
+        else:
+            for one in _as_list(value):
+                args += [flag, str(one)]
+    return args
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> tuple[list[str], Path | None, Path | None]:
+    """(command line, output manifest or None, output path or None) of one stage."""
+    io = STAGE_IO[stage.command]
+    args = [stage.command]
+    if io.takes_manifest:
+        args.append(str(manifest))
+    args += option_args(stage.options)
+    stem = workdir / f"{stage.index:02d}-{stage.name}"
+    output: Path | None = None
+    out_manifest: Path | None = None
+    if io.output_flag:
+        if io.manifest_in_output:  # the stage writes a folder: the work dir itself, so audio sits beside manifests
+            output = workdir
+            out_manifest = workdir / io.manifest_in_output
+        elif io.writes_manifest:
+            output = out_manifest = stem.with_suffix(".jsonl")
+        else:
+            output = stem
+        args += [io.output_flag, str(output)]
+    if io.report_flag and io.report_flag.lstrip("-") not in stage.options:
+        args += [io.report_flag, str(stem.with_suffix(".report.json"))]
+    return args, out_manifest, output
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _count_lines(path: Path | None) -> int | None:
+    if path is None or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if not line.isspace())
+
+
+def _fingerprint(stage: Stage, args: list[str], inputs: list[Path]) -> str:
+    digest = hashlib.sha256(f"{__version__}\0{stage.command}\0".encode())
+    digest.update("\0".join(args).encode())
+    for path in inputs:
+        digest.update(file_sha256(path).encode() if path.is_file() else b"missing")
+    return digest.hexdigest()
+
+
+def _load_state(workdir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((workdir / STATE_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _still_valid(record: dict[str, Any] | None, fingerprint: str) -> bool:
+    if not record or record.get("fingerprint") != fingerprint:
+        return False
+    manifest = record.get("manifest")
+    if manifest:
+        return Path(manifest).is_file() and file_sha256(Path(manifest)) == record.get("manifest_sha256")
+    output = record.get("output")
+    return output is None or Path(output).exists()
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    workdir: str | Path,
+    *,
+    invoke: Callable[[list[str]], int],
+    check: Callable[[list[str]], None],
+    from_stage: str | None = None,
+    only: str | None = None,
+    on_stage: Callable[[Stage, str], None] | None = None,
+) -> RunSummary:
+    """Run the pipeline's stages in `workdir`; returns what each stage did.
+
+    `from_stage` re-runs that stage and every later one even when unchanged; `only` runs that single stage (its input
+    is the manifest recorded for the stage before it). Every stage's arguments are checked before any stage runs.
+    """
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    state = _load_state(workdir)
+    forced_from = pipeline.stage_named(from_stage).index if from_stage else None
+    only_index = pipeline.stage_named(only).index if only else None
+    for stage in pipeline.stages:  # every stage's options are checked before anything runs
+        try:
+            check(_plan(stage, workdir / "input.jsonl", workdir)[0])
+        except UsageError as exc:
+            raise UsageError(f"{pipeline.path}: stage {stage.index} ({stage.name}): {exc}") from None
+
+    summary = RunSummary(workdir)
+    manifest: Path | None = None
+    for stage in pipeline.stages:
+        args, out_manifest, output = _plan(stage, manifest, workdir)
+        if only_index is not None and stage.index != only_index:
+            record = state.get(stage.name)
+            if stage.index < only_index and STAGE_IO[stage.command].writes_manifest:
+                if not record or not record.get("manifest"):
+                    raise UsageError(f"--only {only}: stage {stage.name!r} before it has not run yet in {workdir}")
+                manifest = Path(record["manifest"])
+            continue
+        inputs = [manifest] if STAGE_IO[stage.command].takes_manifest else [Path(a) for a in _as_list(stage.options.get("sources", []))]
+        fingerprint = _fingerprint(stage, args, inputs)
+        forced = only_index == stage.index or (forced_from is not None and stage.index >= forced_from)
+        command_line = shlex.join(["soundmind-data", *args])
+        if not forced and _still_valid(state.get(stage.name), fingerprint):
+            if on_stage:
+                on_stage(stage, "skipped")
+            run = StageRun(stage.name, command_line, "skipped", 0, 0.0, _count_lines(manifest), _count_lines(out_manifest),
+                           str(output) if output else None)
+        else:
+            if on_stage:
+                on_stage(stage, "running")
+            started = time.perf_counter()
+            exit_code = invoke(args) or 0
+            duration = time.perf_counter() - started
+            failed = exit_code != 0 and not stage.continue_on_failure
+            run = StageRun(stage.name, command_line, "failed" if failed else "ran", exit_code, round(duration, 3),
+                           _count_lines(manifest), _count_lines(out_manifest), str(output) if output else None)
+            if not failed:
+                state[stage.name] = {
+                    "fingerprint": fingerprint,
+                    "manifest": str(out_manifest) if out_manifest else None,
+                    "manifest_sha256": file_sha256(out_manifest) if out_manifest and out_manifest.is_file() else None,
+                    "output": str(output) if output else None,
+                }
+                write_json(workdir / STATE_FILE, state)
+        summary.stages.append(run)
+        _append_log(workdir, run)
+        if run.status == "failed":
+            break
+        if out_manifest is not None:
+            manifest = out_manifest
+    summary.final_manifest = manifest
+    return summary
+
+
+def _append_log(workdir: Path, run: StageRun) -> None:
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "toolkit_version": __version__, **run.__dict__}
+    with open(workdir / RUN_LOG, "a", encoding="utf-8") as log:  # one write per line: a crash loses at most one entry
+        log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def corpus_summary(manifest: Path) -> dict[str, Any]:
+    """Items per split × label and hours of audio of a manifest, for the end-of-run summary."""
+    from soundmind_data.jsonl import iter_records
+
+    splits: dict[str, dict[int, int]] = {}
+    audio_s = 0.0
+    for item in iter_records(manifest):
+        splits.setdefault(item["split"], {0: 0, 1: 0})[item["label"]] += 1
+        if item.get("repeat_of"):
+            continue  # an upsampled repeat points at audio already counted
+        for key in ("question_audio", "answer_audio"):
+            audio_s += (item.get(key) or {}).get("duration_s", 0.0)
+    return {"splits": splits, "audio_hours": audio_s / 3600}
