@@ -1,0 +1,202 @@
+"""Balance: give every split the target label ratio (1:1 by default), after removing duplicate triplets.
+
+Within each split, items repeating an earlier item's normalised triplet are removed first (the first in file order
+is kept) and listed in the report. Then, per split:
+
+- `downsample` drops items of the over-represented label,
+- `upsample` repeats items of the under-represented label by reference: each repeat is a new line with id
+  `<id>.rep<k>` and `repeat_of: <id>`, pointing at the same audio files (never a copy of them),
+- `weights` keeps every item and writes `sample_weight`, so that each label's weights sum to its target share.
+
+Which items are dropped or repeated is decided by a seeded hash of their id, not by their position: adding items
+later changes the selection as little as possible. A split holding one label only cannot be balanced; it is left as
+it is (with `weights`, every weight 1.0) and reported with a warning.
+
+Memory: the same two streaming passes as `split` (`scan_manifest`, then `iter_item_lines`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.stages.split import count_leaks, iter_item_lines, label_counts, scan_manifest
+
+STRATEGIES = ("downsample", "upsample", "weights")
+_MAX_ID_LENGTH = 64  # schemas/item.schema.json
+
+
+def parse_target(text: str) -> tuple[Fraction, Fraction]:
+    """"1:1" or "55:45" (not-entailed:entailed) → each label's share of a balanced split."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        not_entailed, entailed = Fraction(parts[0].strip()), Fraction(parts[1].strip())
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"--target {text!r}: expected NOT_ENTAILED:ENTAILED, e.g. 1:1 or 55:45") from None
+    if not_entailed <= 0 or entailed <= 0:
+        raise UsageError(f"--target {text!r}: both parts must be above 0")
+    total = not_entailed + entailed
+    return not_entailed / total, entailed / total
+
+
+def target_counts(counts: tuple[int, int], shares: tuple[Fraction, Fraction], *, grow: bool) -> tuple[int, int]:
+    """Label counts in the target ratio that keep one label's count exactly: the scarcer label's when shrinking
+    (downsample), the more plentiful one's when growing (upsample). Exact arithmetic, so 1:1 means equal."""
+    per_share = [counts[label] / shares[label] for label in (0, 1)]
+    scale = max(per_share) if grow else min(per_share)
+    return math.floor(shares[0] * scale), math.floor(shares[1] * scale)
+
+
+@dataclass
+class BalanceReport:
+    manifest: str
+    out: str
+    strategy: str
+    target: str
+    seed: int
+    items: int = 0
+    items_out: int = 0
+    before: dict[str, dict[str, int]] = field(default_factory=dict)
+    after: dict[str, dict[str, int]] = field(default_factory=dict)
+    duplicates_removed: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    repeated: dict[str, int] = field(default_factory=dict)
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    cross_split_leaks: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": "balance", "manifest": self.manifest, "out": self.out, "strategy": self.strategy,
+            "target": self.target, "seed": self.seed, "items": self.items, "items_out": self.items_out,
+            "before": self.before, "after": self.after, "duplicates_removed": self.duplicates_removed,
+            "dropped": self.dropped, "repeated": self.repeated, "weights": self.weights,
+            "duplicates": self.duplicates, "cross_split_leaks": self.cross_split_leaks, "warnings": self.warnings,
+        }
+
+
+def find_duplicates(keys: np.ndarray, splits: np.ndarray) -> np.ndarray:
+    """For each item, the index of the first item of its split with the same key (itself when it is the first)."""
+    order = np.lexsort((np.arange(len(keys)), keys, splits))  # by split, key, then file order
+    sorted_keys, sorted_splits = keys[order], splits[order]
+    starts = np.r_[True, (sorted_keys[1:] != sorted_keys[:-1]) | (sorted_splits[1:] != sorted_splits[:-1])]
+    first_of_run = order[np.maximum.accumulate(np.where(starts, np.arange(len(keys)), 0))]
+    first = np.empty(len(keys), dtype=np.int64)
+    first[order] = first_of_run
+    return first
+
+
+def _by_rank(indices: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """`indices` ordered by their seeded id hash (file order breaks the rare tie)."""
+    return indices[np.lexsort((indices, ranks[indices]))]
+
+
+def balance_manifest(
+    path: str | Path,
+    *,
+    out: str | Path,
+    strategy: str,
+    target: str = "1:1",
+    seed: int = 0,
+    on_line: Callable[[], None] | None = None,
+) -> BalanceReport:
+    """Write `out`: the manifest without duplicates, each split balanced by `strategy`; returns the report."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    shares = parse_target(target)
+    scan = scan_manifest(path, rank_seed=seed, on_line=on_line)
+    report = BalanceReport(manifest=str(path), out=str(out), strategy=strategy, target=target, seed=seed,
+                           items=len(scan))
+    report.before = label_counts(scan.split_names, scan.splits, scan.labels)
+    report.cross_split_leaks = count_leaks(scan.keys, scan.splits)
+    if report.cross_split_leaks:
+        report.warnings.append(f"{report.cross_split_leaks} triplets occur in more than one split; "
+                               "run `soundmind-data split` first to fix these leaks")
+
+    first = find_duplicates(scan.keys, scan.splits)
+    duplicate = first != np.arange(len(scan))
+    copies = (~duplicate).astype(np.int64)  # how many times each item is written: 0 dropped, 1 kept, 2+ repeated
+    weight_of: dict[tuple[int, int], float] = {}  # (split code, label) → sample_weight
+    for code, split in enumerate(scan.split_names):
+        in_split = (scan.splits == code) & ~duplicate
+        report.duplicates_removed[split] = int(np.count_nonzero((scan.splits == code) & duplicate))
+        members = [np.flatnonzero(in_split & (scan.labels == label)) for label in (0, 1)]
+        counts = (len(members[0]), len(members[1]))
+        if strategy == "downsample":
+            report.dropped[split] = 0
+        elif strategy == "upsample":
+            report.repeated[split] = 0
+        if 0 in counts:
+            only = LABEL_NAMES[1 if counts[1] else 0]
+            report.warnings.append(f"split {split!r} has only {only} items; left unbalanced")
+            weight_of.update({(code, 0): 1.0, (code, 1): 1.0})
+            if strategy == "weights":
+                report.weights[split] = {"0": 1.0, "1": 1.0}
+            continue
+        if strategy == "downsample":
+            wanted = target_counts(counts, shares, grow=False)
+            for label in (0, 1):
+                copies[_by_rank(members[label], scan.ranks)[wanted[label]:]] = 0
+            report.dropped[split] = sum(counts) - sum(wanted)
+        elif strategy == "upsample":
+            wanted = target_counts(counts, shares, grow=True)
+            for label in (0, 1):
+                extra = wanted[label] - counts[label]
+                ordered = _by_rank(members[label], scan.ranks)
+                copies[ordered] += extra // counts[label]
+                copies[ordered[:extra % counts[label]]] += 1
+            report.repeated[split] = sum(wanted) - sum(counts)
+        else:
+            for label in (0, 1):
+                weight_of[code, label] = float(shares[label] * sum(counts) / counts[label])
+            report.weights[split] = {str(label): weight_of[code, label] for label in (0, 1)}
+    report.after = label_counts(scan.split_names, scan.splits, scan.labels, repeats=copies)
+    report.items_out = int(copies.sum())
+
+    listed = set(first[duplicate].tolist()) | set(np.flatnonzero(duplicate).tolist())  # ids the report names
+    ids: dict[int, str] = {}
+    copies_list, splits_list, labels_list = copies.tolist(), scan.splits.tolist(), scan.labels.tolist()
+    with AtomicWriter(out) as writer:
+        for index, raw in enumerate(iter_item_lines(scan, on_line)):
+            if index in listed:
+                ids[index] = orjson.loads(raw)["id"]
+            count = copies_list[index]
+            if count == 0:
+                continue
+            if strategy == "weights":
+                record = orjson.loads(raw)
+                record["sample_weight"] = weight_of[splits_list[index], labels_list[index]]
+                writer.write_record(record)
+            else:
+                writer.write(raw.decode("utf-8"))  # kept lines are copied as they are
+            if count > 1:
+                _write_repeats(writer, orjson.loads(raw), count - 1, scan.path)
+
+    duplicate_groups: dict[int, list[int]] = {}
+    for index in np.flatnonzero(duplicate).tolist():
+        duplicate_groups.setdefault(int(first[index]), []).append(index)
+    report.duplicates = [{"split": scan.split_names[splits_list[kept]], "kept": ids[kept],
+                          "removed": [ids[i] for i in removed]} for kept, removed in duplicate_groups.items()]
+    return report
+
+
+def _write_repeats(writer: AtomicWriter, record: dict[str, Any], repeats: int, path: Path) -> None:
+    """`repeats` more lines for `record`: same content and audio paths, ids `<id>.rep1`, `<id>.rep2`..."""
+    for number in range(1, repeats + 1):
+        repeat_id = f"{record['id']}.rep{number}"
+        if len(repeat_id) > _MAX_ID_LENGTH:
+            raise DataError(f"{path}: id {record['id']!r}: repeat id {repeat_id!r} would exceed "
+                            f"{_MAX_ID_LENGTH} characters")
+        writer.write_record({**record, "id": repeat_id, "repeat_of": record["id"]})

@@ -1,0 +1,75 @@
+"""Diff: what changed between two item manifests — items added, removed, changed (and which fields), and how the
+label balance of each split shifted.
+
+Memory is proportional to the number of ids: the old manifest is reduced to one 8-byte content digest, split and
+label per id; the new one is streamed against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from soundmind_data.jsonl import iter_records
+
+# Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
+COMPARED_FIELDS = ("split", "label", "major_premise", "minor_premise", "conclusion", "question_text", "answer_text")
+
+
+def _digests(item: dict[str, Any]) -> tuple[bytes, ...]:
+    """One short digest per compared field, plus one for everything else."""
+    rest = {k: v for k, v in item.items() if k not in COMPARED_FIELDS}
+    values = [item.get(name) for name in COMPARED_FIELDS] + [rest]
+    return tuple(hashlib.blake2b(orjson.dumps(v, option=orjson.OPT_SORT_KEYS), digest_size=8).digest() for v in values)
+
+
+@dataclass
+class DiffReport:
+    old: str
+    new: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)  # id -> changed fields
+    balance: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)  # split -> old/new -> label -> n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "old": self.old, "new": self.new,
+            "added": self.added, "removed": self.removed, "changed": self.changed,
+            "balance": {split: {side: {str(k): v for k, v in labels.items()} for side, labels in sides.items()}
+                        for split, sides in self.balance.items()},
+        }
+
+    def balance_rows(self) -> list[tuple]:
+        """(split, old not-entailed, old entailed, new not-entailed, new entailed, entailed share shift in points)."""
+        rows = []
+        for split, sides in self.balance.items():
+            old, new = sides["old"], sides["new"]
+            share = lambda c: 100 * c[1] / (c[0] + c[1]) if c[0] + c[1] else 0.0  # noqa: E731
+            rows.append((split, old[0], old[1], new[0], new[1], f"{share(new) - share(old):+.1f}"))
+        return rows
+
+
+def diff_manifests(old: str | Path, new: str | Path) -> DiffReport:
+    report = DiffReport(str(old), str(new))
+    before: dict[str, tuple[bytes, ...]] = {}
+    for item in iter_records(old):
+        before[item["id"]] = _digests(item)
+        report.balance.setdefault(item["split"], {"old": {0: 0, 1: 0}, "new": {0: 0, 1: 0}})["old"][item["label"]] += 1
+    seen: set[str] = set()
+    for item in iter_records(new):
+        item_id = item["id"]
+        seen.add(item_id)
+        report.balance.setdefault(item["split"], {"old": {0: 0, 1: 0}, "new": {0: 0, 1: 0}})["new"][item["label"]] += 1
+        if item_id not in before:
+            report.added.append(item_id)
+            continue
+        changed = [name for name, a, b in zip(COMPARED_FIELDS + ("other",), before[item_id], _digests(item)) if a != b]
+        if changed:
+            report.changed[item_id] = changed
+    report.removed = [item_id for item_id in before if item_id not in seen]
+    return report
