@@ -11,22 +11,28 @@ import re
 import unicodedata
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-# ASCII fast path (most of the corpus): every ASCII character that is not a letter or digit becomes a space.
-_ASCII_NON_WORD = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+# ASCII fast path (most of the corpus), on bytes because bytes.translate is about twice as fast as str.translate:
+# letters are lower-cased, digits kept, every other byte becomes a space.
+_ASCII_FOLD = bytes(c | 0x20 if chr(c).isalpha() else c if chr(c).isdigit() else 0x20 if c < 128 else c
+                    for c in range(256))
+
+
+def _normal_bytes(text: str) -> bytes:
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_FOLD).split())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_NON_WORD.sub(" ", folded).split()).encode("utf-8")
 
 
 def normalise_text(text: str) -> str:
     """Case-, punctuation- and whitespace-insensitive form of a text."""
-    if text.isascii():
-        return " ".join(text.lower().translate(_ASCII_NON_WORD).split())
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", text).split())
+    return _normal_bytes(text).decode("utf-8")
 
 
 def text_key(*fields: str) -> int:
     """A 64-bit key of the normalised fields (a separator keeps ("a b", "c") apart from ("a", "b c"))."""
-    joined = "\x1f".join(normalise_text(f) for f in fields)
-    return int.from_bytes(hashlib.blake2b(joined.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+    joined = b"\x1f".join([_normal_bytes(f) for f in fields])
+    return int.from_bytes(hashlib.blake2b(joined, digest_size=8).digest(), "big", signed=True)
 
 
 def triplet_key(item: dict) -> int:

@@ -77,3 +77,9 @@ def test_audit_of_unreadable_manifest_names_the_line(tmp_path, run_cli):
     manifest = write_jsonl(tmp_path / "m.jsonl", [item("a"), "{oops"])
     proc = run_cli("audit", manifest, check_rc=1)
     assert proc.stderr.strip().startswith(f"error: {manifest}:2: malformed JSON")
+
+
+def test_audit_names_a_wrong_typed_field(tmp_path, run_cli):
+    manifest = write_jsonl(tmp_path / "m.jsonl", [item("a"), item("b") | {"conclusion": 42}])
+    proc = run_cli("audit", manifest, check_rc=1)
+    assert proc.stderr.strip() == f"error: {manifest}:2: conclusion: missing or not a string (see `soundmind-data validate`)"

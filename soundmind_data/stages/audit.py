@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from soundmind_data.jsonl import iter_lines, iter_records, iter_selected
+from soundmind_data.errors import DataError
+from soundmind_data.jsonl import iter_lines, iter_selected
 from soundmind_data.labels import parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
 from soundmind_data.stages.ingest import Reject, from_logiqa
@@ -71,6 +72,24 @@ def load_gold(paths: Iterable[str | Path]) -> dict[int, int]:
     return gold
 
 
+_TEXT_FIELDS = ("id", "split", "major_premise", "minor_premise", "conclusion", "question_text")
+
+
+def _checked_item(line) -> dict:
+    """The line's item, or a DataError naming file, line and field: the audit needs these fields well typed."""
+    if line.error:
+        raise DataError(f"{line.file}:{line.number}: {line.error}")
+    item = line.record
+    for name in _TEXT_FIELDS:
+        if not isinstance(item.get(name), str):
+            raise DataError(f"{line.file}:{line.number}: {name}: missing or not a string (see `soundmind-data validate`)")
+    if item.get("label") not in (0, 1) or isinstance(item.get("label"), bool):
+        raise DataError(f"{line.file}:{line.number}: label: expected 0 or 1, got {item.get('label')!r}")
+    if not isinstance(item.get("answer_text") or "", str):
+        raise DataError(f"{line.file}:{line.number}: answer_text: expected a string or null")
+    return item
+
+
 def _answer_check(item: dict) -> str | None:
     answer = item.get("answer_text")
     if not answer or not answer.strip():
@@ -94,9 +113,10 @@ def audit_manifest(
     keys = array("q")
     split_of = array("H")
 
-    for item in iter_records(path):
+    for line in iter_lines(path):
         if on_item:
             on_item()
+        item = _checked_item(line)
         report.items += 1
         split = item["split"]
         code = split_codes.setdefault(split, len(split_codes))
