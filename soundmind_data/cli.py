@@ -59,6 +59,7 @@ def ingest(
     fmt: str = typer.Option(..., "--format", "-f", help="Source format: logiqa2-nli or soundmind."),
     split: str = typer.Option(..., "--split", "-s", help="Split name given to every item (train, dev, test...)."),
     out: Path = typer.Option(..., "--out", "-o", help="Item manifest to write (JSONL); rejects go beside it."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N items of each source (trial runs)."),
 ) -> None:
     """Turn LogiQA 2.0 NLI or SoundMind annotation files into one item manifest.
 
@@ -69,7 +70,7 @@ def ingest(
     from soundmind_data.stages.ingest import ingest as run_ingest
 
     with progress("ingest", "line") as bar:
-        result = run_ingest(sources, fmt=fmt, split=split, out=out, on_line=bar.update)
+        result = run_ingest(sources, fmt=fmt, split=split, out=out, limit=limit, on_line=bar.update)
     err(f"ingest: {result.items} items ({result.per_label[0]} not-entailed, {result.per_label[1]} entailed) -> {out}; "
         f"{result.rejected} rejected -> {result.rejects}")
     if result.rejected:
@@ -315,7 +316,7 @@ def train(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Override: run folder (metrics.jsonl, checkpoint.pt)."),
     model: Optional[str] = typer.Option(None, "--model", help="Override: 'tiny' or a Hugging Face id (Qwen/Qwen2.5-Omni-7B)."),
     device: Optional[str] = typer.Option(None, "--device", help="Override: cpu, cuda, cuda:1..."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="Override: text, audio or audio+text."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Override: text, audio or audio+text (alias both)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override: total GRPO steps."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override: seed of the model init, prompt order, sampling."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
@@ -331,7 +332,10 @@ def train(
 
     settings = TrainConfig.from_yaml(config, data=data, out=out, model=model, device=device, mode=mode, steps=steps,
                                      seed=seed)
-    from soundmind_data.rl.grpo import Trainer  # torch and transformers load only once the config is known good
+    try:  # torch and transformers load only once the config is known good
+        from soundmind_data.rl.grpo import Trainer
+    except ImportError as exc:
+        raise UsageError(f"train needs the 'train' extra (pip install 'soundmind-data[train]'): {exc}") from None
 
     trainer = Trainer(settings, resume=resume)
     err(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on {settings.device}; "
@@ -487,7 +491,7 @@ def publish(
                                    on_item=bar.update)
         splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
         err(f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, "
-            f"{len(build.files) - 1} shards + README.md -> {folder if local_dir else 'staging folder'}")
+            f"{len(build.files) - 1} parquet shard(s) + README.md -> {folder if local_dir else 'staging folder'}")
         for problem in check.problems:
             typer.echo(f"check: {problem}")
         if not check.ok:
@@ -534,6 +538,34 @@ def export_command(
         f"-> {out}, {len(result.files)} files")
 
 
+# ------------------------------------------------------------------------------------------------------------ diff
+@app.command("diff")
+def diff_command(
+    old: Path = typer.Argument(..., help="The manifest before (JSONL)."),
+    new: Path = typer.Argument(..., help="The manifest after (JSONL)."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Show items added, removed and changed between two manifests, and the label balance shift per split.
+
+    Example: soundmind-data diff corpus-v1.jsonl corpus-v2.jsonl --json diff.json
+    """
+    from soundmind_data.jsonl import write_json
+    from soundmind_data.stages.diff import diff_manifests
+
+    report = diff_manifests(old, new)
+    changed = [f"{item_id} ({', '.join(fields)})" for item_id, fields in report.changed.items()]
+    typer.echo(format_table(("change", "items", "ids"), [
+        ("added", len(report.added), id_sample(report.added)),
+        ("removed", len(report.removed), id_sample(report.removed)),
+        ("changed", len(report.changed), id_sample(changed, 3)),
+    ]))
+    typer.echo("")
+    typer.echo(format_table(("split", "old not-entailed", "old entailed", "new not-entailed", "new entailed",
+                             "entailed share shift (points)"), report.balance_rows()))
+    if json_report:
+        write_json(json_report, report.to_json())
+
+
 # ------------------------------------------------------------------------------------------------------------- run
 def _as_usage_error(exc: Exception) -> UsageError | None:
     """Typer's (vendored click's) argument errors carry `format_message`; turn them into our UsageError."""
@@ -578,6 +610,9 @@ def run(
     workdir: Optional[Path] = typer.Option(None, "--workdir", "-w", help="Work dir for every stage's output (default: work/<pipeline name>)."),
     from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run this stage and all later ones, even if unchanged."),
     only: Optional[str] = typer.Option(None, "--only", help="Run just this stage (earlier stages must have run)."),
+    set_options: List[str] = typer.Option([], "--set", help="Override a stage option: STAGE.OPTION=VALUE (repeatable), e.g. synthesize.device=cpu."),
+    skip: List[str] = typer.Option([], "--skip", help="Leave a stage out of this run (repeatable), e.g. reason when no LLM endpoint is at hand."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Ingest only the first N items of each source: a trial run of a big pipeline."),
 ) -> None:
     """Run a pipeline: each stage reads the previous manifest and writes its own into the work dir.
 
@@ -586,9 +621,9 @@ def run(
 
     Example: soundmind-data run pipelines/demo.yaml --workdir demo-out
     """
-    from soundmind_data.pipeline import corpus_summary, load_pipeline, run_pipeline
+    from soundmind_data.pipeline import corpus_summary, load_pipeline, run_pipeline, with_overrides
 
-    pipeline = load_pipeline(pipeline_file)
+    pipeline = with_overrides(load_pipeline(pipeline_file), sets=set_options, skip=skip, limit=limit)
     if from_stage and only:
         raise UsageError("give --from or --only, not both")
     total = len(pipeline.stages)

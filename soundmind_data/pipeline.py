@@ -127,6 +127,29 @@ def load_pipeline(path: str | Path) -> Pipeline:
     return Pipeline(path, data.get("name") or path.stem, stages)
 
 
+def with_overrides(pipeline: Pipeline, *, sets: list[str] = (), skip: list[str] = (), limit: int | None = None) -> Pipeline:
+    """The pipeline with command-line changes applied, for trial runs of a production pipeline:
+    `--set synthesize.device=cpu` (the value is read as YAML: 2, true, [a, b]), `--skip reason`, `--limit 20`."""
+    stages = {stage.name: stage for stage in pipeline.stages}
+    for name in skip:
+        stage = pipeline.stage_named(name)
+        if stage.command == "ingest":
+            raise UsageError(f"--skip {name}: the ingest stage cannot be skipped")
+        del stages[name]
+    for assignment in sets:
+        target, equals, raw = assignment.partition("=")
+        name, dot, option = target.partition(".")
+        if not (equals and dot and option):
+            raise UsageError(f"--set {assignment!r}: expected STAGE.OPTION=VALUE, e.g. synthesize.device=cpu")
+        stage = pipeline.stage_named(name)
+        if name not in stages:
+            raise UsageError(f"--set {assignment!r}: stage {name!r} is skipped")
+        stage.options[option.replace("-", "_")] = yaml.safe_load(raw) if raw else ""
+    if limit is not None:
+        pipeline.stages[0].options["limit"] = limit
+    return Pipeline(pipeline.path, pipeline.name, list(stages.values()))
+
+
 def option_args(options: dict[str, Any]) -> list[str]:
     """YAML options as command-line arguments: `{workers: 2, voice: [a, b], audio: true}` →
     `--workers 2 --voice a --voice b --audio`; `sources` (ingest's positional files) come first, bare."""

@@ -164,11 +164,13 @@ def ingest(
     fmt: str,
     split: str,
     out: str | Path,
+    limit: int | None = None,
     on_line: Callable[[], None] | None = None,
 ) -> IngestResult:
     """Convert `sources` (in order) into the item manifest `out`; bad lines go to `out.rejects.jsonl`.
 
-    Both files are written atomically. `on_line` is called once per source line (for a progress bar).
+    Both files are written atomically. `limit` keeps only the first N items of each source (trial runs).
+    `on_line` is called once per source line (for a progress bar).
     """
     if fmt not in CONVERTERS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -187,7 +189,10 @@ def ingest(
     seen_ids: set[bytes] = set()
     with AtomicWriter(out) as manifest, AtomicWriter(result.rejects) as rejects:
         for path in paths:
+            kept_here = 0
             for item, reject in iter_source(path, fmt, split):
+                if limit is not None and kept_here >= limit:
+                    break
                 if on_line:
                     on_line()
                 if item is not None:
@@ -198,6 +203,7 @@ def ingest(
                     else:
                         seen_ids.add(digest)
                         manifest.write_record(item)
+                        kept_here += 1
                         result.items += 1
                         result.per_label[item["label"]] += 1
                         continue
