@@ -1,0 +1,141 @@
+"""The dataset card (`README.md`) of a published corpus: a YAML header the Hub reads, then text a person reads.
+
+Everything in it is computed from the build (splits, labels, hours, voices) and the audit, so the card cannot drift
+from the data it describes. The licence is inherited: LogiQA 2.0 is CC BY-NC-SA 4.0 and its ShareAlike clause binds
+every corpus derived from it (SoundMind's annotations are derived from LogiQA 2.0 too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from soundmind_data import __version__
+from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.stages.audit import CHECKS, AuditReport
+from soundmind_data.stages.publish import DATA_DIR, BuildResult, features
+
+LOGIQA_LICENSE = "cc-by-nc-sa-4.0"
+LOGIQA_DERIVED = {"logiqa2-nli", "soundmind"}  # source datasets whose text comes from LogiQA 2.0
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"))
+
+
+def size_category(rows: int) -> str:
+    for limit, name in SIZE_CATEGORIES:
+        if rows < limit:
+            return name
+    return "n>10M"
+
+
+def card_license(build: BuildResult) -> str:
+    return LOGIQA_LICENSE if LOGIQA_DERIVED & set(build.source_datasets) else "other"
+
+
+def pretty_name(repo_id: str | None, folder: Path) -> str:
+    name = repo_id.split("/")[-1] if repo_id else folder.resolve().name
+    return f"{name}: spoken logical reasoning (SoundMind-style)"
+
+
+def metadata(build: BuildResult, *, repo_id: str | None) -> dict[str, Any]:
+    """The YAML header: what the Hub indexes and what `datasets` uses to find splits and features."""
+    shard_bytes = sum((build.folder / path).stat().st_size for path in build.files)
+    return {
+        "license": card_license(build),
+        "task_categories": ["audio-text-to-text", "question-answering"],
+        "language": ["en"],
+        "size_categories": [size_category(build.rows)],
+        "pretty_name": pretty_name(repo_id, build.folder),
+        "tags": ["audio", "speech", "logical-reasoning", "natural-language-inference", "chain-of-thought", "synthetic"],
+        "configs": [{
+            "config_name": "default",
+            "data_files": [{"split": split, "path": f"{DATA_DIR}/{split}-*"} for split in build.splits],
+        }],
+        "dataset_info": {
+            "features": features()._to_yaml_list(),
+            "splits": [{"name": split, "num_bytes": stats.num_bytes, "num_examples": stats.rows}
+                       for split, stats in build.splits.items()],
+            "download_size": shard_bytes,
+            "dataset_size": sum(stats.num_bytes for stats in build.splits.values()),
+        },
+    }
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _mean(total: float, count: int) -> str:
+    return f"{total / count:.1f}" if count else "-"
+
+
+def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, command: str) -> str:
+    """The whole README.md text."""
+    header = yaml.safe_dump(metadata(build, repo_id=repo_id), sort_keys=False, allow_unicode=True, width=120)
+    license_id = card_license(build)
+    load_target = repo_id or str(build.folder)
+    split_rows = []
+    for split, stats in build.splits.items():
+        hours = (stats.question_seconds + stats.answer_seconds) / 3600
+        split_rows.append((split, stats.labels[0], stats.labels[1], stats.rows, f"{hours:.2f}",
+                           _mean(stats.question_seconds, stats.rows), _mean(stats.answer_seconds, stats.answers)))
+    voice_rows = [(backend or "-", voice or "-", licence or "unknown", count)
+                  for (backend, voice, licence), count in sorted(build.voices.items(), key=lambda kv: -kv[1])]
+    audit_rows = [(check.replace("_", " "), audit.count(check)) for check in CHECKS
+                  if check != "gold_disagree" or audit.gold_files]
+    if license_id == LOGIQA_LICENSE:
+        licence_text = (
+            "The premises, conclusions and labels come from [LogiQA 2.0](https://github.com/csitfun/LogiQA2.0), "
+            "licensed [CC BY-NC-SA 4.0](https://creativecommons.org/licenses/by-nc-sa/4.0/). This corpus is a "
+            "derived work and is distributed under the same licence: attribution, non-commercial use only, and "
+            "derivatives must be shared alike. The synthetic voices keep their own licences (table above)."
+        )
+    else:
+        licence_text = ("The items come from contributed sources whose licences are not known to the toolkit: check "
+                        "each source before reuse. The synthetic voices keep their own licences (table above).")
+    first_split = next(iter(build.splits))
+    tts_versions = ", ".join(sorted(build.toolkit_versions)) or "not recorded"
+    sections = [
+        f"---\n{header}---",
+        f"# {pretty_name(repo_id, build.folder)}",
+        "Spoken logical-reasoning items in the style of SoundMind (arXiv 2506.12935): each row is a natural-language "
+        "inference question (major premise, minor premise, conclusion) read aloud, with a spoken chain-of-thought "
+        f"answer ending in its verdict, and a label `{LABEL_NAMES[1]}` or `{LABEL_NAMES[0]}`. Audio is embedded as "
+        "FLAC in the parquet files; the text, the source provenance and the quality measures (durations, loudness, "
+        "ASR word error rate of the synthetic speech) are columns beside it.",
+        "## Contents",
+        markdown_table(("split", LABEL_NAMES[0], LABEL_NAMES[1], "items", "audio hours", "mean question s",
+                        "mean answer s"), split_rows),
+        f"{build.rows} items, {build.audio_hours:.2f} hours of audio in total.",
+        "## Voices",
+        markdown_table(("TTS backend", "voice", "voice licence", "items"), voice_rows),
+        "## Licence",
+        licence_text,
+        "## Audit",
+        "Curation checks run on the published manifest by `soundmind-data audit` (counts of items):",
+        markdown_table(("check", "items"), audit_rows),
+        "## How it was built",
+        f"Built with soundmind-data {__version__} (speech synthesised with toolkit version {tts_versions}) by:",
+        f"```bash\n{command}\n```",
+        "## How to load",
+        "```python\n"
+        "from datasets import load_dataset\n\n"
+        f"ds = load_dataset({load_target!r})\n"
+        f"row = ds[{first_split!r}][0]\n"
+        "samples = row[\"question_audio\"].get_all_samples()  # torchcodec: samples.data, samples.sample_rate\n"
+        f"print(row[\"question_text\"], ds[{first_split!r}].features[\"label\"].int2str(row[\"label\"]))\n"
+        "```",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def read_card_metadata(text: str) -> dict[str, Any]:
+    """The YAML header of a card (for checks and tests): the text between the first two `---` lines."""
+    if not text.startswith("---\n"):
+        raise ValueError("card does not start with a YAML header")
+    end = text.index("\n---", 4)
+    return yaml.safe_load(text[4:end])

@@ -1,0 +1,245 @@
+"""Export: write an item manifest with audio in the layouts other tools already read.
+
+- `soundmind-folders`: the original SoundMind corpus layout, `<split>/<id>/question.wav`, `answer_<label>.wav`
+  (label 0 or 1, as SoundMind's loader builds the name), `annotation.json` ({id, user_content, answer, label}), and
+  `<split>/metadata.jsonl` with one annotation per line plus the two audio paths.
+- `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages whose user
+  turn has audio and/or text parts, `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it,
+  except that `reward_model.ground_truth` is the label itself (`entailed` / `not-entailed`), not the whole
+  chain-of-thought answer. Audio goes beside it as FLAC under `audio/<split>/`, referenced by paths relative to the
+  export folder (where the parquet files are), in the audio parts and in an `audios` column (verl's convention for
+  multimodal inputs).
+
+Everything is written into a staging folder inside OUT and moved into place per split at the end, so an interrupted
+export never leaves a split half written.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile
+
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
+from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.stages.publish import checked_audio_bytes, flac_bytes, split_sort_key
+
+FORMATS = ("soundmind-folders", "verl")
+MODALITIES = ("audio", "text", "both")
+VERL_DATA_SOURCE = "soundmind-data/alr"  # verl picks the reward function by data_source
+VERL_ABILITY = "logic"
+VERL_BATCH_ROWS = 1000
+# Qwen2.5-Omni's documented system prompt: the model expects it whenever audio is involved.
+SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
+                 "auditory and visual inputs, as well as generating text and speech.")
+INSTRUCTION = ("Think the problem through step by step inside <think> </think> tags first. Then end your reply "
+               "with the verdict on its own line, written exactly as 'Answer: entailed' or 'Answer: not-entailed'.")
+STAGING = ".export-staging"
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    splits: Counter = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)  # what was written, relative to `out`
+
+    @property
+    def items(self) -> int:
+        return sum(self.splits.values())
+
+
+def export(
+    manifest: str | Path,
+    *,
+    fmt: str,
+    out: str | Path,
+    modality: str = "both",
+    on_item: Callable[[], None] | None = None,
+) -> ExportResult:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if modality not in MODALITIES:
+        raise UsageError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    manifest, out = Path(manifest), Path(out)
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create folder: {exc.strerror}") from None
+    result = ExportResult(out=out)
+    writer = SoundMindFolders(staging) if fmt == "soundmind-folders" else VerlParquet(staging, modality)
+    try:
+        for number, item in enumerate(iter_records(manifest), start=1):
+            where = f"{manifest}:{number}"
+            for key in ("id", "split", "label", "question_text"):
+                if key not in item:
+                    raise DataError(f"{where}: {key}: missing")
+            writer.add(item, manifest.parent, where, index=result.splits[item["split"]])
+            result.splits[item["split"]] += 1
+            if on_item:
+                on_item()
+        writer.close()
+    except BaseException:
+        writer.abort()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for entry in sorted(staging.iterdir()):
+        target = out / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        entry.replace(target)
+    staging.rmdir()
+    result.splits = Counter({split: result.splits[split] for split in sorted(result.splits, key=split_sort_key)})
+    result.files = writer.files
+    return result
+
+
+def _wav_bytes(data: bytes) -> bytes:
+    """Any audio file soundfile reads, as 16-bit PCM WAV (what SoundMind ships)."""
+    with soundfile.SoundFile(io.BytesIO(data)) as source:
+        samples = source.read(dtype="int16", always_2d=True)
+        out = io.BytesIO()
+        soundfile.write(out, samples, source.samplerate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+class SoundMindFolders:
+    def __init__(self, staging: Path):
+        self.staging = staging
+        self.files: list[str] = []
+        self._metadata: dict[str, AtomicWriter] = {}  # split -> its metadata.jsonl, open until close()
+        self._open_files = ExitStack()
+
+    def add(self, item: dict, root: Path, where: str, index: int) -> None:
+        split, item_id, label = item["split"], item["id"], item["label"]
+        question = checked_audio_bytes(item, "question_audio", root, where)
+        if question is None:
+            raise DataError(f"{where}: question_audio: missing (run synthesis before exporting)")
+        answer = checked_audio_bytes(item, "answer_audio", root, where)
+        folder = self.staging / split / item_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "question.wav").write_bytes(_wav_bytes(question))
+        answer_name = f"answer_{label}.wav" if answer is not None else None
+        if answer is not None:
+            (folder / answer_name).write_bytes(_wav_bytes(answer))
+        annotation = {"id": item_id, "user_content": item["question_text"], "answer": item.get("answer_text"),
+                      "label": label}
+        write_json(folder / "annotation.json", annotation)
+        if split not in self._metadata:
+            self._metadata[split] = self._open_files.enter_context(AtomicWriter(self.staging / split / "metadata.jsonl"))
+        self._metadata[split].write_record({**annotation, "question_audio": f"{item_id}/question.wav",
+                                            "answer_audio": f"{item_id}/{answer_name}" if answer_name else None})
+        self.files += [f"{split}/{item_id}/question.wav", f"{split}/{item_id}/annotation.json"]
+        if answer_name:
+            self.files.append(f"{split}/{item_id}/{answer_name}")
+
+    def close(self) -> None:
+        self._open_files.close()
+        self.files += [f"{split}/metadata.jsonl" for split in self._metadata]
+
+    def abort(self) -> None:
+        aborted = RuntimeError("export aborted")
+        self._open_files.__exit__(type(aborted), aborted, None)  # AtomicWriter drops its temporary file
+
+
+def verl_schema() -> pa.Schema:
+    part = pa.struct([("type", pa.string()), ("text", pa.string()), ("audio", pa.string())])
+    message = pa.struct([("role", pa.string()), ("content", pa.list_(part))])
+    return pa.schema([
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(message)),
+        ("audios", pa.list_(pa.string())),
+        ("ability", pa.string()),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+        ("extra_info", pa.struct([
+            ("split", pa.string()), ("index", pa.int64()), ("id", pa.string()), ("label", pa.int64()),
+            ("question_text", pa.string()), ("answer_text", pa.string()),
+            ("question_audio", pa.string()), ("answer_audio", pa.string()),
+        ])),
+    ])
+
+
+def verl_row(item: dict, index: int, modality: str, question_audio: str | None, answer_audio: str | None) -> dict[str, Any]:
+    """One verl row. The user turn: audio only (the question is heard, the instruction read), text only, or both."""
+    user_parts = []
+    if modality in ("audio", "both"):
+        user_parts.append({"type": "audio", "text": None, "audio": question_audio})
+    prompt_text = INSTRUCTION if modality == "audio" else f"{item['question_text']} {INSTRUCTION}"
+    user_parts.append({"type": "text", "text": prompt_text, "audio": None})
+    return {
+        "data_source": VERL_DATA_SOURCE,
+        "prompt": [
+            {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT, "audio": None}]},
+            {"role": "user", "content": user_parts},
+        ],
+        "audios": [question_audio] if question_audio else None,  # verl's multimodal column convention
+        "ability": VERL_ABILITY,
+        "reward_model": {"style": "rule", "ground_truth": LABEL_NAMES[item["label"]]},
+        "extra_info": {
+            "split": item["split"], "index": index, "id": item["id"], "label": item["label"],
+            "question_text": item["question_text"], "answer_text": item.get("answer_text"),
+            "question_audio": question_audio, "answer_audio": answer_audio,
+        },
+    }
+
+
+class VerlParquet:
+    def __init__(self, staging: Path, modality: str):
+        self.staging, self.modality = staging, modality
+        self.schema = verl_schema()
+        self.files: list[str] = []
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._buffers: dict[str, list[dict]] = {}
+
+    def _audio(self, item: dict, key: str, root: Path, where: str) -> str | None:
+        """Copy one audio file as FLAC under audio/<split>/ and return its path relative to the export folder."""
+        data = checked_audio_bytes(item, key, root, where)
+        if data is None:
+            return None
+        relative = f"audio/{item['split']}/{item['id']}-{key.removesuffix('_audio')}.flac"
+        target = self.staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(flac_bytes(data))
+        self.files.append(relative)
+        return relative
+
+    def add(self, item: dict, root: Path, where: str, index: int) -> None:
+        question = answer = None
+        if self.modality != "text":
+            question = self._audio(item, "question_audio", root, where)
+            if question is None:
+                raise DataError(f"{where}: question_audio: missing (use --modality text, or run synthesis first)")
+            answer = self._audio(item, "answer_audio", root, where)
+        split = item["split"]
+        buffer = self._buffers.setdefault(split, [])
+        buffer.append(verl_row(item, index, self.modality, question, answer))
+        if len(buffer) >= VERL_BATCH_ROWS:
+            self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        if split not in self._writers:
+            self._writers[split] = pq.ParquetWriter(self.staging / f"{split}.parquet", self.schema)
+        self._writers[split].write_table(pa.Table.from_pylist(self._buffers[split], schema=self.schema))
+        self._buffers[split] = []
+
+    def close(self) -> None:
+        for split in list(self._buffers):
+            if self._buffers[split]:
+                self._flush(split)
+            self._writers.pop(split).close()
+            self.files.append(f"{split}.parquet")
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()

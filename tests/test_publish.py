@@ -1,0 +1,351 @@
+"""publish (Hub-ready parquet + card + pre-push check), the resumable upload against a local fake Hub, and export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile
+
+from factories import item, read_jsonl, write_jsonl
+from fakehub import FakeHub
+from soundmind_data import schemas
+from soundmind_data.card import read_card_metadata
+from soundmind_data.labels import parse_label
+from soundmind_data.stages.export import export
+from soundmind_data.stages.ingest import ingest
+from soundmind_data.errors import DataError
+from soundmind_data.stages.publish import build_folder, features
+
+TOKEN = "hf_TestSecretToken0123456789abcdef"
+SAMPLE_RATE = 16000
+SPLITS = {"train": 6, "test": 3}
+
+
+def write_audio(path: Path, seconds: float, freq: float, fmt: str) -> dict:
+    """A tone with a little noise, as FLAC or 16-bit WAV, described the way synthesis describes its audio."""
+    rng = np.random.default_rng(int(freq))
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    samples = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
+    soundfile.write(path, samples.astype("float32"), SAMPLE_RATE, format=fmt, subtype="PCM_16")
+    return {"path": f"audio/{path.name}", "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "sample_rate": SAMPLE_RATE, "channels": 1, "duration_s": len(t) / SAMPLE_RATE,
+            "loudness_lufs": -20.0, "wer": 0.05}
+
+
+def build_manifest(root: Path) -> Path:
+    """Items over two splits: FLAC questions, WAV answers (re-encoded on publish), one item without an answer."""
+    (root / "audio").mkdir(parents=True)
+    records, n = [], 0
+    for split, count in SPLITS.items():
+        for k in range(count):
+            label = n % 2
+            record = item(f"{split}-{k:03d}", split=split, label=label, major=f"Every member {n} pays the fee",
+                          answer=None if n == 4 else "default",
+                          source={"dataset": "logiqa2-nli", "file": "/home/someone/LogiQA2.0/dev.txt", "line": n + 1,
+                                  "gold_label": label},
+                          tts={"backend": "piper", "voice": "en_US-joe-medium", "model_md5": "0" * 32,
+                               "license": "CC0-1.0", "toolkit_version": "0.1.0"})
+            record["question_audio"] = write_audio(root / "audio" / f"{record['id']}-q.flac", 0.3 + 0.05 * n,
+                                                   200 + 20 * n, "FLAC")
+            if record["answer_text"] is not None:
+                record["answer_audio"] = write_audio(root / "audio" / f"{record['id']}-a.wav", 0.25, 700 + n, "WAV")
+            records.append(record)
+            n += 1
+    return write_jsonl(root / "manifest.jsonl", records)
+
+
+@pytest.fixture
+def manifest(tmp_path) -> Path:
+    return build_manifest(tmp_path / "synth")
+
+
+@pytest.fixture
+def hub_env(tmp_path):
+    """Environment for a CLI process talking to a fake Hub: no real login, no Xet, our token."""
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    return {"HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_DATASETS_CACHE": str(tmp_path / "ds-cache")}
+
+
+def source_samples(manifest: Path, record: dict, key: str) -> np.ndarray:
+    samples, rate = soundfile.read(manifest.parent / record[key]["path"], dtype="int16")
+    assert rate == SAMPLE_RATE
+    return samples
+
+
+def assert_no_token(tmp_path: Path, *outputs: str) -> None:
+    for text in outputs:
+        assert TOKEN not in text
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+# ------------------------------------------------------------------------------------------------ local folder
+def test_local_publish_loads_back_with_datasets(manifest, tmp_path, run_cli, hub_env):
+    import datasets
+
+    folder = tmp_path / "hub"
+    proc = run_cli("publish", manifest, "--local-dir", folder, "--max-shard-size", "40KB", env=hub_env, check_rc=0)
+    assert "pre-push check ok" in proc.stderr
+    shards = sorted(p.name for p in (folder / "data").iterdir())
+    train_shards = [name for name in shards if name.startswith("train-")]
+    assert len(train_shards) > 1, shards  # 40KB forces several shards, named i-of-n
+    assert train_shards == [f"train-{i:05d}-of-{len(train_shards):05d}.parquet" for i in range(len(train_shards))]
+    for name in shards:
+        parquet = pq.ParquetFile(folder / "data" / name)
+        assert b"huggingface" in parquet.schema_arrow.metadata
+        assert all(parquet.metadata.row_group(i).num_rows <= 100 for i in range(parquet.num_row_groups))
+        for row in parquet.read().to_pylist():
+            row["question_audio"]["bytes"] = "<flac>"
+            if row["answer_audio"]:
+                row["answer_audio"]["bytes"] = "<flac>"
+            assert schemas.first_error("published-row", row) is None
+            assert row["source_file"] == "dev.txt"  # never the builder's local path
+
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "ds-cache"))
+    assert {split: len(loaded[split]) for split in loaded} == SPLITS
+    assert loaded["train"].features == features()
+    assert isinstance(loaded["train"].features["question_audio"], datasets.Audio)
+    assert loaded["train"].features["label"].names == ["not-entailed", "entailed"]
+    records = {record["id"]: record for record in read_jsonl(manifest)}
+    for split in SPLITS:
+        for row in loaded[split]:
+            record = records[row["id"]]
+            assert row["label"] == record["label"] and row["question_text"] == record["question_text"]
+            decoded = row["question_audio"].get_all_samples()
+            assert decoded.sample_rate == SAMPLE_RATE
+            # FLAC is lossless: the decoded samples are the source samples
+            expected = source_samples(manifest, record, "question_audio") / 32768
+            np.testing.assert_allclose(decoded.data.numpy()[0], expected, atol=1e-6)
+            if "answer_audio" in record:  # WAV re-encoded as FLAC, still lossless
+                answer = row["answer_audio"].get_all_samples().data.numpy()[0]
+                np.testing.assert_allclose(answer, source_samples(manifest, record, "answer_audio") / 32768, atol=1e-6)
+            else:
+                assert row["answer_audio"] is None and row["answer_text"] is None
+
+
+def test_card_yaml_parses_and_matches_the_data(manifest, tmp_path, run_cli, hub_env):
+    folder = tmp_path / "hub"
+    run_cli("publish", manifest, "--local-dir", folder, "--repo-id", "my-org/spoken-logic", "--dry-run",
+            env=hub_env, check_rc=0)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    meta = read_card_metadata(card)
+    assert meta["license"] == "cc-by-nc-sa-4.0"
+    assert meta["language"] == ["en"] and meta["size_categories"] == ["n<1K"]
+    assert meta["configs"][0]["data_files"] == [{"split": s, "path": f"data/{s}-*"} for s in SPLITS]
+    info = meta["dataset_info"]
+    assert {s["name"]: s["num_examples"] for s in info["splits"]} == SPLITS
+    assert info["features"] == features()._to_yaml_list()
+    assert info["download_size"] == sum(p.stat().st_size for p in (folder / "data").iterdir())
+    # the readable part: split x label table, licences, the repo named, how it was built
+    assert "| train | 3 | 3 | 6 |" in card and "| test | 2 | 1 | 3 |" in card
+    assert "CC BY-NC-SA 4.0" in card and "| piper | en_US-joe-medium | CC0-1.0 | 9 |" in card
+    assert "load_dataset('my-org/spoken-logic')" in card
+    assert f"soundmind-data publish {manifest}" in card
+    assert "| answer missing | 1 |" in card  # the audit summary counts the item without an answer
+
+
+def test_shards_are_reproducible_and_a_bad_sha256_is_refused(manifest, tmp_path, run_cli, hub_env):
+    first, second = tmp_path / "one", tmp_path / "two"
+    run_cli("publish", manifest, "--local-dir", first, env=hub_env, check_rc=0)
+    run_cli("publish", manifest, "--local-dir", second, env=hub_env, check_rc=0)
+    for shard in (first / "data").iterdir():
+        assert shard.read_bytes() == (second / "data" / shard.name).read_bytes()  # republishing re-uploads nothing
+
+    records = read_jsonl(manifest)
+    tampered = manifest.parent / records[2]["question_audio"]["path"]
+    tampered.write_bytes(tampered.read_bytes()[:-10])
+    before = {p.name: p.read_bytes() for p in (first / "data").iterdir()}
+    proc = run_cli("publish", manifest, "--local-dir", first, env=hub_env, check_rc=1)
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {manifest}:3: question_audio.sha256:")
+    assert "Traceback" not in proc.stderr
+    assert {p.name: p.read_bytes() for p in (first / "data").iterdir()} == before  # the old folder is intact
+    assert not (first / ".building").exists()
+
+
+def test_malformed_items_are_named_by_line_and_field(manifest, tmp_path):
+    records = read_jsonl(manifest)
+    for field, value, message in (("split", "../evil", "split: '../evil' does not match"),
+                                  ("label", "yes", "label: 'yes' is not one of [0, 1]")):
+        broken = [dict(record) for record in records]
+        broken[1][field] = value
+        write_jsonl(manifest, broken)
+        with pytest.raises(DataError, match=f"^{manifest}:2: {message}".replace("[", r"\[").replace("(", r"\(")):
+            build_folder(manifest, tmp_path / "hub")
+        assert not (tmp_path / "evil").exists() and not (tmp_path / "hub" / "data").exists()
+
+
+def test_usage_errors_exit_2(manifest, tmp_path, run_cli, hub_env):
+    assert "--local-dir" in run_cli("publish", manifest, env=hub_env, check_rc=2).stderr
+    assert "invalid repo id" in run_cli("publish", manifest, "--repo-id", "bad id!", env=hub_env, check_rc=2).stderr
+    proc = run_cli("publish", manifest, "--local-dir", tmp_path / "x", "--max-shard-size", "lots", env=hub_env,
+                   check_rc=2)
+    assert "--max-shard-size" in proc.stderr
+    proc = run_cli("export", manifest, "--format", "zip", "--out", tmp_path / "x", check_rc=2)
+    assert "unknown format" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------------- uploading
+def test_upload_interrupted_then_resumed_then_unchanged(manifest, tmp_path, run_cli, hub_env):
+    folder = tmp_path / "hub"
+    args = ("publish", manifest, "--repo-id", "my-org/spoken-logic", "--local-dir", folder, "--max-shard-size", "40KB")
+    with FakeHub({TOKEN: ("alice", ["my-org"])}, fail_uploads_after=2) as hub:
+        env = {**hub_env, "HF_ENDPOINT": hub.url}
+        failed = run_cli(*args, env=env, check_rc=1)
+        assert "re-run the same command to resume" in failed.stderr and "Traceback" not in failed.stderr
+        assert len(hub.uploads) == 2 and hub.repos["my-org/spoken-logic"].commits == []
+        shards = sorted(p for p in (folder / "data").iterdir())
+        assert len(shards) > 3
+
+        hub.heal()
+        resumed = run_cli(*args, env=env, check_rc=0)
+        # only what was missing went over the wire: every shard exactly once over both runs
+        assert len(hub.uploads) == len(shards) == len(set(hub.uploads))
+        assert hub.files("my-org/spoken-logic") == {
+            **{f"data/{p.name}": p.read_bytes() for p in shards}, "README.md": (folder / "README.md").read_bytes()}
+
+        unchanged = run_cli(*args, env=env, check_rc=0)
+        assert "already up to date" in unchanged.stderr
+        assert len(hub.uploads) == len(shards) and len(hub.repos["my-org/spoken-logic"].commits) == 1
+
+        # change one answer text: only its shard (and the card) is uploaded again
+        records = read_jsonl(manifest)
+        records[-1]["answer_text"] = records[-1]["answer_text"].replace("Nothing", "Nought")
+        write_jsonl(manifest, records)
+        changed = run_cli(*args, env=env, check_rc=0)
+        last_commit = hub.repos["my-org/spoken-logic"].commits[-1]
+        last_test_shard = [p.name for p in shards if p.name.startswith("test-")][-1]
+        assert sorted(last_commit["paths"]) == ["README.md", f"data/{last_test_shard}"]
+        assert len(hub.uploads) == len(shards) + 1
+        assert not any(TOKEN.encode() in body for body in hub.bodies)
+    assert_no_token(tmp_path, failed.stdout, failed.stderr, resumed.stdout, resumed.stderr, unchanged.stdout,
+                    unchanged.stderr, changed.stdout, changed.stderr)
+
+
+def test_upload_killed_mid_upload_then_resumed(manifest, tmp_path, run_cli, hub_env):
+    folder = tmp_path / "hub"
+    args = ["publish", str(manifest), "--repo-id", "my-org/k", "--local-dir", str(folder), "--max-shard-size", "40KB"]
+    with FakeHub({TOKEN: ("alice", ["my-org"])}, hold_uploads_after=1) as hub:
+        env = {**os.environ, **hub_env, "HF_ENDPOINT": hub.url}
+        process = subprocess.Popen([sys.executable, "-m", "soundmind_data", *args], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert hub.held.wait(timeout=120), "the upload never started"
+        finally:
+            process.kill()  # SIGKILL: no cleanup code runs, as with a crash or a lost machine
+            process.wait()
+        hub.heal()
+        assert len(hub.uploads) == 1 and hub.repos["my-org/k"].commits == []
+        resumed = run_cli(*args, env=hub_env | {"HF_ENDPOINT": hub.url}, check_rc=0)
+        shards = sorted((folder / "data").iterdir())
+        assert len(hub.uploads) == len(shards) == len(set(hub.uploads))  # the first shard was not sent again
+        assert {p: c for p, c in hub.files("my-org/k").items() if p.startswith("data/")} == {
+            f"data/{p.name}": p.read_bytes() for p in shards}
+    assert_no_token(tmp_path, resumed.stdout, resumed.stderr)
+
+
+def test_hub_errors_are_one_line_and_never_show_the_token(manifest, tmp_path, run_cli, hub_env):
+    args = ("publish", manifest, "--local-dir", tmp_path / "hub")
+    outputs = []
+    with FakeHub({TOKEN: ("alice", ["my-org"])}) as hub:
+        env = {**hub_env, "HF_ENDPOINT": hub.url}
+        no_token = {k: v for k, v in env.items() if k != "HF_TOKEN"}
+        cases = [
+            (no_token, "my-org/a", 2, "no Hugging Face token"),
+            ({**env, "HF_TOKEN": "hf_wrong"}, "my-org/a", 2, "token was rejected (401)"),
+            (env, "someone-else/a", 2, "no permission to create or write someone-else/a (403)"),
+        ]
+        for case_env, repo_id, code, message in cases:
+            proc = run_cli(*args, "--repo-id", repo_id, env=case_env, check_rc=code)
+            assert proc.stderr.strip() == f"error: {message}" or message in proc.stderr.strip().splitlines()[-1]
+            outputs += [proc.stdout, proc.stderr]
+        assert hub.repos == {}
+    with socket.socket() as probe:  # a port nobody listens on: the network is down
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    proc = run_cli(*args, "--repo-id", "my-org/a", env={**hub_env, "HF_ENDPOINT": closed}, check_rc=1)
+    assert "cannot reach the Hub (ConnectError" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "hub").exists()  # failed before building anything
+    assert_no_token(tmp_path, *outputs, proc.stdout, proc.stderr)
+
+
+def test_dry_run_contacts_nothing_and_revision_goes_to_a_branch(manifest, tmp_path, run_cli, hub_env):
+    with FakeHub({TOKEN: ("alice", ["my-org"])}) as hub:
+        env = {**hub_env, "HF_ENDPOINT": hub.url}
+        run_cli("publish", manifest, "--repo-id", "my-org/s", "--dry-run", env=env, check_rc=0)
+        assert hub.requests == []
+        assert not list(manifest.parent.glob(".publish-*"))  # the staging folder is cleaned up
+        run_cli("publish", manifest, "--repo-id", "my-org/s", "--revision", "v2", "--private", env=env, check_rc=0)
+        repo = hub.repos["my-org/s"]
+        assert repo.private and repo.branches["main"] == {}
+        assert "README.md" in repo.branches["v2"] and any(p.startswith("data/train-") for p in repo.branches["v2"])
+
+
+# ------------------------------------------------------------------------------------------------------ exports
+def test_export_soundmind_folders_round_trips(manifest, tmp_path):
+    out = tmp_path / "soundmind"
+    result = export(manifest, fmt="soundmind-folders", out=out)
+    assert dict(result.splits) == SPLITS
+    records = {record["id"]: record for record in read_jsonl(manifest)}
+    for split in SPLITS:
+        lines = read_jsonl(out / split / "metadata.jsonl")
+        assert len(lines) == SPLITS[split]
+        for line in lines:
+            assert schemas.first_error("soundmind-metadata", line) is None
+            record = records[line["id"]]
+            annotation = json.loads((out / split / line["id"] / "annotation.json").read_text())
+            assert schemas.first_error("soundmind-annotation", annotation) is None
+            assert annotation == {k: line[k] for k in ("id", "user_content", "answer", "label")}
+            question, rate = soundfile.read(out / split / line["question_audio"], dtype="int16")
+            assert rate == SAMPLE_RATE and soundfile.info(out / split / line["question_audio"]).format == "WAV"
+            np.testing.assert_array_equal(question, source_samples(manifest, record, "question_audio"))
+            if record["answer_text"] is None:
+                assert line["answer_audio"] is None
+            else:
+                assert line["answer_audio"] == f"{line['id']}/answer_{record['label']}.wav"
+        # SoundMind annotations read back through ingest give the same items
+        reread = ingest([out / split / "metadata.jsonl"], fmt="soundmind", split=split, out=tmp_path / f"{split}.jsonl")
+        assert reread.rejected == 0
+        for back in read_jsonl(tmp_path / f"{split}.jsonl"):
+            original = records[back["id"]]
+            for key in ("major_premise", "minor_premise", "conclusion", "label", "question_text", "answer_text"):
+                assert back[key] == original[key]
+
+
+@pytest.mark.parametrize("modality", ["audio", "text", "both"])
+def test_export_verl_round_trips(manifest, tmp_path, modality, run_cli):
+    out = tmp_path / "verl"
+    run_cli("export", manifest, "--format", "verl", "--modality", modality, "--out", out, check_rc=0)
+    records = {record["id"]: record for record in read_jsonl(manifest)}
+    for split, count in SPLITS.items():
+        rows = pq.read_table(out / f"{split}.parquet").to_pylist()
+        assert len(rows) == count
+        for index, row in enumerate(rows):
+            assert schemas.first_error("verl-row", row) is None
+            record = records[row["extra_info"]["id"]]
+            assert parse_label(row["reward_model"]["ground_truth"]) == record["label"]
+            assert row["extra_info"]["index"] == index
+            user = next(message for message in row["prompt"] if message["role"] == "user")
+            text = next(part["text"] for part in user["content"] if part["type"] == "text")
+            audio = [part["audio"] for part in user["content"] if part["type"] == "audio"]
+            assert (record["question_text"] in text) == (modality != "audio")
+            if modality == "text":
+                assert audio == [] and row["audios"] is None
+            else:
+                assert audio == row["audios"] == [row["extra_info"]["question_audio"]]
+                decoded, _ = soundfile.read(out / audio[0], dtype="int16")
+                np.testing.assert_array_equal(decoded, source_samples(manifest, record, "question_audio"))
+    assert not (out / ".export-staging").exists()
+    if modality == "text":
+        assert not (out / "audio").exists()
