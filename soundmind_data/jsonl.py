@@ -100,6 +100,15 @@ def dumps(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 class AtomicWriter:
     """Write a text file through a temporary sibling and rename it into place only on a clean exit.
 
@@ -120,6 +129,7 @@ class AtomicWriter:
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; outputs are meant to be shared like any other file
         self._tmp_path = Path(tmp)
         self._handle = os.fdopen(fd, "wb")
         return self
