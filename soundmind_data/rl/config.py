@@ -1,0 +1,68 @@
+"""The settings of a training run, read from YAML and checked against schemas/train-config.schema.json.
+
+Kept apart from the trainer so that a bad config is refused before torch and transformers are imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soundmind_data import schemas
+from soundmind_data.errors import UsageError
+from soundmind_data.rl.reward import RewardWeights
+
+TINY = "tiny"
+
+
+@dataclass
+class TrainConfig:
+    """One training run; the YAML config's keys (schemas/train-config.schema.json). Relative paths are from the
+    current directory."""
+
+    data: str
+    out: str = "runs/grpo"
+    model: str = TINY
+    device: str = "cpu"
+    mode: str = "text"
+    steps: int = 50
+    prompts_per_step: int = 4
+    group_size: int = 4
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    clip_eps: float = 0.2
+    kl_beta: float = 0.04
+    updates_per_batch: int = 1  # optimisation passes over each sampled batch (the paper's mu)
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    response_prefix: str = ""  # forced start of every response (e.g. "<think>"), part of what is scored
+    checkpoint_every: int = 10
+    reward_weights: dict[str, float] = field(default_factory=dict)
+    tiny_model: dict[str, int] = field(default_factory=dict)  # hidden_size, layers, heads for the tiny policy
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        """Read and validate a YAML config; `overrides` (CLI options) that are not None replace its values."""
+        import yaml
+
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(values, dict):
+            raise UsageError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        problem = schemas.first_error("train-config", values)
+        if problem:
+            raise UsageError(f"{path}: {problem}")
+        return cls(**values)
+
+    @property
+    def weights(self) -> RewardWeights:
+        return RewardWeights.from_mapping(self.reward_weights)

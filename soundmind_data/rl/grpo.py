@@ -1,0 +1,363 @@
+"""A minimal GRPO trainer (DeepSeekMath's Group Relative Policy Optimization) in PyTorch + transformers.
+
+Each step: take `prompts_per_step` prompts, sample `group_size` completions for each, score them with the
+SoundMind-RL reward, normalise rewards within each prompt's group into advantages, then update the policy with the
+clipped importance ratio against the sampling policy and a k3 KL penalty to a frozen reference, with AdamW and
+gradient clipping. Everything random is seeded per step (prompt order, sampling), so a run resumed from a checkpoint
+continues the very same curve.
+
+Two policies: "tiny" (a random 2-layer Llama and a word-level tokenizer trained on the prompts: the CPU path for
+tests and the demo) and any Hugging Face model id (the GPU path, e.g. Qwen/Qwen2.5-Omni-7B, whose processor takes
+the question audio). Multi-GPU and multi-node training is verl's job: see the README (verl export + compute_score).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import AtomicWriter, dumps, iter_records
+from soundmind_data.rl import tiny
+from soundmind_data.rl.config import TINY, TrainConfig
+from soundmind_data.rl.prompts import Prompt, load_prompts
+from soundmind_data.rl.reward import COMPONENTS, load_audio, score
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+TOKENIZER = "tokenizer.json"
+
+
+# ------------------------------------------------------------------------------------------------- the GRPO maths
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """(reward - group mean) / (group std + eps), per group of `group_size` consecutive completions.
+
+    The std is the unbiased sample std, as in TRL; a group whose rewards are all equal gets zero advantage (it teaches
+    nothing about which completion is better).
+    """
+    groups = rewards.view(-1, group_size)
+    mean = groups.mean(dim=1, keepdim=True)
+    std = groups.std(dim=1, keepdim=True)
+    return ((groups - mean) / (std + eps)).view(-1)
+
+
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, advantages: torch.Tensor,
+              mask: torch.Tensor, *, clip_eps: float, kl_beta: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """The GRPO objective, negated to a loss, for per-token log-probabilities of shape (completions, tokens).
+
+    Per token: ratio = exp(logp - old_logp); surrogate = min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A);
+    k3 KL = exp(ref - logp) - (ref - logp) - 1 (unbiased, always >= 0); loss = -(surrogate - beta * KL), averaged
+    over each completion's tokens, then over completions.
+    """
+    mask = mask.to(logp.dtype)
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages.unsqueeze(1)
+    surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    log_ref_ratio = ref_logp - logp
+    kl = torch.exp(log_ref_ratio) - log_ref_ratio - 1
+    per_token = -(surrogate - kl_beta * kl)
+    lengths = mask.sum(dim=1).clamp(min=1)
+    loss = ((per_token * mask).sum(dim=1) / lengths).mean()
+    with torch.no_grad():
+        clipped = ((ratio - 1).abs() > clip_eps).to(logp.dtype)
+        stats = {"kl": float(((kl * mask).sum(dim=1) / lengths).mean()),
+                 "clip_fraction": float((clipped * mask).sum() / mask.sum().clamp(min=1))}
+    return loss, stats
+
+
+def completion_logprobs(policy: "Policy", inputs: dict[str, torch.Tensor], completion_ids: torch.Tensor,
+                        completion_mask: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probability of each completion token under the policy's model, at the sampling temperature:
+    (completions, tokens)."""
+    prompt_ids, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    mask = torch.cat([prompt_mask, completion_mask.to(prompt_mask.dtype)], dim=1)
+    extras = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+    if policy.plain_causal_lm:
+        # Positions as generate() gave them (left padding: real tokens count from 0), and only the logits that
+        # predict completion tokens: the last (completion length + 1) positions.
+        extras.update(position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0), logits_to_keep=completion_ids.shape[1] + 1)
+    logits = policy.model(input_ids=ids, attention_mask=mask, **extras).logits
+    logits = logits[:, -completion_ids.shape[1] - 1:-1].float() / temperature
+    return torch.gather(F.log_softmax(logits, dim=-1), 2, completion_ids.unsqueeze(2)).squeeze(2)
+
+
+def batch_indices(count: int, per_step: int, step: int, seed: int) -> list[int]:
+    """The prompts of step `step` (0-based): consecutive slices of one seeded shuffle per epoch, so any step's batch
+    is known without replaying the steps before it (what makes resume exact)."""
+    picked = []
+    for position in range(step * per_step, (step + 1) * per_step):
+        epoch, offset = divmod(position, count)
+        order = list(range(count))
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        picked.append(order[offset])
+    return picked
+
+
+# ------------------------------------------------------------------------------------------------------- policies
+class Policy:
+    """A causal LM with its tokenizer: turns prompts into model inputs and completions back into text."""
+
+    # Takes position_ids and logits_to_keep like transformers' text LMs; Qwen2.5-Omni's thinker computes its own
+    # multimodal rotary positions from the attention mask and returns every logit.
+    plain_causal_lm = True
+
+    def __init__(self, model, tokenizer, device: str, response_prefix: str):
+        self.model = model.to(device)
+        self.tokenizer = tokenizer
+        self.device = device
+        self.response_prefix = response_prefix
+
+    def render(self, prompt: Prompt) -> str:
+        raise NotImplementedError
+
+    def encode(self, prompts: list[Prompt]) -> dict[str, torch.Tensor]:
+        texts = [self.render(p) for p in prompts]
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+
+    def decode(self, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> list[str]:
+        texts = []
+        for ids, mask in zip(completion_ids.tolist(), completion_mask.tolist()):
+            kept = [t for t, m in zip(ids, mask) if m and t != self.tokenizer.eos_token_id]
+            texts.append(self.tokenizer.decode(kept, skip_special_tokens=True))
+        return texts
+
+    def response(self, completion: str) -> str:
+        """The text that is scored: the forced prefix and what the model wrote after it."""
+        return f"{self.response_prefix} {completion}".strip() if self.response_prefix else completion
+
+
+class TinyPolicy(Policy):
+    """Plain-text prompts; in the audio modes the question audio becomes loudness tokens (tiny.audio_stub)."""
+
+    def render(self, prompt: Prompt) -> str:
+        parts = []
+        if prompt.audio is not None:
+            parts.append(tiny.audio_stub(*load_audio(prompt.audio)))
+        if prompt.text is not None:
+            parts.append(prompt.text)
+        parts.append(self.response_prefix)
+        return " ".join(p for p in parts if p)
+
+
+class HFPolicy(Policy):
+    """A Hugging Face chat model; with audio, its processor (Qwen2.5-Omni's) turns the waveform into input features."""
+
+    def __init__(self, model, processor, device: str, response_prefix: str):
+        tokenizer = getattr(processor, "tokenizer", processor)
+        tokenizer.padding_side = "left"
+        super().__init__(model, tokenizer, device, response_prefix)
+        self.processor = processor
+        self.plain_causal_lm = not hasattr(processor, "feature_extractor")
+
+    def render(self, prompt: Prompt) -> str:
+        if prompt.audio is None:
+            content = prompt.text  # text chat templates (Qwen2.5, Llama) expect a plain string
+        else:  # multimodal templates take typed parts and put the audio placeholder tokens in
+            content = [{"type": "audio", "audio": str(prompt.audio)}]
+            if prompt.text is not None:
+                content.append({"type": "text", "text": prompt.text})
+        chat = [{"role": "user", "content": content}]
+        text = self.processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return text + self.response_prefix
+
+    def encode(self, prompts: list[Prompt]) -> dict[str, torch.Tensor]:
+        texts = [self.render(p) for p in prompts]
+        if all(p.audio is None for p in prompts):
+            batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        else:
+            rate = self.processor.feature_extractor.sampling_rate
+            audios = [_resample(*load_audio(p.audio), rate) for p in prompts]
+            batch = self.processor(text=texts, audio=audios, sampling_rate=rate, return_tensors="pt", padding=True)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+
+def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:  # pragma: no cover - GPU path
+    import soxr
+
+    return samples if rate == target else soxr.resample(samples, rate, target)
+
+
+def load_hf_policy(config: TrainConfig, *, reference: bool) -> Policy:
+    """A pretrained model by id or local folder; Qwen2.5-Omni loads its thinker (the text-generating half) for
+    training. Tests run this path with a tiny model saved to a folder; Qwen2.5-Omni itself is documented, not tested."""
+    try:
+        import transformers
+    except ImportError as exc:
+        raise UsageError(f"model {config.model!r} needs the 'train' extra: pip install 'soundmind-data[train]' ({exc})") from None
+    dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
+    if "Omni" in config.model:
+        model_class = transformers.Qwen2_5OmniThinkerForConditionalGeneration
+        processor = transformers.Qwen2_5OmniProcessor.from_pretrained(config.model)
+    else:
+        model_class = transformers.AutoModelForCausalLM
+        processor = transformers.AutoTokenizer.from_pretrained(config.model)
+    model = model_class.from_pretrained(config.model, dtype=dtype)
+    if reference:
+        model.requires_grad_(False).eval()
+    return HFPolicy(model, processor, config.device, config.response_prefix)
+
+
+# -------------------------------------------------------------------------------------------------------- trainer
+class Trainer:
+    """Owns the policy, the frozen reference, the optimiser, the prompts and the run folder."""
+
+    def __init__(self, config: TrainConfig, *, resume: bool = False):
+        self.config = config
+        self.out = Path(config.out)
+        self.weights = config.weights
+        self.prompts = load_prompts(config.data, config.mode)
+        checkpoint_path = self.out / CHECKPOINT
+        if checkpoint_path.exists() and not resume:
+            raise UsageError(f"{self.out}: already holds a run ({CHECKPOINT}); pass --resume or choose another --out")
+        if resume and not checkpoint_path.exists():
+            raise UsageError(f"{checkpoint_path}: no checkpoint to resume from")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.policy, self.reference = self._build_policies(resume)
+        self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=config.learning_rate,
+                                           weight_decay=config.weight_decay)
+        self.step = 0
+        if resume:
+            state = torch.load(checkpoint_path, map_location=config.device, weights_only=True)
+            self.policy.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.step = int(state["step"])
+        self._keep_metrics_up_to(self.step)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / METRICS
+
+    def _build_policies(self, resume: bool) -> tuple[Policy, Policy]:
+        config = self.config
+        if config.model != TINY:
+            return load_hf_policy(config, reference=False), load_hf_policy(config, reference=True)
+        tokenizer_path = self.out / TOKENIZER
+        if resume:
+            tokenizer = tiny.load_tokenizer(tokenizer_path)
+        else:
+            tokenizer = tiny.train_tokenizer(self._tokenizer_texts())
+            tokenizer.backend_tokenizer.save(str(tokenizer_path))
+        size = dict(config.tiny_model)
+
+        def build() -> Policy:  # the same seed gives the reference the policy's initial weights
+            model = tiny.build_model(len(tokenizer), seed=config.seed, **size)
+            return TinyPolicy(model, tokenizer, config.device, config.response_prefix)
+
+        reference = build()
+        reference.model.requires_grad_(False).eval()
+        return build(), reference
+
+    def _tokenizer_texts(self) -> Iterator[str]:
+        """The prompts, the reference answers when the data has them, and the response prefix."""
+        yield self.config.response_prefix
+        for prompt in self.prompts:
+            if prompt.text:
+                yield prompt.text
+        if Path(self.config.data).suffix != ".parquet":
+            for item in iter_records(self.config.data):
+                if item.get("answer_text"):
+                    yield item["answer_text"]
+
+    def _keep_metrics_up_to(self, step: int) -> None:
+        """Drop metric lines past the checkpoint (a crash after it left them; the resumed run writes them again)."""
+        kept = []
+        if step and self.metrics_path.exists():
+            kept = [m for m in iter_records(self.metrics_path) if m["step"] <= step]
+        with AtomicWriter(self.metrics_path) as out:
+            for metrics in kept:
+                out.write_record(metrics)
+
+    def save_checkpoint(self) -> Path:
+        """model + optimiser + step, written to a temporary file then renamed: a crash keeps the previous one."""
+        path = self.out / CHECKPOINT
+        tmp = path.with_name(f".{CHECKPOINT}.tmp")
+        torch.save({"step": self.step, "model": self.policy.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "config": asdict(self.config)}, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def train_step(self) -> dict[str, Any]:
+        """One GRPO step; returns its metrics (also appended to metrics.jsonl)."""
+        config, started = self.config, time.perf_counter()
+        batch = [self.prompts[i] for i in batch_indices(len(self.prompts), config.prompts_per_step, self.step, config.seed)]
+        group = [p for p in batch for _ in range(config.group_size)]
+        model = self.policy.model
+
+        inputs = self.policy.encode(group)
+        completion_ids, completion_mask = self._sample(inputs)
+        texts = [self.policy.response(t) for t in self.policy.decode(completion_ids, completion_mask)]
+        results = [score(text, prompt.truth, weights=self.weights) for text, prompt in zip(texts, group)]
+        rewards = torch.tensor([r.total for r in results], dtype=torch.float32, device=config.device)
+        advantages = group_advantages(rewards, config.group_size)
+
+        with torch.no_grad():
+            old_logp = completion_logprobs(self.policy, inputs, completion_ids, completion_mask, config.temperature)
+            ref_logp = completion_logprobs(self.reference, inputs, completion_ids, completion_mask, config.temperature)
+        model.train()
+        for _ in range(config.updates_per_batch):
+            logp = completion_logprobs(self.policy, inputs, completion_ids, completion_mask, config.temperature)
+            loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, completion_mask,
+                                    clip_eps=config.clip_eps, kl_beta=config.kl_beta)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            self.optimizer.step()
+
+        self.step += 1
+        metrics: dict[str, Any] = {"step": self.step, "reward": float(rewards.mean()), "reward_std": float(rewards.std())}
+        for name in COMPONENTS:
+            values = [getattr(r, name) for r in results if getattr(r, name) is not None]
+            if values:
+                metrics[name] = float(np.mean(values))
+        metrics.update(loss=float(loss.detach()), kl=stats["kl"], clip_fraction=stats["clip_fraction"],
+                       grad_norm=float(grad_norm), response_length=float(completion_mask.sum(dim=1).float().mean()),
+                       seconds=round(time.perf_counter() - started, 4))
+        with self.metrics_path.open("ab") as log:  # one whole line per step, flushed at once
+            log.write(dumps(metrics))
+        if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+            self.save_checkpoint()
+        return metrics
+
+    @torch.no_grad()
+    def _sample(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`group_size` completions per prompt (the inputs already repeat each prompt); sampling is seeded by step.
+
+        Returns the completion tokens, right-padded, and a mask that covers each completion up to and including its
+        end-of-sequence token.
+        """
+        config, model, tokenizer = self.config, self.policy.model, self.policy.tokenizer
+        torch.manual_seed(config.seed * 1_000_003 + self.step)
+        model.eval()
+        output = model.generate(**inputs, do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
+                                max_new_tokens=config.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                eos_token_id=tokenizer.eos_token_id)
+        completion_ids = output[:, inputs["input_ids"].shape[1]:]
+        is_eos = completion_ids == tokenizer.eos_token_id
+        after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # tokens after the first end-of-sequence
+        return completion_ids, ~after_eos
+
+    def run(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Train until `config.steps`; returns this call's metrics."""
+        history = []
+        while self.step < self.config.steps:
+            metrics = self.train_step()
+            history.append(metrics)
+            if on_step:
+                on_step(metrics)
+        return history
+
+
+def train(config: TrainConfig, *, resume: bool = False,
+          on_step: Callable[[dict[str, Any]], None] | None = None) -> tuple[Trainer, list[dict[str, Any]]]:
+    trainer = Trainer(config, resume=resume)
+    return trainer, trainer.run(on_step)

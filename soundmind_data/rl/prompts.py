@@ -1,0 +1,122 @@
+"""Training prompts from an item manifest (our JSONL) or a verl-style parquet, in SoundMind's three input modes.
+
+- text: the question text;
+- audio: the question audio only (the spoken question replaces the text, as in SoundMind's alr_audio.py);
+- audio+text (alias "both", as `export --modality both` calls it): both.
+
+Parquet rows follow verl's layout, as `soundmind-data export --format verl` writes them: `prompt` (a string, or chat
+messages whose last user message holds the question, as a string or as `{type: text|audio, ...}` parts),
+`reward_model.ground_truth` (a label, or a mapping / JSON string with `label` and reference lengths), `audios` (paths
+relative to the parquet's folder) and `extra_info` (`id`, and `answer_text` for the text-length reference). Row
+schema: schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the instruction as
+text: train it in audio+text mode to give the policy that instruction too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soundmind_data import schemas
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import iter_records
+from soundmind_data.rl.reward import GroundTruth, count_tokens
+
+MODES = ("text", "audio", "audio+text")
+ALIASES = {"both": "audio+text"}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str | None  # None in audio mode
+    audio: Path | None  # None in text mode
+    truth: GroundTruth
+
+
+def load_prompts(path: str | Path, mode: str) -> list[Prompt]:
+    """Every prompt of a manifest (.jsonl) or parquet file; a malformed row is a DataError naming file, row and field."""
+    mode = ALIASES.get(mode, mode)
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    prompts = _from_parquet(path, mode) if path.suffix == ".parquet" else _from_manifest(path, mode)
+    if not prompts:
+        raise DataError(f"{path}: no prompts")
+    return prompts
+
+
+def _from_manifest(path: Path, mode: str) -> list[Prompt]:
+    prompts = []
+    for number, item in enumerate(iter_records(path), start=1):
+        problem = schemas.first_error("item", item)
+        if problem:
+            raise DataError(f"{path}:{number}: {problem}")
+        audio = None
+        if mode != "text":
+            if "question_audio" not in item:
+                raise DataError(f"{path}:{number}: question_audio: required in {mode} mode (synthesize the corpus first)")
+            audio = path.parent / item["question_audio"]["path"]
+        reference = item.get("answer_text")
+        seconds = item.get("answer_audio", {}).get("duration_s")
+        truth = GroundTruth(item["label"], count_tokens(reference) if reference else None, seconds)
+        prompts.append(Prompt(item["id"], None if mode == "audio" else item["question_text"], audio, truth))
+    return prompts
+
+
+def _from_parquet(path: Path, mode: str) -> list[Prompt]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+        raise UsageError(f"{path}: not a readable parquet file: {exc}") from None
+    prompts = []
+    row = 0
+    for batch in parquet.iter_batches(batch_size=1024):
+        for record in batch.to_pylist():
+            row += 1
+            prompts.append(_parquet_prompt(path, row, record, mode))
+    return prompts
+
+
+def _parquet_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Prompt:
+    where = f"{path}:row {row}"
+    problem = schemas.first_error("train-parquet-row", record)
+    if problem:
+        raise DataError(f"{where}: {problem}")
+    text, part_audios = _user_turn(record["prompt"])
+    if text is None and mode != "audio":
+        raise DataError(f"{where}: prompt: no user text")
+    extra = record.get("extra_info") or {}
+    try:
+        truth = GroundTruth.parse(record["reward_model"]["ground_truth"])
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+        raise DataError(f"{where}: reward_model.ground_truth: {exc}") from None
+    if truth.reference_tokens is None and extra.get("answer_text"):
+        truth = GroundTruth(truth.label, count_tokens(extra["answer_text"]), truth.reference_seconds)
+    audio = None
+    if mode != "text":
+        audios = record.get("audios") or part_audios
+        if not audios:
+            raise DataError(f"{where}: audios: required in {mode} mode")
+        audio = path.parent / audios[0]
+    return Prompt(str(extra.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth)
+
+
+def _user_turn(prompt: str | list[dict]) -> tuple[str | None, list[str]]:
+    """The text and audio paths of the last user message (a plain-string prompt is all text)."""
+    if isinstance(prompt, str):
+        return prompt, []
+    users = [m["content"] for m in prompt if m.get("role") == "user"]
+    if not users:
+        return None, []
+    content = users[-1]
+    if isinstance(content, str):
+        return content, []
+    texts = [part["text"] for part in content if part.get("type") == "text" and part.get("text")]
+    audios = [part["audio"] for part in content if part.get("type") == "audio" and part.get("audio")]
+    return (" ".join(texts) or None), audios

@@ -1,0 +1,268 @@
+"""The GRPO trainer: the loss against a hand computation, a seeded learning run on the toy task, exact resume, the
+prompt readers (manifest, verl parquet, audio modes) and the `train` command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile
+import torch
+
+from factories import write_jsonl
+from soundmind_data import schemas
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import iter_records
+from soundmind_data.rl import tiny
+from soundmind_data.rl.config import TrainConfig
+from soundmind_data.rl.grpo import Trainer, batch_indices, completion_logprobs, group_advantages, grpo_loss
+from soundmind_data.rl.prompts import load_prompts
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two test workers share two cores; one thread each keeps them from fighting (and results bit-stable)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_config(tmp_path, **overrides) -> TrainConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = write_jsonl(tmp_path / "toy.jsonl", tiny.toy_items(32, seed=0))
+    settings = dict(data=str(data), out=str(tmp_path / "run"), steps=100, prompts_per_step=8, group_size=8,
+                    max_new_tokens=4, learning_rate=3e-3, response_prefix=tiny.TOY_PREFIX, seed=0, checkpoint_every=50)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+# ----------------------------------------------------------------------------------------------------- the maths
+def test_group_advantages():
+    advantages = group_advantages(torch.tensor([1.0, 0.0, 0.0, 2.0, 3.0, 3.0]), group_size=2)
+    a1, a2 = 0.5 / (math.sqrt(0.5) + 1e-4), 1.0 / (math.sqrt(2.0) + 1e-4)  # unbiased std of {1, 0} and of {0, 2}
+    assert advantages.tolist() == pytest.approx([a1, -a1, -a2, a2, 0.0, 0.0])
+
+
+def test_loss_equals_a_hand_computed_value_on_two_prompts():
+    # Two prompts, two completions each (rewards 1, 0 | 0, 2), two tokens per completion; the last completion's
+    # second token is padding. clip_eps 0.2, kl_beta 0.1.
+    logp = torch.tensor([[-1.0, -2.0], [-0.5, -1.5], [-2.0, -0.3], [-1.2, -9.9]])
+    old = torch.tensor([[-1.1, -2.0], [-0.5, -1.0], [-2.0, -0.6], [-1.2, -0.1]])
+    ref = torch.tensor([[-1.0, -2.5], [-0.7, -1.5], [-2.0, -0.3], [-1.0, 0.0]])
+    mask = torch.tensor([[1, 1], [1, 1], [1, 1], [1, 0]])
+    a1, a2 = 0.5 / (math.sqrt(0.5) + 1e-4), 1.0 / (math.sqrt(2.0) + 1e-4)  # 0.70700..., 0.70705...
+    advantages = torch.tensor([a1, -a1, -a2, a2])
+
+    def kl(d):  # k3 estimator, d = ref - logp
+        return math.exp(d) - d - 1
+
+    # per token: -(min(r*A, clip(r)*A) - 0.1 * kl); r = exp(logp - old)
+    c1 = (-(math.exp(0.1) * a1 - 0.1 * kl(0.0)) - (1.0 * a1 - 0.1 * kl(-0.5))) / 2          # r 1.105 inside the clip
+    c2 = (-(-a1 - 0.1 * kl(-0.2)) - (0.8 * -a1 - 0.1 * kl(0.0))) / 2                      # r 0.607 clipped to 0.8
+    c3 = (-(-a2 - 0.1 * kl(0.0)) - (math.exp(0.3) * -a2 - 0.1 * kl(0.0))) / 2              # r 1.350, A < 0: unclipped
+    c4 = -(a2 - 0.1 * kl(0.2)) / 1                                                         # one real token
+    expected = (c1 + c2 + c3 + c4) / 4
+    assert expected == pytest.approx(0.006052352960854074)
+
+    loss, stats = grpo_loss(logp, old, ref, advantages, mask, clip_eps=0.2, kl_beta=0.1)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert stats["clip_fraction"] == pytest.approx(2 / 7)
+    assert stats["kl"] == pytest.approx((kl(0) + kl(-0.5)) / 8 + (kl(-0.2) + kl(0)) / 8 + 0 + kl(0.2) / 4, rel=1e-5)
+
+
+def test_logprobs_do_not_depend_on_left_padding(tmp_path):
+    trainer = Trainer(toy_config(tmp_path, steps=1))
+    short, long = trainer.prompts[0], trainer.prompts[1]
+    long = type(long)(long.id, long.text + " so then all some", long.audio, long.truth)
+    completion = torch.tensor([[5, 6, 7], [5, 6, 7]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    batch = trainer.policy.encode([short, long])
+    assert batch["attention_mask"][0].tolist().count(0) == 4  # the short prompt is left-padded
+    together = completion_logprobs(trainer.policy, batch, completion, mask, 1.0)
+    alone = completion_logprobs(trainer.policy, trainer.policy.encode([short]), completion[:1], mask[:1], 1.0)
+    assert together[0].tolist() == pytest.approx(alone[0].tolist(), abs=1e-5)
+
+
+def test_batches_cover_every_prompt_once_per_epoch():
+    first_epoch = [i for step in range(5) for i in batch_indices(10, 2, step, seed=3)]
+    assert sorted(first_epoch) == list(range(10))
+    assert batch_indices(10, 2, 7, seed=3) == batch_indices(10, 2, 7, seed=3)
+    assert first_epoch != [i for step in range(5) for i in batch_indices(10, 2, step, seed=4)]
+
+
+# ------------------------------------------------------------------------------------------------------ training
+def test_seeded_toy_run_learns(tmp_path):
+    trainer = Trainer(toy_config(tmp_path))
+    history = trainer.run()
+    assert [m["step"] for m in history] == list(range(1, 101))
+    assert history[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # the policy starts as the reference
+    first, last = history[:10], history[-10:]
+    mean = lambda rows, key: float(np.mean([m[key] for m in rows]))  # noqa: E731
+    assert mean(last, "reward") > mean(first, "reward") + 1.5, (mean(first, "reward"), mean(last, "reward"))
+    assert mean(first, "answer") < 0.3 < 0.8 < mean(last, "answer")  # it reads the cue
+    assert mean(last, "format") > mean(first, "format") + 0.3  # and learns to stop after the verdict
+    assert mean(last, "kl") > 0  # the policy moved away from the frozen reference
+    logged = list(iter_records(trainer.metrics_path))
+    assert logged == history
+    for metrics in logged:
+        assert schemas.first_error("train-metrics", metrics) is None
+
+
+def test_resume_continues_the_same_curve(tmp_path):
+    straight = Trainer(toy_config(tmp_path / "a", steps=6, checkpoint_every=3)).run()
+
+    first = Trainer(toy_config(tmp_path / "b", steps=3, checkpoint_every=3))
+    first.run()
+    with first.metrics_path.open("a") as log:  # a crash after logging step 4 but before its checkpoint
+        log.write(json.dumps({"step": 4, "reward": 99.0}) + "\n")
+    resumed = Trainer(toy_config(tmp_path / "b", steps=6, checkpoint_every=3), resume=True)
+    assert resumed.step == 3
+    continued = resumed.run()
+
+    assert [m["step"] for m in continued] == [4, 5, 6]
+    for key in ("reward", "answer", "format", "response_length"):
+        assert [m[key] for m in continued] == [m[key] for m in straight[3:]]
+    for key in ("loss", "kl"):
+        assert [m[key] for m in continued] == pytest.approx([m[key] for m in straight[3:]], abs=1e-6)
+    logged = list(iter_records(resumed.metrics_path))
+    assert [m["step"] for m in logged] == [1, 2, 3, 4, 5, 6]
+    assert [m["reward"] for m in logged] == [m["reward"] for m in straight]
+
+
+def test_a_finished_run_is_not_overwritten(tmp_path):
+    Trainer(toy_config(tmp_path, steps=1)).run()
+    with pytest.raises(UsageError, match="--resume"):
+        Trainer(toy_config(tmp_path, steps=1))
+    with pytest.raises(UsageError, match="no checkpoint"):
+        Trainer(toy_config(tmp_path, steps=1, out=str(tmp_path / "elsewhere")), resume=True)
+
+
+def test_a_hugging_face_model_folder_trains_through_the_same_loop(tmp_path):
+    """The --model path (AutoModelForCausalLM + AutoTokenizer + chat template) with a tiny model saved to a folder."""
+    items = tiny.toy_items(8)
+    tokenizer = tiny.train_tokenizer(item["question_text"] for item in items)
+    tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}[assistant]"
+    tiny.build_model(len(tokenizer), seed=0).save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    trainer = Trainer(toy_config(tmp_path, model=str(tmp_path / "model"), steps=2, prompts_per_step=2, group_size=2))
+    assert trainer.policy.render(trainer.prompts[0]) == f"[user] {trainer.prompts[0].text} [assistant]{tiny.TOY_PREFIX}"
+    history = trainer.run()
+    assert [m["step"] for m in history] == [1, 2] and history[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert (tmp_path / "run" / "checkpoint.pt").exists() and (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+# ------------------------------------------------------------------------------------------------------- prompts
+def test_parquet_prompts_in_verl_layout(tmp_path):
+    rows = [
+        {"prompt": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "cue yes"}],
+         "reward_model": {"ground_truth": json.dumps({"label": "entailed", "reference_tokens": 12}), "style": "rule"},
+         "extra_info": {"id": "q1"}},
+        {"prompt": [{"role": "user", "content": "cue no"}], "reward_model": {"ground_truth": "not-entailed", "style": "rule"},
+         "extra_info": {"id": "q2"}},
+    ]
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    prompts = load_prompts(path, "text")
+    assert [(p.id, p.text, p.truth.label, p.truth.reference_tokens) for p in prompts] == [
+        ("q1", "cue yes", 1, 12), ("q2", "cue no", 0, None)]
+
+    bad_label = {"prompt": [{"role": "user", "content": "cue"}], "reward_model": {"ground_truth": "maybe", "style": "rule"},
+                 "extra_info": {"id": "q3"}}
+    pq.write_table(pa.Table.from_pylist([rows[0], bad_label]), path)
+    with pytest.raises(DataError, match=r"train.parquet:row 2: reward_model.ground_truth: unknown label"):
+        load_prompts(path, "text")
+    with pytest.raises(DataError, match=r"row 1: audios: required in audio mode"):
+        load_prompts(path, "audio")
+
+
+def test_prompts_from_the_verl_export(tmp_path):
+    export = pytest.importorskip("soundmind_data.stages.export")
+    items = _with_audio(tmp_path, tiny.toy_items(2), [-10, -60])
+    rows = []
+    for index, item in enumerate(items):
+        audio = f"audio/train/{item['id']}.flac"
+        (tmp_path / "audio" / "train").mkdir(parents=True, exist_ok=True)
+        samples, rate = soundfile.read(str(tmp_path / item["question_audio"]["path"]))
+        soundfile.write(str(tmp_path / audio), samples, rate, format="FLAC")
+        row = export.verl_row(item, index, "both", audio, None)
+        assert schemas.first_error("verl-row", row) is None
+        rows.append(row)
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=export.verl_schema()), path)
+
+    text = load_prompts(path, "text")
+    assert [p.id for p in text] == [item["id"] for item in items]
+    assert text[1].text.startswith(items[1]["question_text"]) and text[1].audio is None
+    assert [p.truth.label for p in text] == [0, 1]
+    assert text[0].truth.reference_tokens == len(items[0]["answer_text"].split())
+    both = load_prompts(path, "both")
+    assert both[0].audio == tmp_path / "audio/train/toy-0000.flac" and both[0].text == text[0].text
+    trainer = Trainer(toy_config(tmp_path, data=str(path), mode="both", steps=1, prompts_per_step=2, group_size=2))
+    loud, quiet = (trainer.policy.render(p).split()[:tiny.AUDIO_SEGMENTS] for p in trainer.prompts)
+    assert loud != quiet
+
+
+def test_manifest_prompts_check_each_line(tmp_path):
+    items = tiny.toy_items(2)
+    del items[1]["label"]
+    path = write_jsonl(tmp_path / "items.jsonl", items)
+    with pytest.raises(DataError, match=r"items.jsonl:2: label"):
+        load_prompts(path, "text")
+    path = write_jsonl(tmp_path / "items.jsonl", tiny.toy_items(2))
+    with pytest.raises(DataError, match=r"items.jsonl:1: question_audio: required in audio\+text mode"):
+        load_prompts(path, "audio+text")
+
+
+def _with_audio(tmp_path, items, levels_db):
+    """Give each item a question WAV: 1 s of noise, loud or quiet."""
+    rng = np.random.default_rng(0)
+    for item, level in zip(items, levels_db):
+        name = f"{item['id']}.wav"
+        soundfile.write(str(tmp_path / name), (10 ** (level / 20) * rng.standard_normal(16000)).astype(np.float32),
+                        16000, subtype="PCM_16")
+        item["question_audio"] = {"path": name, "sha256": "0" * 64, "sample_rate": 16000, "duration_s": 1.0}
+    return items
+
+
+def test_audio_modes_feed_the_audio_stub(tmp_path):
+    items = _with_audio(tmp_path, tiny.toy_items(4), [-10, -60, -10, -60])
+    data = write_jsonl(tmp_path / "items.jsonl", items)
+    config = toy_config(tmp_path, data=str(data), mode="audio+text", steps=2, prompts_per_step=2, group_size=2)
+    trainer = Trainer(config)
+    loud, quiet = (trainer.policy.render(p).split() for p in trainer.prompts[:2])
+    assert loud[:tiny.AUDIO_SEGMENTS] != quiet[:tiny.AUDIO_SEGMENTS]
+    assert all(t in tiny.AUDIO_TOKENS for t in loud[:tiny.AUDIO_SEGMENTS])
+    assert " ".join(loud[tiny.AUDIO_SEGMENTS:]).startswith(items[0]["question_text"])
+    assert [m["step"] for m in trainer.run()] == [1, 2]
+
+    audio_only = Trainer(toy_config(tmp_path, data=str(data), mode="audio", out=str(tmp_path / "audio-run")))
+    rendered = audio_only.policy.render(audio_only.prompts[0]).split()
+    assert rendered[:tiny.AUDIO_SEGMENTS] == loud[:tiny.AUDIO_SEGMENTS]
+    assert rendered[tiny.AUDIO_SEGMENTS:] == tiny.TOY_PREFIX.split()  # no question text in audio mode
+
+
+# ----------------------------------------------------------------------------------------------------------- CLI
+def test_train_command(tmp_path, run_cli):
+    write_jsonl(tmp_path / "toy.jsonl", tiny.toy_items(8))
+    (tmp_path / "cfg.yaml").write_text(
+        "data: toy.jsonl\nout: run\nsteps: 2\nprompts_per_step: 2\ngroup_size: 2\nmax_new_tokens: 4\n"
+        f"response_prefix: \"{tiny.TOY_PREFIX}\"\nreward_weights: {{answer: 3.0}}\n")
+    done = run_cli("train", "--config", "cfg.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "metrics -> run/metrics.jsonl" in done.stderr
+    assert [line.split()[1] for line in done.stdout.splitlines()] == ["1/2", "2/2"]
+    assert [m["step"] for m in iter_records(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
+
+    more = run_cli("train", "--config", "cfg.yaml", "--resume", "--steps", "3", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert [m["step"] for m in iter_records(tmp_path / "run" / "metrics.jsonl")] == [1, 2, 3]
+
+    (tmp_path / "bad.yaml").write_text("data: toy.jsonl\nreward_weights: {answr: 3.0}\n")
+    bad = run_cli("train", "--config", "bad.yaml", cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == "error: bad.yaml: reward_weights: Additional properties are not allowed ('answr' was unexpected)"

@@ -1,0 +1,275 @@
+"""The SoundMind-RL reward: each component on a table of tricky responses, the answer parser's invariances, the
+energy VAD on decoded audio, the weighted total, and the verl / TRL / OpenRLHF adapters."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from soundmind_data.labels import parse_final_answer
+from soundmind_data.rl import compute_score, reward_func, trl_reward
+from soundmind_data.rl.reward import (RewardWeights, answer_reward, audio_format_reward, audio_length_reward, decision,
+                                      format_reward, score, speech_seconds, text_length_reward)
+
+T = "<think>The major premise gives a rule; the minor premise places the case under it.</think>\n"
+E, N, U = "entailed", "not entailed", "undecidable"
+
+# (response, label, format, answer, decision)
+TRICKY = [
+    (T + "Answer: entailed", 1, 1, 1, E),
+    (T + "Answer: not entailed", 0, 1, 1, N),
+    (T + "Answer: not-entailed", 0, 1, 1, N),
+    (T + "Answer: Not Entailed.", 0, 1, 1, N),
+    (T + "**Answer: not entailed**", 0, 1, 1, N),
+    (T + "Answer: **not entailed**", 0, 1, 1, N),
+    (T + "**Answer:** Not-Entailed.", 0, 1, 1, N),
+    (T + "ANSWER: ENTAILED", 1, 1, 1, E),
+    (T + "answer: entailed.", 1, 1, 1, E),
+    (T + "Final Answer: not entailed", 0, 1, 1, N),
+    (T + "Answer: notentailed", 0, 1, 1, N),
+    (T + "Answer: not_entailed", 0, 1, 1, N),
+    (T + "Answer: 'not-entailed'", 0, 1, 1, N),
+    # negations must never read as entailed
+    (T + "Answer: not entailed", 1, 1, 0, N),
+    (T + "Answer: not-entailed", 1, 1, 0, N),
+    (T + "Answer: Not Entailed.", 1, 1, 0, N),
+    (T + "Answer: **not entailed**", 1, 1, 0, N),
+    (T + "Answer: entailed", 0, 1, 0, E),
+    # missing or broken tags
+    ("Answer: entailed", 1, 0, 1, E),
+    ("<think>reasoning\nAnswer: entailed", 1, 0, 1, E),
+    ("reasoning</think>\nAnswer: entailed", 1, 0, 1, E),
+    (T + T + "Answer: entailed", 1, 0, 1, E),
+    ("<think></think>\nAnswer: entailed", 1, 0, 1, E),
+    ("<think>   </think>Answer: entailed", 1, 0, 1, E),
+    ("Preamble. " + T + "Answer: entailed", 1, 0, 1, E),
+    (T + "Answer: entailed</think>", 1, 0, 1, E),
+    ("  \n<think>r</think> Answer: entailed  \n", 1, 1, 1, E),
+    # two "Answer:" lines: the last one decides
+    (T + "Answer: entailed\nAnswer: not entailed", 0, 1, 1, N),
+    (T + "Answer: not entailed\nAnswer: entailed", 0, 1, 0, E),
+    ("<think>Answer: not entailed?</think>\nAnswer: entailed", 1, 1, 1, E),
+    (T + "Answer: entailed\nAnswer: maybe", 1, 0, 0, U),
+    # text after the verdict, or a verdict that is not one of the two words
+    (T + "Answer: entailed\n\nActually, I am not sure.", 1, 0, 1, E),
+    (T + "Answer: entailed, I think", 1, 0, 1, E),
+    (T + "Answer: Entailed!!", 1, 0, 1, E),
+    (T + "Answer: entailed..", 1, 0, 1, E),
+    (T + "Answer: entailment", 1, 0, 1, E),
+    # undecidable: never guessed
+    ("", 1, 0, 0, U),
+    (None, 0, 0, 0, U),
+    (T, 1, 0, 0, U),
+    (T + "Answer: maybe", 1, 0, 0, U),
+    (T + "Answer: It is not entailed", 0, 0, 0, U),
+    (T + "The conclusion is not entailed.", 0, 0, 0, U),
+    (T + "The answer is not entailed.", 0, 0, 0, U),
+    (T + "Answer: non-entailed", 0, 0, 0, U),
+    # very long output
+    ("<think>" + "word " * 20000 + "</think>\nAnswer: entailed", 1, 1, 1, E),
+    ("<think>r</think>" + "Answer: entailed " * 500 + "Answer: not entailed", 0, 1, 1, N),
+    # unicode
+    (T + "Answer: not\u2011entailed", 0, 1, 1, N),  # non-breaking hyphen
+    (T + "Answer: not\u2013entailed", 1, 1, 0, N),  # en dash
+    (T + "Answer\uff1anot entailed", 0, 1, 1, N),  # full-width colon
+    (T + "Answer: not\u00a0entailed", 0, 1, 1, N),  # no-break space
+    (T + "Answer: not\u200bentailed", 0, 1, 1, N),  # zero-width space
+    ("<think>Ünïcödé 推理 🤔</think>\nAnswer: entailed", 1, 1, 1, E),
+    ("<think>İzmir: İ lengthens when lowered</think>\nAnswer: not entailed", 0, 1, 1, N),
+    (T + "Answer: ｅｎｔａｉｌｅｄ", 1, 0, 0, U),  # full-width letters: not a verdict the parser guesses at
+    (T + "Answer: “not entailed”", 0, 1, 1, N),
+]
+
+
+def test_the_table_is_large_enough():
+    assert len(TRICKY) >= 40
+
+
+@pytest.mark.parametrize("response, label, expected_format, expected_answer, expected_decision", TRICKY)
+def test_tricky_responses(response, label, expected_format, expected_answer, expected_decision):
+    assert format_reward(response) == expected_format
+    assert answer_reward(response, label) == expected_answer
+    assert decision(response) == expected_decision
+    result = score(response, label)
+    assert (result.format, result.answer, result.decision) == (expected_format, expected_answer, expected_decision)
+    assert result.total == pytest.approx(1.0 * expected_format + 2.0 * expected_answer)
+
+
+@pytest.mark.parametrize("label", [0, "not-entailed", "not entailed", "Not Entailed"])
+def test_answer_accepts_every_label_spelling(label):
+    assert answer_reward(T + "Answer: not entailed", label) == 1.0
+    assert answer_reward(T + "Answer: entailed", label) == 0.0
+
+
+@pytest.mark.parametrize("response, reference, expected", [
+    ("one two three four five", 10, 0.5),
+    (" ".join(["w"] * 10), 10, 1.0),
+    (" ".join(["w"] * 25), 10, 1.0),
+    ("", 10, 0.0),
+    (None, 10, 0.0),
+    ("  spaced\n\tout  words ", 6, 0.5),
+])
+def test_text_length(response, reference, expected):
+    assert text_length_reward(response, reference) == pytest.approx(expected)
+
+
+def test_text_length_needs_a_positive_reference():
+    with pytest.raises(ValueError):
+        text_length_reward("words", 0)
+
+
+# ------------------------------------------------------------------------------------------- parser invariances
+VERDICTS = {"entailed": 1, "Entailed.": 1, "**entailed**": 1, "not entailed": 0, "not-entailed": 0,
+            "Not Entailed.": 0, "**not entailed**": 0, "NOT-ENTAILED": 0}
+WHITESPACE = st.text(alphabet=" \t\n\r\u00a0\u2003", max_size=6)
+
+
+def _has_answer_mark(text: str) -> bool:
+    return any("answer" in form for form in (text.lower(), text.upper().lower(), text.casefold()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning=st.text(max_size=80).filter(lambda t: not _has_answer_mark(t)),
+       verdict=st.sampled_from(sorted(VERDICTS)), flips=st.lists(st.booleans(), min_size=1, max_size=200),
+       before=WHITESPACE, after=WHITESPACE)
+def test_parser_is_invariant_to_case_and_surrounding_whitespace(reasoning, verdict, flips, before, after):
+    response = f"{reasoning}\nAnswer: {verdict}"
+    expected = VERDICTS[verdict]
+    assert parse_final_answer(response) == expected
+    recased = "".join(c.upper() if flips[i % len(flips)] else c.lower() for i, c in enumerate(response))
+    if not _has_answer_mark(reasoning.upper() + reasoning.lower()):
+        assert parse_final_answer(recased) == expected
+    assert parse_final_answer(before + response + after) == expected
+    assert parse_final_answer(response.upper()) == expected
+    assert parse_final_answer(response.lower()) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=120).filter(lambda t: not _has_answer_mark(t)))
+def test_parser_never_guesses_without_an_answer_line(text):
+    assert parse_final_answer(text) is None
+
+
+# --------------------------------------------------------------------------------------------------------- audio
+RATE = 16_000
+
+
+def _speech_like(seconds: float, level_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise shaped by a 4 Hz syllable-rate envelope that never drops below half: loud throughout, like voiced speech."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    envelope = 0.75 + 0.25 * np.sin(2 * np.pi * 4 * t)
+    noise = rng.standard_normal(t.size)
+    return (10 ** (level_db / 20) * np.sqrt(2) * envelope * noise / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
+
+
+def _write(path, samples, rate=RATE):
+    soundfile.write(str(path), samples, rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def speech_wav(tmp_path):
+    """0.5 s of hiss at -70 dBFS, 1.2 s of speech-like sound at -20 dBFS, 0.8 s of hiss: 1.2 s of speech."""
+    rng = np.random.default_rng(0)
+    hiss = lambda s: (10 ** (-70 / 20) * rng.standard_normal(int(s * RATE))).astype(np.float32)  # noqa: E731
+    return _write(tmp_path / "speech.wav", np.concatenate([hiss(0.5), _speech_like(1.2, -20, rng), hiss(0.8)]))
+
+
+def test_vad_measures_the_speech_in_a_decoded_file(speech_wav):
+    samples, rate = soundfile.read(str(speech_wav), dtype="float32")
+    assert rate == RATE and len(samples) == int(2.5 * RATE)
+    assert speech_seconds(samples, rate) == pytest.approx(1.2, abs=0.06)
+
+
+def test_vad_ignores_hiss_and_background_under_speech():
+    rng = np.random.default_rng(1)
+    assert speech_seconds(10 ** (-60 / 20) * rng.standard_normal(RATE), RATE) == 0.0
+    loud = _speech_like(1.0, -10, rng)
+    background = 10 ** (-50 / 20) * rng.standard_normal(RATE)  # 40 dB under the speech: not speech
+    assert speech_seconds(np.concatenate([background, loud]), RATE) == pytest.approx(1.0, abs=0.06)
+
+
+def test_audio_length_reward(speech_wav):
+    assert audio_length_reward(speech_wav, 2.4) == pytest.approx(0.5, abs=0.03)
+    assert audio_length_reward(speech_wav, 1.0) == 1.0
+    samples, rate = soundfile.read(str(speech_wav), dtype="float32")
+    assert audio_length_reward((samples, rate), 2.4) == pytest.approx(0.5, abs=0.03)
+
+
+def test_audio_format_reward(speech_wav, tmp_path):
+    samples, rate = soundfile.read(str(speech_wav), dtype="float32")
+    assert audio_format_reward(speech_wav) == 1.0
+    assert audio_format_reward((np.stack([samples, samples], axis=1), rate)) == 1.0  # stereo is mixed down
+    assert audio_format_reward(None) == 0.0
+    assert audio_format_reward((np.zeros(RATE, dtype=np.float32), RATE)) == 0.0  # silence
+    assert audio_format_reward((np.array([], dtype=np.float32), RATE)) == 0.0
+    assert audio_format_reward((np.where(np.arange(samples.size) == 5, np.nan, samples), rate)) == 0.0
+    assert audio_format_reward((samples, 4000)) == 0.0  # not a speech sample rate
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF but not really a wave file")
+    assert audio_format_reward(broken) == 0.0
+    assert audio_format_reward(tmp_path / "missing.wav") == 0.0
+
+
+# --------------------------------------------------------------------------------------------------------- total
+def test_total_is_the_weighted_sum_of_applicable_components(speech_wav):
+    response = T + "Answer: not entailed"  # 17 whitespace-separated words
+    truth = {"label": 0, "reference_tokens": 34, "reference_seconds": 2.4}
+    text_only = score(response, truth)
+    assert (text_only.audio_format, text_only.audio_length) == (None, None)
+    assert text_only.total == pytest.approx(1.0 + 2.0 + 1.0 * 0.5)
+    spoken = score(response, truth, audio=speech_wav)
+    assert spoken.audio_format == 1.0 and spoken.audio_length == pytest.approx(0.5, abs=0.03)
+    assert spoken.total == pytest.approx(3.5 + 0.5 + 0.75 * spoken.audio_length)
+    silent = score(response, truth, audio_expected=True)  # the model should have spoken and did not
+    assert (silent.audio_format, silent.audio_length, silent.total) == (0.0, 0.0, pytest.approx(3.5))
+    weighted = score(response, truth, weights=RewardWeights.from_mapping({"answer": 5, "text_length": 0}))
+    assert weighted.total == pytest.approx(1.0 + 5.0)
+
+
+def test_unknown_weight_is_refused():
+    with pytest.raises(ValueError, match="answr"):
+        RewardWeights.from_mapping({"answr": 2})
+
+
+# ------------------------------------------------------------------------------------------------------ adapters
+def test_adapter_signatures_match_the_frameworks():
+    assert list(inspect.signature(compute_score).parameters)[:4] == ["data_source", "solution_str", "ground_truth", "extra_info"]
+    assert list(inspect.signature(reward_func).parameters) == ["queries", "prompts", "labels"]
+    assert "completions" in inspect.signature(trl_reward).parameters
+
+
+def test_verl_compute_score(speech_wav):
+    response = T + "Answer: **Not-Entailed.**"
+    assert compute_score("soundmind", response, "not-entailed") == {"score": 3.0, "format": 1.0, "answer": 1.0}
+    assert compute_score("soundmind", response, 1)["score"] == 1.0
+    truth = json.dumps({"label": "not entailed", "reference_tokens": 32})  # the response has 16 words
+    result = compute_score("soundmind", response, truth, {"response_audio": str(speech_wav), "reference_seconds": 1.2})
+    assert set(result) == {"score", "format", "answer", "text_length", "audio_format", "audio_length"}
+    assert result["text_length"] == pytest.approx(0.5) and result["audio_length"] == 1.0
+    exported = {"id": "x", "label": 0, "answer_text": " ".join(["word"] * 64)}  # extra_info as `export --format verl` writes it
+    assert compute_score("soundmind-data/alr", response, "not-entailed", exported) == {
+        "score": pytest.approx(3.25), "format": 1.0, "answer": 1.0, "text_length": 0.25}
+
+
+def test_trl_reward_reads_plain_and_chat_completions():
+    completions = [T + "Answer: entailed", [{"role": "assistant", "content": T + "Answer: not entailed"}], "nothing"]
+    assert trl_reward(prompts=["q"] * 3, completions=completions, ground_truth=[1, 1, 0]) == [3.0, 1.0, 0.0]
+    assert trl_reward(prompts=["q"], completions=[T + "Answer: entailed"], label=["entailed"]) == [3.0]
+    with pytest.raises(ValueError, match="ground_truth"):
+        trl_reward(prompts=["q"], completions=["x"])
+
+
+def test_openrlhf_reward_func_scores_the_response_after_the_prompt():
+    prompt = "Is it entailed? Answer: entailed or not entailed.\n"  # the prompt's own "Answer:" must not count
+    queries = [prompt + T + "Answer: not entailed", prompt + "no idea"]
+    result = reward_func(queries, [prompt, prompt], ["not-entailed", "not-entailed"])
+    assert result["rewards"].tolist() == [3.0, 0.0]
+    assert result["scores"].tolist() == [1.0, 0.0]
+    assert result["extra_logs"]["answer"].tolist() == [1.0, 0.0]
