@@ -4,7 +4,6 @@ import json
 
 from factories import soundmind_line, write_jsonl
 
-from soundmind_data.jsonl import write_json
 
 
 def _pipeline(tmp_path, balance_strategy="downsample", extra=""):

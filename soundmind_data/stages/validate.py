@@ -1,4 +1,10 @@
-"""Validate: check every line of an item manifest against `schemas/item.schema.json`, and that ids are unique.
+"""Validate: can this manifest be trusted? Annotation checks on every line, and with --audio / --asr its audio.
+
+Every line is checked against `schemas/item.schema.json` and for a unique id (and, with `strict`, for an answer whose
+final verdict agrees with the label). With `audio`, each `question_audio` / `answer_audio` of a schema-valid item
+goes through the file, signal and speaking-rate checks of `checks/audio.py`; with `asr`, through an ASR round trip
+(`checks/asr.py`) too. Audio work runs in `workers` processes, a bounded number of items in flight, results taken
+in manifest order, so memory does not grow with the corpus and `out` is written in the input's order.
 
 Failures are collected as records (line, id, check, field, message) so the CLI can print them as
 `file:line: field: message` and write them as a JSON report; the stage itself never prints.
@@ -6,13 +12,32 @@ Failures are collected as records (line, id, check, field, message) so the CLI c
 
 from __future__ import annotations
 
+import heapq
+import signal
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from soundmind_data import schemas
-from soundmind_data.jsonl import iter_lines
-from soundmind_data.textkey import id_digest
+from soundmind_data.checks import ALL_CHECKS, AUDIO_FIELDS
+from soundmind_data.checks.audio import FAIL, PASS, SKIP, Decoded, FileResult, check_audio
+from soundmind_data.checks.config import CheckConfig
+from soundmind_data.checks.plots import Distributions
+from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
+from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.speech_text import to_speech_text
+from soundmind_data.textkey import id_digest, normalise_text
+
+WORST_SHOWN = 10
+_IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, few enough to bound memory
+_STRICT_MESSAGES = {
+    "answer_label_disagree": "the answer's final verdict contradicts the label {label} ({name})",
+    "answer_undecidable": "the answer has no final 'Answer: entailed / not entailed' verdict",
+}
 
 
 @dataclass
@@ -21,38 +46,293 @@ class ValidateReport:
     items: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     failed_lines: set[int] = field(default_factory=set)
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)  # check -> {"pass": n, "fail": n, "skip": n}
+    config: CheckConfig | None = None  # set when audio was checked
+    audio_files: int = 0
+    audio_seconds: float = 0.0
+    asr_backend: str | None = None
+    asr_model: str | None = None
+    wer_sum: float = 0.0
+    wer_files: int = 0
+    wer_sampled_files: int = 0
+    distributions: Distributions = field(default_factory=Distributions)
+    plots: list[str] = field(default_factory=list)
+    _worst: list[tuple] = field(default_factory=list)  # min-heap of the WORST_SHOWN worst audio files
 
     def fail(self, line: int, item_id: str | None, check: str, field_name: str, message: str) -> None:
         self.failures.append({"line": line, "id": item_id, "check": check, "field": field_name, "message": message})
         self.failed_lines.add(line)
 
+    def tally(self, check: str, status: str) -> None:
+        self.checks.setdefault(check, {PASS: 0, FAIL: 0, SKIP: 0})[status] += 1
+
     @property
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def max_wer(self) -> float | None:
+        return self.config.max_wer[self.asr_backend] if self.config and self.asr_backend else None
+
+    def add_file(self, line: int, item_id: str, result: FileResult) -> None:
+        """Fold in the checks of one audio file."""
+        for check, status in result.status.items():
+            self.tally(check, status)
+        for check, field_name, message in result.failures:
+            self.fail(line, item_id, check, field_name, message)
+        self.audio_files += 1
+        self.audio_seconds += result.duration_s or 0.0
+        if result.wer is not None:
+            self.wer_sum += result.wer
+            self.wer_files += 1
+            self.wer_sampled_files += result.wer_sampled
+        failed = result.failed_checks
+        if failed or result.wer is not None:
+            entry = {"line": line, "id": item_id, "field": result.field, "failed": failed, "wer": result.wer}
+            heapq.heappush(self._worst, ((len(failed), -1 if result.wer is None else result.wer, -line), entry))
+            if len(self._worst) > WORST_SHOWN:
+                heapq.heappop(self._worst)
+
+    @property
+    def worst(self) -> list[dict[str, Any]]:
+        """The audio files with the most failed checks, then the highest WER; worst first."""
+        return [entry for _key, entry in sorted(self._worst, key=lambda pair: pair[0], reverse=True)]
+
+    def check_rows(self) -> list[tuple[str, int, int, int]]:
+        return [(check, counts[PASS], counts[FAIL], counts[SKIP]) for check in ALL_CHECKS
+                if (counts := self.checks.get(check))]
+
     def to_json(self) -> dict[str, Any]:
-        return {"manifest": self.manifest, "items": self.items, "failed_items": len(self.failed_lines),
-                "failures": self.failures}
+        report: dict[str, Any] = {"manifest": self.manifest, "items": self.items, "failed_items": len(self.failed_lines),
+                                  "failures": self.failures}
+        report["checks"] = {check: {"passed": passed, "failed": failed, "skipped": skipped}
+                            for check, passed, failed, skipped in self.check_rows()}
+        if self.config:
+            report["audio"] = {"files": self.audio_files, "seconds": round(self.audio_seconds, 3)}
+            report["config"] = self.config.to_json()
+        if self.asr_backend:
+            report["asr"] = {
+                "backend": self.asr_backend, "model": self.asr_model, "max_wer": self.max_wer,
+                "files": self.wer_files, "mean_wer": round(self.wer_sum / self.wer_files, 4) if self.wer_files else None,
+                "sampled_files": self.wer_sampled_files, "sampling": self.sampling_note,
+            }
+        report["worst"] = self.worst
+        if self.plots:
+            report["plots"] = self.plots
+        return report
+
+    @property
+    def sampling_note(self) -> str:
+        config = self.config or CheckConfig()
+        return (f"audio longer than {config.asr_full_max_s:g} s is transcribed on a bounded sample: the first and "
+                f"last {config.asr_window_s:g} s and one random {config.asr_window_s:g} s window between them "
+                f"(seed {config.asr_seed} and the item id)")
 
 
-def validate_manifest(path: str | Path, *, on_item: Callable[[], None] | None = None) -> ValidateReport:
-    report = ValidateReport(manifest=str(path))
+class ItemChecker:
+    """The audio (and ASR) checks of one item's audio files. Each worker process owns one: it holds the ASR engine,
+    loaded on first use."""
+
+    def __init__(self, manifest_dir: Path, config: CheckConfig, asr: str | None, asr_model: str | None):
+        self.manifest_dir = manifest_dir
+        self.config = config
+        self.asr_name = asr
+        self.asr_model = asr_model
+        self._asr = None
+
+    def __call__(self, item: dict[str, Any]) -> list[FileResult]:
+        results = []
+        for audio_field, text_field in AUDIO_FIELDS.items():
+            if audio_field not in item:
+                continue
+            text = item.get(text_field)
+            # the words the audio should say, normalised as ASR output is, for speaking rate and WER alike
+            words = normalise_text(to_speech_text(text)).split() if text else None
+            result, decoded = check_audio(item[audio_field], audio_field, self.manifest_dir, words, self.config)
+            if self.asr_name:
+                if decoded is None or not words:
+                    result.skip("asr_wer")
+                else:
+                    self._round_trip(result, decoded, words, f"{item['id']}:{audio_field}")
+            results.append(result)
+        return results
+
+    def _round_trip(self, result: FileResult, decoded: Decoded, words: list[str], seed_key: str) -> None:
+        from soundmind_data.checks.asr import load_backend, round_trip
+
+        if self._asr is None:
+            self._asr = load_backend(self.asr_name, self.asr_model)
+        trip = round_trip(self._asr, decoded.mono, decoded.sample_rate, words, self.config, seed_key)
+        result.wer, result.wer_sample_s, result.wer_sampled = round(trip.wer, 4), round(trip.sample_s, 2), not trip.whole
+        max_wer = self.config.max_wer[self.asr_name]
+        scope = "" if trip.whole else f" on a {trip.sample_s:.0f} s sample of {decoded.duration_s:.0f} s"
+        heard = trip.transcript if len(trip.transcript) <= 80 else trip.transcript[:77] + "..."
+        result.check("asr_wer", trip.wer <= max_wer,
+                     f"WER {trip.wer:.2f}{scope} above {max_wer:g} ({self.asr_name}); heard: \"{heard}\"", "wer")
+
+
+_worker_checker: ItemChecker | None = None
+
+
+def _init_worker(*checker_args) -> None:
+    global _worker_checker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; workers just stop with it
+    _worker_checker = ItemChecker(*checker_args)
+
+
+def _check_in_worker(item: dict[str, Any]) -> list[FileResult]:
+    return _worker_checker(item)
+
+
+@contextmanager
+def _checker_pool(workers: int, checker_args: tuple) -> Iterator[Callable[[dict], Future]]:
+    """A `submit(item) -> Future` running ItemChecker in `workers` processes (in this process when workers is 1)."""
+    if workers == 1:
+        checker = ItemChecker(*checker_args)
+
+        def submit(item: dict) -> Future:
+            future: Future = Future()
+            future.set_result(checker(item))
+            return future
+
+        yield submit
+        return
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=checker_args)
+    try:
+        yield lambda item: pool.submit(_check_in_worker, item)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def validate_manifest(
+    path: str | Path,
+    *,
+    audio: bool = False,
+    asr: str | None = None,
+    asr_model: str | None = None,
+    config: CheckConfig | None = None,
+    strict: bool = False,
+    workers: int = 1,
+    out: str | Path | None = None,
+    on_item: Callable[[], None] | None = None,
+) -> ValidateReport:
+    """Check a manifest; `asr` implies `audio`. With `out`, write the manifest again with each audio's WER."""
+    path = Path(path)
+    audio = audio or asr is not None
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: expected 1 or more")
+    if out is not None:
+        _check_out_path(path, Path(out))
+    report = ValidateReport(manifest=str(path), config=(config or CheckConfig()) if audio else None,
+                            asr_backend=asr, asr_model=asr_model)
     seen_ids: dict[bytes, int] = {}
-    for line in iter_lines(path):
-        if on_item:
-            on_item()
-        report.items += 1
-        if line.error:
-            report.fail(line.number, None, "json", "(line)", line.error)
-            continue
-        record = line.record
-        item_id = record.get("id") if isinstance(record.get("id"), str) else None
-        for error in schemas.errors("item", record):
-            report.fail(line.number, item_id, "schema", schemas.field_path(error), error.message)
-        if item_id is not None:
-            digest = id_digest(item_id)
-            if digest in seen_ids:
-                report.fail(line.number, item_id, "unique_id", "id", f"duplicate id {item_id!r} (first on line {seen_ids[digest]})")
-            else:
-                seen_ids[digest] = line.number
+    pending: deque[tuple[Line, bool, Future | None]] = deque()  # (line, schema-valid, its audio results)
+    checker_args = (path.parent, report.config, asr, asr_model)
+    with (AtomicWriter(out) if out else nullcontext()) as writer, _checker_pool(workers, checker_args) as submit:
+        for line in iter_lines(path):
+            report.items += 1
+            checkable = _annotation_checks(line, report, seen_ids, strict)
+            pending.append((line, checkable, submit(line.record) if audio and checkable else None))
+            while pending and (len(pending) > workers * _IN_FLIGHT_PER_WORKER or _done(pending[0][2])):
+                _finish(*pending.popleft(), report, writer, on_item)
+        while pending:
+            _finish(*pending.popleft(), report, writer, on_item)
     return report
+
+
+def _check_out_path(manifest: Path, out: Path) -> None:
+    """Audio paths are relative to the manifest's folder, so the rewritten manifest must live in the same one."""
+    if out.resolve().parent != manifest.resolve().parent:
+        raise UsageError(f"--out {out}: must be in the folder of {manifest} (audio paths are relative to it)")
+    if out.resolve() == manifest.resolve():
+        raise UsageError(f"--out {out}: must differ from the manifest being validated")
+
+
+def _done(future: Future | None) -> bool:
+    return future is None or future.done()
+
+
+def _annotation_checks(line: Line, report: ValidateReport, seen_ids: dict[bytes, int], strict: bool) -> bool:
+    """The checks of one line that need no audio; True when the item is sound enough for its audio to be checked."""
+    if line.error:
+        report.tally("json", FAIL)
+        report.fail(line.number, None, "json", "(line)", line.error)
+        return False
+    report.tally("json", PASS)
+    record = line.record
+    item_id = record.get("id") if isinstance(record.get("id"), str) else None
+    errors = schemas.errors("item", record)
+    report.tally("schema", FAIL if errors else PASS)
+    for error in errors:
+        report.fail(line.number, item_id, "schema", schemas.field_path(error), error.message)
+    if item_id is not None:
+        digest = id_digest(item_id)
+        if digest in seen_ids:
+            report.tally("unique_id", FAIL)
+            report.fail(line.number, item_id, "unique_id", "id", f"duplicate id {item_id!r} (first on line {seen_ids[digest]})")
+        else:
+            report.tally("unique_id", PASS)
+            seen_ids[digest] = line.number
+    if errors:
+        return False
+    if strict:
+        _answer_label_check(line.number, record, report)
+    if report.config:
+        _audio_present_check(line.number, record, report)
+    return True
+
+
+def _answer_label_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
+    from soundmind_data.stages.audit import _answer_check  # the audit's rule, so both commands agree
+
+    problem = _answer_check(item)
+    if problem == "answer_missing":  # an item without an answer has nothing to disagree with
+        report.tally("answer_label", SKIP)
+    elif problem:
+        report.tally("answer_label", FAIL)
+        message = _STRICT_MESSAGES[problem].format(label=item["label"], name=LABEL_NAMES[item["label"]])
+        report.fail(line, item["id"], "answer_label", "answer_text", message)
+    else:
+        report.tally("answer_label", PASS)
+
+
+def _audio_present_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
+    """Question audio is always needed; answer audio when the item has an answer."""
+    for audio_field, text_field in AUDIO_FIELDS.items():
+        text = item.get(text_field)
+        if audio_field in item:
+            report.tally("audio_present", PASS)
+        elif text and text.strip():
+            report.tally("audio_present", FAIL)
+            report.fail(line, item["id"], "audio_present", audio_field, f"missing: the item has a {text_field} to speak")
+
+
+def _finish(line: Line, checkable: bool, future: Future | None, report: ValidateReport,
+            writer: AtomicWriter | None, on_item: Callable[[], None] | None) -> None:
+    """Fold one item's audio results into the report and the output manifest, in manifest order."""
+    record = line.record
+    results = {result.field: result for result in future.result()} if future else {}
+    for result in results.values():
+        report.add_file(line.number, record["id"], result)
+        if result.wer is not None:
+            record[result.field] = {**record[result.field], "wer": result.wer, "wer_sample_s": result.wer_sample_s}
+    if checkable:
+        _add_distributions(record, results, report.distributions)
+    if writer is not None and record is not None:
+        writer.write_record(record)
+    if on_item:
+        on_item()
+
+
+def _add_distributions(item: dict[str, Any], results: dict[str, FileResult], data: Distributions) -> None:
+    """Each audio file's duration, loudness and WER for the plots: measured where checked, else the manifest's."""
+    for audio_field in AUDIO_FIELDS:
+        audio = item.get(audio_field)
+        if audio is None:
+            continue
+        result = results.get(audio_field)
+        loudness = result.loudness_lufs if result and result.loudness_lufs is not None else audio.get("loudness_lufs")
+        wer = result.wer if result and result.wer is not None else audio.get("wer")
+        data.add(item["split"], item["label"], audio_field.split("_")[0], audio["duration_s"], loudness, wer)

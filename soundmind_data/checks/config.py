@@ -1,0 +1,77 @@
+"""The thresholds of every audio and ASR check, in one place, with defaults a Piper corpus passes.
+
+`soundmind-data validate --config checks.yaml` overrides any of them (schemas/checks-config.schema.json lists the
+keys); the values used are written into the JSON report so a result can always be traced to its thresholds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from soundmind_data import schemas
+from soundmind_data.errors import UsageError
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    # files
+    duration_tolerance: float = 0.01  # decoded vs manifest duration, relative
+    # signal
+    clip_level: float = 0.999  # a 16-bit full-scale sample decodes to 0.99997
+    max_clipped_ratio: float = 0.001  # a loudness-normalised voice has no sample at full scale
+    frame_s: float = 0.02
+    silence_floor_dbfs: float = -50.0  # speech at -23 LUFS sits 20-40 dB above this; pauses fall below it
+    max_silence_ratio: float = 0.5  # clean Piper speech is 10-20% pauses
+    max_edge_silence_s: float = 1.0
+    loudness_target_lufs: float = -23.0  # EBU R 128; used when the audio object carries no target of its own
+    loudness_tolerance_lu: float = 2.0
+    # text <-> audio: Piper's voices speak 170-210 words per minute; half the text missing doubles the rate
+    min_speaking_rate_wpm: float = 100.0
+    max_speaking_rate_wpm: float = 280.0
+    # ASR round trip: pocketsphinx scores 0.15-0.30 on clean Piper speech, a wrong text 0.9 and more
+    max_wer: dict[str, float] = field(default_factory=lambda: {"pocketsphinx": 0.5, "whisper": 0.2})
+    asr_full_max_s: float = 120.0
+    asr_window_s: float = 30.0
+    asr_seed: int = 0
+
+    def with_max_wer(self, backend: str, value: float) -> "CheckConfig":
+        """A copy whose WER bound for `backend` is `value` (the --max-wer option)."""
+        if value < 0:
+            raise UsageError(f"--max-wer {value}: expected a non-negative number")
+        return dataclasses.replace(self, max_wer={**self.max_wer, backend: value})
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None) -> CheckConfig:
+    """The defaults, overridden by the keys of a YAML (or JSON) file when one is given."""
+    if path is None:
+        return CheckConfig()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = {} if data is None else data
+    problem = schemas.first_error("checks-config", data)
+    if problem:
+        raise UsageError(f"{path}: {problem}")
+    defaults = CheckConfig()
+    if "max_wer" in data:
+        data["max_wer"] = {**defaults.max_wer, **data["max_wer"]}
+    config = dataclasses.replace(defaults, **data)
+    if config.min_speaking_rate_wpm >= config.max_speaking_rate_wpm:
+        raise UsageError(f"{path}: min_speaking_rate_wpm must be below max_speaking_rate_wpm")
+    return config
