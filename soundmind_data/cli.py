@@ -293,6 +293,9 @@ def synthesize(
             nonlocal audio_s, failed
             audio_s += result.audio_s
             failed += result.item is None
+            for failure in result.failures:
+                bar.write(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}",
+                          file=sys.stderr)
             rtf = (time.monotonic() - started) / max(audio_s, 1e-9)  # real-time factor: wall seconds per audio second
             bar.set_postfix(audio=f"{audio_s:.0f}s", rtf=f"{rtf:.3f}", failed=failed, refresh=False)
             bar.update()

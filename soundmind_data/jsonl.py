@@ -110,7 +110,7 @@ _FILE_MODE = _default_file_mode()
 
 
 class AtomicWriter:
-    """Write a text file through a temporary sibling and rename it into place only on a clean exit.
+    """Write a file through a temporary sibling and rename it into place only on a clean exit.
 
     >>> with AtomicWriter("out.jsonl") as out:
     ...     out.write_record({"id": "a"})
@@ -133,6 +133,11 @@ class AtomicWriter:
         self._tmp_path = Path(tmp)
         self._handle = os.fdopen(fd, "wb")
         return self
+
+    @property
+    def file(self):
+        """The underlying binary file, for writers that take one (images, parquet)."""
+        return self._handle
 
     def write(self, text: str) -> None:
         self._handle.write(text.encode("utf-8"))

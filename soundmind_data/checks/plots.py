@@ -7,8 +7,6 @@ the same in worker processes, CI and over SSH.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import AtomicWriter
 from soundmind_data.labels import LABEL_NAMES
 
 KINDS = ("question", "answer")
@@ -102,13 +101,7 @@ def write_plots(data: Distributions, folder: str | Path, *, loudness_target_lufs
 
 
 def _save(figure, path: Path) -> Path:
-    """Write a PNG through a temporary sibling and rename it into place (never a half-written image)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a PNG atomically (never a half-written image)."""
+    with AtomicWriter(path) as out:
+        figure.savefig(out.file, format="png", dpi=100)
     return path

@@ -90,7 +90,8 @@ def _checked_item(line) -> dict:
     return item
 
 
-def _answer_check(item: dict) -> str | None:
+def answer_check(item: dict) -> str | None:
+    """Which answer check an item fails (answer_missing, answer_undecidable, answer_label_disagree), or None."""
     answer = item.get("answer_text")
     if not answer or not answer.strip():
         return "answer_missing"
@@ -124,7 +125,7 @@ def audit_manifest(
         key = triplet_key(item)
         keys.append(key)
         split_of.append(code)
-        problem = _answer_check(item)
+        problem = answer_check(item)
         if problem:
             report.ids[problem].append(item["id"])
         if key in gold:

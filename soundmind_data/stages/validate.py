@@ -285,9 +285,9 @@ def _annotation_checks(line: Line, report: ValidateReport, seen_ids: dict[bytes,
 
 
 def _answer_label_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
-    from soundmind_data.stages.audit import _answer_check  # the audit's rule, so both commands agree
+    from soundmind_data.stages.audit import answer_check  # the audit's rule, so both commands agree
 
-    problem = _answer_check(item)
+    problem = answer_check(item)
     if problem == "answer_missing":  # an item without an answer has nothing to disagree with
         report.tally("answer_label", SKIP)
     elif problem:

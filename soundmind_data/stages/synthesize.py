@@ -1,0 +1,452 @@
+"""Synthesize: speak every item's question (and answer, where it has one) and fill in the manifest's audio fields.
+
+For each text: speech normalisation (`speech_text.to_speech_text`), a refusal if anything unspeakable remains,
+sentence chunks within the backend's limit, synthesis, then `tts.audio.render` (join, trim, resample, loudness,
+encode). Files land in a content-addressed cache keyed by the speech text and everything that shapes the audio, and
+are hard-linked to `OUT/audio/<split>/<id>/{question,answer}.<ext>`; a re-run therefore synthesises only texts it
+has not made before, and a run killed at any moment resumes where it stopped. Cache files are written under
+`CACHE/tmp` with the writer's host and pid in their name and renamed into place, so a half-written file never looks
+finished and the next run can sweep what a killed run left.
+
+Items run in one process (`workers=1`), in a pool of single-threaded worker processes, or on Ray Data
+(`engine="ray"`); a `shard` keeps every N-th line so a job scheduler can split the corpus. The output manifest keeps
+the input order; an item whose text is empty or unspeakable, or whose synthesis fails, goes to the failures file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from soundmind_data import schemas
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter, iter_lines
+from soundmind_data.speakable import char_problem, unspeakable_chars
+from soundmind_data.speech_text import split_sentences, to_speech_text
+from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
+from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load_backend
+
+RENDER_VERSION = 1  # bump when tts/audio.py changes the audio it makes, so old cache entries are not reused
+PAUSE_S = 0.3  # silence between sentence chunks
+TASKS_PER_WORKER = 4  # how far submission runs ahead of the writer: keeps workers busy, memory bounded
+ENGINES = ("local", "ray")
+# (file name, text field, audio field) of what is spoken per item
+SPOKEN_FIELDS = (("question", "question_text", "question_audio"), ("answer", "answer_text", "answer_audio"))
+
+
+class Unspeakable(Exception):
+    """A text that cannot be spoken faithfully: empty, or with characters left after normalisation."""
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Everything that decides what audio an item gets."""
+
+    backend: str = "piper"
+    voices: tuple[str, ...] = ()  # empty: the backend's default voice; several: one per item, by hash of its id
+    device: str = "cpu"
+    fmt: str = "flac"
+    sample_rate: int = 16000
+    target_lufs: float = -23.0
+    pause_s: float = PAUSE_S
+
+    def check(self) -> None:
+        if self.backend not in BACKEND_MODULES:
+            raise UsageError(f"--backend {self.backend!r}: choose one of {', '.join(BACKEND_MODULES)}")
+        if self.fmt not in FORMATS:
+            raise UsageError(f"--format {self.fmt!r}: choose one of {', '.join(FORMATS)}")
+        if self.device not in ("cpu", "cuda"):
+            raise UsageError(f"--device {self.device!r}: choose cpu or cuda")
+        if not 8000 <= self.sample_rate <= 48000:
+            raise UsageError(f"--sample-rate {self.sample_rate}: expected 8000 to 48000 Hz")
+        if self.fmt == "opus" and self.sample_rate not in OPUS_RATES:
+            raise UsageError(f"--format opus needs --sample-rate in {', '.join(map(str, OPUS_RATES))}")
+        if not -70 < self.target_lufs < 0:
+            raise UsageError(f"--target-lufs {self.target_lufs}: expected a negative LUFS value above -70")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """ "I/N" -> (I, N), 0 <= I < N: this run keeps lines whose number modulo N is I."""
+    index, _, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise UsageError(f"--shard {text!r}: I must be in 0..N-1")
+    return shard
+
+
+def voice_for(item_id: str, voices: tuple[str, ...]) -> str | None:
+    """The item's voice: stable across runs and machines (a hash of the id, not Python's salted hash())."""
+    if not voices:
+        return None
+    digest = hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
+    return voices[int.from_bytes(digest, "big") % len(voices)]
+
+
+@dataclass
+class ItemResult:
+    """What became of one manifest line."""
+
+    line: int
+    item: dict[str, Any] | None  # the item with its audio fields; None when it failed
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    audio_s: float = 0.0
+    synthesized: int = 0  # files made by this run
+    cached: int = 0  # files found in the cache
+
+
+@dataclass
+class SynthesisSummary:
+    manifest: Path
+    failures_file: Path
+    items: int = 0
+    written: int = 0
+    failed: int = 0
+    synthesized: int = 0
+    cached: int = 0
+    audio_s: float = 0.0
+
+    def add(self, result: ItemResult) -> None:
+        self.items += 1
+        self.written += result.item is not None
+        self.failed += result.item is None
+        self.synthesized += result.synthesized
+        self.cached += result.cached
+        self.audio_s += result.audio_s
+
+
+# ---------------------------------------------------------------------------------------------------------- cache
+def _temp_name(name: str) -> str:
+    """`name~host~pid.tmp`: "~" appears in no hostname, so the writer can be read back from the name."""
+    return f"{name}~{socket.gethostname()}~{os.getpid()}.tmp"
+
+
+def _write_atomically(path: Path, data: bytes, tmp_dir: Path) -> None:
+    """Write bytes through a temp file in `tmp_dir` (same filesystem) and rename: the file is whole or absent.
+
+    Temps carry host and pid so `Cache.sweep` can tell a killed writer's leftovers from a live one's.
+    """
+    tmp = tmp_dir / _temp_name(path.name)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class Cache:
+    """Content-addressed audio: `ROOT/<key[:2]>/<key>.<ext>` and its metadata `<key>.json`, written after it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def prepare(self) -> None:
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{self.root}: cannot create cache folder: {exc.strerror}") from None
+
+    def sweep(self) -> int:
+        """Delete temps left by killed writers on this host; returns how many."""
+        host = socket.gethostname()
+        removed = 0
+        for tmp in self.tmp.glob("*~*~*.tmp"):
+            _, writer_host, pid = tmp.name[: -len(".tmp")].rsplit("~", 2)
+            if writer_host == host and pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    @staticmethod
+    def key(speech: str, backend: Backend, options: SynthesisOptions) -> str:
+        shaping = {
+            "text": speech, "provenance": asdict(backend.provenance), "render": RENDER_VERSION,
+            "sample_rate": options.sample_rate, "target_lufs": options.target_lufs, "pause_s": options.pause_s,
+            "format": options.fmt,
+        }
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def paths(self, key: str, ext: str) -> tuple[Path, Path]:
+        folder = self.root / key[:2]
+        return folder / f"{key}.{ext}", folder / f"{key}.json"
+
+    def get(self, key: str, ext: str) -> dict[str, Any] | None:
+        """The entry's metadata, or None when absent or incomplete."""
+        audio, meta = self.paths(key, ext)
+        try:
+            entry = json.loads(meta.read_text(encoding="utf-8"))
+            complete = audio.stat().st_size == entry["bytes"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return entry if complete else None
+
+    def put(self, key: str, ext: str, data: bytes, entry: dict[str, Any]) -> dict[str, Any]:
+        audio, meta = self.paths(key, ext)
+        audio.parent.mkdir(exist_ok=True)
+        _write_atomically(audio, data, self.tmp)
+        _write_atomically(meta, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"), self.tmp)
+        return entry
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _place(source: Path, target: Path) -> None:
+    """Make `target` the cache file: a hard link (no second copy), or a copy across filesystems; atomically."""
+    if target.exists() and os.path.samefile(source, target):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name("." + _temp_name(target.name))
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+# -------------------------------------------------------------------------------------------------- one process
+class Synthesizer:
+    """Turns manifest lines into items with audio; one per worker process (it owns that process's engines)."""
+
+    def __init__(self, options: SynthesisOptions, out_dir: Path, cache: Cache):
+        self.options = options
+        self.out_dir = out_dir
+        self.cache = cache
+        self._backends: dict[str | None, Backend] = {}
+
+    def backend(self, voice: str | None) -> Backend:
+        if voice not in self._backends:
+            self._backends[voice] = load_backend(self.options.backend, voice, self.options.device)
+        return self._backends[voice]
+
+    def process(self, line: int, record: dict[str, Any] | None, error: str | None) -> ItemResult:
+        if error is None:
+            error = schemas.first_error("item", record)
+        if error is not None:
+            item_id = record.get("id") if isinstance(record, dict) else None
+            return ItemResult(line, None, [_failure(line, item_id, "", error)])
+        item = dict(record)
+        backend = self.backend(voice_for(item["id"], self.options.voices))
+        result = ItemResult(line, item)
+        for name, text_field, audio_field in SPOKEN_FIELDS:
+            text = item.get(text_field)
+            if text is None:  # an item without an answer: nothing to speak, and no stale audio kept
+                item.pop(audio_field, None)
+                continue
+            try:
+                item[audio_field] = self._speak(text, backend, item, name, result)
+            except (BackendError, Unspeakable) as exc:
+                result.failures.append(_failure(line, item["id"], text_field, str(exc)))
+        item["tts"] = backend.provenance.to_item_field()
+        if result.failures:
+            result.item = None
+        return result
+
+    def _speak(self, text: str, backend: Backend, item: dict[str, Any], name: str, result: ItemResult) -> dict:
+        speech = to_speech_text(text)
+        if not speech.strip(" \n.,;:!?\"'()"):
+            raise Unspeakable("nothing to speak")
+        unspeakable = unspeakable_chars(speech)
+        if unspeakable:
+            described = ", ".join(f"{char!r} ({char_problem(char)}, U+{ord(char):04X})" for char in unspeakable)
+            raise Unspeakable(f"unspeakable after normalisation: {described}")
+        ext = FORMATS[self.options.fmt][2]
+        key = Cache.key(speech, backend, self.options)
+        entry = self.cache.get(key, ext)
+        if entry is None:
+            arrays = backend.synthesize(split_sentences(speech, backend.max_chars))
+            opts = self.options
+            rendered = render(arrays, backend.sample_rate, sample_rate=opts.sample_rate,
+                              target_lufs=opts.target_lufs, pause_s=opts.pause_s, fmt=opts.fmt)
+            entry = self.cache.put(key, ext, rendered.data, {
+                "key": key, "sha256": hashlib.sha256(rendered.data).hexdigest(), "bytes": len(rendered.data),
+                "sample_rate": rendered.sample_rate, "channels": 1, "duration_s": rendered.duration_s,
+                "loudness_lufs": rendered.loudness_lufs,
+            })
+            result.synthesized += 1
+        else:
+            result.cached += 1
+        relative = Path("audio", item["split"], item["id"], f"{name}.{ext}")
+        _place(self.cache.paths(key, ext)[0], self.out_dir / relative)
+        result.audio_s += entry["duration_s"]
+        return {"path": relative.as_posix(), **{k: entry[k] for k in
+                ("sha256", "sample_rate", "channels", "duration_s", "loudness_lufs")}}
+
+
+def _failure(line: int, item_id: Any, field_name: str, reason: str) -> dict[str, Any]:
+    return {"line": line, "id": item_id if isinstance(item_id, str) else None, "field": field_name, "reason": reason}
+
+
+# ------------------------------------------------------------------------------------------------------ workers
+_WORKER: Synthesizer | None = None
+
+
+def _start_worker(options: SynthesisOptions, out_dir: Path, cache_root: Path) -> None:
+    global _WORKER
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the pool
+    _WORKER = Synthesizer(options, out_dir, Cache(cache_root))
+
+
+def _work(task: tuple[int, dict | None, str | None]) -> ItemResult:
+    assert _WORKER is not None
+    return _WORKER.process(*task)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when its parent dies (kill -9 leaves no orphans synthesising)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # other systems: orphans finish their current item and exit when the queue closes
+
+
+def _run_pool(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[ItemResult]:
+    """Results in input order, with at most TASKS_PER_WORKER tasks per worker in flight."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=initargs)
+    try:
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(pool.submit(_work, task))
+            if len(pending) >= workers * TASKS_PER_WORKER:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=True)  # the pool is terminating the other workers: let them go before reporting
+        raise DataError("a worker process died (killed, or out of memory); re-run to resume") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # after an interrupt: do not wait for items in progress
+
+
+def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[ItemResult]:
+    """The same per-item work as Ray Data actors (one engine each), results back in input order.
+
+    Connects to the cluster named by RAY_ADDRESS, else starts a local Ray with `workers` CPUs. OUT must be on a
+    filesystem every node sees. The manifest lines are handed to Ray as a list (Ray spills it to disk as needed).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray Data: pip install 'soundmind-data[ray]'") from None
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    rows = [{"task": json.dumps(task, ensure_ascii=False)} for task in tasks]
+    if not rows:
+        return
+    dataset = ray.data.from_items(rows).map_batches(
+        _RayWorker, fn_constructor_args=initargs, batch_size=1, num_cpus=1,
+        compute=ray.data.ActorPoolStrategy(size=workers))
+    for row in dataset.iter_rows():
+        yield ItemResult(**json.loads(row["result"]))
+
+
+class _RayWorker:
+    """A Ray Data actor: one Synthesizer, fed one task per batch."""
+
+    def __init__(self, options: SynthesisOptions, out_dir: Path, cache_root: Path):
+        self.synthesizer = Synthesizer(options, out_dir, Cache(cache_root))
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        results = [self.synthesizer.process(*json.loads(task)) for task in batch["task"]]
+        return {"result": [json.dumps(asdict(result), ensure_ascii=False) for result in results]}
+
+
+# --------------------------------------------------------------------------------------------------------- stage
+def output_names(shard: tuple[int, int] | None) -> tuple[str, str]:
+    """(manifest, failures) file names in OUT; a shard writes its own pair so shards never collide."""
+    suffix = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
+    return f"manifest{suffix}.jsonl", f"failures{suffix}.jsonl"
+
+
+def synthesize_manifest(
+    manifest: str | Path,
+    out_dir: str | Path,
+    options: SynthesisOptions = SynthesisOptions(),
+    *,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
+    engine: str = "local",
+    cache_dir: str | Path | None = None,
+    on_result: Callable[[ItemResult], None] | None = None,
+) -> SynthesisSummary:
+    """Synthesise a manifest into `out_dir`; see the module docstring. `on_result` is called once per line."""
+    options.check()
+    if not Path(manifest).exists():  # before anything is created in OUT
+        raise UsageError(f"{manifest}: no such file")
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: expected at least 1")
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    out_dir = Path(out_dir)
+    cache = Cache(Path(cache_dir) if cache_dir else out_dir / ".cache")
+    cache.prepare()
+    cache.sweep()
+    manifest_name, failures_name = output_names(shard)
+    for name in (manifest_name, failures_name):  # AtomicWriter temps of a killed run writing these same files
+        for stale in out_dir.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    # Load (and md5-check) the voices once here, so a bad --voice is one usage error, not a failure per item.
+    synthesizer = Synthesizer(options, out_dir, cache)
+    for voice in options.voices or (None,):
+        synthesizer.backend(voice)
+
+    tasks = (
+        (line.number, line.record, line.error)
+        for line in iter_lines(manifest)
+        if shard is None or line.number % shard[1] == shard[0]
+    )
+    initargs = (options, out_dir, cache.root)
+    if engine == "ray":
+        results = _run_ray(tasks, workers, initargs)
+    elif workers > 1:
+        results = _run_pool(tasks, workers, initargs)
+    else:
+        results = (synthesizer.process(*task) for task in tasks)
+
+    summary = SynthesisSummary(out_dir / manifest_name, out_dir / failures_name)
+    with AtomicWriter(summary.manifest) as items_out, AtomicWriter(summary.failures_file) as failures_out:
+        for result in results:
+            if result.item is not None:
+                items_out.write_record(result.item)
+            for failure in result.failures:
+                failures_out.write_record(failure)
+            summary.add(result)
+            if on_result:
+                on_result(result)
+    cache.sweep()  # temps of writers that died during this run (a killed worker of a pool)
+    return summary

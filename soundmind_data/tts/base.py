@@ -1,0 +1,68 @@
+"""The backend interface: what every TTS engine provides, and how a backend is found by name.
+
+A backend turns a list of speech-text chunks (each within its `max_chars`) into one float32 mono array per chunk at
+its native sample rate. Everything after that (joining, trimming, loudness, resampling, encoding) is the stage's
+job, so a new engine is one module with one class, named `BACKEND` in that module and listed in `BACKEND_MODULES`.
+Backends are built inside each worker process (model sessions cannot be pickled, and each worker must own its
+single-threaded engine); building one should be cheap, with the model loaded on the first `synthesize`, so that a
+fully cached re-run never loads a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from soundmind_data.errors import UsageError
+
+# name -> module defining `Backend` subclass `BACKEND`; importing lazily keeps optional engines optional.
+BACKEND_MODULES = {
+    "piper": "soundmind_data.tts.piper",
+    "espeak": "soundmind_data.tts.espeak",
+    "coqui": "soundmind_data.tts.coqui",
+}
+
+
+class BackendError(Exception):
+    """The engine failed on one text; the stage records it as that item's failure and goes on."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What made a file: recorded as the item's `tts` field and part of the cache key."""
+
+    backend: str
+    voice: str
+    model_md5: str | None
+    license: str | None
+    toolkit_version: str
+    settings: dict[str, Any] = field(default_factory=dict)  # everything else that changes the audio
+
+    def to_item_field(self) -> dict[str, Any]:
+        fields = asdict(self)
+        del fields["settings"]
+        return fields
+
+
+class Backend(ABC):
+    """One loaded voice of one engine."""
+
+    max_chars: int  # longest chunk the engine speaks reliably
+    sample_rate: int  # of the arrays `synthesize` returns
+    provenance: Provenance
+
+    @abstractmethod
+    def synthesize(self, chunks: list[str]) -> list[np.ndarray]:
+        """One float32 mono array in [-1, 1] per chunk; raises BackendError when the engine fails."""
+
+
+def load_backend(name: str, voice: str | None, device: str) -> Backend:
+    """Load `voice` (None: the backend's default) of backend `name` on `device` ("cpu" or "cuda")."""
+    if name not in BACKEND_MODULES:
+        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_MODULES)}")
+    module = importlib.import_module(BACKEND_MODULES[name])
+    return module.BACKEND(voice, device)

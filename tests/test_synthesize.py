@@ -1,0 +1,418 @@
+"""The synthesize stage: real Piper audio decoded and measured, the cache, resume after kill -9, workers, shards,
+Ray, failures, and the chunking glue of the backends that cannot run here (a fake engine stands in)."""
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile
+
+from factories import item, read_jsonl, write_jsonl
+from soundmind_data import schemas
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.speech_text import to_speech_text
+from soundmind_data.stages import synthesize as stage
+from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+from soundmind_data.tts import coqui, piper
+from soundmind_data.tts.base import Backend, BackendError, Provenance
+
+ROOT = Path(__file__).resolve().parent.parent
+ESPEAK = SynthesisOptions(backend="espeak")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+def short_item(item_id: str, question: str, answer: str | None = "Answer: entailed.", **fields) -> dict:
+    """A manifest item whose spoken texts are short, to keep synthesis cheap."""
+    return item(item_id, question_text=question, answer=answer, **fields)
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    return soundfile.read(path, dtype="float32")
+
+
+def recognise(audio: np.ndarray, sample_rate: int) -> str:
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(samprate=sample_rate, logfn=os.devnull)
+    decoder.start_utt()
+    decoder.process_raw((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp().hypstr if decoder.hyp() else ""
+
+
+def words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z']+", to_speech_text(text).lower()))
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.flac")) if ".cache" not in p.parts}
+
+
+# -------------------------------------------------------------------------------------------- real Piper audio
+CLEAN = ["I would like to go to the store today.", "All students who passed the exam attended the review session."]
+
+
+def test_piper_audio_is_measured_recognisable_and_recorded(tmp_path):
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("clean-1", CLEAN[0], CLEAN[1])])
+    summary = synthesize_manifest(manifest, tmp_path / "out")
+    assert (summary.written, summary.failed, summary.synthesized) == (1, 0, 2)
+    [record] = read_jsonl(summary.manifest)
+    assert schemas.first_error("item", record) is None
+    assert record["tts"] == {"backend": "piper", "voice": "en_US-joe-medium", "model_md5": piper.JOE_MODEL_MD5,
+                             "license": "CC0-1.0", "toolkit_version": "piper-tts 1.8.0"}
+    references, hypotheses = [], []
+    for field, text in (("question_audio", CLEAN[0]), ("answer_audio", CLEAN[1])):
+        meta = record[field]
+        path = tmp_path / "out" / meta["path"]
+        assert meta["path"] == f"audio/train/clean-1/{field.split('_')[0]}.flac"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == meta["sha256"]
+        audio, rate = decode(path)
+        assert rate == meta["sample_rate"] == 16000 and soundfile.info(path).channels == 1
+        n_words = len(text.split())
+        assert n_words / 7 < len(audio) / rate < n_words / 1.5  # between 1.5 and 7 words a second
+        assert abs(len(audio) / rate - meta["duration_s"]) < 0.01
+        loudness = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
+        assert abs(loudness - -23.0) <= 1.0 and abs(loudness - meta["loudness_lufs"]) < 0.2
+        assert np.abs(audio[: rate // 100]).max() < 0.05  # trimmed, but the onset is not cut into
+        references.append(words(text))
+        hypotheses.append(recognise(audio, rate))
+    assert jiwer.wer(references, hypotheses) < 0.4, hypotheses
+
+
+def test_same_text_gives_the_same_bytes(tmp_path):
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("d", "Tom is a cat.", None)])
+    synthesize_manifest(manifest, tmp_path / "one")
+    synthesize_manifest(manifest, tmp_path / "two")  # a fresh cache: synthesised again
+    one, two = tree_bytes(tmp_path / "one"), tree_bytes(tmp_path / "two")
+    assert list(one) == ["audio/train/d/question.flac"] and one == two
+
+
+def test_rerun_is_all_cache_hits_and_an_edit_resynthesises_only_that_item(tmp_path):
+    items = [short_item(f"c{n}", f"Item {n} is here.", None) for n in range(3)]
+    manifest = write_jsonl(tmp_path / "items.jsonl", items)
+    out = tmp_path / "out"
+    first = synthesize_manifest(manifest, out)
+    assert (first.synthesized, first.cached) == (3, 0)
+    before = read_jsonl(first.manifest)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("audio/train/*/question.flac")}
+
+    again = synthesize_manifest(manifest, out)
+    assert (again.synthesized, again.cached) == (0, 3)
+    assert read_jsonl(again.manifest) == before
+    assert {p: p.stat().st_mtime_ns for p in out.glob("audio/train/*/question.flac")} == mtimes
+
+    items[1] = short_item("c1", "Item one was edited.", None)
+    write_jsonl(manifest, items)
+    edited = synthesize_manifest(manifest, out)
+    assert (edited.synthesized, edited.cached) == (1, 2)
+    after = read_jsonl(edited.manifest)
+    assert [a["question_audio"]["sha256"] == b["question_audio"]["sha256"] for a, b in zip(after, before)] == \
+        [True, False, True]
+
+
+def test_a_changed_model_file_is_refused(monkeypatch):
+    monkeypatch.setattr(piper, "JOE_MODEL_MD5", "0" * 32)
+    with pytest.raises(UsageError, match="md5 74fd6a4dc39e0aa9dce145d7f5acd4f6 differs"):
+        piper.PiperBackend(None, "cpu")
+
+
+def test_killed_run_resumes_without_redoing_finished_items(tmp_path):
+    sentences = ["The first rule holds for every case we saw.", "A second rule is added to the first one here.",
+                 "Each bird in the garden sings in the morning.", "No fish in this lake can climb a tree at all.",
+                 "Some of the books on the shelf are very old.", "The train leaves the station at nine today.",
+                 "Every student who reads will learn something new.", "The last item closes the list for now."]
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item(f"k{n}", s, None) for n, s in enumerate(sentences)])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "soundmind_data", "synthesize", str(manifest), "--out", str(out)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".cache/*/*.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    finished = len(list(out.glob(".cache/*/*.json")))
+    assert 1 <= finished < len(sentences)
+    assert not (out / "manifest.jsonl").exists()
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(sentences) - finished} files synthesised, {finished} from cache" in rerun.stderr
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    records = read_jsonl(out / "manifest.jsonl")
+    assert [r["id"] for r in records] == [f"k{n}" for n in range(len(sentences))]
+    for record in records:
+        path = out / record["question_audio"]["path"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["question_audio"]["sha256"]
+        assert decode(path)[0].size > 0
+
+
+def test_sweep_removes_only_temps_of_dead_writers(tmp_path):
+    cache = stage.Cache(tmp_path / "cache")
+    cache.prepare()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    left_by_dead = cache.tmp / f"{'a' * 64}.flac~{host}~{dead.pid}.tmp"
+    being_written = cache.tmp / f"{'b' * 64}.flac~{host}~{os.getpid()}.tmp"
+    other_host = cache.tmp / f"{'c' * 64}.flac~elsewhere.example.org~{dead.pid}.tmp"
+    for path in (left_by_dead, being_written, other_host):
+        path.write_bytes(b"half")
+    assert cache.sweep() == 1
+    assert sorted(p.name for p in cache.tmp.iterdir()) == sorted([being_written.name, other_host.name])
+
+
+# ------------------------------------------------------------------------------------------- long answers, glue
+class ToneBackend(Backend):
+    """Stands in for an engine: a 300 Hz tone, 20 ms per character, between 0.1 s of silence."""
+
+    max_chars = 200
+    sample_rate = 22050
+    provenance = Provenance("tone", "tone", None, None, "test", {})
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def synthesize(self, chunks):
+        self.calls.append(list(chunks))
+        silence = np.zeros(int(0.1 * self.sample_rate), dtype=np.float32)
+        tone = lambda n: 0.3 * np.sin(2 * np.pi * 300 * np.arange(n) / self.sample_rate).astype(np.float32)
+        return [np.concatenate([silence, tone(int(0.02 * len(c) * self.sample_rate)), silence]) for c in chunks]
+
+
+def sound_runs(audio: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """(start, end) seconds of the stretches that are not silent, merging gaps under 50 ms."""
+    frame = rate // 100
+    energy = np.abs(audio[: len(audio) // frame * frame]).reshape(-1, frame).max(axis=1) > 0.01
+    runs, start = [], None
+    for index, loud in enumerate(np.append(energy, False)):
+        if loud and start is None:
+            start = index
+        elif not loud and start is not None:
+            if runs and start - runs[-1][1] < 5:
+                start = runs.pop()[0]
+            runs.append((start, index))
+            start = None
+    return [(a / 100, b / 100) for a, b in runs]
+
+
+def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, monkeypatch):
+    engine = ToneBackend()
+    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: engine)
+    sentence = "Because ¬A → B holds, and 12 of the 30 premises agree, the case at hand falls under the rule."
+    answer = " ".join([sentence] * 150) + " Answer: entailed."  # about 3,000 words
+    assert 2900 < len(answer.split()) < 3100
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("long", "Is it entailed?", answer)])
+    summary = synthesize_manifest(manifest, tmp_path / "out")
+    assert summary.failed == 0
+    chunks = engine.calls[-1]
+    assert all(len(c) <= ToneBackend.max_chars for c in chunks)
+    assert " ".join(chunks).split() == to_speech_text(answer).split()  # nothing lost, nothing reordered
+    [record] = read_jsonl(summary.manifest)
+    audio, rate = decode(tmp_path / "out" / record["answer_audio"]["path"])
+    runs = sound_runs(audio, rate)
+    assert len(runs) == len(chunks)
+    pauses = [b[0] - a[1] for a, b in zip(runs, runs[1:])]
+    assert all(abs(p - stage.PAUSE_S) < 0.03 for p in pauses)
+    spoken = sum(0.02 * len(c) for c in chunks)
+    assert abs(len(audio) / rate - (spoken + stage.PAUSE_S * (len(chunks) - 1) + 0.1)) < 0.5
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
+    assert abs(loudness - -23.0) <= 1.0
+
+
+class FailingBackend(ToneBackend):
+    def synthesize(self, chunks):
+        if any("fail" in chunk.split() for chunk in chunks):
+            raise BackendError("engine said no")
+        return super().synthesize(chunks)
+
+
+def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: FailingBackend())
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "This will fail now.", None),
+                                                      short_item("b", "This will work.", None)])
+    summary = synthesize_manifest(manifest, tmp_path / "out")
+    assert (summary.written, summary.failed) == (1, 1)
+    assert read_jsonl(summary.failures_file) == [{"line": 1, "id": "a", "field": "question_text",
+                                                  "reason": "engine said no"}]
+
+
+class DyingBackend(ToneBackend):
+    """Kills its own worker process (as the OOM killer would) when asked to speak the word "die"."""
+
+    def synthesize(self, chunks):
+        if any("die" in chunk.split() for chunk in chunks):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().synthesize(chunks)
+
+
+def test_a_killed_pool_worker_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: DyingBackend())  # forked workers inherit it
+    texts = [f"Item {n} speaks." for n in range(6)] + ["Then I die here."]
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item(f"p{n}", t, None) for n, t in enumerate(texts)])
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="a worker process died"):
+        synthesize_manifest(manifest, out, workers=2)
+    assert not (out / "manifest.jsonl").exists()
+    finished = len(list(out.glob(".cache/*/*.json")))
+    assert 1 <= finished < 7
+
+    texts[-1] = "Then I live here."
+    write_jsonl(manifest, [short_item(f"p{n}", t, None) for n, t in enumerate(texts)])
+    resumed = synthesize_manifest(manifest, out, workers=2)
+    assert (resumed.written, resumed.cached, resumed.synthesized) == (7, finished, 7 - finished)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+class FakeCoquiModel:
+    """The slice of coqui-tts's TTS API the backend uses."""
+
+    class synthesizer:
+        output_sample_rate = 24000
+
+    def __init__(self):
+        self.texts: list[tuple[str, dict]] = []
+
+    def tts(self, text, **options):
+        self.texts.append((text, options))
+        return (0.2 * np.sin(np.arange(int(0.01 * len(text) * 24000)) / 5)).tolist()
+
+
+def test_coqui_glue_chunks_within_xtts_limits_and_records_the_licence(tmp_path, monkeypatch):
+    model = FakeCoquiModel()
+    monkeypatch.setattr(coqui, "_load_model", lambda name, device: model)
+    answer = " ".join(f"Sentence number {n} of the answer is spoken, in order, by the fake model." for n in range(40))
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("x", "Is it?", answer)])
+    options = SynthesisOptions(backend="coqui", voices=(f"{coqui.XTTS_V2}:Ana Florence",))
+    summary = synthesize_manifest(manifest, tmp_path / "out", options)
+    assert summary.failed == 0
+    answer_texts = [text for text, _ in model.texts[1:]]
+    assert all(len(t) <= coqui.XTTS_MAX_CHARS for t in answer_texts)
+    assert " ".join(answer_texts).split() == to_speech_text(answer).split()
+    assert all(o == {"speaker": "Ana Florence", "language": "en"} for _, o in model.texts)
+    [record] = read_jsonl(summary.manifest)
+    assert "CPML" in record["tts"]["license"] and record["tts"]["voice"].endswith(":Ana Florence")
+    assert decode(tmp_path / "out" / record["answer_audio"]["path"])[1] == 16000
+
+
+def test_coqui_batches_keep_order(monkeypatch):
+    model = FakeCoquiModel()
+    monkeypatch.setattr(coqui, "_load_model", lambda name, device: model)
+    backend = coqui.CoquiBackend("tts_models/en/ljspeech/vits", "cuda")
+    texts = [f"text {n}" for n in range(coqui.BATCH_SIZE * 2 + 3)]
+    arrays = backend.synthesize(texts)
+    assert [len(a) for a in arrays] == [int(0.01 * len(t) * 24000) for t in texts]
+    assert model.texts == [(t, {"speaker": None}) for t in texts]  # a single-language model gets no language
+    assert backend.max_chars == coqui.OTHER_MAX_CHARS and backend.sample_rate == 24000
+
+
+def test_coqui_missing_is_a_clear_usage_error():
+    if importlib.util.find_spec("TTS") is not None:
+        pytest.skip("coqui-tts is installed")
+    backend = coqui.CoquiBackend(None, "cpu")  # building is cheap; the model is needed at the first text
+    with pytest.raises(UsageError, match=r"pip install 'soundmind-data\[coqui\]'"):
+        backend.synthesize(["Hello."])
+
+
+# -------------------------------------------------------------------------------- espeak: cheap whole-stage runs
+@needs_espeak
+def test_failures_are_recorded_and_the_rest_continues(tmp_path, run_cli):
+    lines = [short_item("ok", "This one is fine.", None),
+             short_item("cjk", "Tom is a cat.", "The cat 是 an animal. Answer: entailed."),
+             short_item("blank", "  ...  ", None),
+             "{not json",
+             short_item("bad id", "Fine text.", None)]
+    manifest = write_jsonl(tmp_path / "items.jsonl", lines)
+    proc = run_cli("synthesize", manifest, "--out", tmp_path / "out", "--backend", "espeak")
+    assert proc.returncode == 1, proc.stderr
+    assert "5 items: 1 written" in proc.stderr and "4 failed" in proc.stderr
+    assert f"{manifest}:2: answer_text: unspeakable after normalisation: '是'" in proc.stderr
+    assert [r["id"] for r in read_jsonl(tmp_path / "out" / "manifest.jsonl")] == ["ok"]
+    failures = read_jsonl(tmp_path / "out" / "failures.jsonl")
+    for failure in failures:
+        assert schemas.first_error("synthesize-failure", failure) is None
+    by_line = {f["line"]: f for f in failures}
+    assert by_line[2]["id"] == "cjk" and by_line[2]["field"] == "answer_text"
+    assert "'是' (CJK, U+662F)" in by_line[2]["reason"]
+    assert by_line[3]["reason"] == "nothing to speak"
+    assert "malformed JSON" in by_line[4]["reason"] and by_line[4]["id"] is None
+    assert by_line[5]["field"] == "" and "id" in by_line[5]["reason"]
+
+
+@needs_espeak
+def test_voices_are_assigned_by_id_and_shards_partition_the_corpus(tmp_path):
+    items = [short_item(f"v{n}", f"Number {n}.", None) for n in range(8)]
+    manifest = write_jsonl(tmp_path / "items.jsonl", items)
+    out = tmp_path / "out"
+    options = SynthesisOptions(backend="espeak", voices=("en-us", "en-gb"))
+    shards = [synthesize_manifest(manifest, out, options, shard=(i, 2)) for i in range(2)]
+    assert [s.manifest.name for s in shards] == ["manifest.shard-0-of-2.jsonl", "manifest.shard-1-of-2.jsonl"]
+    ids = [[r["id"] for r in read_jsonl(s.manifest)] for s in shards]
+    assert ids == [[f"v{n}" for n in range(1, 8, 2)], [f"v{n}" for n in range(0, 8, 2)]]
+    whole = synthesize_manifest(manifest, out, options)  # all cached: this only writes the full manifest
+    assert (whole.synthesized, whole.cached) == (0, 8)
+    voices = {r["id"]: r["tts"]["voice"] for r in read_jsonl(whole.manifest)}
+    assert set(voices.values()) == {"en-us", "en-gb"}
+    assert voices == {i["id"]: stage.voice_for(i["id"], options.voices) for i in items}
+
+
+@needs_espeak
+def test_two_workers_write_the_same_manifest_as_one(tmp_path):
+    items = [short_item(f"w{n}", f"Worker test {n}.", f"Answer {n}: not entailed.") for n in range(6)]
+    manifest = write_jsonl(tmp_path / "items.jsonl", items)
+    one = synthesize_manifest(manifest, tmp_path / "one", ESPEAK)
+    two = synthesize_manifest(manifest, tmp_path / "two", ESPEAK, workers=2)
+    assert two.synthesized == 12
+    assert read_jsonl(two.manifest) == read_jsonl(one.manifest)
+
+
+@needs_espeak
+@pytest.mark.parametrize("fmt, sample_rate", [("wav", 22050), ("mp3", 16000), ("opus", 24000)])
+def test_other_formats_decode_at_the_asked_rate(tmp_path, fmt, sample_rate):
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("f", "Format test.", None)])
+    options = SynthesisOptions(backend="espeak", fmt=fmt, sample_rate=sample_rate)
+    summary = synthesize_manifest(manifest, tmp_path / "out", options)
+    [record] = read_jsonl(summary.manifest)
+    path = tmp_path / "out" / record["question_audio"]["path"]
+    assert path.suffix == f".{fmt}"
+    audio, rate = decode(path)
+    assert rate == sample_rate and abs(len(audio) / rate - record["question_audio"]["duration_s"]) < 0.1
+
+
+@needs_espeak
+def test_ray_engine_matches_the_local_engine(tmp_path, run_cli):
+    pytest.importorskip("ray.data")
+    manifest = write_jsonl(tmp_path / "items.jsonl",
+                           [short_item(f"r{n}", f"Ray test {n}.", f"Answer {n}: entailed.") for n in range(4)])
+    local = run_cli("synthesize", manifest, "--out", tmp_path / "local", "--backend", "espeak")
+    assert local.returncode == 0, local.stderr
+    ray_run = run_cli("synthesize", manifest, "--out", tmp_path / "ray", "--backend", "espeak", "--engine", "ray",
+                      "--workers", "2", env={"RAY_USAGE_STATS_ENABLED": "0"})
+    assert ray_run.returncode == 0, ray_run.stderr
+    assert "8 files synthesised" in ray_run.stderr
+    assert read_jsonl(tmp_path / "ray" / "manifest.jsonl") == read_jsonl(tmp_path / "local" / "manifest.jsonl")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "ogg"], "--format 'ogg'"),
+    (["--shard", "2/2"], "--shard '2/2'"),
+    (["--format", "opus", "--sample-rate", "22050"], "--format opus needs"),
+    (["--backend", "espeak", "--voice", "xx-nope"], "no voice 'xx-nope'"),
+])
+def test_usage_errors_are_one_line_exit_2(tmp_path, run_cli, args, message):
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("u", "Hi.", None)])
+    proc = run_cli("synthesize", manifest, "--out", tmp_path / "out", *args)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
