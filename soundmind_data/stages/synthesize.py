@@ -295,7 +295,8 @@ class Synthesizer:
         _place(self.cache.paths(key, ext)[0], self.out_dir / relative)
         result.audio_s += entry["duration_s"]
         return {"path": relative.as_posix(), **{k: entry[k] for k in
-                ("sha256", "sample_rate", "channels", "duration_s", "loudness_lufs")}}
+                ("sha256", "sample_rate", "channels", "duration_s", "loudness_lufs")},
+                "loudness_target_lufs": self.options.target_lufs}  # what validate's loudness check measures against
 
 
 def _failure(line: int, item_id: Any, field_name: str, reason: str) -> dict[str, Any]:
