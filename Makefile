@@ -37,11 +37,11 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(BIN)/soundmind-data ingest examples/demo/logiqa2-nli-demo.jsonl --format logiqa2-nli --split train --out $(DEMO_DIR)/logiqa-items.jsonl
-	$(BIN)/soundmind-data ingest examples/demo/soundmind-demo.jsonl --format soundmind --split train --out $(DEMO_DIR)/items.jsonl
-	$(BIN)/soundmind-data validate $(DEMO_DIR)/items.jsonl --json $(DEMO_DIR)/validate.json
-	$(BIN)/soundmind-data audit $(DEMO_DIR)/items.jsonl --gold examples/demo/logiqa2-nli-demo.jsonl --json $(DEMO_DIR)/audit.json
+	$(BIN)/soundmind-data run pipelines/demo.yaml --workdir $(DEMO_DIR)
+	@$(BIN)/python -c "import datasets; ds = datasets.load_dataset('$(DEMO_DIR)/soundmind-demo'); \
+	row = ds['train'][0]; audio = row['question_audio'].get_all_samples(); \
+	print('loaded back with datasets:', {s: ds[s].num_rows for s in ds}, '| first row', row['id'], \
+	ds['train'].features['label'].int2str(row['label']), f'question audio {audio.data.shape[-1] / audio.sample_rate:.1f} s')"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -28,6 +28,7 @@ from soundmind_data.jsonl import write_json
 
 STATE_FILE = "pipeline-state.json"
 RUN_LOG = "run-log.jsonl"
+PLOTS_DIR = "plots"  # WORKDIR/plots/*.png, drawn after the last manifest; publish puts them on the dataset card
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class RunSummary:
     workdir: Path
     stages: list[StageRun] = field(default_factory=list)
     final_manifest: Path | None = None
+    plots: list[Path] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -189,7 +191,7 @@ def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> tuple[list[str]
         elif io.writes_manifest:
             output = out_manifest = stem.with_suffix(".jsonl")
         else:
-            output = stem
+            output = workdir / stage.name  # a folder users open (the Hub-ready dataset, an export): a plain name
         args += [io.output_flag, str(output)]
     if io.report_flag and io.report_flag.lstrip("-") not in stage.options:
         args += [io.report_flag, str(stem.with_suffix(".report.json"))]
@@ -264,6 +266,7 @@ def run_pipeline(
 
     summary = RunSummary(workdir)
     manifest: Path | None = None
+    last_manifest_stage = max(s.index for s in pipeline.stages if STAGE_IO[s.command].writes_manifest)
     for stage in pipeline.stages:
         args, out_manifest, output = _plan(stage, manifest, workdir)
         if only_index is not None and stage.index != only_index:
@@ -305,8 +308,23 @@ def run_pipeline(
             break
         if out_manifest is not None:
             manifest = out_manifest
+        if stage.index == last_manifest_stage:  # before publish, which copies the plots onto the dataset card
+            summary.plots = plot_corpus(manifest, workdir, redraw=any(r.status == "ran" for r in summary.stages))
     summary.final_manifest = manifest
     return summary
+
+
+def plot_corpus(manifest: Path, workdir: Path, *, redraw: bool) -> list[Path]:
+    """Draw WORKDIR/plots/label-balance.png and durations.png (when the manifest has audio) from the final manifest.
+
+    `redraw` is False when every stage was skipped: the manifest is the one already plotted, so existing plots are
+    kept as they are (a no-op re-run writes nothing)."""
+    from soundmind_data.checks.plots import LABEL_BALANCE_PNG, write_corpus_plots
+
+    folder = workdir / PLOTS_DIR
+    if not redraw and (folder / LABEL_BALANCE_PNG).is_file():
+        return sorted(folder.glob("*.png"))
+    return write_corpus_plots(manifest, folder)
 
 
 def _append_log(workdir: Path, run: StageRun) -> None:
