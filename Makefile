@@ -42,6 +42,7 @@ demo: $(STAMP)
 	row = ds['train'][0]; audio = row['question_audio'].get_all_samples(); \
 	print('loaded back with datasets:', {s: ds[s].num_rows for s in ds}, '| first row', row['id'], \
 	ds['train'].features['label'].int2str(row['label']), f'question audio {audio.data.shape[-1] / audio.sample_rate:.1f} s')"
+	$(BIN)/soundmind-data train --config pipelines/train-tiny.yaml --data $(DEMO_DIR)/manifest.jsonl --out $(DEMO_DIR)/train
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
