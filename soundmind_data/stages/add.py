@@ -1,0 +1,400 @@
+"""Add: a contributor's new items join an existing manifest without disturbing a single published item.
+
+Steps, each done by the stage that owns it:
+
+1. the new files are read by the ingest importers (SoundMind annotations, LogiQA 2.0 NLI) or, for `fmt="items"`,
+   checked line by line against the item schema; bad lines are rejected with file, line and reason;
+2. one streaming pass over MANIFEST rejects every new item whose id already exists there, or whose normalised
+   triplet (`textkey.triplet_key`) equals an existing item's or an earlier new item's; the reason names the id it
+   duplicates and says whether the duplicate is exact or only equal after normalising case, punctuation and spacing;
+3. the accepted items are appended under a placeholder split and `split.split_manifest(keep_existing=True)` places
+   them, by default in the splits and proportions MANIFEST already has; existing lines are copied byte for byte;
+4. only the new items are synthesised (`synthesize.synthesize_manifest` on a manifest of just them), with the
+   backend, voices, format, sample rate and loudness target the existing audio was made with; their files land
+   under MANIFEST's folder like every other item's, and existing audio is never opened for writing;
+5. MANIFEST is replaced atomically; rejects go to `<manifest>.add-rejects.jsonl` beside it.
+
+MANIFEST is only streamed: add keeps a few fields per new item, and the split stage a few bytes per item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
+
+from soundmind_data import schemas
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_records
+from soundmind_data.stages import ingest as ingest_stage
+from soundmind_data.stages.split import split_manifest
+from soundmind_data.stages.synthesize import ItemResult, SynthesisOptions, synthesize_manifest
+from soundmind_data.table import id_sample
+from soundmind_data.textkey import triplet_key
+from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
+
+FORMATS = (*ingest_stage.FORMATS, "items")
+PLACEHOLDER_SPLIT = "new"  # the split new items wait in until the split stage places them
+AUDIO_FIELDS = ("question_audio", "answer_audio", "tts")  # made by add itself: a contributor's paths mean nothing here
+
+
+@dataclass
+class NewItem:
+    """What add keeps of one new item: enough to find its duplicates and to point back at its source line."""
+
+    id: str
+    file: str
+    line: int
+    key: int  # normalised triplet
+    exact: bytes  # digest of the triplet as written, to tell an exact duplicate from a normalised one
+
+
+@dataclass
+class Corpus:
+    """What one pass over MANIFEST tells add."""
+
+    items: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> items, splits in file order
+    id_taken: set[str] = field(default_factory=set)  # the new ids that MANIFEST already has
+    key_owner: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # new triplet -> 1st existing (id, exact)
+    audio: dict[str, Any] | None = None  # question_audio of the first item with audio
+    tts: dict[str, list[str]] = field(default_factory=dict)  # backend -> its voices, in order of first use
+
+
+@dataclass
+class AddReport:
+    manifest: str
+    sources: list[str]
+    fmt: str
+    ratios: dict[str, float] = field(default_factory=dict)
+    ratios_from: str = "manifest"  # "manifest" (the proportions found there) or "option"
+    seed: int = 0
+    rejects_file: str = ""
+    before: dict[str, dict[str, int]] = field(default_factory=dict)
+    after: dict[str, dict[str, int]] = field(default_factory=dict)
+    added: list[dict[str, Any]] = field(default_factory=list)  # {"id", "split", "label"} in file order
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # reject lines, plus duplicate_of where one is known
+    synthesis: dict[str, Any] | None = None  # backend, voices, files synthesised / from cache; None when skipped
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def added_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for entry in self.added:
+            counts.setdefault(entry["split"], {"0": 0, "1": 0})[str(entry["label"])] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": "add", "manifest": self.manifest, "sources": self.sources, "format": self.fmt,
+            "ratios": self.ratios, "ratios_from": self.ratios_from, "seed": self.seed,
+            "rejects_file": self.rejects_file, "before": self.before, "after": self.after, "added": self.added,
+            "rejected": self.rejected, "synthesis": self.synthesis, "warnings": self.warnings,
+        }
+
+
+def add_rejects_path(manifest: Path) -> Path:
+    """`corpus/manifest.jsonl` -> `corpus/manifest.add-rejects.jsonl` (apart from ingest's own rejects file)."""
+    return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.add-rejects.jsonl")
+
+
+def _exact_digest(item: dict[str, Any]) -> bytes:
+    triplet = "\x1f".join((item["major_premise"], item["minor_premise"], item["conclusion"]))
+    return hashlib.blake2b(triplet.encode("utf-8"), digest_size=8).digest()
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """Each non-blank line of a JSONL file, raw and newline-ended: lines add leaves alone are copied as they are."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.isspace():
+                yield raw if raw.endswith(b"\n") else raw + b"\n"
+
+
+# ------------------------------------------------------------------------------------------------ 1. read new items
+def _read_items_format(sources: list[Path], out: Path,
+                       on_line: Callable[[], None] | None) -> tuple[list[tuple[str, int]], list[dict]]:
+    """Items already in our manifest format: schema-checked line by line, audio fields dropped (add makes them).
+
+    Returns the source (file, line) of each item written to `out`, and the rejected lines.
+    """
+    for path in sources:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    where, rejects = [], []
+    with AtomicWriter(out) as writer:
+        for path in sources:
+            empty = True
+            for line in iter_lines(path):
+                empty = False
+                if on_line:
+                    on_line()
+                problem = line.error or schemas.first_error("item", line.record)
+                if problem:
+                    raw_id = line.record.get("id") if line.record else None
+                    rejects.append({"file": line.file, "line": line.number, "reason": problem,
+                                    "id": raw_id if isinstance(raw_id, str) else None})
+                    continue
+                writer.write_record({name: value for name, value in line.record.items() if name not in AUDIO_FIELDS})
+                where.append((line.file, line.number))
+            if empty:
+                rejects.append({"file": str(path), "line": 0, "reason": "empty file: no JSON lines", "id": None})
+    return where, rejects
+
+
+def read_new_items(sources: list[Path], fmt: str, out: Path,
+                   on_line: Callable[[], None] | None) -> tuple[list[NewItem], list[dict]]:
+    """Write the readable new items to `out`; return what add keeps of each, and the rejected lines."""
+    if fmt in ingest_stage.FORMATS:
+        result = ingest_stage.ingest(sources, fmt=fmt, split=PLACEHOLDER_SPLIT, out=out, on_line=on_line)
+        rejects = [{"id": None, **reject} for reject in iter_records(result.rejects)]
+        where = None  # ingest records the source file and line in each item
+    else:
+        where, rejects = _read_items_format(sources, out, on_line)
+    new = []
+    for index, item in enumerate(iter_records(out)):
+        file, line = where[index] if where is not None else (item["source"]["file"], item["source"]["line"])
+        new.append(NewItem(item["id"], file, line, triplet_key(item), _exact_digest(item)))
+    return new, rejects
+
+
+# ------------------------------------------------------------------------------------------- 2. find duplicates
+def scan_corpus(manifest: Path, new: list[NewItem], on_line: Callable[[], None] | None) -> Corpus:
+    """One streaming pass over MANIFEST: split x label counts, which new ids and triplets it already has, and the
+    synthesis settings of its audio."""
+    new_ids = {item.id for item in new}
+    new_keys = {item.key for item in new}
+    corpus = Corpus()
+    for line in iter_lines(manifest):
+        if on_line:
+            on_line()
+        if line.error:
+            raise DataError(f"{line.file}:{line.number}: {line.error}")
+        record = line.record
+        try:
+            item_id = record["id"]
+            key = triplet_key(record)
+            corpus.counts.setdefault(record["split"], {"0": 0, "1": 0})[str(record["label"])] += 1
+        except (KeyError, TypeError, AttributeError):  # a missing field, one that is not text, a bad label
+            raise DataError(f"{line.file}:{line.number}: {schemas.first_error('item', record)}") from None
+        corpus.items += 1
+        if item_id in new_ids:
+            corpus.id_taken.add(item_id)
+        if key in new_keys and key not in corpus.key_owner:
+            corpus.key_owner[key] = (item_id, _exact_digest(record))
+        tts = record.get("tts")
+        if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
+            voices = corpus.tts.setdefault(tts["backend"], [])
+            if tts["voice"] not in voices:
+                voices.append(tts["voice"])
+        if corpus.audio is None and isinstance(record.get("question_audio"), dict):
+            corpus.audio = record["question_audio"]
+    return corpus
+
+
+def _duplicate_kind(exact: bool) -> str:
+    return "exact duplicate" if exact else "normalised duplicate"
+
+
+def find_duplicates(new: list[NewItem], corpus: Corpus, manifest: Path) -> dict[int, dict[str, Any]]:
+    """{index of a new item: its reject line with `duplicate_of`}, checking each against MANIFEST and earlier ones."""
+    accepted_ids: dict[str, NewItem] = {}
+    accepted_keys: dict[int, NewItem] = {}
+    same_text = " (same premises and conclusion up to case, punctuation and spacing)"
+    duplicates = {}
+    for index, item in enumerate(new):
+        if item.id in corpus.id_taken:
+            duplicate_of, reason = item.id, f"id: {item.id!r} already exists in {manifest}"
+        elif item.id in accepted_ids:  # only `items` sources get here: ingest rejects repeated ids itself
+            other = accepted_ids[item.id]
+            duplicate_of, reason = item.id, f"id: {item.id!r} is also the id of new item at {other.file}:{other.line}"
+        elif item.key in corpus.key_owner:
+            duplicate_of, exact = corpus.key_owner[item.key]
+            reason = f"triplet: {_duplicate_kind(exact == item.exact)} of existing item {duplicate_of!r}"
+            reason += "" if exact == item.exact else same_text
+        elif item.key in accepted_keys:
+            other = accepted_keys[item.key]
+            duplicate_of = other.id
+            reason = f"triplet: {_duplicate_kind(other.exact == item.exact)} of new item {other.id!r} " \
+                     f"({other.file}:{other.line})" + ("" if other.exact == item.exact else same_text)
+        else:
+            accepted_ids[item.id] = accepted_keys[item.key] = item
+            continue
+        duplicates[index] = {"file": item.file, "line": item.line, "id": item.id, "reason": reason,
+                             "duplicate_of": duplicate_of}
+    return duplicates
+
+
+# -------------------------------------------------------------------------------------------------- 3. placement
+def default_ratios(corpus: Corpus) -> dict[str, float]:
+    """The splits MANIFEST has, in the proportions it has them: new items spread like the existing ones."""
+    if not corpus.items:
+        raise UsageError("the manifest has no items to take split ratios from: give --ratios")
+    return {name: (c["0"] + c["1"]) / corpus.items for name, c in corpus.counts.items()}
+
+
+def _placeholder_split(taken: Iterable[str]) -> str:
+    """A split name that is neither in MANIFEST nor in the ratios, so the split stage places every new item."""
+    taken = set(taken)
+    name, number = PLACEHOLDER_SPLIT, 1
+    while name in taken:
+        number += 1
+        name = f"{PLACEHOLDER_SPLIT}-{number}"
+    return name
+
+
+# ------------------------------------------------------------------------------------------------- 4. synthesis
+def corpus_synthesis_options(corpus: Corpus, backend: str | None, voices: tuple[str, ...],
+                             device: str) -> SynthesisOptions:
+    """Synthesis settings that match the existing audio: its backend and voices, file format, sample rate and
+    loudness target, unless `backend` / `voices` say otherwise."""
+    defaults = SynthesisOptions()
+    backend = backend or next(iter(corpus.tts), defaults.backend)
+    voices = voices or tuple(corpus.tts.get(backend, ()))
+    audio = corpus.audio or {}
+    extension = Path(audio.get("path", "")).suffix.lstrip(".")
+    fmt = next((name for name, (_, _, ext) in AUDIO_FORMATS.items() if ext == extension), defaults.fmt)
+    return SynthesisOptions(backend=backend, voices=voices, device=device, fmt=fmt,
+                            sample_rate=audio.get("sample_rate", defaults.sample_rate),
+                            target_lufs=audio.get("loudness_target_lufs", defaults.target_lufs))
+
+
+def synthesize_new(to_speak: Path, manifest: Path, staging: Path, options: SynthesisOptions, *, workers: int,
+                   cache_dir: Path | None, on_result: Callable[[ItemResult], None] | None):
+    """Synthesise the items of `to_speak` (only the new ones) so that their files land under MANIFEST's folder.
+
+    The synthesize stage writes its manifest.jsonl and failures.jsonl into its OUT folder and the audio under
+    OUT/audio; OUT is a staging folder whose `audio` is a link to MANIFEST's, so the files land beside the existing
+    ones while the stage's own manifest never overwrites a file of the corpus.
+    """
+    audio_root = manifest.parent / "audio"
+    audio_root.mkdir(parents=True, exist_ok=True)
+    out = staging / "synthesized"
+    out.mkdir()
+    (out / "audio").symlink_to(audio_root.resolve(), target_is_directory=True)
+    return synthesize_manifest(to_speak, out, options, workers=workers,
+                               cache_dir=cache_dir or manifest.parent / ".cache", on_result=on_result)
+
+
+# ------------------------------------------------------------------------------------------------------- stage
+def add_items(
+    sources: Iterable[str | Path],
+    *,
+    to: str | Path,
+    fmt: str = "soundmind",
+    ratios: dict[str, float] | None = None,
+    seed: int = 0,
+    synthesize: bool | None = None,
+    backend: str | None = None,
+    voices: tuple[str, ...] = (),
+    device: str = "cpu",
+    workers: int = 1,
+    cache_dir: str | Path | None = None,
+    on_progress: Callable[[], None] | None = None,
+) -> AddReport:
+    """Add the items of `sources` to the manifest `to`, in place; see the module docstring.
+
+    `ratios` default to the splits and proportions `to` has; `synthesize` defaults to whether its items have audio.
+    `on_progress` is called once per line read and once per item synthesised.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    manifest = Path(to)
+    if not manifest.is_file():
+        raise UsageError(f"{manifest}: no such file")
+    sources = [Path(source) for source in sources]
+    if not sources:
+        raise UsageError("no NEW_ITEMS file given")
+    report = AddReport(manifest=str(manifest), sources=[str(s) for s in sources], fmt=fmt, seed=seed,
+                       rejects_file=str(add_rejects_path(manifest)))
+    staging = Path(tempfile.mkdtemp(prefix=".add-", dir=manifest.parent))  # same filesystem: links and renames work
+    try:
+        _add(report, manifest, sources, staging, ratios=ratios, synthesize=synthesize, backend=backend,
+             voices=voices, device=device, workers=workers, cache_dir=Path(cache_dir) if cache_dir else None,
+             on_progress=on_progress)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # removes the audio link, never what it points to
+    with AtomicWriter(add_rejects_path(manifest)) as rejects:
+        for reject in report.rejected:
+            rejects.write_record({name: reject[name] for name in ("file", "line", "reason", "id")})
+    return report
+
+
+def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, *, ratios, synthesize, backend,
+         voices, device, workers, cache_dir, on_progress) -> None:
+    new, report.rejected = read_new_items(sources, report.fmt, staging / "new.jsonl", on_progress)
+    corpus = scan_corpus(manifest, new, on_progress)
+    report.before = corpus.counts
+    report.after = {name: dict(counts) for name, counts in corpus.counts.items()}
+    report.ratios_from = "option" if ratios else "manifest"
+    report.ratios = ratios or default_ratios(corpus)
+    unnamed = [name for name in corpus.counts if name not in report.ratios]
+    if unnamed:
+        raise UsageError(f"--ratios must name every split of {manifest} (existing items never move): "
+                         f"missing {', '.join(unnamed)}")
+    duplicates = find_duplicates(new, corpus, manifest)
+    report.rejected += duplicates.values()
+    if len(duplicates) == len(new):
+        return  # nothing to add: MANIFEST stays as it is
+
+    placeholder = _placeholder_split([*corpus.counts, *report.ratios])
+    merged = staging / "merged.jsonl"
+    with AtomicWriter(merged) as out:
+        for raw in _lines(manifest):
+            out.file.write(raw)
+        for index, item in enumerate(iter_records(staging / "new.jsonl")):
+            if index not in duplicates:
+                out.write_record({**item, "split": placeholder})
+    placed = staging / "placed.jsonl"
+    split_report = split_manifest(merged, out=placed, ratios=report.ratios, seed=report.seed, keep_existing=True,
+                                  on_line=on_progress)
+    report.warnings = split_report.warnings
+    if split_report.moved_ids:
+        raise DataError(f"{manifest}: {len(split_report.moved_ids)} existing items share a triplet with items of "
+                        f"another split (a leak), and placing new items would move them: "
+                        f"{id_sample(split_report.moved_ids)}; fix the leaks first (soundmind-data split "
+                        f"--keep-existing), then add")
+
+    new_records = (orjson.loads(raw) for raw in islice(_lines(placed), corpus.items, None))  # after the existing
+    wants_audio = synthesize if synthesize is not None else corpus.audio is not None
+    if wants_audio:
+        options = corpus_synthesis_options(corpus, backend, voices, device)
+        to_speak = staging / "to-speak.jsonl"
+        with AtomicWriter(to_speak) as out:
+            for item in new_records:
+                out.write_record(item)
+        summary = synthesize_new(to_speak, manifest, staging, options, workers=workers, cache_dir=cache_dir,
+                                 on_result=(lambda _: on_progress()) if on_progress else None)
+        report.synthesis = {"backend": options.backend, "voices": list(options.voices), "format": options.fmt,
+                            "sample_rate": options.sample_rate, "target_lufs": options.target_lufs,
+                            "synthesized": summary.synthesized, "cached": summary.cached,
+                            "audio_s": round(summary.audio_s, 3), "failed": summary.failed}
+        source_of = {item.id: item for item in new}
+        spoken = [(item["id"], item["split"]) for item in iter_records(to_speak)]  # failures name their line here
+        for failure in iter_records(summary.failures_file):
+            item_id, split = spoken[failure["line"] - 1]
+            item = source_of[item_id]
+            report.rejected.append({"file": item.file, "line": item.line, "id": item.id,
+                                    "reason": f"synthesis: {failure['field'] or '(item)'}: {failure['reason']}"})
+            # the audio of the item's other text may have been made: nothing will reference it
+            shutil.rmtree(manifest.parent / "audio" / split / item_id, ignore_errors=True)
+        new_records = iter_records(summary.manifest)  # the items that got their audio, in order
+    elif corpus.audio is not None:
+        report.warnings.append("the new items get no audio (--no-synthesize) while the existing items have some")
+
+    with AtomicWriter(manifest) as out:
+        for raw in islice(_lines(placed), corpus.items):  # the existing items, as they were
+            out.file.write(raw)
+        for item in new_records:
+            out.write_record(item)
+            report.added.append({"id": item["id"], "split": item["split"], "label": item["label"]})
+            report.after.setdefault(item["split"], {"0": 0, "1": 0})[str(item["label"])] += 1
