@@ -10,6 +10,8 @@ import hashlib
 import re
 import unicodedata
 
+import numpy as np
+
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # ASCII fast path (most of the corpus), on bytes because bytes.translate is about twice as fast as str.translate:
 # letters are lower-cased, digits kept, every other byte becomes a space.
@@ -42,3 +44,35 @@ def triplet_key(item: dict) -> int:
 def id_digest(item_id: str) -> bytes:
     """8 bytes standing for an id, so uniqueness checks cost a few bytes per item whatever the ids' length."""
     return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
+
+
+class DigestSet:
+    """A set of 64-bit digests at about 8 bytes each, so checking a million ids for uniqueness stays small.
+
+    New digests gather in a small Python set that is merged, when full, into one sorted numpy array; a lookup is a
+    set probe plus a binary search.
+    """
+
+    def __init__(self, batch: int = 1 << 16):
+        self._batch = batch
+        self._recent: set[int] = set()
+        self._merged = np.empty(0, dtype=np.int64)
+
+    def add(self, digest: bytes) -> bool:
+        """Add `digest`; False when it was already there."""
+        value = int.from_bytes(digest, "big", signed=True)
+        if value in self._recent:
+            return False
+        merged = self._merged
+        if merged.size:
+            at = merged.searchsorted(value)
+            if at < merged.size and merged[at] == value:
+                return False
+        self._recent.add(value)
+        if len(self._recent) >= self._batch:
+            # concatenate + in-place sort: np.union1d would need several times the array's size in temporaries
+            merged = np.concatenate((merged, np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))))
+            merged.sort()
+            self._merged = merged
+            self._recent.clear()
+        return True

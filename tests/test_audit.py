@@ -83,3 +83,12 @@ def test_audit_names_a_wrong_typed_field(tmp_path, run_cli):
     manifest = write_jsonl(tmp_path / "m.jsonl", [item("a"), item("b") | {"conclusion": 42}])
     proc = run_cli("audit", manifest, check_rc=1)
     assert proc.stderr.strip() == f"error: {manifest}:2: conclusion: missing or not a string (see `soundmind-data validate`)"
+
+
+def test_id_lists_are_capped_but_counts_stay_exact(tmp_path):
+    items = [item(f"d{n}", conclusion="Same claim", answer=None) for n in range(7)]
+    report = audit_manifest(write_jsonl(tmp_path / "m.jsonl", items), ids_limit=3).to_json()
+    assert report["answer_missing"] == 7 and report["ids"]["answer_missing"] == ["d0", "d1", "d2"]
+    assert report["duplicates"] == 6 and report["ids"]["duplicates"] == ["d1", "d2", "d3"]
+    assert report["duplicate_groups"] == [[f"d{n}" for n in range(7)]]
+    assert schemas.first_error("audit-report", report) is None

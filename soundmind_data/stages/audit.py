@@ -25,6 +25,7 @@ from soundmind_data.speakable import unspeakable_chars
 from soundmind_data.stages.ingest import Reject, from_logiqa
 from soundmind_data.textkey import triplet_key
 
+IDS_LIMIT = 10_000  # ids listed per check; counts are always exact. A LogiQA manifest has every item answer_missing.
 CHECKS = ("answer_label_disagree", "answer_missing", "answer_undecidable", "gold_disagree", "duplicates",
           "cross_split_leaks", "unspeakable")
 
@@ -36,12 +37,21 @@ class AuditReport:
     items: int = 0
     splits: dict[str, dict[int, int]] = field(default_factory=dict)
     gold_matched: int = 0
+    ids_limit: int = IDS_LIMIT
+    counts: dict[str, int] = field(default_factory=lambda: {check: 0 for check in CHECKS})
     ids: dict[str, list[str]] = field(default_factory=lambda: {check: [] for check in CHECKS})
     duplicate_groups: list[list[str]] = field(default_factory=list)
     leak_groups: list[dict[str, list[str]]] = field(default_factory=list)
 
     def count(self, check: str) -> int:
-        return len(self.ids[check])
+        return self.counts[check]
+
+    def flag(self, check: str, item_ids: list[str]) -> None:
+        """Count items failing `check`; list their ids up to `ids_limit` (memory stays flat on huge corpora)."""
+        self.counts[check] += len(item_ids)
+        room = self.ids_limit - len(self.ids[check])
+        if room > 0:
+            self.ids[check].extend(item_ids[:room])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +61,7 @@ class AuditReport:
             "splits": {split: {str(k): v for k, v in labels.items()} for split, labels in self.splits.items()},
             "gold_matched": self.gold_matched,
             **{check: self.count(check) for check in CHECKS},
+            "ids_limit": self.ids_limit,
             "ids": self.ids,
             "duplicate_groups": self.duplicate_groups,
             "leak_groups": self.leak_groups,
@@ -105,10 +116,11 @@ def audit_manifest(
     path: str | Path,
     *,
     gold_files: Iterable[str | Path] = (),
+    ids_limit: int = IDS_LIMIT,
     on_item: Callable[[], None] | None = None,
 ) -> AuditReport:
     gold_files = [str(g) for g in gold_files]
-    report = AuditReport(manifest=str(path), gold_files=gold_files)
+    report = AuditReport(manifest=str(path), gold_files=gold_files, ids_limit=ids_limit)
     gold = load_gold(gold_files)
     split_codes: dict[str, int] = {}
     keys = array("q")
@@ -127,13 +139,13 @@ def audit_manifest(
         split_of.append(code)
         problem = answer_check(item)
         if problem:
-            report.ids[problem].append(item["id"])
+            report.flag(problem, [item["id"]])
         if key in gold:
             report.gold_matched += 1
             if gold[key] != item["label"]:
-                report.ids["gold_disagree"].append(item["id"])
+                report.flag("gold_disagree", [item["id"]])
         if unspeakable_chars(item["question_text"]) or unspeakable_chars(item.get("answer_text") or ""):
-            report.ids["unspeakable"].append(item["id"])
+            report.flag("unspeakable", [item["id"]])
 
     duplicate_groups, leak_groups = _group_repeats(np.frombuffer(keys, dtype=np.int64), np.frombuffer(split_of, dtype=np.uint16))
     if duplicate_groups or leak_groups:
@@ -142,33 +154,41 @@ def audit_manifest(
 
 
 def _group_repeats(keys: np.ndarray, splits: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Item indices grouped by triplet: groups repeated within one split, and groups spanning several splits."""
+    """Item indices grouped by triplet: groups repeated within one split, and groups spanning several splits.
+
+    One stable argsort of the keys (file order kept among equals); the few repeated groups are then split by split
+    one by one, which keeps the temporaries to a couple of arrays of the corpus's size.
+    """
     if len(keys) == 0:
         return [], []
-    order = np.lexsort((np.arange(len(keys)), splits, keys))  # by key, then split, then file order
-    sorted_keys, sorted_splits = keys[order], splits[order]
-    key_starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    key_sizes = np.diff(np.r_[key_starts, len(keys)])
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    repeats = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])  # i: sorted item i + 1 repeats item i
+    del sorted_keys
+    runs = np.split(repeats, np.flatnonzero(np.diff(repeats) != 1) + 1) if repeats.size else []
     duplicates, leaks = [], []
-    for start, size in zip(key_starts[key_sizes > 1], key_sizes[key_sizes > 1]):
-        members, member_splits = order[start:start + size], sorted_splits[start:start + size]
-        split_starts = np.flatnonzero(np.r_[True, member_splits[1:] != member_splits[:-1]])
-        for part in np.split(members, split_starts[1:]):
-            if len(part) > 1:
-                duplicates.append(part)
-        if len(split_starts) > 1:
+    for run in runs:
+        members = order[run[0]:run[-1] + 2]
+        by_split: dict[int, list[int]] = {}
+        for index in members.tolist():
+            by_split.setdefault(int(splits[index]), []).append(index)
+        duplicates.extend(np.array(part) for part in by_split.values() if len(part) > 1)
+        if len(by_split) > 1:
             leaks.append(members)
     return duplicates, leaks
 
 
 def _fill_group_ids(path, report: AuditReport, duplicates, leaks) -> None:
-    """Second pass: turn item indices into ids, for the offending items only."""
+    """Count the repeated items, and (second pass) turn indices into ids for the groups that are listed."""
+    report.counts["duplicates"] = sum(len(group) - 1 for group in duplicates)  # the first occurrence is kept
+    report.counts["cross_split_leaks"] = sum(len(group) for group in leaks)
+    duplicates, leaks = duplicates[:report.ids_limit], leaks[:report.ids_limit]
     wanted = {int(i) for group in duplicates + leaks for i in group}
     ids = {index: (item["id"], item["split"]) for index, item in iter_selected(path, wanted)}
     for group in duplicates:
         names = [ids[int(i)][0] for i in group]
         report.duplicate_groups.append(names)
-        report.ids["duplicates"].extend(names[1:])  # the first occurrence is the one to keep
+        report.ids["duplicates"].extend(names[1:])
     for group in leaks:
         by_split: dict[str, list[str]] = {}
         for i in group:
@@ -176,3 +196,5 @@ def _fill_group_ids(path, report: AuditReport, duplicates, leaks) -> None:
             by_split.setdefault(split, []).append(item_id)
         report.leak_groups.append(by_split)
         report.ids["cross_split_leaks"].extend(ids[int(i)][0] for i in group)
+    for check in ("duplicates", "cross_split_leaks"):
+        del report.ids[check][report.ids_limit:]

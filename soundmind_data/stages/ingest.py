@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
 from soundmind_data.labels import parse_label
-from soundmind_data.textkey import id_digest
+from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.template import join_major_premise, parse_question, render_with_fields
 
 FORMATS = ("logiqa2-nli", "soundmind")
@@ -186,7 +186,7 @@ def ingest(
             raise UsageError(f"{path}: is a directory, expected a JSONL file")
     out = Path(out)
     result = IngestResult(manifest=out, rejects=rejects_path(out))
-    seen_ids: set[bytes] = set()
+    seen_ids = DigestSet()
     with AtomicWriter(out) as manifest, AtomicWriter(result.rejects) as rejects:
         for path in paths:
             kept_here = 0
@@ -196,12 +196,10 @@ def ingest(
                 if on_line:
                     on_line()
                 if item is not None:
-                    digest = id_digest(item["id"])
-                    if digest in seen_ids:
+                    if not seen_ids.add(id_digest(item["id"])):
                         reject = {"file": item["source"]["file"], "line": item["source"]["line"],
                                   "reason": f"id: duplicate id {item['id']!r}", "id": item["id"]}
                     else:
-                        seen_ids.add(digest)
                         manifest.write_record(item)
                         kept_here += 1
                         result.items += 1
