@@ -1,7 +1,7 @@
 """The dataset card (`README.md`) of a published corpus: a YAML header the Hub reads, then text a person reads.
 
-Everything in it is computed from the build (splits, labels, hours, voices) and the audit, so the card cannot drift
-from the data it describes. The licence is inherited: LogiQA 2.0 is CC BY-NC-SA 4.0 and its ShareAlike clause binds
+Everything in it is computed from the build (splits, labels, hours, voices), the audit and, for a corpus a pipeline
+built, its run log and plots, so the card cannot drift from the data it describes. The licence is inherited: LogiQA 2.0 is CC BY-NC-SA 4.0 and its ShareAlike clause binds
 every corpus derived from it (SoundMind's annotations are derived from LogiQA 2.0 too).
 """
 
@@ -12,10 +12,12 @@ from typing import Any, Sequence
 
 import yaml
 
-from soundmind_data import __version__
+from soundmind_data import __version__, schemas
+from soundmind_data.errors import DataError
+from soundmind_data.jsonl import iter_lines
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.stages.audit import CHECKS, AuditReport
-from soundmind_data.stages.publish import DATA_DIR, BuildResult, features
+from soundmind_data.stages.publish import DATA_DIR, PLOTS_DIR, BuildResult, features
 
 LOGIQA_LICENSE = "cc-by-nc-sa-4.0"
 LOGIQA_DERIVED = {"logiqa2-nli", "soundmind"}  # source datasets whose text comes from LogiQA 2.0
@@ -73,8 +75,37 @@ def _mean(total: float, count: int) -> str:
     return f"{total / count:.1f}" if count else "-"
 
 
-def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, command: str) -> str:
-    """The whole README.md text."""
+def read_stage_runs(run_log: Path) -> list[dict[str, Any]]:
+    """The latest `ran` entry of each stage in a pipeline's run log (schemas/run-log.schema.json), in the order the
+    stages first appear; [] when there is no run log. Skipped entries are left out: the data is what the stage's last
+    real run wrote. A bad line is a DataError naming the file, line and field."""
+    if not run_log.is_file():
+        return []
+    latest: dict[str, dict[str, Any]] = {}
+    for line in iter_lines(run_log):
+        problem = line.error or schemas.first_error("run-log", line.record)
+        if problem:
+            raise DataError(f"{line.file}:{line.number}: {problem}")
+        if line.record["status"] == "ran":
+            latest[line.record["stage"]] = line.record
+    # The runner logs absolute paths; inside the work dir they are shown as $WORKDIR, so the card neither leaks the
+    # builder's folders nor depends on where the build ran.
+    workdir = str(run_log.parent.resolve())
+    return [{**entry, "command": entry["command"].replace(workdir, "$WORKDIR")} for entry in latest.values()]
+
+
+def _stage_run_rows(stage_runs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def cell(command: str) -> str:  # code span in a table cell: only the pipe needs escaping
+        return "`" + command.replace("|", "\\|") + "`"
+
+    return [(run["stage"], cell(run["command"]), f"{run['duration_s']:.1f}", run["items_in"], run["items_out"],
+             run["toolkit_version"]) for run in stage_runs]
+
+
+def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, command: str,
+                stage_runs: Sequence[dict[str, Any]] = ()) -> str:
+    """The whole README.md text. `stage_runs` (from `read_stage_runs`) adds the pipeline's stages to "How it was
+    built"; plots among `build.files` are shown under "Plots"."""
     header = yaml.safe_dump(metadata(build, repo_id=repo_id), sort_keys=False, allow_unicode=True, width=120)
     license_id = card_license(build)
     load_target = repo_id or str(build.folder)
@@ -98,6 +129,7 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
         licence_text = ("The items come from contributed sources whose licences are not known to the toolkit: check "
                         "each source before reuse. The synthetic voices keep their own licences (table above).")
     first_split = next(iter(build.splits))
+    plots = [path for path in build.files if path.startswith(f"{PLOTS_DIR}/")]
     tts_versions = ", ".join(sorted(build.toolkit_versions)) or "not recorded"
     sections = [
         f"---\n{header}---",
@@ -111,6 +143,8 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
         markdown_table(("split", LABEL_NAMES[0], LABEL_NAMES[1], "items", "audio hours", "mean question s",
                         "mean answer s"), split_rows),
         f"{build.rows} items, {build.audio_hours:.2f} hours of audio in total.",
+        *(["## Plots", "\n\n".join(f"![{Path(path).stem.replace('-', ' ')}]({path})" for path in plots)]
+          if plots else []),
         "## Voices",
         markdown_table(("TTS backend", "voice", "voice licence", "items"), voice_rows),
         "## Licence",
@@ -121,6 +155,10 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
         "## How it was built",
         f"Built with soundmind-data {__version__} (speech synthesised with toolkit version {tts_versions}) by:",
         f"```bash\n{command}\n```",
+        *([f"from the manifest of a `soundmind-data run` pipeline whose run log (`run-log.jsonl`) records these "
+           "stages (the latest run of each; `$WORKDIR` is the pipeline's work dir):",
+           markdown_table(("stage", "command", "seconds", "items in", "items out", "toolkit version"),
+                          _stage_run_rows(stage_runs))] if stage_runs else []),
         "## How to load",
         "```python\n"
         "from datasets import load_dataset\n\n"

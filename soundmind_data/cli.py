@@ -493,8 +493,10 @@ def publish(
             build, check = prepare(manifest, folder, repo_id=repo_id, command=command, max_shard_size=max_shard_size,
                                    on_item=bar.update)
         splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
+        shards = sum(path.endswith(".parquet") for path in build.files)
+        plots = f" + {len(build.files) - shards - 1} plot(s)" if len(build.files) > shards + 1 else ""
         err(f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, "
-            f"{len(build.files) - 1} parquet shard(s) + README.md -> {folder if local_dir else 'staging folder'}")
+            f"{shards} parquet shard(s) + README.md{plots} -> {folder if local_dir else 'staging folder'}")
         for problem in check.problems:
             typer.echo(f"check: {problem}")
         if not check.ok:
@@ -515,7 +517,7 @@ def publish(
         err(f"publish: {repo_id} is already up to date ({len(result.unchanged)} files unchanged) -> {result.repo_url}")
     else:
         err(f"publish: {len(result.committed)} files uploaded, {len(result.unchanged)} unchanged, "
-            f"{len(result.deleted)} stale shards deleted -> {result.commit_url}")
+            f"{len(result.deleted)} stale files deleted -> {result.commit_url}")
 
 
 # ---------------------------------------------------------------------------------------------------------- export
@@ -539,6 +541,69 @@ def export_command(
     splits = ", ".join(f"{split} {count}" for split, count in result.splits.items())
     err(f"export: {result.items} items ({splits}) as {fmt}{f' ({modality})' if fmt == 'verl' else ''} "
         f"-> {out}, {len(result.files)} files")
+
+
+# ------------------------------------------------------------------------------------------------------------- add
+@app.command("add")
+def add_command(
+    new_items: List[Path] = typer.Argument(..., help="JSONL files of new items, read in the order given."),
+    to: Path = typer.Option(..., "--to", help="Item manifest to add them to; updated in place, atomically."),
+    fmt: str = typer.Option("soundmind", "--format", "-f", help="soundmind (annotation lines: id, user_content, answer, label), logiqa2-nli, or items (our manifest format)."),
+    ratios: Optional[str] = typer.Option(None, "--ratios", help="Splits and fractions for placing new items (default: the splits of --to, in the proportions it has them). Must name every split of --to."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split placement."),
+    synthesize: Optional[bool] = typer.Option(None, "--synthesize/--no-synthesize", help="Speak the new items (default: when the items of --to have audio)."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="TTS backend (default: the one the existing audio was made with, else piper)."),
+    voice: List[str] = typer.Option([], "--voice", "-v", help="Voice(s), repeatable or comma-separated (default: the voices of the existing audio; a Piper model of your own must be given again by its path)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Synthesis worker processes."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder (default: the .cache folder beside --to, as synthesize makes it)."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Add a contributor's new items to a manifest: check them, reject duplicates, place them in splits without
+    moving any existing item, and synthesise their audio only.
+
+    A new item is rejected when its line is bad, its id is already taken, or its premises and conclusion equal an
+    existing or earlier new item's (exactly, or after normalising case, punctuation and spacing); the reason names
+    the item it duplicates. Rejects go to MANIFEST.add-rejects.jsonl. New audio matches the existing audio's
+    backend, voices, format, sample rate and loudness. Exit code 1 if anything was rejected, 2 for usage errors.
+
+    Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
+    """
+    from soundmind_data.jsonl import write_json
+    from soundmind_data.stages.add import add_items
+    from soundmind_data.stages.split import parse_ratios
+
+    parsed = parse_ratios(ratios) if ratios else None
+    voices = tuple(name.strip() for names in voice for name in names.split(",") if name.strip())
+    with progress("add", "line") as bar:
+        report = add_items(new_items, to=to, fmt=fmt, ratios=parsed, seed=seed, synthesize=synthesize,
+                           backend=backend, voices=voices, device=device, workers=workers, cache_dir=cache,
+                           on_progress=bar.update)
+    for reject in report.rejected:
+        typer.echo(f"{reject['file']}:{reject['line']}: {reject['reason']}")
+    if report.rejected:
+        typer.echo("")
+    added = report.added_counts()
+    none = {"0": 0, "1": 0}
+    typer.echo(_before_after_table(report.before, report.after, {
+        "added not-entailed": {name: added.get(name, none)["0"] for name in report.after},
+        "added entailed": {name: added.get(name, none)["1"] for name in report.after},
+    }))
+    if json_report:
+        write_json(json_report, report.to_json())
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    ratios_text = ", ".join(f"{name}={ratio:.3g}" for name, ratio in report.ratios.items())
+    summary = (f"add: {len(report.added)} added -> {to} (splits {ratios_text}, "
+               f"{'from the manifest' if report.ratios_from == 'manifest' else 'from --ratios'})"
+               if report.added else f"add: nothing added, {to} unchanged")
+    summary += f"; {len(report.rejected)} rejected -> {report.rejects_file}"
+    if report.synthesis:
+        summary += (f"; {report.synthesis['synthesized']} audio files synthesised, {report.synthesis['cached']} "
+                    f"from cache ({report.synthesis['backend']})")
+    err(summary)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------------------------ diff
@@ -632,7 +697,8 @@ def run(
     total = len(pipeline.stages)
 
     def announce(stage, status: str) -> None:
-        err(f"[{stage.index}/{total}] {stage.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
+        position = pipeline.stages.index(stage) + 1
+        err(f"[{position}/{total}] {stage.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
 
     summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, invoke=_invoke_command,
                            check=_check_command, from_stage=from_stage, only=only, on_stage=announce)
@@ -647,6 +713,8 @@ def run(
                                 [(s, c[0], c[1], c[0] + c[1]) for s, c in corpus["splits"].items()]))
         typer.echo(f"\naudio: {corpus['audio_hours']:.3f} h; final manifest: {summary.final_manifest}")
     typer.echo(f"work dir: {summary.workdir} (run log: {summary.workdir / 'run-log.jsonl'})")
+    if summary.plots:
+        typer.echo(f"plots: {', '.join(str(path) for path in summary.plots)}")
     if summary.exit_code:
         failed = next(r for r in summary.stages if r.status == "failed")
         err(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")

@@ -30,7 +30,7 @@ class PushResult:
     commit_url: str | None  # None when nothing changed and no commit was made
     committed: list[str] = field(default_factory=list)  # files added or changed by the commit
     unchanged: list[str] = field(default_factory=list)  # files the repo already had, byte for byte
-    deleted: list[str] = field(default_factory=list)  # stale shards of an earlier publish
+    deleted: list[str] = field(default_factory=list)  # stale shards and plots of an earlier publish
 
 
 def resolve_token() -> str:
@@ -56,9 +56,10 @@ def check_repo_id(repo_id: str) -> None:
 
 
 def local_files(folder: Path) -> list[str]:
-    """The files to publish: README.md and the parquet shards, as repo paths."""
+    """The files to publish: README.md, the parquet shards and the card's plots, as repo paths."""
     shards = sorted(p.relative_to(folder).as_posix() for p in (folder / "data").glob("*.parquet"))
-    return ["README.md"] + shards
+    plots = sorted(p.relative_to(folder).as_posix() for p in (folder / "plots").glob("*.png"))
+    return ["README.md"] + shards + plots
 
 
 def sha256_file(path: Path) -> str:
@@ -131,8 +132,9 @@ def push_folder(
                 operations.append(CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)))
             if on_file:
                 on_file(path)
-        # Shards of an earlier publish that this one does not have (the shard count is in their names).
-        result.deleted = sorted(p for p in remote if p.startswith("data/") and p.endswith(".parquet") and p not in wanted)
+        # Shards of an earlier publish that this one does not have (the shard count is in their names), and its plots.
+        result.deleted = sorted(p for p in remote if p not in wanted and (
+            (p.startswith("data/") and p.endswith(".parquet")) or (p.startswith("plots/") and p.endswith(".png"))))
         operations += [CommitOperationDelete(path_in_repo=path) for path in result.deleted]
         if operations:
             info = repo.api.create_commit(repo.repo_id, operations, commit_message=commit_message,

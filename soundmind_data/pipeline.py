@@ -71,9 +71,13 @@ class Pipeline:
     stages: list[Stage]
 
     def stage_named(self, name: str) -> Stage:
+        """The stage called `name`, or else the only stage running the command `name`."""
         for stage in self.stages:
             if stage.name == name:
                 return stage
+        running = [stage for stage in self.stages if stage.command == name]
+        if len(running) == 1:
+            return running[0]
         raise UsageError(f"{self.path}: no stage named {name!r} (stages: {', '.join(s.name for s in self.stages)})")
 
 
@@ -137,14 +141,14 @@ def with_overrides(pipeline: Pipeline, *, sets: list[str] = (), skip: list[str] 
         stage = pipeline.stage_named(name)
         if stage.command == "ingest":
             raise UsageError(f"--skip {name}: the ingest stage cannot be skipped")
-        del stages[name]
+        del stages[stage.name]
     for assignment in sets:
         target, equals, raw = assignment.partition("=")
         name, dot, option = target.partition(".")
         if not (equals and dot and option):
             raise UsageError(f"--set {assignment!r}: expected STAGE.OPTION=VALUE, e.g. synthesize.device=cpu")
         stage = pipeline.stage_named(name)
-        if name not in stages:
+        if stage.name not in stages:
             raise UsageError(f"--set {assignment!r}: stage {name!r} is skipped")
         stage.options[option.replace("-", "_")] = yaml.safe_load(raw) if raw else ""
     if limit is not None:

@@ -349,3 +349,60 @@ def test_export_verl_round_trips(manifest, tmp_path, modality, run_cli):
     assert not (out / ".export-staging").exists()
     if modality == "text":
         assert not (out / "audio").exists()
+
+
+# ------------------------------------------------------------------------------------ pipeline run log and plots
+def _run_log_entry(stage: str, status: str, seconds: float, command: str) -> dict:
+    return {"time": "2026-01-01T00:00:00Z", "toolkit_version": "0.1.0", "stage": stage, "command": command,
+            "status": status, "exit_code": 0, "duration_s": seconds, "items_in": 9, "items_out": 9, "output": None}
+
+
+def test_card_cites_the_run_log_beside_the_manifest(manifest, tmp_path):
+    from soundmind_data.stages.publish import prepare
+
+    plain, _ = prepare(manifest, tmp_path / "plain", repo_id=None, command="soundmind-data publish m")
+    plain_card = (tmp_path / "plain" / "README.md").read_text(encoding="utf-8")
+    assert "run-log.jsonl" not in plain_card and "## Plots" not in plain_card  # no run log, no plots: as before
+
+    workdir = str(manifest.parent.resolve())
+    write_jsonl(manifest.parent / "run-log.jsonl", [
+        _run_log_entry("ingest", "ran", 1.25, "soundmind-data ingest src.jsonl --out " + workdir + "/01-ingest.jsonl"),
+        _run_log_entry("synthesize", "ran", 40.0, "soundmind-data synthesize old"),
+        _run_log_entry("synthesize", "ran", 61.5, f"soundmind-data synthesize {workdir}/01-ingest.jsonl"),
+        _run_log_entry("synthesize", "skipped", 0.0, "soundmind-data synthesize skipped"),
+    ])
+    build, check = prepare(manifest, tmp_path / "hub", repo_id=None, command="soundmind-data publish m")
+    assert check.ok
+    card = (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")
+    built = card[card.index("## How it was built"):card.index("## How to load")]
+    assert "| ingest | `soundmind-data ingest src.jsonl --out $WORKDIR/01-ingest.jsonl` | 1.2 | 9 | 9 | 0.1.0 |" in built
+    # the latest run of each stage; skipped entries are not runs
+    assert "| synthesize | `soundmind-data synthesize $WORKDIR/01-ingest.jsonl` | 61.5 |" in built
+    assert "old" not in built and "skipped" not in built and workdir not in card
+
+    (manifest.parent / "run-log.jsonl").write_text('{"stage": "ingest"}\n')
+    with pytest.raises(DataError, match=r"run-log.jsonl:1: command"):
+        prepare(manifest, tmp_path / "hub", repo_id=None, command="soundmind-data publish m")
+
+
+def test_plots_beside_the_manifest_are_published_and_shown(manifest, tmp_path, run_cli, hub_env):
+    from soundmind_data.checks.plots import write_corpus_plots
+
+    plots = write_corpus_plots(manifest, manifest.parent / "plots")
+    folder = tmp_path / "hub"
+    args = ("publish", manifest, "--repo-id", "my-org/plotted", "--local-dir", folder)
+    with FakeHub({TOKEN: ("alice", ["my-org"])}) as hub:
+        env = {**hub_env, "HF_ENDPOINT": hub.url}
+        proc = run_cli(*args, env=env, check_rc=0)
+        assert "README.md + 2 plot(s)" in proc.stderr
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        assert "![label balance](plots/label-balance.png)" in card and "![durations](plots/durations.png)" in card
+        files = hub.files("my-org/plotted")
+        assert {path: files[path] for path in files if path.startswith("plots/")} == {
+            f"plots/{png.name}": png.read_bytes() for png in plots}
+
+        (manifest.parent / "plots" / "durations.png").unlink()  # a plot no longer drawn leaves the Hub and the card
+        run_cli(*args, env=env, check_rc=0)
+        assert "plots/durations.png" not in hub.files("my-org/plotted")
+        assert not (folder / "plots" / "durations.png").exists()
+        assert "durations.png" not in (folder / "README.md").read_text(encoding="utf-8")

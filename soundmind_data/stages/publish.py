@@ -1,8 +1,8 @@
 """Publish: turn an item manifest with audio into a Hub-ready folder, check it, and (via `soundmind_data.hub`) push it.
 
 The folder holds `data/{split}-{i:05d}-of-{n:05d}.parquet` with the audio embedded as FLAC bytes, the Hugging Face
-features in each file's schema metadata (so `datasets` sees `Audio` and `ClassLabel` columns), and a generated
-`README.md` dataset card. Items stream through one at a time: only the row group being filled (at most
+features in each file's schema metadata (so `datasets` sees `Audio` and `ClassLabel` columns), a generated
+`README.md` dataset card, and `plots/*.png` when the manifest's folder has plots (a pipeline's work dir does). Items stream through one at a time: only the row group being filled (at most
 ROW_GROUP_ROWS rows per split) is ever in memory, whatever the corpus size.
 
 Shards are byte-for-byte reproducible from the same manifest and audio, so republishing re-uploads only what changed.
@@ -24,12 +24,13 @@ import soundfile
 
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_records
+from soundmind_data.jsonl import AtomicWriter, iter_records
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.stages.ingest import ID_PATTERN, SPLIT_PATTERN
 from soundmind_data.textkey import id_digest
 
 DATA_DIR = "data"
+PLOTS_DIR = "plots"  # PNGs a pipeline drew beside the manifest; copied here and shown on the dataset card
 # Streaming readers and the Hub's dataset viewer fetch whole row groups to read one row: ~100 rows keeps that small,
 # and the byte cap keeps long spoken answers from making a row group huge.
 ROW_GROUP_ROWS = 100
@@ -388,6 +389,20 @@ def build_folder(
     return result
 
 
+def copy_plots(source: Path, folder: Path) -> list[str]:
+    """Copy `source/plots/*.png` into `folder/plots/`, replacing the plots of an earlier publish (a plot the pipeline
+    no longer draws must not linger on the card); returns their repo paths."""
+    source, target = Path(source) / PLOTS_DIR, Path(folder) / PLOTS_DIR
+    pngs = sorted(source.glob("*.png"))
+    if source.resolve() == target.resolve():  # publishing into the work dir itself: the plots are already in place
+        return [f"{PLOTS_DIR}/{png.name}" for png in pngs]
+    shutil.rmtree(target, ignore_errors=True)
+    for png in pngs:
+        with AtomicWriter(target / png.name) as out, open(png, "rb") as image:
+            shutil.copyfileobj(image, out.file)
+    return [f"{PLOTS_DIR}/{png.name}" for png in pngs]
+
+
 # ------------------------------------------------------------------------------------------------- pre-push check
 @dataclass
 class CheckResult:
@@ -448,13 +463,17 @@ def prepare(
     max_shard_size: str | int = DEFAULT_MAX_SHARD_SIZE,
     on_item: Callable[[], None] | None = None,
 ) -> tuple[BuildResult, CheckResult]:
-    """Build the Hub-ready folder (shards, then the card), then run the pre-push check on it. Uploads nothing."""
-    from soundmind_data.card import render_card
-    from soundmind_data.jsonl import AtomicWriter
+    """Build the Hub-ready folder (shards, plots, then the card), then run the pre-push check on it. Uploads nothing.
+
+    A pipeline's run log and plots beside the manifest (its work dir) are cited and shown on the card."""
+    from soundmind_data.card import read_stage_runs, render_card
+    from soundmind_data.pipeline import RUN_LOG
     from soundmind_data.stages.audit import audit_manifest
 
     build = build_folder(manifest, folder, max_shard_size=max_shard_size, on_item=on_item)
-    card = render_card(build, audit_manifest(manifest), repo_id=repo_id, command=command)
+    build.files += copy_plots(Path(manifest).parent, folder)
+    card = render_card(build, audit_manifest(manifest), repo_id=repo_id, command=command,
+                       stage_runs=read_stage_runs(Path(manifest).parent / RUN_LOG))
     with AtomicWriter(Path(folder) / "README.md") as out:
         out.write(card)
     build.files.append("README.md")

@@ -1,0 +1,89 @@
+"""The plots a pipeline draws into its work dir: label balance always, durations when the manifest has audio."""
+
+import numpy as np
+from PIL import Image
+
+from factories import item, soundmind_line, write_jsonl
+from soundmind_data.checks.plots import write_corpus_plots
+from soundmind_data.labels import LABEL_NAMES
+
+# matplotlib's first two colours: the not-entailed and entailed bars / histograms
+LABEL_COLOURS = {LABEL_NAMES[0]: (0x1F, 0x77, 0xB4), LABEL_NAMES[1]: (0xFF, 0x7F, 0x0E)}
+
+
+def _pipeline(tmp_path, balance_strategy="downsample"):
+    source = write_jsonl(tmp_path / "src.jsonl", [soundmind_line(f"i{n}", conclusion=f"Claim {n}", label=int(n % 3 == 0))
+                                                  for n in range(12)])
+    path = tmp_path / "p.yaml"
+    path.write_text(f"""name: t
+stages:
+  - stage: ingest
+    with: {{sources: [{source}], format: soundmind, split: train}}
+  - stage: split
+    with: {{ratios: "train=0.5,test=0.5", seed: 3}}
+  - stage: balance
+    with: {{strategy: {balance_strategy}, seed: 0}}
+  - stage: audit
+""")
+    return path
+
+
+def _decoded(path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB"))
+
+
+def _has_colour(pixels: np.ndarray, colour: tuple[int, int, int]) -> bool:
+    return bool((np.abs(pixels.astype(int) - colour).sum(axis=-1) < 10).any())
+
+
+def test_run_draws_label_balance_and_keeps_it_when_every_stage_is_skipped(tmp_path, run_cli):
+    work = tmp_path / "work"
+    run_cli("run", _pipeline(tmp_path), "--workdir", work, check_rc=0)
+    balance = work / "plots" / "label-balance.png"
+    pixels = _decoded(balance)
+    assert pixels.shape == (360, 640, 3)  # 6.4 x 3.6 inches at 100 dpi
+    assert all(_has_colour(pixels, colour) for colour in LABEL_COLOURS.values())  # a bar per label was drawn
+    assert not (work / "plots" / "durations.png").exists()  # text only: no audio to plot
+    drawn = balance.stat()
+
+    run_cli("run", _pipeline(tmp_path), "--workdir", work, check_rc=0)  # every stage skipped
+    kept = balance.stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (drawn.st_ino, drawn.st_mtime_ns)  # not rewritten (atomic writes
+    # replace the file, so a redraw would show as a new inode)
+
+    run_cli("run", _pipeline(tmp_path, "upsample"), "--workdir", work, check_rc=0)  # balance runs again: redrawn
+    assert balance.stat().st_ino != drawn.st_ino
+    _decoded(balance)
+
+    balance.unlink()  # all skipped but the plot is missing: drawn again
+    run_cli("run", _pipeline(tmp_path, "upsample"), "--workdir", work, check_rc=0)
+    assert _decoded(balance).shape == (360, 640, 3)
+
+
+def _audio(seconds: float) -> dict:
+    """An audio field as synthesis writes it; the plots read only the duration, so no file is needed."""
+    return {"path": "audio/none.flac", "sha256": "0" * 64, "sample_rate": 22050, "channels": 1, "duration_s": seconds}
+
+
+def test_durations_plot_has_a_row_per_split_and_is_removed_when_audio_is_gone(tmp_path):
+    records = []
+    for n in range(12):
+        split = ("train", "dev", "test")[n % 3]
+        record = item(f"i{n}", split=split, label=n % 2, conclusion=f"Claim {n}",
+                      question_audio=_audio(2.0 + 0.3 * n), answer_audio=_audio(5.0 + 0.5 * n))
+        records.append(record)
+    records.append(item("i0-repeat", split="train", label=0, repeat_of="i0", question_audio=_audio(99.0)))
+    manifest = write_jsonl(tmp_path / "manifest.jsonl", records)
+    plots = tmp_path / "plots"
+
+    written = write_corpus_plots(manifest, plots)
+    assert sorted(p.name for p in written) == ["durations.png", "label-balance.png"]
+    durations = _decoded(plots / "durations.png")
+    assert durations.shape == (3 * 320, 1000, 3)  # 3 splits x (question, answer), 5 x 3.2 inches a panel at 100 dpi
+    assert all(_has_colour(durations, colour) for colour in LABEL_COLOURS.values())
+
+    text_only = write_jsonl(tmp_path / "text.jsonl", [item(f"t{n}", label=n % 2) for n in range(4)])
+    assert [p.name for p in write_corpus_plots(text_only, plots)] == ["label-balance.png"]
+    assert not (plots / "durations.png").exists()  # no stale plot of another corpus
