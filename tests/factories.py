@@ -46,3 +46,21 @@ def item(item_id: str, *, split: str = "train", major: str = "All cats are anima
         "label": label, "question_text": render_question(major, minor, conclusion), "answer_text": answer,
         "source": {"dataset": "soundmind", "file": "fixture.jsonl", "line": 1}, **extra,
     }
+
+
+def text_pipeline(tmp_path: Path, balance_strategy: str = "downsample", extra: str = "") -> Path:
+    """A pipeline YAML of the text stages (ingest, split, audit, balance) over 12 items; `extra` appends stages."""
+    source = write_jsonl(tmp_path / "src.jsonl", [soundmind_line(f"i{n}", conclusion=f"Claim {n}", label=int(n % 3 == 0))
+                                                  for n in range(12)])
+    path = tmp_path / "p.yaml"
+    path.write_text(f"""name: t
+stages:
+  - stage: ingest
+    with: {{sources: [{source}], format: soundmind, split: train}}
+  - stage: split
+    with: {{ratios: "train=0.5,test=0.5", seed: 3}}
+  - stage: audit
+  - stage: balance
+    with: {{strategy: {balance_strategy}, seed: 0}}
+{extra}""")
+    return path

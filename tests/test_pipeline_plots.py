@@ -3,29 +3,12 @@
 import numpy as np
 from PIL import Image
 
-from factories import item, soundmind_line, write_jsonl
+from factories import item, text_pipeline, write_jsonl
 from soundmind_data.checks.plots import write_corpus_plots
 from soundmind_data.labels import LABEL_NAMES
 
 # matplotlib's first two colours: the not-entailed and entailed bars / histograms
 LABEL_COLOURS = {LABEL_NAMES[0]: (0x1F, 0x77, 0xB4), LABEL_NAMES[1]: (0xFF, 0x7F, 0x0E)}
-
-
-def _pipeline(tmp_path, balance_strategy="downsample"):
-    source = write_jsonl(tmp_path / "src.jsonl", [soundmind_line(f"i{n}", conclusion=f"Claim {n}", label=int(n % 3 == 0))
-                                                  for n in range(12)])
-    path = tmp_path / "p.yaml"
-    path.write_text(f"""name: t
-stages:
-  - stage: ingest
-    with: {{sources: [{source}], format: soundmind, split: train}}
-  - stage: split
-    with: {{ratios: "train=0.5,test=0.5", seed: 3}}
-  - stage: balance
-    with: {{strategy: {balance_strategy}, seed: 0}}
-  - stage: audit
-""")
-    return path
 
 
 def _decoded(path) -> np.ndarray:
@@ -40,7 +23,7 @@ def _has_colour(pixels: np.ndarray, colour: tuple[int, int, int]) -> bool:
 
 def test_run_draws_label_balance_and_keeps_it_when_every_stage_is_skipped(tmp_path, run_cli):
     work = tmp_path / "work"
-    run_cli("run", _pipeline(tmp_path), "--workdir", work, check_rc=0)
+    run_cli("run", text_pipeline(tmp_path), "--workdir", work, check_rc=0)
     balance = work / "plots" / "label-balance.png"
     pixels = _decoded(balance)
     assert pixels.shape == (360, 640, 3)  # 6.4 x 3.6 inches at 100 dpi
@@ -48,17 +31,17 @@ def test_run_draws_label_balance_and_keeps_it_when_every_stage_is_skipped(tmp_pa
     assert not (work / "plots" / "durations.png").exists()  # text only: no audio to plot
     drawn = balance.stat()
 
-    run_cli("run", _pipeline(tmp_path), "--workdir", work, check_rc=0)  # every stage skipped
+    run_cli("run", text_pipeline(tmp_path), "--workdir", work, check_rc=0)  # every stage skipped
     kept = balance.stat()
     assert (kept.st_ino, kept.st_mtime_ns) == (drawn.st_ino, drawn.st_mtime_ns)  # not rewritten (atomic writes
     # replace the file, so a redraw would show as a new inode)
 
-    run_cli("run", _pipeline(tmp_path, "upsample"), "--workdir", work, check_rc=0)  # balance runs again: redrawn
+    run_cli("run", text_pipeline(tmp_path, "upsample"), "--workdir", work, check_rc=0)  # balance runs again: redrawn
     assert balance.stat().st_ino != drawn.st_ino
     _decoded(balance)
 
     balance.unlink()  # all skipped but the plot is missing: drawn again
-    run_cli("run", _pipeline(tmp_path, "upsample"), "--workdir", work, check_rc=0)
+    run_cli("run", text_pipeline(tmp_path, "upsample"), "--workdir", work, check_rc=0)
     assert _decoded(balance).shape == (360, 640, 3)
 
 

@@ -25,7 +25,7 @@ from soundmind_data.stages.ingest import ingest
 from soundmind_data.errors import DataError
 from soundmind_data.stages.publish import build_folder, features
 
-TOKEN = "hf_TestSecretToken0123456789abcdef"
+TOKEN = "hf_fake-test-secret-0123456789abcdef"  # not a real token; checked never to leak
 SAMPLE_RATE = 16000
 SPLITS = {"train": 6, "test": 3}
 
