@@ -329,7 +329,7 @@ def train(
     The tiny model (random 2-layer Llama, tokenizer trained on the prompts) runs on CPU; a Hugging Face model id with
     --device cuda is the single-GPU path. Exit code 2 for a bad config or data file.
 
-    Example: soundmind-data train --config pipelines/train-tiny.yaml --data demo-out/items.jsonl --out demo-out/train
+    Example: soundmind-data train --config pipelines/train-tiny.yaml --data demo-out/manifest.jsonl --out demo-out/train
     """
     from soundmind_data.rl.config import TrainConfig
 
