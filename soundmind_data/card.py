@@ -155,7 +155,7 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
         "## How it was built",
         f"Built with soundmind-data {__version__} (speech synthesised with toolkit version {tts_versions}) by:",
         f"```bash\n{command}\n```",
-        *([f"from the manifest of a `soundmind-data run` pipeline whose run log (`run-log.jsonl`) records these "
+        *(["from the manifest of a `soundmind-data run` pipeline whose run log (`run-log.jsonl`) records these "
            "stages (the latest run of each; `$WORKDIR` is the pipeline's work dir):",
            markdown_table(("stage", "command", "seconds", "items in", "items out", "toolkit version"),
                           _stage_run_rows(stage_runs))] if stage_runs else []),

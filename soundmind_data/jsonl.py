@@ -85,14 +85,21 @@ def iter_selected(path: str | Path, positions: Collection[int]) -> Iterator[tupl
                 yield position, orjson.loads(raw)
 
 
-def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield the objects of a manifest we wrote ourselves; a bad line is a hard error naming file and line."""
+def iter_manifest_lines(path: str | Path) -> Iterator[Line]:
+    """Yield the decoded lines of a manifest we wrote ourselves, with their numbers for error messages; a line that is
+    not a JSON object is a hard error naming file and line."""
     from soundmind_data.errors import DataError
 
     for line in iter_lines(path):
         if line.error:
             raise DataError(f"{line.file}:{line.number}: {line.error}")
-        yield line.record  # type: ignore[misc]
+        yield line
+
+
+def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the objects of a manifest we wrote ourselves; a bad line is a hard error naming file and line."""
+    for line in iter_manifest_lines(path):
+        yield line.record
 
 
 def dumps(record: dict[str, Any]) -> bytes:

@@ -16,9 +16,10 @@ import hashlib
 import json
 import shlex
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import yaml
 
@@ -203,6 +204,14 @@ def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> tuple[list[str]
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file. A stage's output is hashed once to check it and again as the next stage's input: the
+    digest is remembered for as long as the file's size and modification time stay the same."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -31,7 +31,7 @@ import orjson
 
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_records
+from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records
 from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.stages.split import split_manifest
 from soundmind_data.stages.synthesize import ItemResult, SynthesisOptions, synthesize_manifest
@@ -174,11 +174,9 @@ def scan_corpus(manifest: Path, new: list[NewItem], on_line: Callable[[], None] 
     new_ids = {item.id for item in new}
     new_keys = {item.key for item in new}
     corpus = Corpus()
-    for line in iter_lines(manifest):
+    for line in iter_manifest_lines(manifest):
         if on_line:
             on_line()
-        if line.error:
-            raise DataError(f"{line.file}:{line.number}: {line.error}")
         record = line.record
         try:
             item_id = record["id"]

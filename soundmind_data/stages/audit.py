@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from soundmind_data.errors import DataError
-from soundmind_data.jsonl import iter_lines, iter_selected
+from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected
 from soundmind_data.labels import parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
 from soundmind_data.stages.ingest import Reject, from_logiqa
@@ -88,8 +88,6 @@ _TEXT_FIELDS = ("id", "split", "major_premise", "minor_premise", "conclusion", "
 
 def _checked_item(line) -> dict:
     """The line's item, or a DataError naming file, line and field: the audit needs these fields well typed."""
-    if line.error:
-        raise DataError(f"{line.file}:{line.number}: {line.error}")
     item = line.record
     for name in _TEXT_FIELDS:
         if not isinstance(item.get(name), str):
@@ -126,7 +124,7 @@ def audit_manifest(
     keys = array("q")
     split_of = array("H")
 
-    for line in iter_lines(path):
+    for line in iter_manifest_lines(path):
         if on_item:
             on_item()
         item = _checked_item(line)

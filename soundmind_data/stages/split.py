@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
+from soundmind_data.jsonl import AtomicWriter, Line, iter_manifest_lines
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.stages.ingest import SPLIT_PATTERN
 from soundmind_data.textkey import text_key, triplet_key
@@ -107,11 +107,9 @@ def scan_manifest(
     split_codes: dict[str, int] = {}
     labels, splits, keys, ranks = array("B"), array("H"), array("q"), array("Q")
     rank = SeededHash(rank_seed) if rank_seed is not None else None
-    for line in iter_lines(path):
+    for line in iter_manifest_lines(path):
         if on_line:
             on_line()
-        if line.error:
-            raise DataError(f"{line.file}:{line.number}: {line.error}")
         record = line.record
         try:  # the common case stays fast; a failure is diagnosed field by field
             item_id, split, label = record["id"], record["split"], record["label"]
