@@ -315,7 +315,8 @@ def test_transformers_backend_runs_a_tiny_random_model_end_to_end(tmp_path):
     from soundmind_data.cli import app
 
     model = _tiny_random_model(tmp_path / "model")
-    manifest = write_jsonl(tmp_path / "items.jsonl", [item("a"), item("b", label=0)])
+    # Distinct prompts: two items with one prompt share cache keys, and which of the two draws first is a race.
+    manifest = write_jsonl(tmp_path / "items.jsonl", [item("a"), item("b", conclusion="Tom is a plant", label=0)])
     args = ["reason", str(manifest), "--out", str(tmp_path / "out.jsonl"), "--backend", "transformers",
             "--model", str(model), "--samples", "2", "--max-tokens", "6", "--json", str(tmp_path / "report.json")]
     result = CliRunner().invoke(app, args)
