@@ -471,9 +471,8 @@ def publish(
     """
     import shlex
     import shutil
-    import tempfile
 
-    from soundmind_data import hub
+    from soundmind_data import hub, tempfiles
     from soundmind_data.stages.publish import parse_size, prepare
 
     if not repo_id and not local_dir:
@@ -486,7 +485,9 @@ def publish(
         hub.check_repo_id(repo_id)
         if not dry_run:
             remote = hub.open_repo(repo_id, token=hub.resolve_token(), private=private, revision=revision)
-    folder = local_dir or Path(tempfile.mkdtemp(prefix=".publish-", dir=manifest.parent))
+    if not local_dir:
+        tempfiles.sweep(manifest.parent, "publish")  # staging folders of killed runs
+    folder = local_dir or tempfiles.make_temp_dir(manifest.parent, "publish")
     command = shlex.join(["soundmind-data", *sys.argv[1:]])
     try:
         with progress("publish", "item") as bar:

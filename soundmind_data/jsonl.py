@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Collection, Iterator, NamedTuple
 
 import orjson
 
+from soundmind_data import tempfiles
 from soundmind_data.errors import UsageError
 
 
@@ -107,15 +107,6 @@ def dumps(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _default_file_mode()
-
-
 class AtomicWriter:
     """Write a file through a temporary sibling and rename it into place only on a clean exit.
 
@@ -135,9 +126,12 @@ class AtomicWriter:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
-        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; outputs are meant to be shared like any other file
-        self._tmp_path = Path(tmp)
+        tempfiles.sweep(parent, self.path.name)  # what a killed writer of this same file left
+        self._tmp_path = parent / tempfiles.temp_name(self.path.name)
+        try:
+            fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any file
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
         self._handle = os.fdopen(fd, "wb")
         return self
 

@@ -285,7 +285,7 @@ def test_dry_run_contacts_nothing_and_revision_goes_to_a_branch(manifest, tmp_pa
         env = {**hub_env, "HF_ENDPOINT": hub.url}
         run_cli("publish", manifest, "--repo-id", "my-org/s", "--dry-run", env=env, check_rc=0)
         assert hub.requests == []
-        assert not list(manifest.parent.glob(".publish-*"))  # the staging folder is cleaned up
+        assert not list(manifest.parent.glob(".publish~*"))  # the staging folder is cleaned up
         run_cli("publish", manifest, "--repo-id", "my-org/s", "--revision", "v2", "--private", env=env, check_rc=0)
         repo = hub.repos["my-org/s"]
         assert repo.private and repo.branches["main"] == {}

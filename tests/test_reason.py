@@ -332,3 +332,8 @@ def test_transformers_backend_runs_a_tiny_random_model_end_to_end(tmp_path):
     assert rerun.exit_code == 0, rerun.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert (report["requests"], report["cache_hits"], report["unresolved"]) == (0, 4, 2)
+
+    longer = CliRunner().invoke(app, [*args[:-3], "7", *args[-2:]])  # --max-tokens 7 shapes new completions
+    assert longer.exit_code == 0, longer.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["requests"], report["cache_hits"]) == (4, 0)

@@ -20,6 +20,7 @@ class Backend(Protocol):
     name: str  # "openai", "transformers": recorded in each item's provenance
     model: str
     temperature: float
+    max_tokens: int | None  # the length limit of a completion; None: the server's own
     retries: int  # requests sent again after a transient failure, for the report
 
     def complete(self, prompt: str, *, sample_index: int) -> str:
@@ -57,7 +58,7 @@ def open_backend(
     if name == "transformers":
         from soundmind_data.llm.transformers_local import TransformersBackend
 
-        return TransformersBackend(model, temperature=temperature, max_new_tokens=max_tokens)
+        return TransformersBackend(model, temperature=temperature, max_tokens=max_tokens)
 
     from soundmind_data.llm.openai_compat import OpenAICompatBackend
 

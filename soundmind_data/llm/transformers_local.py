@@ -17,7 +17,7 @@ DEFAULT_MAX_NEW_TOKENS = 1024
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model: str, *, temperature: float = 0.7, max_new_tokens: int | None = None,
+    def __init__(self, model: str, *, temperature: float = 0.7, max_tokens: int | None = None,
                  device: str | None = None):
         """`model` is a local folder or a Hub id already in the local cache (nothing is downloaded at run time
         unless the Hub is reachable and allowed)."""
@@ -26,7 +26,7 @@ class TransformersBackend:
 
         self.model = model
         self.temperature = temperature
-        self.max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        self.max_tokens = max_tokens or DEFAULT_MAX_NEW_TOKENS
         self.retries = 0  # a local model has no transient failures to retry
         self._torch = torch
         self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -54,7 +54,7 @@ class TransformersBackend:
         with self._lock, torch.inference_mode():
             torch.manual_seed(seed)
             output = self._model.generate(
-                input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=self.max_new_tokens,
+                input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=self.max_tokens,
                 pad_token_id=self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None
                 else self._tokenizer.eos_token_id, **sampling,
             )

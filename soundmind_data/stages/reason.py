@@ -7,8 +7,8 @@ OUT.unresolved.jsonl with the verdicts of all its rejected samples: it is listed
 disagrees. Items whose requests failed (after the backend's retries) go there too, marked "failed".
 
 Resuming: every completion is appended to OUT.reason-cache.jsonl, one fsync'ed line each, before the item goes on,
-keyed by (prompt, model, temperature, sample index). A rerun after a crash or a kill reads it back and sends only the
-requests that never finished. The manifest files themselves are written atomically at the end.
+keyed by (prompt, model, temperature, max tokens, sample index). A rerun after a crash or a kill reads it back and
+sends only the requests that never finished. The manifest files themselves are written atomically at the end.
 
 Items are processed by a pool of `concurrency` threads (each item's samples in order, since a later sample is only
 wanted if the earlier ones were rejected); at most 2 x concurrency items are in flight, and results are written in
@@ -144,8 +144,10 @@ class ResponseCache:
             self._append.write(b"\n")
 
     @staticmethod
-    def key(model: str, temperature: float, prompt: str, sample_index: int) -> str:
-        material = json.dumps([model, temperature, sample_index, prompt], ensure_ascii=False)
+    def key(backend: Backend, prompt: str, sample_index: int) -> str:
+        """Everything that shapes a completion: a change to any of it asks the model again."""
+        material = json.dumps([backend.model, backend.temperature, backend.max_tokens, sample_index, prompt],
+                              ensure_ascii=False)
         return hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest()
 
     def get(self, key: str) -> str | None:
@@ -284,7 +286,7 @@ def _sample_item(item: dict[str, Any], prompt: str, backend: Backend, cache: Res
     for index in range(samples):
         if stop.is_set():
             return None
-        key = ResponseCache.key(backend.model, backend.temperature, prompt, index)
+        key = ResponseCache.key(backend, prompt, index)
         text = cache.get(key)
         if text is None:
             try:

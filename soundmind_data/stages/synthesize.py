@@ -5,7 +5,7 @@ sentence chunks within the backend's limit, synthesis, then `tts.audio.render` (
 encode). Files land in a content-addressed cache keyed by the speech text and everything that shapes the audio, and
 are hard-linked to `OUT/audio/<split>/<id>/{question,answer}.<ext>`; a re-run therefore synthesises only texts it
 has not made before, and a run killed at any moment resumes where it stopped. Cache files are written under
-`CACHE/tmp` with the writer's host and pid in their name and renamed into place, so a half-written file never looks
+`CACHE/tmp` with the writer's host and pid in their name (`tempfiles`) and renamed into place, so a half-written file never looks
 finished and the next run can sweep what a killed run left.
 
 Items run in one process (`workers=1`), in a pool of single-threaded worker processes, or on Ray Data
@@ -22,15 +22,15 @@ import logging
 import os
 import shutil
 import signal
-import socket
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data import schemas
+from soundmind_data import schemas, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
 from soundmind_data.speakable import char_problem, unspeakable_chars
@@ -41,6 +41,7 @@ from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load
 RENDER_VERSION = 1  # bump when tts/audio.py changes the audio it makes, so old cache entries are not reused
 PAUSE_S = 0.3  # silence between sentence chunks
 TASKS_PER_WORKER = 4  # how far submission runs ahead of the writer: keeps workers busy, memory bounded
+RAY_WINDOW = 1024  # manifest lines handed to Ray at a time
 ENGINES = ("local", "ray")
 # (file name, text field, audio field) of what is spoken per item
 SPOKEN_FIELDS = (("question", "question_text", "question_audio"), ("answer", "answer_text", "answer_audio"))
@@ -130,17 +131,9 @@ class SynthesisSummary:
 
 
 # ---------------------------------------------------------------------------------------------------------- cache
-def _temp_name(name: str) -> str:
-    """`name~host~pid.tmp`: "~" appears in no hostname, so the writer can be read back from the name."""
-    return f"{name}~{socket.gethostname()}~{os.getpid()}.tmp"
-
-
 def _write_atomically(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write bytes through a temp file in `tmp_dir` (same filesystem) and rename: the file is whole or absent.
-
-    Temps carry host and pid so `Cache.sweep` can tell a killed writer's leftovers from a live one's.
-    """
-    tmp = tmp_dir / _temp_name(path.name)
+    """Write bytes through a temp file in `tmp_dir` (same filesystem) and rename: the file is whole or absent."""
+    tmp = tmp_dir / tempfiles.temp_name(path.name)
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -163,14 +156,7 @@ class Cache:
 
     def sweep(self) -> int:
         """Delete temps left by killed writers on this host; returns how many."""
-        host = socket.gethostname()
-        removed = 0
-        for tmp in self.tmp.glob("*~*~*.tmp"):
-            _, writer_host, pid = tmp.name[: -len(".tmp")].rsplit("~", 2)
-            if writer_host == host and pid.isdigit() and not _alive(int(pid)):
-                tmp.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return tempfiles.sweep(self.tmp)
 
     @staticmethod
     def key(speech: str, backend: Backend, options: SynthesisOptions) -> str:
@@ -203,23 +189,13 @@ class Cache:
         return entry
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def _place(source: Path, target: Path) -> None:
     """Make `target` the cache file: a hard link (no second copy), or a copy across filesystems; atomically."""
     if target.exists() and os.path.samefile(source, target):
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name("." + _temp_name(target.name))
-    tmp.unlink(missing_ok=True)
+    tempfiles.sweep(target.parent, target.name)  # a link a killed run left half-made
+    tmp = target.with_name(tempfiles.temp_name(target.name))
     try:
         os.link(source, tmp)
     except OSError as exc:
@@ -353,7 +329,8 @@ def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[
     """The same per-item work as Ray Data actors (one engine each), results back in input order.
 
     Connects to the cluster named by RAY_ADDRESS, else starts a local Ray with `workers` CPUs. OUT must be on a
-    filesystem every node sees. The manifest lines are handed to Ray as a list (Ray spills it to disk as needed).
+    filesystem every node sees. Tasks go to Ray in windows of RAY_WINDOW lines, so the driver's memory does not grow
+    with the corpus; each window starts its actors afresh, which costs one voice load per actor per window.
     """
     try:
         import ray
@@ -366,14 +343,14 @@ def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
-    rows = [{"task": json.dumps(task, ensure_ascii=False)} for task in tasks]
-    if not rows:
-        return
-    dataset = ray.data.from_items(rows).map_batches(
-        _RayWorker, fn_constructor_args=initargs, batch_size=1, num_cpus=1,
-        compute=ray.data.ActorPoolStrategy(size=workers))
-    for row in dataset.iter_rows():
-        yield ItemResult(**json.loads(row["result"]))
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its INFO and WARNING lines repeat what our summary says
+    tasks = iter(tasks)
+    while rows := [{"task": json.dumps(task, ensure_ascii=False)} for task in islice(tasks, RAY_WINDOW)]:
+        dataset = ray.data.from_items(rows).map_batches(
+            _RayWorker, fn_constructor_args=initargs, batch_size=1, num_cpus=1,
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(rows))))
+        for row in dataset.iter_rows():
+            yield ItemResult(**json.loads(row["result"]))
 
 
 class _RayWorker:
@@ -418,9 +395,6 @@ def synthesize_manifest(
     cache.prepare()
     cache.sweep()
     manifest_name, failures_name = output_names(shard)
-    for name in (manifest_name, failures_name):  # AtomicWriter temps of a killed run writing these same files
-        for stale in out_dir.glob(f".{name}.*.tmp"):
-            stale.unlink(missing_ok=True)
     # Load (and md5-check) the voices once here, so a bad --voice is one usage error, not a failure per item.
     synthesizer = Synthesizer(options, out_dir, cache)
     for voice in options.voices or (None,):

@@ -1,0 +1,61 @@
+"""Temporary files and folders named after their writer: `.NAME~HOST~PID~RANDOM.tmp`.
+
+Every output is written to such a temp and renamed into place, so a half-written file never looks finished. A
+process killed with SIGKILL cannot remove its temp, though; because the name says which process wrote it, the next
+run can tell a dead writer's leftovers from those of a writer still at work (on this host or another one sharing the
+folder) and sweep only the former. "~" appears in no hostname, so the name parses back unambiguously.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+from pathlib import Path
+
+SUFFIX = ".tmp"
+
+
+def temp_name(name: str) -> str:
+    """A hidden sibling name for writing `name`, unique to this process and call."""
+    return f".{name}~{socket.gethostname()}~{os.getpid()}~{secrets.token_hex(4)}{SUFFIX}"
+
+
+def make_temp_dir(parent: Path, name: str) -> Path:
+    """A new folder in `parent` named like a temp of `name` (a staging folder to be removed when done)."""
+    folder = Path(parent) / temp_name(name)
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+def sweep(folder: Path, name: str | None = None) -> int:
+    """Remove temps in `folder` (of `name` only, when given) whose writer was on this host and has died.
+
+    Returns how many were removed. Temps of live writers and of other hosts are left alone.
+    """
+    host = socket.gethostname()
+    removed = 0
+    try:
+        candidates = list(Path(folder).glob(f".*~*~*~*{SUFFIX}"))  # not NAME in the pattern: it may hold "[" or "*"
+    except OSError:
+        return 0
+    for path in candidates:
+        target, writer_host, pid, _ = path.name[1:-len(SUFFIX)].rsplit("~", 3)
+        if (name is None or target == name) and writer_host == host and pid.isdigit() and not _alive(int(pid)):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
