@@ -296,8 +296,8 @@ def synthesize(
             for failure in result.failures:
                 bar.write(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}",
                           file=sys.stderr)
-            rtf = (time.monotonic() - started) / max(audio_s, 1e-9)  # real-time factor: wall seconds per audio second
-            bar.set_postfix(audio=f"{audio_s:.0f}s", rtf=f"{rtf:.3f}", failed=failed, refresh=False)
+            bar.set_postfix(audio=f"{audio_s:.0f}s", rtf=_real_time_factor(time.monotonic() - started, audio_s),
+                            failed=failed, refresh=False)
             bar.update()
 
         summary = synthesize_manifest(manifest, out, options, workers=workers, shard=shard_spec, engine=engine,
@@ -306,9 +306,14 @@ def synthesize(
     err(f"synthesize: {summary.items} items: {summary.written} written -> {summary.manifest}; "
         f"{summary.failed} failed -> {summary.failures_file}; {summary.synthesized} files synthesised, "
         f"{summary.cached} from cache; {summary.audio_s:.1f} s of audio in {wall:.1f} s "
-        f"(real-time factor {wall / max(summary.audio_s, 1e-9):.3f})")
+        f"(real-time factor {_real_time_factor(wall, summary.audio_s)})")
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _real_time_factor(wall_s: float, audio_s: float) -> str:
+    """Wall seconds per audio second (below 1: faster than real time); "n/a" before any audio exists."""
+    return f"{wall_s / audio_s:.3f}" if audio_s > 0 else "n/a"
 
 
 # ----------------------------------------------------------------------------------------------------------- train

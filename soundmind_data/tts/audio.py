@@ -81,20 +81,20 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
     return float(loudness) if np.isfinite(loudness) else None
 
 
-def set_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
-    """Scale to `target_lufs`, limiting the rare peaks that would pass -1 dBFS.
+def set_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, float | None]:
+    """Scale to `target_lufs`, limiting the rare peaks that would pass -1 dBFS; returns the audio and its measured
+    loudness (None when it is too short or silent to have one).
 
     Speech at -23 LUFS from a neural voice can peak above full scale; scaling the whole file down to fit would miss
     the target by several LU, so the peaks are limited instead and the gain is corrected for what limiting took.
     """
+    loudness = integrated_loudness(audio, sample_rate)
     for _ in range(3):  # limiting lowers the loudness a little: re-measure and correct
-        loudness = integrated_loudness(audio, sample_rate)
-        if loudness is None:
-            return audio
-        if abs(loudness - target_lufs) < 0.05:
+        if loudness is None or abs(loudness - target_lufs) < 0.05:
             break
         audio = limit_peaks(audio * 10 ** ((target_lufs - loudness) / 20), sample_rate)
-    return audio.astype(np.float32)
+        loudness = integrated_loudness(audio, sample_rate)
+    return audio.astype(np.float32), loudness
 
 
 def limit_peaks(audio: np.ndarray, sample_rate: int, ceiling: float = PEAK_CEILING) -> np.ndarray:
@@ -128,12 +128,13 @@ def render(arrays: list[np.ndarray], native_rate: int, *, sample_rate: int, targ
     audio = trim_silence(join_chunks(arrays, native_rate, pause_s), native_rate)
     if audio.size == 0:
         raise BackendError("the engine produced only silence")
-    audio = set_loudness(resample(audio, native_rate, sample_rate), sample_rate, target_lufs)
-    audio = np.clip(audio, -1.0, 1.0)
+    # The loudness is measured on the samples that are encoded (the limiter keeps them inside full scale); 16-bit
+    # rounding moves it by far less than the 0.01 LU recorded, lossy formats by a fraction of a LU.
+    audio, loudness = set_loudness(resample(audio, native_rate, sample_rate), sample_rate, target_lufs)
+    audio = np.clip(audio, -1.0, 1.0)  # audio too short to measure is not scaled, nor limited: libsndfile would wrap
     return Rendered(
         data=encode(audio, sample_rate, fmt),
         sample_rate=sample_rate,
         duration_s=round(audio.size / sample_rate, 3),
-        # measured on the PCM that is encoded; lossy formats move it by a fraction of a LU
-        loudness_lufs=None if (lufs := integrated_loudness(audio, sample_rate)) is None else round(lufs, 2),
+        loudness_lufs=None if loudness is None else round(loudness, 2),
     )

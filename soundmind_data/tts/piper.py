@@ -7,6 +7,7 @@ small machine N single-threaded workers scale better than one engine using N thr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from importlib.metadata import version
@@ -26,8 +27,16 @@ NOISE_W_SCALE = 0.0
 
 
 def file_md5(path: Path) -> str:
+    stat = path.stat()
+    return _md5_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _md5_of(path: str, size: int, mtime_ns: int) -> str:
+    """Memoised by path, size and mtime: the stage checks the voice once, and forked workers inherit the result
+    instead of hashing 60 MB each."""
     digest = hashlib.md5()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
