@@ -124,9 +124,14 @@ def test_cli_exit_codes_and_summary(tmp_path, run_cli):
     bad = write_jsonl(tmp_path / "bad.jsonl", [soundmind_line("a"), "{oops"])
     proc = run_cli("ingest", bad, "--format", "soundmind", "--split", "dev", "--out", tmp_path / "b.jsonl", check_rc=1)
     assert "1 rejected" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    dev_v1 = write_jsonl(tmp_path / "v1" / "dev.txt", [logiqa_line()])
+    dev_v2 = write_jsonl(tmp_path / "v2" / "dev.txt", [logiqa_line(conclusion="Tom is a dog.")])
     for args, message in [
         ((tmp_path / "missing.jsonl", "--format", "soundmind"), "missing.jsonl: no such file"),
         ((good, "--format", "csv"), "unknown format 'csv'"),
+        ((dev_v1, dev_v2, "--format", "logiqa2-nli"), f"{dev_v1} and {dev_v2} would both give ids dev-NNNNNN"),
     ]:
         proc = run_cli("ingest", *args, "--split", "dev", "--out", tmp_path / "x.jsonl", check_rc=2)
         assert message in proc.stderr and "Traceback" not in proc.stderr

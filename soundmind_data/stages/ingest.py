@@ -184,6 +184,12 @@ def ingest(
             raise UsageError(f"{path}: no such file")
         if path.is_dir():
             raise UsageError(f"{path}: is a directory, expected a JSONL file")
+    if fmt == "logiqa2-nli":  # their ids are `<file name>-<line>`: two files of one name would collide line by line
+        named: dict[str, Path] = {}
+        for path in paths:
+            if (other := named.setdefault(_file_id_prefix(path), path)) is not path:
+                raise UsageError(f"{other} and {path} would both give ids {_file_id_prefix(path)}-NNNNNN "
+                                 "(LogiQA ids come from the file name): rename one")
     out = Path(out)
     result = IngestResult(manifest=out, rejects=rejects_path(out))
     seen_ids = DigestSet()
