@@ -180,7 +180,7 @@ def audit(
     for check in CHECKS:
         if check == "gold_disagree" and not report.gold_files:
             continue
-        rows.append((check, report.count(check), id_sample(report.ids[check])))
+        rows.append((check, report.count(check), id_sample(report.ids[check], total=report.count(check))))
     typer.echo(format_table(("check", "count", "ids"), rows))
     if json_report:
         write_json(json_report, report.to_json())
@@ -728,18 +728,43 @@ def run(
 
 
 def main() -> None:
-    """Entry point: run the app, turning library errors into one-line messages and exit codes.
+    """Entry point: run the app, turning every error into one line on stderr and an exit code scripts can trust:
+    2 for usage errors (bad arguments included), 1 for failed checks and bad data, 130 for Ctrl-C, 143 for SIGTERM.
 
-    Typer (click) already answers bad arguments with usage text and exit code 2.
+    SIGTERM (how Slurm and Kubernetes stop a job) is handled like Ctrl-C, so partial outputs are removed the same way.
     """
+    import signal
+
+    # click's exception classes, reached through a public name: typer 0.29 vendors its own copy of click
+    click_errors = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    bad_arguments, click_exception = click_errors["UsageError"], click_errors["ClickException"]
+    terminated = False
+
+    def on_sigterm(signum, frame) -> None:
+        nonlocal terminated
+        terminated = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        app()
+        code = app(standalone_mode=False)  # click's own error output is a multi-line box; ours is one line
+    except bad_arguments as exc:  # a bad argument or option, a missing one, an unknown command
+        message = " ".join(exc.format_message().split())
+        if message:  # empty after the help text that a bare command prints
+            err(f"error: {message}" + (f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""))
+        sys.exit(2)
+    except click_exception as exc:
+        err(f"error: {' '.join(exc.format_message().split())}")
+        sys.exit(exc.exit_code)
     except UsageError as exc:
         err(f"error: {exc}")
         sys.exit(2)
     except DataError as exc:
         err(f"error: {exc}")
         sys.exit(1)
-    except KeyboardInterrupt:
-        err("interrupted")
-        sys.exit(130)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer turns an interrupt into exit code 130
+        err("terminated" if terminated else "interrupted")
+        sys.exit(143 if terminated else 130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -25,7 +25,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def id_sample(ids: Sequence[str], limit: int = 5) -> str:
-    """The first few ids of a list, with a count of the rest: "a, b, c (+12 more)"."""
+def id_sample(ids: Sequence[str], limit: int = 5, *, total: int | None = None) -> str:
+    """The first few ids of a list, with a count of the rest: "a, b, c (+12 more)". `total` is the number of ids
+    when `ids` is itself only the start of a longer list (reports cap their id lists)."""
+    total = len(ids) if total is None else total
     shown = ", ".join(ids[:limit])
-    return f"{shown} (+{len(ids) - limit} more)" if len(ids) > limit else shown
+    return f"{shown} (+{total - min(limit, len(ids))} more)" if total > min(limit, len(ids)) else shown

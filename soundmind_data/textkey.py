@@ -1,7 +1,10 @@
 """Normalised triplet keys: the identity of an item's content for duplicate, leak and gold matching.
 
 Two items are "the same question" when their premises and conclusion agree after case folding, dropping punctuation
-and collapsing whitespace; the key is a 64-bit hash so millions of them fit in a few megabytes.
+and collapsing whitespace; the key is a 64-bit hash so millions of them fit in a few megabytes. Symbols are not
+punctuation: "x > 5" and "x < 5", "A → B" and "A ∨ B", "¬B" and "B" are different questions, so every symbol
+(Unicode category S: < = > + ¬ → ∧ ∨ ↔ ∃ ∀ $ € °) and the signs % / & stay, each as a word of its own so that
+spacing around them does not matter ("x>5" is "x > 5").
 """
 
 from __future__ import annotations
@@ -12,23 +15,40 @@ import unicodedata
 
 import numpy as np
 
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_KEPT_PUNCTUATION = "%‰/&"  # Unicode calls these punctuation, but "50%" is not "50" and "and/or" is not "and or"
+
+
+def _kept_sign(char: str) -> bool:
+    return unicodedata.category(char)[0] == "S" or char in _KEPT_PUNCTUATION
+
+
 # ASCII fast path (most of the corpus), on bytes because bytes.translate is about twice as fast as str.translate:
-# letters are lower-cased, digits kept, every other byte becomes a space.
-_ASCII_FOLD = bytes(c | 0x20 if chr(c).isalpha() else c if chr(c).isdigit() else 0x20 if c < 128 else c
-                    for c in range(256))
+# letters are lower-cased, digits and signs kept, every other byte becomes a space; signs are then spaced apart.
+_ASCII_FOLD = bytes(c | 0x20 if chr(c).isalpha() else c if chr(c).isdigit() or _kept_sign(chr(c)) else 0x20
+                    if c < 128 else c for c in range(256))
+_ASCII_SIGN = re.compile(rb"([" + re.escape(bytes(c for c in range(128) if _kept_sign(chr(c)))) + rb"])")
+_WORD_ONLY_FOLD = bytes(c | 0x20 if chr(c).isalpha() else c if chr(c).isdigit() else 0x20 if c < 128 else c
+                        for c in range(256))
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def _normal_bytes(text: str) -> bytes:
+    """The case-, punctuation- and whitespace-insensitive form of a text, in UTF-8 (signs kept, see above)."""
     if text.isascii():
-        return b" ".join(text.encode("ascii").translate(_ASCII_FOLD).split())
+        folded = text.encode("ascii").translate(_ASCII_FOLD)
+        if _ASCII_SIGN.search(folded):
+            folded = _ASCII_SIGN.sub(rb" \1 ", folded)
+        return b" ".join(folded.split())
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", folded).split()).encode("utf-8")
+    spaced = "".join(char if char.isalnum() else f" {char} " if _kept_sign(char) else " " for char in folded)
+    return " ".join(spaced.split()).encode("utf-8")
 
 
-def normalise_text(text: str) -> str:
-    """Case-, punctuation- and whitespace-insensitive form of a text."""
-    return _normal_bytes(text).decode("utf-8")
+def spoken_words(text: str) -> list[str]:
+    """The words of a text as speech recognisers write them: case-folded, with every non-word character dropped."""
+    if text.isascii():
+        return text.encode("ascii").translate(_WORD_ONLY_FOLD).decode("ascii").split()
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
 
 
 def text_key(*fields: str) -> int:

@@ -1,10 +1,11 @@
 import json
 
 import pytest
-from factories import item, logiqa_line, write_jsonl
+from factories import item, logiqa_line, soundmind_line, write_jsonl
 
 from soundmind_data import schemas
 from soundmind_data.stages.audit import audit_manifest
+from soundmind_data.table import id_sample
 
 
 @pytest.fixture
@@ -92,3 +93,18 @@ def test_id_lists_are_capped_but_counts_stay_exact(tmp_path):
     assert report["duplicates"] == 6 and report["ids"]["duplicates"] == ["d1", "d2", "d3"]
     assert report["duplicate_groups"] == [[f"d{n}" for n in range(7)]]
     assert schemas.first_error("audit-report", report) is None
+
+
+def test_id_samples_count_the_ids_beyond_a_capped_list():
+    capped = [f"d{n}" for n in range(8)]  # a report's list, capped at 8 of 12
+    assert id_sample(capped, total=12) == "d0, d1, d2, d3, d4 (+7 more)"
+    assert id_sample(capped) == "d0, d1, d2, d3, d4 (+3 more)"
+    assert id_sample(["a", "b"]) == "a, b"
+
+
+def test_a_gold_file_of_another_format_is_a_usage_error(tmp_path, run_cli):
+    manifest = write_jsonl(tmp_path / "m.jsonl", [item("a")])
+    not_gold = write_jsonl(tmp_path / "soundmind.jsonl", [soundmind_line("a")])
+    proc = run_cli("audit", manifest, "--gold", not_gold, check_rc=2)
+    assert proc.stderr.strip() == (f"error: {not_gold}: no usable LogiQA 2.0 NLI line (line 1: label: expected a "
+                                   "word, got 1); --gold takes LogiQA 2.0 NLI files")

@@ -90,6 +90,7 @@ def test_bad_soundmind_lines_are_rejected_and_good_lines_kept(tmp_path):
     (logiqa_line(major=["ok", 3]), "major_premise: expected a string or a list of strings"),
     ({k: v for k, v in logiqa_line().items() if k != "minor_premise"}, "minor_premise: missing"),
     (logiqa_line(conclusion="  "), "conclusion: empty"),
+    (logiqa_line(conclusion=" . "), "conclusion: empty"),  # the template trims its full stop: nothing is left
 ])
 def test_bad_logiqa_lines(tmp_path, line, reason):
     src = write_jsonl(tmp_path / "dev.txt", [logiqa_line(), line])
@@ -132,11 +133,14 @@ def test_cli_exit_codes_and_summary(tmp_path, run_cli):
         ((tmp_path / "missing.jsonl", "--format", "soundmind"), "missing.jsonl: no such file"),
         ((good, "--format", "csv"), "unknown format 'csv'"),
         ((dev_v1, dev_v2, "--format", "logiqa2-nli"), f"{dev_v1} and {dev_v2} would both give ids dev-NNNNNN"),
+        ((good, "--format", "soundmind", "--out", good), f"{good}: is also a SOURCE"),
     ]:
-        proc = run_cli("ingest", *args, "--split", "dev", "--out", tmp_path / "x.jsonl", check_rc=2)
+        out = () if "--out" in args else ("--out", tmp_path / "x.jsonl")
+        proc = run_cli("ingest", *args, "--split", "dev", *out, check_rc=2)
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.jsonl").exists()
+    assert [line["id"] for line in read_jsonl(good)] == ["a", "b"]  # the source refused as --out is untouched
 
 
 def test_interrupted_ingest_leaves_no_file_that_looks_valid(tmp_path, monkeypatch):
@@ -176,3 +180,25 @@ def test_killed_process_leaves_no_partial_manifest(tmp_path):
         proc.wait()
     assert not out.exists()
     assert not (tmp_path / "out.rejects.jsonl").exists()
+
+
+@pytest.mark.parametrize("signum, rc, message", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_interrupt_and_terminate_exit_cleanly_and_leave_no_temp(tmp_path, signum, rc, message):
+    # Ctrl-C, or SIGTERM as Slurm and Kubernetes send it: the temp files are removed and the exit code says which.
+    fifo = tmp_path / "slow.jsonl"
+    os.mkfifo(fifo)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "soundmind_data", "ingest", str(fifo), "--format", "soundmind",
+                             "--split", "dev", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    with open(fifo, "w") as feed:
+        for n in range(3):
+            feed.write(json.dumps(soundmind_line(f"i{n}")) + "\n")
+            feed.flush()
+        deadline = time.monotonic() + 30
+        while not [p for p in tmp_path.iterdir() if p.name.startswith(".out.jsonl~")] and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the writer's temp exists: the process is mid-write
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == rc
+    assert stderr.strip() == message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.jsonl"]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import tempfile
 from collections import Counter, defaultdict
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from factories import item, read_jsonl, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import dumps
-from soundmind_data.stages.balance import balance_manifest, parse_target
+from soundmind_data.stages.balance import balance_manifest, parse_target, target_counts
 from soundmind_data.stages.split import parse_ratios, split_manifest
 from soundmind_data.textkey import text_key, triplet_key
 
@@ -186,16 +187,17 @@ def test_group_conclusion_keeps_a_shared_conclusion_in_one_split(tmp_path):
 # ------------------------------------------------------------------------------------------------- balance
 @SETTINGS
 @given(rows=manifests, strategy=st.sampled_from(["downsample", "upsample", "weights"]), seed=st.integers(0, 2**32),
-       compact=st.booleans())
-def test_balance_is_exact_per_split_without_duplicates(rows, strategy, seed, compact):
+       compact=st.booleans(), target=st.sampled_from(["1:1", "55:45", "3:7"]))
+def test_balance_is_exact_per_split_without_duplicates(rows, strategy, seed, compact, target):
     items = make_items(rows)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         source = write_items(folder / "items.jsonl", items, compact)
-        report = balance_manifest(source, out=folder / "a.jsonl", strategy=strategy, seed=seed)
-        balance_manifest(source, out=folder / "b.jsonl", strategy=strategy, seed=seed)
+        report = balance_manifest(source, out=folder / "a.jsonl", strategy=strategy, seed=seed, target=target)
+        balance_manifest(source, out=folder / "b.jsonl", strategy=strategy, seed=seed, target=target)
         assert (folder / "a.jsonl").read_bytes() == (folder / "b.jsonl").read_bytes()  # deterministic
-        again = balance_manifest(folder / "a.jsonl", out=folder / "c.jsonl", strategy=strategy, seed=seed)
+        again = balance_manifest(folder / "a.jsonl", out=folder / "c.jsonl", strategy=strategy, seed=seed,
+                                 target=target)
         out = read_jsonl(folder / "a.jsonl")
         assert read_jsonl(folder / "c.jsonl") == out  # balancing twice is balancing once
         if compact:  # and byte for byte when lines are in the toolkit's own layout
@@ -212,6 +214,7 @@ def test_balance_is_exact_per_split_without_duplicates(rows, strategy, seed, com
         assert {k: v for k, v in record.items() if k != "sample_weight"} == by_id[record["id"]]
     assert [o["id"] for o in originals] == [i["id"] for i in items if i["id"] in {o["id"] for o in originals}]
 
+    shares = parse_target(target)
     removed = {i for group in report.duplicates for i in group["removed"]}
     first_of = {}
     for record in items:
@@ -224,14 +227,17 @@ def test_balance_is_exact_per_split_without_duplicates(rows, strategy, seed, com
         deduplicated = Counter(by_id[i]["label"] for (s, _), i in first_of.items() if s == split)
         if len(deduplicated) < 2:  # one label only: left as it is, with a warning
             assert labels == deduplicated and any(repr(split) in w for w in report.warnings)
-        elif strategy == "downsample":
-            assert labels[0] == labels[1] == min(deduplicated.values())
-        elif strategy == "upsample":
-            assert labels[0] == labels[1] == max(deduplicated.values())
+        elif strategy in ("downsample", "upsample"):
+            shrink = strategy == "downsample"
+            assert all(labels[n] <= deduplicated[n] if shrink else labels[n] >= deduplicated[n] for n in (0, 1))
+            whole = [n for n in (0, 1) if labels[n] == deduplicated[n]]  # one label kept exactly, the other to ratio
+            assert any(abs(labels[1 - n] - labels[n] * shares[1 - n] / shares[n]) <= Fraction(1, 2) for n in whole)
+            if target == "1:1":
+                assert labels[0] == labels[1] == (min if shrink else max)(deduplicated.values())
         else:
             assert labels == deduplicated
             weight_sums = [sum(o["sample_weight"] for o in members if o["label"] == label) for label in (0, 1)]
-            assert weight_sums[0] == pytest.approx(weight_sums[1])
+            assert weight_sums[0] / sum(weight_sums) == pytest.approx(float(shares[0]))
             assert sum(weight_sums) == pytest.approx(len(members))
     for record in out:
         if "repeat_of" in record:  # a repeat is its original under a new id, audio and all
@@ -299,6 +305,16 @@ def test_weights_give_each_label_its_target_share(tmp_path):
     weights = {r["id"]: r["sample_weight"] for r in read_jsonl(tmp_path / "out.jsonl")}
     assert weights["ne-0"] == pytest.approx(0.55 * 12 / 7) and weights["en-0"] == pytest.approx(0.45 * 12 / 5)
     assert report.weights["train"] == {"0": weights["ne-0"], "1": weights["en-0"]}
+
+
+@pytest.mark.parametrize("target", ["1:1", "55:45", "3:7", "1:2"])
+@pytest.mark.parametrize("grow", [False, True])
+def test_target_counts_are_a_fixed_point(target, grow):
+    shares = parse_target(target)
+    for counts in ((a, b) for a in range(60) for b in range(60)):
+        balanced = target_counts(counts, shares, grow=grow)
+        assert all(balanced[n] >= counts[n] if grow else balanced[n] <= counts[n] for n in (0, 1))
+        assert target_counts(balanced, shares, grow=grow) == balanced, (counts, balanced)
 
 
 def test_target_ratio_other_than_one_to_one(tmp_path):

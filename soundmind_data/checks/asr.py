@@ -1,6 +1,6 @@
 """ASR round trip: transcribe audio and measure its word error rate against the speech text it should say.
 
-Both sides are normalised the same way (`textkey.normalise_text`: case, punctuation and spacing folded) so that only
+Both sides are normalised the same way (`textkey.spoken_words`: case, punctuation and spacing folded) so that only
 words count. Backends: pocketsphinx (offline, CPU, its English model ships in the wheel) and faster-whisper
 (optional extra, a local or cached model).
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.errors import UsageError
-from soundmind_data.textkey import normalise_text
+from soundmind_data.textkey import spoken_words
 from soundmind_data.tts.audio import resample
 
 ASR_RATE = 16000  # both backends take 16 kHz mono
@@ -96,7 +96,7 @@ def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_r
     energy = _frame_energy(audio)
     whole = duration <= config.asr_full_max_s
     windows = _whole_windows(duration, energy, config) if whole else _sample_windows(duration, energy, config, seed_key)
-    heard = [normalise_text(backend.transcribe(audio[int(start * ASR_RATE):int(end * ASR_RATE)])).split()
+    heard = [spoken_words(backend.transcribe(audio[int(start * ASR_RATE):int(end * ASR_RATE)]))
              for start, end in windows]
     sample_s = sum(end - start for start, end in windows)
     if whole:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from soundmind_data.errors import DataError
+from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected
 from soundmind_data.labels import parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
@@ -69,17 +69,27 @@ class AuditReport:
 
 
 def load_gold(paths: Iterable[str | Path]) -> dict[int, int]:
-    """Normalised triplet key → gold label from LogiQA 2.0 NLI files (their bad lines are skipped: they match nothing)."""
+    """Normalised triplet key → gold label from LogiQA 2.0 NLI files (their bad lines are skipped: they match nothing).
+
+    A file with no usable line at all is a usage error: most likely a file of another format, which would otherwise
+    pass for a gold file that agrees with everything.
+    """
     gold: dict[int, int] = {}
     for path in paths:
+        usable, first_problem = 0, None
         for line in iter_lines(path):
-            if line.error:
-                continue
             try:
+                if line.error:
+                    raise Reject(line.error)
                 item = from_logiqa(line.record, split="gold", file=str(path), line=line.number, id_prefix="gold")
-            except Reject:
+            except Reject as exc:
+                first_problem = first_problem or f"line {line.number}: {exc}"
                 continue
             gold[triplet_key(item)] = item["label"]
+            usable += 1
+        if not usable:
+            raise UsageError(f"{path}: no usable LogiQA 2.0 NLI line ({first_problem or 'empty file'}); "
+                             "--gold takes LogiQA 2.0 NLI files")
     return gold
 
 

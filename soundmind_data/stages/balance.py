@@ -17,7 +17,6 @@ Memory: the same two streaming passes as `split` (`scan_manifest`, then `iter_it
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -51,11 +50,20 @@ def parse_target(text: str) -> tuple[Fraction, Fraction]:
 
 
 def target_counts(counts: tuple[int, int], shares: tuple[Fraction, Fraction], *, grow: bool) -> tuple[int, int]:
-    """Label counts in the target ratio that keep one label's count exactly: the scarcer label's when shrinking
-    (downsample), the more plentiful one's when growing (upsample). Exact arithmetic, so 1:1 means equal."""
-    per_share = [counts[label] / shares[label] for label in (0, 1)]
-    scale = max(per_share) if grow else min(per_share)
-    return math.floor(shares[0] * scale), math.floor(shares[1] * scale)
+    """Label counts in the target ratio that keep one label's count exactly and the other's rounded to the ratio.
+
+    Shrinking (downsample) keeps the most items that need no new ones, growing (upsample) the fewest that drop none.
+    Choosing among both labels kept whole, rather than always the scarcer one, makes the result a fixed point:
+    balancing its own output changes nothing, whatever the ratio. Exact arithmetic, so 1:1 means equal.
+    """
+    candidates = []
+    for keep, other in ((0, 1), (1, 0)):
+        pair = [0, 0]
+        pair[keep] = counts[keep]
+        pair[other] = round(counts[keep] * shares[other] / shares[keep])
+        if (pair[other] >= counts[other]) if grow else (pair[other] <= counts[other]):
+            candidates.append((pair[0], pair[1]))
+    return min(candidates, key=sum) if grow else max(candidates, key=sum)
 
 
 @dataclass

@@ -89,10 +89,9 @@ def from_logiqa(record: dict, *, split: str, file: str, line: int, id_prefix: st
     label = _label(record, str)
     major = _major_premise(record)
     minor = _string(record, "minor_premise")
-    conclusion = _string(record, "conclusion")
-    if not conclusion.strip():
+    question, (major, minor, conclusion) = render_with_fields(major, minor, _string(record, "conclusion"))
+    if not conclusion:  # judged after the template's trimming, which makes "." empty too
         raise Reject("conclusion: empty")
-    question, (major, minor, conclusion) = render_with_fields(major, minor, conclusion)
     return {
         "id": f"{id_prefix}-{line:06d}",
         "split": split,
@@ -192,6 +191,9 @@ def ingest(
                                  "(LogiQA ids come from the file name): rename one")
     out = Path(out)
     result = IngestResult(manifest=out, rejects=rejects_path(out))
+    for target in (out, result.rejects):
+        if any(target.resolve() == path.resolve() for path in paths):
+            raise UsageError(f"{target}: is also a SOURCE; write the manifest to another file")
     seen_ids = DigestSet()
     with AtomicWriter(out) as manifest, AtomicWriter(result.rejects) as rejects:
         for path in paths:

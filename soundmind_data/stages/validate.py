@@ -30,7 +30,7 @@ from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.speech_text import to_speech_text
-from soundmind_data.textkey import id_digest, normalise_text
+from soundmind_data.textkey import id_digest, spoken_words
 
 WORST_SHOWN = 10
 _IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, few enough to bound memory
@@ -147,7 +147,7 @@ class ItemChecker:
                 continue
             text = item.get(text_field)
             # the words the audio should say, normalised as ASR output is, for speaking rate and WER alike
-            words = normalise_text(to_speech_text(text)).split() if text else None
+            words = spoken_words(to_speech_text(text)) if text else None
             result, decoded = check_audio(item[audio_field], audio_field, self.manifest_dir, words, self.config)
             if self.asr_name:
                 if decoded is None or not words:
