@@ -174,16 +174,50 @@ def test_shards_are_reproducible_and_a_bad_sha256_is_refused(manifest, tmp_path,
     assert not (first / ".building").exists()
 
 
-def test_malformed_items_are_named_by_line_and_field(manifest, tmp_path):
-    records = read_jsonl(manifest)
-    for field, value, message in (("split", "../evil", "split: '../evil' does not match"),
-                                  ("label", "yes", "label: 'yes' is not one of [0, 1]")):
-        broken = [dict(record) for record in records]
-        broken[1][field] = value
-        write_jsonl(manifest, broken)
+def _build_all(manifest: Path, out: Path) -> None:
+    """Publish and both exports of one manifest: each must refuse the same bad items the same way."""
+    build_folder(manifest, out / "hub")
+    export(manifest, fmt="soundmind-folders", out=out / "folders")
+    export(manifest, fmt="verl", out=out / "verl")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("split", "../evil", "split: '../evil' does not match"),
+    ("split", "dev-hard", "split: 'dev-hard' does not match"),  # `datasets` refuses split names with "-"
+    ("id", "../../evil", "id: '../../evil' does not match"),
+    ("id", "..", "id: '..' should not be valid"),
+    ("label", "yes", "label: 'yes' is not one of [0, 1]"),
+    ("label", 2, "label: 2 is not one of [0, 1]"),
+    ("id", "train-000", "id: duplicate id 'train-000'"),  # line 2 repeats line 1's id
+])
+def test_malformed_items_are_named_by_line_and_field(manifest, tmp_path, field, value, message):
+    broken = read_jsonl(manifest)
+    broken[1][field] = value
+    write_jsonl(manifest, broken)
+    builders = [lambda out: build_folder(manifest, out)] if "duplicate" in message else []  # publish: its own check
+    builders += [lambda out: export(manifest, fmt="soundmind-folders", out=out),
+                 lambda out: export(manifest, fmt="verl", out=out)]
+    for number, build in enumerate(builders):
+        out = tmp_path / "deep" / "er" / f"out{number}"
         with pytest.raises(DataError, match=f"^{manifest}:2: {message}".replace("[", r"\[").replace("(", r"\(")):
-            build_folder(manifest, tmp_path / "hub")
-        assert not (tmp_path / "evil").exists() and not (tmp_path / "hub" / "data").exists()
+            build(out)
+        assert not [p for p in (tmp_path / "deep").rglob("*") if "evil" in p.name]  # nothing written outside OUT
+        assert not (out / "data").exists() and not (out / "train").exists() and not (out / "train.parquet").exists()
+
+
+def test_audio_that_matches_its_sha256_but_is_not_audio_is_a_one_line_error(manifest, tmp_path, run_cli, hub_env):
+    records = read_jsonl(manifest)
+    junk = manifest.parent / records[1]["answer_audio"]["path"]  # a WAV answer: re-encoded, so decoded
+    junk.write_bytes(b"RIFF" + bytes(100))
+    records[1]["answer_audio"]["sha256"] = hashlib.sha256(junk.read_bytes()).hexdigest()
+    write_jsonl(manifest, records)
+    for command in (("publish", manifest, "--local-dir", tmp_path / "hub"),
+                    ("export", manifest, "--format", "soundmind-folders", "--out", tmp_path / "folders"),
+                    ("export", manifest, "--format", "verl", "--out", tmp_path / "verl")):
+        proc = run_cli(*command, env=hub_env, check_rc=1)
+        assert proc.stderr.strip().splitlines()[-1].startswith(
+            f"error: {manifest}:2: answer_audio.path: does not decode as audio")
+        assert "Traceback" not in proc.stderr
 
 
 def test_usage_errors_exit_2(manifest, tmp_path, run_cli, hub_env):

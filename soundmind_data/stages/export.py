@@ -31,7 +31,8 @@ import soundfile
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stages.publish import checked_audio_bytes, flac_bytes, split_sort_key
+from soundmind_data.stages.publish import check_names, checked_audio_bytes, decoding, flac_bytes, split_sort_key
+from soundmind_data.textkey import DigestSet, id_digest
 
 FORMATS = ("soundmind-folders", "verl")
 MODALITIES = ("audio", "text", "both")
@@ -77,13 +78,16 @@ def export(
     except OSError as exc:
         raise UsageError(f"{out}: cannot create folder: {exc.strerror}") from None
     result = ExportResult(out=out)
+    seen_ids = DigestSet()
     writer = SoundMindFolders(staging) if fmt == "soundmind-folders" else VerlParquet(staging, modality)
     try:
         for number, item in enumerate(iter_records(manifest), start=1):
             where = f"{manifest}:{number}"
-            for key in ("id", "split", "label", "question_text"):
-                if key not in item:
-                    raise DataError(f"{where}: {key}: missing")
+            check_names(item, where)  # an id like "../x" must not write outside OUT
+            if "question_text" not in item:
+                raise DataError(f"{where}: question_text: missing")
+            if not seen_ids.add(id_digest(item["id"])):
+                raise DataError(f"{where}: id: duplicate id {item['id']!r}")
             writer.add(item, manifest.parent, where, index=result.splits[item["split"]])
             result.splits[item["split"]] += 1
             if on_item:
@@ -104,12 +108,12 @@ def export(
     return result
 
 
-def _wav_bytes(data: bytes) -> bytes:
+def _wav_bytes(data: bytes, where: str) -> bytes:
     """Any audio file soundfile reads, as 16-bit PCM WAV (what SoundMind ships)."""
-    with soundfile.SoundFile(io.BytesIO(data)) as source:
-        samples = source.read(dtype="int16", always_2d=True)
-        out = io.BytesIO()
-        soundfile.write(out, samples, source.samplerate, format="WAV", subtype="PCM_16")
+    with decoding(where), soundfile.SoundFile(io.BytesIO(data)) as source:
+        samples, rate = source.read(dtype="int16", always_2d=True), source.samplerate
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format="WAV", subtype="PCM_16")
     return out.getvalue()
 
 
@@ -128,10 +132,10 @@ class SoundMindFolders:
         answer = checked_audio_bytes(item, "answer_audio", root, where)
         folder = self.staging / split / item_id
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "question.wav").write_bytes(_wav_bytes(question))
+        (folder / "question.wav").write_bytes(_wav_bytes(question, f"{where}: question_audio.path"))
         answer_name = f"answer_{label}.wav" if answer is not None else None
         if answer is not None:
-            (folder / answer_name).write_bytes(_wav_bytes(answer))
+            (folder / answer_name).write_bytes(_wav_bytes(answer, f"{where}: answer_audio.path"))
         annotation = {"id": item_id, "user_content": item["question_text"], "answer": item.get("answer_text"),
                       "label": label}
         write_json(folder / "annotation.json", annotation)
@@ -209,7 +213,7 @@ class VerlParquet:
         relative = f"audio/{item['split']}/{item['id']}-{key.removesuffix('_audio')}.flac"
         target = self.staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(flac_bytes(data))
+        target.write_bytes(flac_bytes(data, f"{where}: {key}.path"))
         self.files.append(relative)
         return relative
 

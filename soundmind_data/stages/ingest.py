@@ -18,8 +18,8 @@ from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.template import join_major_premise, parse_question, render_with_fields
 
 FORMATS = ("logiqa2-nli", "soundmind")
-ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")  # a folder name, never "." or ".."
+SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")  # what `datasets` accepts as a split name (no "-")
 
 
 class Reject(Exception):
@@ -74,7 +74,7 @@ def _major_premise(record: dict) -> str:
 def _safe_id(value: object) -> str:
     if not isinstance(value, str):
         raise Reject(f"id: expected a string, got {type(value).__name__}")
-    if not ID_PATTERN.fullmatch(value) or value in (".", ".."):
+    if not ID_PATTERN.fullmatch(value):
         raise Reject(f"id: unsafe id {value[:80]!r} (allowed: A-Z a-z 0-9 . _ -, 1 to 64 characters)")
     return value
 
@@ -174,7 +174,7 @@ def ingest(
     if fmt not in CONVERTERS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not SPLIT_PATTERN.fullmatch(split):
-        raise UsageError(f"--split {split!r}: use 1 to 32 of A-Z a-z 0-9 _ -")
+        raise UsageError(f"--split {split!r}: use 1 to 32 of A-Z a-z 0-9 _")
     paths = [Path(s) for s in sources]
     if not paths:
         raise UsageError("no SOURCE file given")

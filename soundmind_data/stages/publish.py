@@ -14,6 +14,7 @@ import hashlib
 import io
 import shutil
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -89,17 +90,26 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ audio bytes
-def flac_bytes(data: bytes) -> bytes:
+def flac_bytes(data: bytes, where: str) -> bytes:
     """Audio file bytes as FLAC: FLAC as it is; anything else soundfile reads (WAV...) re-encoded as 16-bit FLAC,
-    or 24-bit when the source has more than 16 bits."""
+    or 24-bit when the source has more than 16 bits. `where` ("FILE:LINE: FIELD") names the file in errors."""
     if data.startswith(FLAC_MAGIC):
         return data
-    with soundfile.SoundFile(io.BytesIO(data)) as source:
+    with decoding(where), soundfile.SoundFile(io.BytesIO(data)) as source:
         deep = source.subtype in ("PCM_24", "PCM_32")
-        samples = source.read(dtype="int32" if deep else "int16", always_2d=True)
-        out = io.BytesIO()
-        soundfile.write(out, samples, source.samplerate, format="FLAC", subtype="PCM_24" if deep else "PCM_16")
+        samples, rate = source.read(dtype="int32" if deep else "int16", always_2d=True), source.samplerate
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format="FLAC", subtype="PCM_24" if deep else "PCM_16")
     return out.getvalue()
+
+
+@contextmanager
+def decoding(where: str) -> Iterator[None]:
+    """Turn libsndfile's errors on a file that passed its sha256 check (but was never audio) into a DataError."""
+    try:
+        yield
+    except RuntimeError as exc:  # soundfile.LibsndfileError and its parents
+        raise DataError(f"{where}: does not decode as audio ({exc})") from None
 
 
 def checked_audio_bytes(item: dict, key: str, root: Path, where: str) -> bytes | None:
@@ -121,7 +131,8 @@ def read_item_audio(item: dict, key: str, root: Path, where: str) -> dict | None
     data = checked_audio_bytes(item, key, root, where)
     if data is None:
         return None
-    return {"bytes": flac_bytes(data), "path": f"{item['id']}-{key.removesuffix('_audio')}.flac"}
+    name = f"{item['id']}-{key.removesuffix('_audio')}.flac"
+    return {"bytes": flac_bytes(data, f"{where}: {key}.path"), "path": name}
 
 
 def _audio_field(item: dict, key: str, name: str) -> Any:
@@ -164,12 +175,23 @@ def to_row(item: dict, root: Path, where: str) -> dict[str, Any]:
     }
 
 
+def check_names(item: dict, where: str) -> None:
+    """The split, id and label become file and folder names (and split names must suit `datasets`): check them before
+    anything is written, naming the field as the item schema does."""
+    try:
+        good = bool(SPLIT_PATTERN.fullmatch(item["split"]) and ID_PATTERN.fullmatch(item["id"])
+                    and item["label"] in (0, 1) and not isinstance(item["label"], bool))
+    except (KeyError, TypeError):
+        good = False
+    if not good:
+        raise DataError(f"{where}: {schemas.first_error('item', item) or 'split, id or label'}")
+
+
 def checked_row(item: dict, root: Path, where: str) -> dict[str, Any]:
     """`to_row`, consulting the item schema only when something is off: validating every item with jsonschema costs
-    more than embedding its audio. The split and id become file names, so their patterns are always checked."""
+    more than embedding its audio."""
+    check_names(item, where)
     try:
-        if not (SPLIT_PATTERN.fullmatch(item["split"]) and ID_PATTERN.fullmatch(item["id"]) and item["label"] in (0, 1)):
-            raise ValueError("split, id or label")
         return to_row(item, root, where)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{where}: {schemas.first_error('item', item) or exc}") from None

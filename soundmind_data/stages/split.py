@@ -186,7 +186,7 @@ def parse_ratios(text: str) -> dict[str, float]:
         name, sep, value = part.strip().partition("=")
         name = name.strip()
         if not sep or not SPLIT_PATTERN.fullmatch(name):
-            raise UsageError(f"--ratios {text!r}: expected NAME=FRACTION,... with names of A-Z a-z 0-9 _ -")
+            raise UsageError(f"--ratios {text!r}: expected NAME=FRACTION,... with names of A-Z a-z 0-9 _")
         if name in ratios:
             raise UsageError(f"--ratios {text!r}: split {name!r} given twice")
         try:
