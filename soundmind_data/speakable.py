@@ -1,7 +1,10 @@
-"""Which characters a TTS voice would drop or misread if they reached it unnormalised.
+"""Which characters a TTS voice would drop or misread if they reached it unnormalised, and which written markup
+has no place in a text meant to be spoken.
 
-The audit uses this on raw text to flag items that need speech normalisation; the synthesis stage uses it after
-normalisation to refuse text it could not speak faithfully (content is never silently dropped).
+The audit uses `unspeakable_chars` on raw text to flag items that need speech normalisation; the synthesis stage uses
+it after normalisation to refuse text it could not speak faithfully (content is never silently dropped). The reason
+stage also refuses answers with `markup` (markdown, LaTeX, tags, programming symbols): it writes new answers for
+speech and can simply ask the model again.
 """
 
 from __future__ import annotations
@@ -40,3 +43,20 @@ def unspeakable_chars(text: str) -> str:
         if char not in seen and char_problem(char):
             seen[char] = None
     return "".join(seen)
+
+
+_MARKUP = [  # (pattern, what it is), most telling first
+    (re.compile(r"</?[A-Za-z][\w-]*>"), "a tag"),
+    (re.compile(r"\$[^$\n]+\$|\\[A-Za-z]+"), "LaTeX"),
+    (re.compile(r"\*\*|__|`|^ {0,3}#{1,6} |^\s*[-*+] ", re.MULTILINE), "markdown"),
+    (re.compile(r"[*_#$\\{}^|@\[\]]"), "a symbol with no spoken form"),
+]
+
+
+def markup(text: str) -> str | None:
+    """What written markup `text` holds ("markdown: '**'"), or None when it is plain prose a voice can read."""
+    for pattern, kind in _MARKUP:
+        found = pattern.search(text)
+        if found:
+            return f"{kind}: {found.group(0).strip()!r}"
+    return None

@@ -1,7 +1,8 @@
 """Text to speech-ready text: what a voice should say, and in which pieces.
 
 `to_speech_text` rewrites what TTS voices misread or skip: logic symbols ("¬A → B" is read "not A implies B"),
-numbers, currency, abbreviations, typographic quotes and dashes, full-width forms. It never deletes content it does
+numbers, currency, abbreviations, typographic quotes and dashes, full-width forms, markdown emphasis, headings and
+bullets (real SoundMind answers have "**State Organs**:" and "*not*"). It never deletes content it does
 not understand: whatever is still unspeakable afterwards (CJK, unknown symbols) stays in the text so that
 `speakable.unspeakable_chars` finds it and the synthesis stage reports the item instead of dropping words silently.
 The same function builds the reference text for ASR round-trip checks, so audio and reference always agree.
@@ -57,6 +58,14 @@ _MONEY = re.compile(r"([$¥€£])\s?(\d[\d,]*(?:\.\d+)?)")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")  # "AB12" is read "AB twelve"
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+# Markdown a voice would read out as "asterisk" or "hash": the marks go, the words stay ("**not**" is read "not").
+_MARKDOWN = [
+    (re.compile(r"^ {0,3}#{1,6} +", re.MULTILINE), ""),  # heading marks
+    (re.compile(r"^[ \t]*[-*+] +", re.MULTILINE), ""),  # bullets
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # emphasis, but not a*b*c
+    (re.compile(r"`([^`\n]+)`"), r"\1"),  # inline code
+]
 _SPACES = re.compile(r"[ \t]+")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)\]])")
 _SPACE_AFTER_BRACKET = re.compile(r"([(\[]) +")
@@ -126,6 +135,8 @@ def to_speech_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text)  # full-width digits and letters become ASCII
     text = text.translate(_TYPOGRAPHY).replace("\r\n", "\n").replace("\r", "\n")
+    for pattern, replacement in _MARKDOWN:
+        text = pattern.sub(replacement, text)
     text = _APPROXIMATELY.sub("about ", text)
     for ascii_arrow, symbol in _ASCII_ARROWS:
         text = text.replace(ascii_arrow, symbol)

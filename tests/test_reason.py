@@ -77,6 +77,23 @@ def test_judge_accepts_only_speakable_answers_that_reach_the_gold_label():
     assert judge(YES_WITH_ARROW, 1) == "unspeakable"
 
 
+@pytest.mark.parametrize("answer, verdict", [
+    ("Answer: entailed.\n\nActually no, it is not entailed.", "verdict-not-last"),
+    ("Answer: entailed? No, not entailed.", "verdict-not-last"),
+    ("**Step 1:** the premises hold.\nAnswer: entailed.", "unspeakable"),
+    ("The rule is $P \\to Q$, so it holds. Answer: entailed.", "unspeakable"),
+    ("\\frac{a}{b} is two. Answer: entailed.", "unspeakable"),
+    ("<think>hmm</think> It holds. Answer: entailed.", "unspeakable"),
+    ("Steps:\n- the cat is an animal\nAnswer: entailed.", "unspeakable"),
+    ("# Reasoning\nIt holds.\nAnswer: entailed.", "unspeakable"),
+    ("x | y holds. Answer: entailed.", "unspeakable"),
+    ("Tom is a cat, and more than 5% of cats, e.g. Tom, are animals; x > 5 holds.\nAnswer: entailed.", None),
+    ("It follows.\nAnswer: Entailed", None),
+])
+def test_judge_wants_the_verdict_last_and_plain_speakable_prose(answer, verdict):
+    assert judge(answer, 1) == verdict
+
+
 def test_default_prompt_renders_the_spoken_question_and_asks_for_the_final_line():
     record = item("a", conclusion="Tom costs $5")
     prompt = PromptTemplate.load().render(record)

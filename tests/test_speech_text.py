@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,17 @@ def test_numbers_currency_abbreviations_and_quotes():
                                                              "nineteen oh five and zero zero seven"
     assert number_words(1_000_001) == "one million one"
     assert to_speech_text("ＡＢ１２") == "AB twelve"  # full-width forms
+
+
+@pytest.mark.parametrize("text, speech", [
+    ("1. **State Organs**: they decide", "one. State Organs: they decide"),
+    ("which option is *not* an offensive", "which option is not an offensive"),
+    ("# Heading\n- bullet one\n* bullet two", "Heading\nbullet one\nbullet two"),
+    ("use `code` here", "use code here"),
+    ("a*b*c", "a*b*c"),  # not emphasis: left for the voice, and for the unspeakable check
+])
+def test_markdown_marks_go_and_their_words_stay(text, speech):
+    assert to_speech_text(text) == speech
 
 
 def test_cjk_is_kept_and_reported_never_dropped():

@@ -34,11 +34,11 @@ import orjson
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, dumps, iter_lines
-from soundmind_data.labels import LABEL_NAMES, parse_final_answer
+from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
 from soundmind_data.llm import Backend, BackendError
-from soundmind_data.speakable import unspeakable_chars
+from soundmind_data.speakable import markup, unspeakable_chars
 
-VERDICTS = (*LABEL_NAMES, "undecidable", "unspeakable")  # why a sample was rejected
+VERDICTS = (*LABEL_NAMES, "undecidable", "verdict-not-last", "unspeakable")  # why a sample was rejected
 OUTCOMES = ("accepted", "unresolved", "failed")
 TEMPLATE_FIELDS = ("question", "major_premise", "minor_premise", "conclusion")
 
@@ -108,13 +108,19 @@ def gold_label(item: dict[str, Any]) -> tuple[int, str]:
 
 
 def judge(answer: str, gold: int) -> str | None:
-    """None when `answer` is acceptable for `gold`; else the reason it is rejected, one of VERDICTS."""
+    """None when `answer` is acceptable for `gold`; else the reason it is rejected, one of VERDICTS.
+
+    The verdict must be the answer's last words ("Answer: entailed. Actually, no..." reads as entailed to a parser
+    but not to a listener), and the text must be plain speakable prose: no markdown, LaTeX, tags or symbols.
+    """
     verdict = parse_final_answer(answer)
     if verdict is None:
         return "undecidable"
     if verdict != gold:
         return LABEL_NAMES[verdict]
-    if unspeakable_chars(answer):
+    if not ends_with_final_answer(answer):
+        return "verdict-not-last"
+    if unspeakable_chars(answer) or markup(answer):
         return "unspeakable"
     return None
 
