@@ -112,6 +112,22 @@ def test_items_format_checks_the_schema_drops_foreign_audio_and_catches_repeated
     assert added["id"] == "n-1" and added["split"] in ("train", "dev", "test") and "question_audio" not in added
 
 
+def test_an_answer_that_contradicts_its_label_is_rejected_as_validate_strict_would(tmp_path):
+    manifest = existing_corpus(tmp_path / "manifest.jsonl")
+    new = write_jsonl(tmp_path / "new.jsonl", [
+        item("n-1", label=1, answer="It fails.\nAnswer: not entailed.", **triplet(301)),
+        item("n-2", label=1, answer="No verdict at all.", **triplet(302)),
+        item("n-3", label=1, answer=None, **triplet(303)),  # no answer yet: welcome
+        item("n-4", label=0, **triplet(304)),  # the factory's agreeing answer
+    ])
+    report = add_items([new], to=manifest, fmt="items", seed=3)
+    assert [(r["line"], r["id"], r["reason"]) for r in report.rejected] == [
+        (1, "n-1", "answer_text: the answer's final verdict contradicts the label 1 (entailed)"),
+        (2, "n-2", "answer_text: the answer has no final 'Answer: entailed / not entailed' verdict"),
+    ]
+    assert [record["id"] for record in read_jsonl(manifest)][-2:] == ["n-3", "n-4"]
+
+
 def test_add_refuses_to_move_existing_items(tmp_path, run_cli):
     manifest = existing_corpus(tmp_path / "manifest.jsonl")
     new = write_jsonl(tmp_path / "new.jsonl", [soundmind_line("n-1", **triplet(301))])
@@ -174,3 +190,15 @@ def test_add_synthesises_only_the_new_items_with_the_corpus_voice(tmp_path, run_
     assert {i["answer_audio"]["sample_rate"] for i in new_items} == {16000}
     assert not any(p.name.startswith(".add-") for p in corpus.iterdir())
     run_cli("validate", manifest, "--audio", check_rc=0)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"id": "x"}, "'split' is a required property"),
+    ({"label": "entailed"}, "label: 'entailed' is not one of [0, 1]"),
+])
+def test_diff_names_a_bad_line_in_one_line(tmp_path, run_cli, bad, message):
+    old = write_jsonl(tmp_path / "old.jsonl", [item("a")])
+    new = write_jsonl(tmp_path / "new.jsonl", [item("a"), bad if "id" in bad else {**item("b"), **bad}])
+    proc = run_cli("diff", old, new, check_rc=1)
+    assert proc.stderr.strip().startswith(f"error: {new}:2: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -33,6 +33,7 @@ from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records
 from soundmind_data.stages import ingest as ingest_stage
+from soundmind_data.stages.audit import answer_disagreement
 from soundmind_data.stages.split import split_manifest
 from soundmind_data.stages.synthesize import ItemResult, SynthesisOptions, synthesize_manifest
 from soundmind_data.table import id_sample
@@ -53,6 +54,7 @@ class NewItem:
     line: int
     key: int  # normalised triplet
     exact: bytes  # digest of the triplet as written, to tell an exact duplicate from a normalised one
+    answer_problem: str | None  # why its answer fails `validate --strict` (the audit's rule), if it has one
 
 
 @dataclass
@@ -163,7 +165,7 @@ def read_new_items(sources: list[Path], fmt: str, out: Path,
     new = []
     for index, item in enumerate(iter_records(out)):
         file, line = where[index] if where is not None else (item["source"]["file"], item["source"]["line"])
-        new.append(NewItem(item["id"], file, line, triplet_key(item), _exact_digest(item)))
+        new.append(NewItem(item["id"], file, line, triplet_key(item), _exact_digest(item), answer_disagreement(item)))
     return new, rejects
 
 
@@ -232,6 +234,14 @@ def find_duplicates(new: list[NewItem], corpus: Corpus, manifest: Path) -> dict[
     return duplicates
 
 
+def answer_rejects(new: list[NewItem]) -> dict[int, dict[str, Any]]:
+    """{index of a new item: its reject line} for answers whose final verdict is missing or contradicts the label:
+    a contributed answer is checked as `validate --strict` would check it once published."""
+    return {index: {"file": item.file, "line": item.line, "id": item.id,
+                    "reason": f"answer_text: {item.answer_problem}"}
+            for index, item in enumerate(new) if item.answer_problem}
+
+
 # -------------------------------------------------------------------------------------------------- 3. placement
 def default_ratios(corpus: Corpus) -> dict[str, float]:
     """The splits MANIFEST has, in the proportions it has them: new items spread like the existing ones."""
@@ -246,7 +256,7 @@ def _placeholder_split(taken: Iterable[str]) -> str:
     name, number = PLACEHOLDER_SPLIT, 1
     while name in taken:
         number += 1
-        name = f"{PLACEHOLDER_SPLIT}-{number}"
+        name = f"{PLACEHOLDER_SPLIT}_{number}"
     return name
 
 
@@ -339,7 +349,7 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
     if unnamed:
         raise UsageError(f"--ratios must name every split of {manifest} (existing items never move): "
                          f"missing {', '.join(unnamed)}")
-    duplicates = find_duplicates(new, corpus, manifest)
+    duplicates = {**find_duplicates(new, corpus, manifest), **answer_rejects(new)}
     report.rejected += duplicates.values()
     if len(duplicates) == len(new):
         return  # nothing to add: MANIFEST stays as it is

@@ -20,7 +20,7 @@ import numpy as np
 
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected
-from soundmind_data.labels import parse_final_answer
+from soundmind_data.labels import LABEL_NAMES, parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
 from soundmind_data.stages.ingest import Reject, from_logiqa
 from soundmind_data.textkey import triplet_key
@@ -118,6 +118,21 @@ def answer_check(item: dict) -> str | None:
     if verdict is None:
         return "answer_undecidable"
     return "answer_label_disagree" if verdict != item["label"] else None
+
+
+_DISAGREEMENTS = {
+    "answer_label_disagree": "the answer's final verdict contradicts the label {label} ({name})",
+    "answer_undecidable": "the answer has no final 'Answer: entailed / not entailed' verdict",
+}
+
+
+def answer_disagreement(item: dict) -> str | None:
+    """Why an item's answer fails the strict check (no final verdict, or one against the label), as a sentence;
+    None when it agrees or when there is no answer."""
+    problem = answer_check(item)
+    if problem not in _DISAGREEMENTS:
+        return None
+    return _DISAGREEMENTS[problem].format(label=item["label"], name=LABEL_NAMES[item["label"]])
 
 
 def audit_manifest(

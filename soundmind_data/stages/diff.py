@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
-from soundmind_data.jsonl import iter_records
+from soundmind_data import schemas
+from soundmind_data.errors import DataError
+from soundmind_data.jsonl import iter_manifest_lines
 
 # Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
 COMPARED_FIELDS = ("split", "label", "major_premise", "minor_premise", "conclusion", "question_text", "answer_text")
@@ -54,14 +56,25 @@ class DiffReport:
         return rows
 
 
+def _items(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The manifest's items, with the fields the diff keys on checked: a bad line is a DataError naming it."""
+    for line in iter_manifest_lines(path):
+        item = line.record
+        if not (isinstance(item.get("id"), str) and isinstance(item.get("split"), str)
+                and item.get("label") in (0, 1) and not isinstance(item.get("label"), bool)):
+            problem = schemas.first_error("item", item) or "id, split or label"
+            raise DataError(f"{line.file}:{line.number}: {problem}")
+        yield item
+
+
 def diff_manifests(old: str | Path, new: str | Path) -> DiffReport:
     report = DiffReport(str(old), str(new))
     before: dict[str, tuple[bytes, ...]] = {}
-    for item in iter_records(old):
+    for item in _items(old):
         before[item["id"]] = _digests(item)
         report.balance.setdefault(item["split"], {"old": {0: 0, 1: 0}, "new": {0: 0, 1: 0}})["old"][item["label"]] += 1
     seen: set[str] = set()
-    for item in iter_records(new):
+    for item in _items(new):
         item_id = item["id"]
         seen.add(item_id)
         report.balance.setdefault(item["split"], {"old": {0: 0, 1: 0}, "new": {0: 0, 1: 0}})["new"][item["label"]] += 1

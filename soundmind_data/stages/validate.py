@@ -28,16 +28,11 @@ from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.plots import Distributions
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
-from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.textkey import id_digest, spoken_words
 
 WORST_SHOWN = 10
 _IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, few enough to bound memory
-_STRICT_MESSAGES = {
-    "answer_label_disagree": "the answer's final verdict contradicts the label {label} ({name})",
-    "answer_undecidable": "the answer has no final 'Answer: entailed / not entailed' verdict",
-}
 
 
 @dataclass
@@ -285,14 +280,12 @@ def _annotation_checks(line: Line, report: ValidateReport, seen_ids: dict[bytes,
 
 
 def _answer_label_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
-    from soundmind_data.stages.audit import answer_check  # the audit's rule, so both commands agree
+    from soundmind_data.stages.audit import answer_disagreement  # the audit's rule, so both commands agree
 
-    problem = answer_check(item)
-    if problem == "answer_missing":  # an item without an answer has nothing to disagree with
+    if not item.get("answer_text"):  # an item without an answer has nothing to disagree with
         report.tally("answer_label", SKIP)
-    elif problem:
+    elif message := answer_disagreement(item):
         report.tally("answer_label", FAIL)
-        message = _STRICT_MESSAGES[problem].format(label=item["label"], name=LABEL_NAMES[item["label"]])
         report.fail(line, item["id"], "answer_label", "answer_text", message)
     else:
         report.tally("answer_label", PASS)
