@@ -43,7 +43,7 @@ def pretty_name(repo_id: str | None, folder: Path) -> str:
 
 def metadata(build: BuildResult, *, repo_id: str | None) -> dict[str, Any]:
     """The YAML header: what the Hub indexes and what `datasets` uses to find splits and features."""
-    shard_bytes = sum((build.folder / path).stat().st_size for path in build.files)
+    shard_bytes = sum((build.folder / path).stat().st_size for path in build.files if path.endswith(".parquet"))
     return {
         "license": card_license(build),
         "task_categories": ["audio-text-to-text", "question-answering"],

@@ -126,6 +126,8 @@ class AtomicWriter:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
+        if self.path.is_dir():
+            raise UsageError(f"{self.path}: is a folder; give a file name")
         tempfiles.sweep(parent, self.path.name)  # what a killed writer of this same file left
         self._tmp_path = parent / tempfiles.temp_name(self.path.name)
         try:

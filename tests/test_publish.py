@@ -431,6 +431,8 @@ def test_plots_beside_the_manifest_are_published_and_shown(manifest, tmp_path, r
         assert "README.md + 2 plot(s)" in proc.stderr
         card = (folder / "README.md").read_text(encoding="utf-8")
         assert "![label balance](plots/label-balance.png)" in card and "![durations](plots/durations.png)" in card
+        shards = sum(p.stat().st_size for p in (folder / "data").iterdir())
+        assert read_card_metadata(card)["dataset_info"]["download_size"] == shards  # the plots are not data
         files = hub.files("my-org/plotted")
         assert {path: files[path] for path in files if path.startswith("plots/")} == {
             f"plots/{png.name}": png.read_bytes() for png in plots}

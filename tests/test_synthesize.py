@@ -134,6 +134,29 @@ def test_a_changed_model_file_is_refused(tmp_path, monkeypatch):
         piper.PiperBackend(None, "cpu")
 
 
+def test_ctrl_c_stops_a_pool_at_once_and_the_rerun_finishes(tmp_path):
+    long_answer = " ".join(["Every bird in the garden sings a short song in the early morning."] * 30)
+    manifest = write_jsonl(tmp_path / "items.jsonl",
+                           [short_item(f"w{n}", f"Question {n}.", f"{long_answer} Answer {n}.") for n in range(2)])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "soundmind_data", "synthesize", str(manifest), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob(".cache/*/*.json"))) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # both questions are done: each worker is now well into a long answer (several seconds)
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - interrupted < 3, "Ctrl-C waited for the answers in progress"
+    assert not (out / "manifest.jsonl").exists()
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "2 files synthesised, 2 from cache" in rerun.stderr
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
 def test_killed_run_resumes_without_redoing_finished_items(tmp_path):
     sentences = ["The first rule holds for every case we saw.", "A second rule is added to the first one here.",
                  "Each bird in the garden sings in the morning.", "No fish in this lake can climb a tree at all.",

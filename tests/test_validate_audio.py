@@ -302,6 +302,9 @@ def test_strict_fails_an_answer_that_contradicts_its_label(tmp_path, run_cli):
     (["--max-wer", "0.3"], "--max-wer needs --asr"),
     (["--audio", "--out", "elsewhere/out.jsonl"], "must be in the folder of"),
     (["--audio", "--workers", "0"], "--workers 0: expected 1 or more"),
+    (["--asr", "pocketsphinx", "--asr-model", "foo"], "--asr-model is for --asr whisper"),  # no audio needed to tell
+    (["--json", "."], ".: is a folder; give a file name"),
+    (["--plots", "plots"], "--plots needs --audio"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, run_cli, args, message):
     manifest = write_jsonl(tmp_path / "items.jsonl", [item("a")])

@@ -49,9 +49,12 @@ class Distributions:
 
 def write_plots(data: Distributions, folder: str | Path, *, loudness_target_lufs: float, loudness_tolerance_lu: float,
                 max_wer: float | None) -> list[Path]:
-    """Write durations.png, and wer.png / loudness.png when any file has those values; returns the paths written."""
-    folder = _plot_folder(folder, "--plots")
+    """Write durations.png, and wer.png / loudness.png when any file has those values; returns the paths written
+    (none when no audio file was measured: empty axes would only look like a broken plot)."""
     columns = _columns(data)
+    if not columns["kind"].size:
+        return []
+    folder = _plot_folder(folder, "--plots")
     written = []
     written.append(_save(_durations_figure(data, columns), folder / "durations.png"))
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 from soundmind_data import schemas, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
+from soundmind_data.procpool import stop_now
 from soundmind_data.speakable import char_problem, unspeakable_chars
 from soundmind_data.speech_text import split_sentences, to_speech_text
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
@@ -321,8 +322,10 @@ def _run_pool(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator
     except BrokenProcessPool:
         pool.shutdown(wait=True)  # the pool is terminating the other workers: let them go before reporting
         raise DataError("a worker process died (killed, or out of memory); re-run to resume") from None
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # after an interrupt: do not wait for items in progress
+    except BaseException:  # Ctrl-C, SIGTERM, a bad line: do not wait for the items in progress
+        stop_now(pool)
+        raise
+    pool.shutdown()
 
 
 def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[ItemResult]:

@@ -28,6 +28,7 @@ from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.plots import Distributions
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
+from soundmind_data.procpool import stop_now
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.textkey import id_digest, spoken_words
 
@@ -196,7 +197,7 @@ def _checker_pool(workers: int, checker_args: tuple) -> Iterator[Callable[[dict]
     try:
         yield lambda item: pool.submit(_check_in_worker, item)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_now(pool)
         raise
     pool.shutdown()
 
@@ -220,6 +221,10 @@ def validate_manifest(
         raise UsageError(f"--workers {workers}: expected 1 or more")
     if out is not None:
         _check_out_path(path, Path(out))
+    if asr is not None:  # a bad --asr or --asr-model is a usage error now, not a failure on the first audio file
+        from soundmind_data.checks.asr import load_backend
+
+        load_backend(asr, asr_model)
     report = ValidateReport(manifest=str(path), config=(config or CheckConfig()) if audio else None,
                             asr_backend=asr, asr_model=asr_model)
     seen_ids: dict[bytes, int] = {}
