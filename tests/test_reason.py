@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from factories import item, read_jsonl, write_jsonl
+from factories import item, logiqa_line, read_jsonl, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.labels import parse_final_answer
@@ -75,6 +75,21 @@ def test_judge_accepts_only_speakable_answers_that_reach_the_gold_label():
     assert judge(YES, 0) == "entailed"
     assert judge("No verdict here.", 1) == "undecidable"
     assert judge(YES_WITH_ARROW, 1) == "unspeakable"
+
+
+def test_gold_files_give_soundmind_items_their_gold_label(tmp_path):
+    # A SoundMind item labelled 0 by a model; the LogiQA file says the same triplet is entailed: the gold file wins.
+    record = case_item("agree", item_id="it-sm", label=0)
+    gold = write_jsonl(tmp_path / "dev.txt", [logiqa_line(record["major_premise"], record["minor_premise"],
+                                                          record["conclusion"] + ".", "entailed")])
+    manifest = write_jsonl(tmp_path / "items.jsonl", [record, case_item("agreeneg", label=0)])
+    with CannedServer(scripted_reply) as server:
+        backend = OpenAICompatBackend(server.base_url, "m", timeout_s=10.0, max_retries=0)
+        report = reason_manifest(manifest, out=tmp_path / "out.jsonl", backend=backend, samples=1, gold_files=[gold])
+    accepted = by_id(tmp_path / "out.jsonl")
+    assert accepted["it-sm"]["label"] == 1 and accepted["it-sm"]["reason"]["gold_from"] == "gold-file"
+    assert accepted["it-agreeneg"]["label"] == 0 and accepted["it-agreeneg"]["reason"]["gold_from"] == "label"
+    assert report.gold_from == {"gold-file": 1, "label": 1}
 
 
 @pytest.mark.parametrize("answer, verdict", [

@@ -1,8 +1,9 @@
 """Reason: write spoken chain-of-thought answers that reach the gold label, by rejection sampling.
 
 For each item, completions of the prompt are drawn one after another (sample 0, 1, ... up to K). The first whose
-final answer, read by `labels.parse_final_answer` (the parser the RL reward uses), equals the gold label and that a
-voice can speak (`speakable.unspeakable_chars`) becomes the item's `answer_text`. An item with no such sample goes to
+final answer, read by `labels.parse_final_answer` (the parser the RL reward uses), equals the gold label (see
+`gold_label`), is its last line, and that a voice can speak (`speakable`: no unspeakable characters, no markup)
+becomes the item's `answer_text`. An item with no such sample goes to
 OUT.unresolved.jsonl with the verdicts of all its rejected samples: it is listed, never labelled with an answer that
 disagrees. Items whose requests failed (after the backend's retries) go there too, marked "failed".
 
@@ -27,7 +28,7 @@ from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
@@ -37,6 +38,8 @@ from soundmind_data.jsonl import AtomicWriter, dumps, iter_lines
 from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
 from soundmind_data.llm import Backend, BackendError
 from soundmind_data.speakable import markup, unspeakable_chars
+from soundmind_data.stages.audit import load_gold
+from soundmind_data.textkey import triplet_key
 
 VERDICTS = (*LABEL_NAMES, "undecidable", "verdict-not-last", "unspeakable")  # why a sample was rejected
 OUTCOMES = ("accepted", "unresolved", "failed")
@@ -98,12 +101,15 @@ class PromptTemplate:
         )
 
 
-def gold_label(item: dict[str, Any]) -> tuple[int, str]:
+def gold_label(item: dict[str, Any], gold_files: dict[int, int] | None = None) -> tuple[int, str]:
     """The label an answer must reach, and where it came from: the source's gold label when ingest recorded one
-    (LogiQA 2.0 NLI), else the item's own label (SoundMind items carry no separate gold)."""
+    (LogiQA 2.0 NLI), else the label of the same triplet in the `--gold` LogiQA files (SoundMind items carry no
+    gold of their own), else the item's own label."""
     gold = item["source"].get("gold_label")
     if gold is not None:
         return gold, "source.gold_label"
+    if gold_files and (gold := gold_files.get(triplet_key(item))) is not None:
+        return gold, "gold-file"
     return item["label"], "label"
 
 
@@ -284,10 +290,10 @@ def _iter_items(manifest: Path) -> Iterator[dict[str, Any]]:
         yield line.record  # type: ignore[misc]
 
 
-def _sample_item(item: dict[str, Any], prompt: str, backend: Backend, cache: ResponseCache, samples: int,
-                 stop: threading.Event) -> _Outcome | None:
+def _sample_item(item: dict[str, Any], prompt: str, gold_files: dict[int, int] | None, backend: Backend,
+                 cache: ResponseCache, samples: int, stop: threading.Event) -> _Outcome | None:
     """Draw samples for one item until one is accepted; None when the run is being stopped."""
-    gold, gold_from = gold_label(item)
+    gold, gold_from = gold_label(item, gold_files)
     outcome = _Outcome(item, "unresolved", None, gold, gold_from, rejected=[], requests=0, cache_hits=0)
     for index in range(samples):
         if stop.is_set():
@@ -336,10 +342,14 @@ def reason_manifest(
     samples: int = 4,
     concurrency: int = 8,
     template: PromptTemplate | None = None,
+    gold_files: Iterable[str | Path] = (),
     on_item: Callable[[ReasonReport], None] | None = None,
     max_failures_in_a_row: int = 10,
 ) -> ReasonReport:
     """Regenerate the answers of `manifest` into `out` (accepted items) and `out.unresolved.jsonl` (the rest).
+
+    `gold_files` are LogiQA 2.0 NLI files whose labels, matched by normalised triplet, are the gold of items that
+    carry none themselves (SoundMind annotations, whose labels came from a model's answer).
 
     A run whose last `max_failures_in_a_row` items all failed stops with a DataError: the endpoint is down or refuses
     us, and retrying every remaining item for minutes each would only postpone the news.
@@ -354,6 +364,7 @@ def reason_manifest(
     if not manifest.is_file():
         raise UsageError(f"{manifest}: no such file")
     template = template or PromptTemplate.load()
+    gold = load_gold(gold_files) if gold_files else None
     report = ReasonReport(
         manifest=str(manifest), out=str(out), unresolved_file=str(unresolved_path(out)), cache_file=str(cache_path(out)),
         backend=backend.name, model=backend.model, temperature=backend.temperature, samples=samples,
@@ -396,7 +407,8 @@ def reason_manifest(
         in_flight: deque = deque()
         try:
             for item in _iter_items(manifest):
-                in_flight.append(pool.submit(_sample_item, item, template.render(item), backend, cache, samples, stop))
+                in_flight.append(pool.submit(_sample_item, item, template.render(item), gold, backend, cache, samples,
+                                             stop))
                 if len(in_flight) >= 2 * concurrency:
                     finish(in_flight.popleft().result())
             while in_flight:
