@@ -111,6 +111,8 @@ def validate(
         raise UsageError(f"--asr {asr}: expected one of {', '.join(BACKENDS)}")
     if max_wer is not None and asr is None:
         raise UsageError("--max-wer needs --asr")
+    if plots and not (audio or asr):
+        raise UsageError("--plots needs --audio (the plots show what the audio checks measure)")
     config = load_config(config_file)
     if max_wer is not None:
         config = config.with_max_wer(asr, max_wer)
@@ -127,6 +129,8 @@ def validate(
         report.plots = [str(path) for path in write_plots(
             report.distributions, plots, loudness_target_lufs=config.loudness_target_lufs,
             loudness_tolerance_lu=config.loudness_tolerance_lu, max_wer=report.max_wer)]
+        if not report.plots:
+            err(f"validate: no plots written to {plots}: no audio file was measured")
     if report.failures:
         typer.echo("")
     typer.echo(format_table(("check", "passed", "failed", "skipped"), report.check_rows()))
@@ -201,12 +205,14 @@ def reason(
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait on the server before the request is retried."),
     retries: int = typer.Option(5, "--retries", help="Re-sends of a request after HTTP 429/5xx or a timeout, with exponential backoff."),
     prompt_template: Optional[Path] = typer.Option(None, "--prompt-template", help="Prompt file with $question, $major_premise, $minor_premise, $conclusion (default: pipelines/prompts/reason.txt)."),
+    gold: List[Path] = typer.Option([], "--gold", help="LogiQA 2.0 NLI file whose labels are the gold of items that carry none (SoundMind annotations); repeatable."),
     json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
 ) -> None:
     """Write spoken chain-of-thought answers that reach the gold label, by rejection sampling.
 
-    Up to K samples per item; the first whose final "Answer:" equals the gold label (source.gold_label, else label)
-    and that a voice can speak becomes answer_text. Items with no such sample go to OUT.unresolved.jsonl with the
+    Up to K samples per item; the first whose final "Answer:" equals the gold label (source.gold_label, else the
+    --gold file's label for the same triplet, else label), ends the answer, and that a voice can speak becomes
+    answer_text. Items with no such sample go to OUT.unresolved.jsonl with the
     verdicts of the rejected samples. Every completion is cached in OUT.reason-cache.jsonl: rerun the same command
     after a crash and only the missing requests are sent. Exit code 1 if any request failed for good.
 
@@ -227,7 +233,7 @@ def reason(
             bar.update()
 
         report = reason_manifest(manifest, out=out, backend=llm, samples=samples, concurrency=concurrency,
-                                 template=template, on_item=on_item)
+                                 template=template, gold_files=gold, on_item=on_item)
     llm.close()
     rows = [(outcome, report.outcomes[outcome], id_sample(report.ids.get(outcome, []))) for outcome in OUTCOMES]
     typer.echo(format_table(("outcome", "items", "ids"), rows))
@@ -651,7 +657,7 @@ def _as_usage_error(exc: Exception) -> UsageError | None:
 def _invoke_command(args: list[str]) -> int:
     """Run one soundmind-data command in this process, as `run` does for each pipeline stage."""
     try:
-        return app(args, standalone_mode=False) or 0
+        code = app(args, standalone_mode=False) or 0
     except DataError as exc:
         err(f"error: {exc}")
         return 1
@@ -662,6 +668,9 @@ def _invoke_command(args: list[str]) -> int:
         if usage is None:
             raise
         raise usage from None
+    if code == 130:  # typer turns a KeyboardInterrupt in the command (Ctrl-C, or SIGTERM via main()) into 130
+        raise KeyboardInterrupt
+    return code
 
 
 def _check_command(args: list[str]) -> None:
@@ -682,7 +691,7 @@ def _check_command(args: list[str]) -> None:
 def run(
     pipeline_file: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline: a YAML list of stages (schemas/pipeline.schema.json)."),
     workdir: Optional[Path] = typer.Option(None, "--workdir", "-w", help="Work dir for every stage's output (default: work/<pipeline name>)."),
-    from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run this stage and all later ones, even if unchanged."),
+    from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run this stage and all later ones, even if unchanged, overwriting their manifests even when changed outside the pipeline."),
     only: Optional[str] = typer.Option(None, "--only", help="Run just this stage (earlier stages must have run)."),
     set_options: List[str] = typer.Option([], "--set", help="Override a stage option: STAGE.OPTION=VALUE (repeatable), e.g. synthesize.device=cpu."),
     skip: List[str] = typer.Option([], "--skip", help="Leave a stage out of this run (repeatable), e.g. reason when no LLM endpoint is at hand."),
@@ -690,8 +699,11 @@ def run(
 ) -> None:
     """Run a pipeline: each stage reads the previous manifest and writes its own into the work dir.
 
-    Re-running skips stages whose command, options and input are unchanged, so an interrupted build resumes where it
-    stopped. Each stage is logged to WORKDIR/run-log.jsonl.
+    Re-running skips stages whose command, options, input manifest, the files their options name and their output
+    (audio files included) are unchanged, so an interrupted build resumes where it stopped. A stage manifest changed
+    since the pipeline wrote it (e.g. by `soundmind-data add --to`) is never overwritten silently: the run stops
+    (exit 2) until it is moved away or rebuilt with --from STAGE. Each stage is logged to WORKDIR/run-log.jsonl.
+    Exit code 1 if a stage fails, 130 when interrupted (143 for SIGTERM).
 
     Example: soundmind-data run pipelines/demo.yaml --workdir demo-out
     """
@@ -701,23 +713,36 @@ def run(
     if from_stage and only:
         raise UsageError("give --from or --only, not both")
     total = len(pipeline.stages)
+    current = None  # the stage under way, named when the run is interrupted
 
     def announce(stage, status: str) -> None:
+        nonlocal current
+        current = stage.name
         position = pipeline.stages.index(stage) + 1
         err(f"[{position}/{total}] {stage.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
 
-    summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, invoke=_invoke_command,
-                           check=_check_command, from_stage=from_stage, only=only, on_stage=announce)
+    try:
+        summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, invoke=_invoke_command,
+                               check=_check_command, from_stage=from_stage, only=only, on_stage=announce)
+    except KeyboardInterrupt:  # main() reports it and exits 130 (143 for SIGTERM)
+        where = f" in stage {current}" if current else ""
+        err(f"run: stopped{where}; finished stages are kept, re-run the same command to resume")
+        raise
     typer.echo("")
-    typer.echo(format_table(("stage", "status", "seconds", "items in", "items out"),
-                            [(r.stage, r.status if r.exit_code == 0 or r.status == "failed" else f"{r.status} (exit {r.exit_code})",
-                              f"{r.duration_s:.1f}", r.items_in, r.items_out) for r in summary.stages]))
+    rows = [(r.stage, r.status if r.exit_code == 0 or r.status == "failed" else f"{r.status} (exit {r.exit_code})",
+             f"{r.duration_s:.1f}", r.items_in, r.items_out, r.failures) for r in summary.stages]
+    typer.echo(format_table(("stage", "status", "seconds", "items in", "items out", "failures"), rows))
+    for r in summary.stages:
+        if r.failures:
+            typer.echo(f"failures of {r.stage}: {r.failures} -> {r.failures_file}")
     if summary.final_manifest and summary.final_manifest.is_file():
         corpus = corpus_summary(summary.final_manifest)
         typer.echo("")
         typer.echo(format_table(("split", "not-entailed", "entailed", "items"),
                                 [(s, c[0], c[1], c[0] + c[1]) for s, c in corpus["splits"].items()]))
         typer.echo(f"\naudio: {corpus['audio_hours']:.3f} h; final manifest: {summary.final_manifest}")
+    if summary.hub_folder:
+        typer.echo(f"Hub-ready folder: {summary.hub_folder}")
     typer.echo(f"work dir: {summary.workdir} (run log: {summary.workdir / 'run-log.jsonl'})")
     if summary.plots:
         typer.echo(f"plots: {', '.join(str(path) for path in summary.plots)}")

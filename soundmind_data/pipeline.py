@@ -1,10 +1,13 @@
 """Pipelines: a YAML list of stages, each one soundmind-data command, run in order over one work dir.
 
 Each stage reads the previous stage's manifest and writes its own into the work dir, so every manifest after
-synthesis sits beside the audio it points to. A stage is skipped on a re-run when its command, options and input
-(content hashes) are unchanged and its output is still the one it wrote: an interrupted build resumes where it
-stopped (and synthesis itself resumes item by item through its cache). Every stage run or skipped is appended to
-`run-log.jsonl` with its command line, duration, item counts and the toolkit version.
+synthesis sits beside the audio it points to. A stage is skipped on a re-run when its command, options and inputs
+(content hashes of its input manifest, of every file its options name, and of the default files it reads) are
+unchanged and its output is still the one it wrote, audio files included: an interrupted build resumes where it
+stopped (and synthesis itself resumes item by item through its cache). A manifest changed since the pipeline wrote
+it (a contributor's `soundmind-data add --to` on it) is never silently overwritten: the run stops with a usage error
+unless `--from` asks for that stage to be rebuilt. Every stage run or skipped is appended to `run-log.jsonl` with
+its command line, duration, item counts, failures and the toolkit version.
 
 The runner does not import the CLI: it is given `invoke(args) -> exit code` and `check(args)` (parse without
 running) by `cli.py`, so a pipeline stage is exactly the command a user would type.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import time
 from functools import lru_cache
@@ -25,11 +29,14 @@ import yaml
 
 from soundmind_data import __version__, schemas
 from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import write_json
+from soundmind_data.jsonl import iter_lines, write_json
 
 STATE_FILE = "pipeline-state.json"
 RUN_LOG = "run-log.jsonl"
 PLOTS_DIR = "plots"  # WORKDIR/plots/*.png, drawn after the last manifest; publish puts them on the dataset card
+INTERRUPTED_EXIT = 130  # logged for a stage stopped by Ctrl-C or SIGTERM, as the shell reports an interrupted command
+WRITTEN_OPTIONS = frozenset({"json"})  # options naming a file the stage writes (its report), not one it reads
+AUDIO_FIELDS = ("question_audio", "answer_audio")
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,8 @@ class StageRun:
     items_in: int | None
     items_out: int | None
     output: str | None
+    failures: int | None = None  # lines or items the stage set aside; None for stages that set none aside
+    failures_file: str | None = None  # where they are listed, with the reasons
 
 
 @dataclass
@@ -100,6 +109,7 @@ class RunSummary:
     stages: list[StageRun] = field(default_factory=list)
     final_manifest: Path | None = None
     plots: list[Path] = field(default_factory=list)
+    hub_folder: Path | None = None  # the Hub-ready folder, when a publish stage ran or was skipped
 
     @property
     def exit_code(self) -> int:
@@ -179,8 +189,17 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> tuple[list[str], Path | None, Path | None]:
-    """(command line, output manifest or None, output path or None) of one stage."""
+@dataclass(frozen=True)
+class Plan:
+    """One stage's command line and what it writes."""
+
+    args: list[str]
+    out_manifest: Path | None  # the manifest the next stage reads
+    output: Path | None  # what the output flag points at: that manifest, the work dir, or a folder
+    report: Path | None  # the --json report the runner asked for
+
+
+def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> Plan:
     io = STAGE_IO[stage.command]
     args = [stage.command]
     if io.takes_manifest:
@@ -198,9 +217,11 @@ def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> tuple[list[str]
         else:
             output = workdir / stage.name  # a folder users open (the Hub-ready dataset, an export): a plain name
         args += [io.output_flag, str(output)]
+    report: Path | None = None
     if io.report_flag and io.report_flag.lstrip("-") not in stage.options:
-        args += [io.report_flag, str(stem.with_suffix(".report.json"))]
-    return args, out_manifest, output
+        report = stem.with_suffix(".report.json")
+        args += [io.report_flag, str(report)]
+    return Plan(args, out_manifest, output, report)
 
 
 def file_sha256(path: Path) -> str:
@@ -226,11 +247,47 @@ def _count_lines(path: Path | None) -> int | None:
         return sum(1 for line in handle if not line.isspace())
 
 
+def _default_files(command: str) -> dict[str, Path]:
+    """The files a command reads when the option naming them is not given, by option name: they shape its output as
+    much as a file named in the pipeline does (and can be edited in a checkout without a new toolkit version)."""
+    if command == "reason":
+        from soundmind_data.stages.reason import default_template_path
+
+        return {"prompt_template": default_template_path()}
+    return {}
+
+
+def _files_read(stage: Stage) -> list[Path]:
+    """The existing files a stage's options name (ingest's sources, --gold, --prompt-template, --config, a voice
+    model...) and the default files it reads for the options it is not given."""
+    named = [Path(str(value)) for key, values in stage.options.items() if key not in WRITTEN_OPTIONS
+             for value in _as_list(values) if not isinstance(value, bool) and value is not None]
+    defaults = [path for key, path in _default_files(stage.command).items() if key not in stage.options]
+    return [path for path in named + defaults if os.path.isfile(path)]  # os.path: False for any odd string too
+
+
 def _fingerprint(stage: Stage, args: list[str], inputs: list[Path]) -> str:
     digest = hashlib.sha256(f"{__version__}\0{stage.command}\0".encode())
     digest.update("\0".join(args).encode())
     for path in inputs:
-        digest.update(file_sha256(path).encode() if path.is_file() else b"missing")
+        digest.update(f"\0{path}\0{file_sha256(path) if path.is_file() else 'missing'}".encode())
+    return digest.hexdigest()
+
+
+def _audio_files_digest(manifest: Path) -> str:
+    """sha256 over the path and size of every audio file a manifest points to (relative to its folder): a deleted or
+    truncated file changes it, at the cost of one stat per file rather than reading the audio."""
+    digest = hashlib.sha256()
+    for line in iter_lines(manifest):
+        for key in AUDIO_FIELDS:
+            audio = (line.record or {}).get(key)
+            if not isinstance(audio, dict) or "path" not in audio:
+                continue
+            try:
+                size = os.stat(manifest.parent / audio["path"]).st_size
+            except OSError:
+                size = -1
+            digest.update(f"{audio['path']}\0{size}\n".encode())
     return digest.hexdigest()
 
 
@@ -246,9 +303,72 @@ def _still_valid(record: dict[str, Any] | None, fingerprint: str) -> bool:
         return False
     manifest = record.get("manifest")
     if manifest:
-        return Path(manifest).is_file() and file_sha256(Path(manifest)) == record.get("manifest_sha256")
+        return (Path(manifest).is_file() and file_sha256(Path(manifest)) == record.get("manifest_sha256")
+                and _audio_files_digest(Path(manifest)) == record.get("audio_files"))
     output = record.get("output")
     return output is None or Path(output).exists()
+
+
+def _check_not_edited(stage: Stage, record: dict[str, Any] | None) -> None:
+    """Re-running a stage rewrites its manifest: one changed since the pipeline wrote it (items a contributor added
+    with `soundmind-data add --to`, a hand edit) would be lost without a word, so that is a usage error."""
+    manifest = record.get("manifest") if record else None
+    if manifest and Path(manifest).is_file() and file_sha256(Path(manifest)) != record.get("manifest_sha256"):
+        raise UsageError(f"{manifest}: changed since the pipeline wrote it (stage {stage.name}); re-running would "
+                         f"overwrite it: move it away to keep it, or pass --from {stage.name} to rebuild it")
+
+
+def _remember(state: dict[str, Any], workdir: Path, stage: Stage, plan: Plan, fingerprint: str | None) -> None:
+    """Record what a stage wrote. `fingerprint` is None when it did not finish (failed, interrupted): it runs again
+    next time, and what it left behind is still known as the pipeline's own output, not an outside edit."""
+    manifest = plan.out_manifest
+    written = manifest is not None and manifest.is_file()
+    state[stage.name] = {
+        "fingerprint": fingerprint,
+        "manifest": str(manifest) if manifest else None,
+        "manifest_sha256": file_sha256(manifest) if written else None,
+        "audio_files": _audio_files_digest(manifest) if written else None,
+        "output": str(plan.output) if plan.output else None,
+    }
+    write_json(workdir / STATE_FILE, state)
+
+
+def _failures_file(command: str, plan: Plan) -> Path | None:
+    """The file in which a stage lists, one line each with the reason, what it set aside."""
+    if command == "ingest":
+        from soundmind_data.stages.ingest import rejects_path
+
+        return rejects_path(plan.out_manifest)
+    if command == "reason":
+        from soundmind_data.stages.reason import unresolved_path
+
+        return unresolved_path(plan.out_manifest)
+    if command == "synthesize":
+        from soundmind_data.stages.synthesize import output_names
+
+        return plan.output / output_names(None)[1]
+    if command == "validate":
+        return plan.report  # its failures are listed in its report
+    return None
+
+
+def _failures(command: str, plan: Plan) -> tuple[int | None, Path | None]:
+    """(how many, where) of the lines or items a stage set aside: ingest's rejects, reason's unresolved items,
+    synthesis failures, the items validate failed; (None, None) for a stage that sets none aside."""
+    listing = _failures_file(command, plan)
+    if listing is None or not listing.is_file():
+        return None, None
+    if command == "validate":
+        return json.loads(listing.read_text(encoding="utf-8"))["failed_items"], listing
+    return _count_lines(listing), listing
+
+
+def _stage_run(stage: Stage, plan: Plan, manifest: Path | None, status: str, exit_code: int,
+               duration_s: float) -> StageRun:
+    failures, failures_file = _failures(stage.command, plan)
+    return StageRun(stage.name, shlex.join(["soundmind-data", *plan.args]), status, exit_code, round(duration_s, 3),
+                    _count_lines(manifest), _count_lines(plan.out_manifest), str(plan.output) if plan.output else None,
+                    failures, str(failures_file) if failures_file else None)
 
 
 def run_pipeline(
@@ -263,8 +383,10 @@ def run_pipeline(
 ) -> RunSummary:
     """Run the pipeline's stages in `workdir`; returns what each stage did.
 
-    `from_stage` re-runs that stage and every later one even when unchanged; `only` runs that single stage (its input
+    `from_stage` re-runs that stage and every later one even when unchanged, and even when its manifest was changed
+    outside the pipeline (a usage error otherwise, before any stage runs); `only` runs that single stage (its input
     is the manifest recorded for the stage before it). Every stage's arguments are checked before any stage runs.
+    A KeyboardInterrupt from `invoke` (Ctrl-C, or SIGTERM turned into one) is logged and raised again.
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -273,15 +395,18 @@ def run_pipeline(
     only_index = pipeline.stage_named(only).index if only else None
     for stage in pipeline.stages:  # every stage's options are checked before anything runs
         try:
-            check(_plan(stage, workdir / "input.jsonl", workdir)[0])
+            check(_plan(stage, workdir / "input.jsonl", workdir).args)
         except UsageError as exc:
             raise UsageError(f"{pipeline.path}: stage {stage.index} ({stage.name}): {exc}") from None
+    for stage in pipeline.stages:  # and no stage that may run would overwrite a manifest changed outside the pipeline
+        if only_index is None and (forced_from is None or stage.index < forced_from):
+            _check_not_edited(stage, state.get(stage.name))
 
     summary = RunSummary(workdir)
     manifest: Path | None = None
     last_manifest_stage = max(s.index for s in pipeline.stages if STAGE_IO[s.command].writes_manifest)
     for stage in pipeline.stages:
-        args, out_manifest, output = _plan(stage, manifest, workdir)
+        plan = _plan(stage, manifest, workdir)
         if only_index is not None and stage.index != only_index:
             record = state.get(stage.name)
             if stage.index < only_index and STAGE_IO[stage.command].writes_manifest:
@@ -289,38 +414,36 @@ def run_pipeline(
                     raise UsageError(f"--only {only}: stage {stage.name!r} before it has not run yet in {workdir}")
                 manifest = Path(record["manifest"])
             continue
-        inputs = [manifest] if STAGE_IO[stage.command].takes_manifest else [Path(a) for a in _as_list(stage.options.get("sources", []))]
-        fingerprint = _fingerprint(stage, args, inputs)
+        inputs = [manifest] if STAGE_IO[stage.command].takes_manifest else []
+        fingerprint = _fingerprint(stage, plan.args, inputs + _files_read(stage))
         forced = only_index == stage.index or (forced_from is not None and stage.index >= forced_from)
-        command_line = shlex.join(["soundmind-data", *args])
         if not forced and _still_valid(state.get(stage.name), fingerprint):
             if on_stage:
                 on_stage(stage, "skipped")
-            run = StageRun(stage.name, command_line, "skipped", 0, 0.0, _count_lines(manifest), _count_lines(out_manifest),
-                           str(output) if output else None)
+            run = _stage_run(stage, plan, manifest, "skipped", 0, 0.0)
         else:
             if on_stage:
                 on_stage(stage, "running")
             started = time.perf_counter()
-            exit_code = invoke(args) or 0
-            duration = time.perf_counter() - started
+            try:
+                exit_code = invoke(plan.args) or 0
+            except KeyboardInterrupt:
+                _remember(state, workdir, stage, plan, None)
+                _append_log(workdir, _stage_run(stage, plan, manifest, "failed", INTERRUPTED_EXIT,
+                                                time.perf_counter() - started))
+                raise
             failed = exit_code != 0 and not stage.continue_on_failure
-            run = StageRun(stage.name, command_line, "failed" if failed else "ran", exit_code, round(duration, 3),
-                           _count_lines(manifest), _count_lines(out_manifest), str(output) if output else None)
-            if not failed:
-                state[stage.name] = {
-                    "fingerprint": fingerprint,
-                    "manifest": str(out_manifest) if out_manifest else None,
-                    "manifest_sha256": file_sha256(out_manifest) if out_manifest and out_manifest.is_file() else None,
-                    "output": str(output) if output else None,
-                }
-                write_json(workdir / STATE_FILE, state)
+            run = _stage_run(stage, plan, manifest, "failed" if failed else "ran", exit_code,
+                             time.perf_counter() - started)
+            _remember(state, workdir, stage, plan, None if failed else fingerprint)
         summary.stages.append(run)
         _append_log(workdir, run)
         if run.status == "failed":
             break
-        if out_manifest is not None:
-            manifest = out_manifest
+        if plan.out_manifest is not None:
+            manifest = plan.out_manifest
+        if stage.command == "publish":
+            summary.hub_folder = plan.output
         if stage.index == last_manifest_stage:  # before publish, which copies the plots onto the dataset card
             summary.plots = plot_corpus(manifest, workdir, redraw=any(r.status == "ran" for r in summary.stages))
     summary.final_manifest = manifest
