@@ -3,8 +3,10 @@ prompt readers (manifest, verl parquet, audio modes) and the `train` command."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -266,3 +268,124 @@ def test_train_command(tmp_path, run_cli):
     bad = run_cli("train", "--config", "bad.yaml", cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == "error: bad.yaml: reward_weights: Additional properties are not allowed ('answr' was unexpected)"
+
+
+def test_train_command_errors_are_one_line(tmp_path, run_cli):
+    write_jsonl(tmp_path / "toy.jsonl", tiny.toy_items(4))
+    (tmp_path / "cfg.yaml").write_text("data: toy.jsonl\nout: run\nsteps: 1\n")
+    (tmp_path / "heads.yaml").write_text("data: toy.jsonl\ntiny_model: {hidden_size: 10, heads: 3}\n")
+    cases = [
+        (["--config", "heads.yaml"], "error: heads.yaml: tiny_model.hidden_size: 10 must be tiny_model.heads (3)"),
+        (["--config", "cfg.yaml", "--model", "nobody-here/no-such-model"], "error: model 'nobody-here/no-such-model': "
+                                                                           "cannot load it"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["--config", "cfg.yaml", "--device", "cuda"], "error: device 'cuda': this torch"))
+    for args, message in cases:
+        done = run_cli("train", *args, cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(message), done.stderr
+
+
+def test_tiny_model_size_is_checked_with_the_config(tmp_path):
+    for size, field in [("{hidden_size: 10, heads: 3}", "10 must be tiny_model.heads (3)"),
+                        ("{hidden_size: 9, heads: 3}", "9 must be tiny_model.heads (3)"),  # odd head size
+                        ("{heads: 3}", "64 must be tiny_model.heads (3)")]:
+        (tmp_path / "cfg.yaml").write_text(f"data: toy.jsonl\ntiny_model: {size}\n")
+        with pytest.raises(UsageError, match=rf"cfg.yaml: tiny_model.hidden_size: {re.escape(field)}"):
+            TrainConfig.from_yaml(tmp_path / "cfg.yaml")
+    (tmp_path / "cfg.yaml").write_text("data: toy.jsonl\nmodel: some/model\ntiny_model: {hidden_size: 10, heads: 3}\n")
+    assert TrainConfig.from_yaml(tmp_path / "cfg.yaml").model == "some/model"  # the tiny size is unused then
+    (tmp_path / "cfg.yaml").write_text("data: toy.jsonl\ntiny_model: {hidden_size: 12, heads: 3}\n")
+    assert TrainConfig.from_yaml(tmp_path / "cfg.yaml").tiny_model == {"hidden_size": 12, "heads": 3}
+
+
+def test_unusable_device_and_missing_model_are_usage_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError, match=r"^device 'cuda:1': this torch .* sees no CUDA GPU; use --device cpu$"):
+        Trainer(toy_config(tmp_path, device="cuda:1"))
+    missing = tmp_path / "no-model-here"
+    with pytest.raises(UsageError, match=rf"^model '{re.escape(str(missing))}': cannot load it"):
+        Trainer(toy_config(tmp_path, model=str(missing)))
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    small = {"prompts_per_step": 2, "group_size": 2}
+    Trainer(toy_config(tmp_path, steps=1, **small)).run()
+    other_data = write_jsonl(tmp_path / "other.jsonl", tiny.toy_items(8, seed=1))
+    for change, named in [({"data": str(other_data)}, "data ("), ({"seed": 1}, "seed (0 -> 1)"),
+                          ({"mode": "both"}, "mode ('text' -> 'audio+text')"),
+                          ({"tiny_model": {"hidden_size": 32}}, "tiny_model ({} -> {'hidden_size': 32})"),
+                          ({"learning_rate": 1e-2, "group_size": 4},
+                           "group_size (2 -> 4); learning_rate (0.003 -> 0.01)")]:
+        with pytest.raises(UsageError, match=r"checkpoint.pt: cannot resume with other settings") as refused:
+            Trainer(toy_config(tmp_path, steps=2, **{**small, **change}), resume=True)
+        assert named in str(refused.value)
+        assert "only checkpoint_every, device, out, steps may change" in str(refused.value)
+    resumed = Trainer(toy_config(tmp_path, steps=2, checkpoint_every=1, **small), resume=True)  # the safe changes
+    assert [m["step"] for m in resumed.run()] == [2]
+
+
+def test_resume_command_names_the_changed_setting(tmp_path, run_cli):
+    write_jsonl(tmp_path / "toy.jsonl", tiny.toy_items(4))
+    (tmp_path / "cfg.yaml").write_text("data: toy.jsonl\nout: run\nsteps: 1\nprompts_per_step: 2\ngroup_size: 2\n")
+    run_cli("train", "--config", "cfg.yaml", cwd=tmp_path, check_rc=0)
+    done = run_cli("train", "--config", "cfg.yaml", "--resume", "--steps", "2", "--seed", "3", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error: run/checkpoint.pt: cannot resume with other settings than its run's: "
+                                          "seed (0 -> 3); only")
+
+
+def _flac(samples: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    soundfile.write(out, samples, 16000, format="FLAC", subtype="PCM_16")
+    return out.getvalue()
+
+
+def _published_rows(items: list[dict], levels_db: list[float]) -> list[dict]:
+    """Rows with the columns of a `publish` shard (stages/publish.py `to_row`), FLAC bytes embedded."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for index, (item, level) in enumerate(zip(items, levels_db)):
+        question = (10 ** (level / 20) * rng.standard_normal(16000)).astype(np.float32)
+        rows.append({
+            "id": item["id"], "question_audio": {"bytes": _flac(question), "path": f"{item['id']}-question.flac"},
+            "answer_audio": {"bytes": _flac(question[:8000]), "path": f"{item['id']}-answer.flac"},
+            "label": item["label"], "question_text": item["question_text"], "answer_text": item["answer_text"],
+            "major_premise": "toy", "minor_premise": "toy", "conclusion": item["conclusion"],
+            "source_dataset": "contrib", "source_file": "toy", "source_line": index + 1, "source_gold_label": None,
+            "question_duration_s": 1.0, "answer_duration_s": 0.5 + index, "question_wer": None, "answer_wer": None,
+            "question_loudness_lufs": None, "answer_loudness_lufs": None, "sample_rate": 16000,
+            "tts_backend": "piper", "tts_voice": "en_US-joe-medium", "tts_license": "CC0-1.0", "tts_model_md5": None,
+        })
+    return rows
+
+
+def test_prompts_from_a_published_shard(tmp_path):
+    items = tiny.toy_items(2)
+    rows = _published_rows(items, [-10, -60])
+    assert all(schemas.first_error("published-row", row) is None for row in rows)
+    path = tmp_path / "data" / "train-00000-of-00001.parquet"
+    path.parent.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+    text = load_prompts(path, "text")
+    assert [(p.id, p.text, p.audio, p.truth.label) for p in text] == [
+        (item["id"], item["question_text"], None, item["label"]) for item in items]
+    assert [p.truth.reference_tokens for p in text] == [len(item["answer_text"].split()) for item in items]
+    assert [p.truth.reference_seconds for p in text] == [0.5, 1.5]
+    audio = load_prompts(path, "audio")
+    assert audio[0].text is None and audio[0].audio == rows[0]["question_audio"]["bytes"]
+    trainer = Trainer(toy_config(tmp_path, data=str(path), mode="both", steps=1, prompts_per_step=2, group_size=2))
+    loud, quiet = (trainer.policy.render(p).split()[:tiny.AUDIO_SEGMENTS] for p in trainer.prompts)
+    assert loud != quiet and all(token in tiny.AUDIO_TOKENS for token in loud)
+    assert [m["step"] for m in trainer.run()] == [1]
+
+    rows[1]["label"] = 7
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    with pytest.raises(DataError, match=r"train-00000-of-00001.parquet:row 2: label: unknown label 7"):
+        load_prompts(path, "text")
+    pq.write_table(pa.Table.from_pylist(rows).drop(["question_audio"]), path)
+    with pytest.raises(DataError, match=r"parquet: question_audio: column required in audio\+text mode"):
+        load_prompts(path, "both")

@@ -241,8 +241,11 @@ def test_unknown_weight_is_refused():
 # ------------------------------------------------------------------------------------------------------ adapters
 def test_adapter_signatures_match_the_frameworks():
     assert list(inspect.signature(compute_score).parameters)[:4] == ["data_source", "solution_str", "ground_truth", "extra_info"]
-    assert list(inspect.signature(reward_func).parameters) == ["queries", "prompts", "labels"]
+    assert [name for name, parameter in inspect.signature(reward_func).parameters.items()
+            if parameter.default is inspect.Parameter.empty] == ["queries", "prompts", "labels"]
     assert "completions" in inspect.signature(trl_reward).parameters
+    for adapter in (compute_score, trl_reward, reward_func):  # optional, so the frameworks' own calls still bind
+        assert inspect.signature(adapter).parameters["weights"].default is None
 
 
 def test_verl_compute_score(speech_wav):
@@ -273,3 +276,47 @@ def test_openrlhf_reward_func_scores_the_response_after_the_prompt():
     assert result["rewards"].tolist() == [3.0, 0.0]
     assert result["scores"].tolist() == [1.0, 0.0]
     assert result["extra_logs"]["answer"].tolist() == [1.0, 0.0]
+
+
+def test_adapters_take_reward_weights():
+    response = T + "Answer: not entailed"
+    weights = {"answer": 5.0, "format": 0}
+    assert compute_score("soundmind", response, 0, weights=weights) == {"score": 5.0, "format": 1.0, "answer": 1.0}
+    assert compute_score("soundmind", response, 0, None, weights=weights, reward_router_address=None)["score"] == 5.0
+    totals = trl_reward(prompts=["q", "q"], completions=[response, "no"], ground_truth=[0, 0], weights=weights)
+    assert totals == [5.0, 0.0]
+    result = reward_func([response, "no"], ["", ""], [0, 0], weights=weights)
+    assert result["rewards"].tolist() == [5.0, 0.0] and result["scores"].tolist() == [1.0, 0.0]
+    assert reward_func([response], [""], [0], weights={"format": 0, "answer": 0})["scores"].tolist() == [0.0]
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"answr": 2}, "unknown reward weight.*answr"),
+    ({"answer": -1}, "reward weight answer: expected a non-negative number, got -1"),
+    ({"answer": "2"}, "reward weight answer: expected a non-negative number, got '2'"),
+    ({"format": True}, "reward weight format: expected a non-negative number, got True"),
+    ({"format": float("nan")}, "reward weight format: expected a non-negative number, got nan"),
+    ([("answer", 2)], "expected a mapping of component -> weight, got list"),
+])
+def test_adapters_refuse_bad_weights(weights, message):
+    for call in (lambda: compute_score("soundmind", T + "Answer: entailed", 1, weights=weights),
+                 lambda: trl_reward(prompts=["q"], completions=["x"], ground_truth=[1], weights=weights),
+                 lambda: reward_func(["x"], [""], [1], weights=weights)):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_adapters_read_the_reference_answer_audio_duration(speech_wav):
+    """Our verl export writes the reference answer audio's seconds as extra_info.answer_duration_s."""
+    response = T + "Answer: not entailed"
+    extra = {"id": "x", "label": 0, "answer_text": None, "answer_duration_s": 2.4, "response_audio": str(speech_wav)}
+    result = compute_score("soundmind-data/alr", response, "not-entailed", extra)
+    assert result["audio_format"] == 1.0 and result["audio_length"] == pytest.approx(0.5, abs=0.03)  # 1.2 s of 2.4
+    assert result["score"] == pytest.approx(1.0 + 2.0 + 0.5 + 0.75 * result["audio_length"])
+    explicit = compute_score("soundmind-data/alr", response, json.dumps({"label": 0, "reference_seconds": 1.2}), extra)
+    assert explicit["audio_length"] == 1.0  # the ground truth's own reference wins over extra_info's
+    no_answer_audio = compute_score("soundmind-data/alr", response, 0, {**extra, "answer_duration_s": None})
+    assert "audio_length" not in no_answer_audio and no_answer_audio["audio_format"] == 1.0
+    totals = trl_reward(prompts=["q"], completions=[response], ground_truth=[0], response_audio=[str(speech_wav)],
+                        extra_info=[{"answer_duration_s": 2.4, "answer_text": " ".join(["w"] * 34)}])
+    assert totals == [pytest.approx(1.0 + 2.0 + 1.0 * 0.5 + 0.5 + 0.75 * result["audio_length"])]

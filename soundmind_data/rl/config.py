@@ -11,7 +11,9 @@ from typing import Any
 
 from soundmind_data import schemas
 from soundmind_data.errors import UsageError
+from soundmind_data.rl.prompts import ALIASES
 from soundmind_data.rl.reward import RewardWeights
+from soundmind_data.rl.tiny import TINY_SIZE
 
 TINY = "tiny"
 
@@ -61,8 +63,22 @@ class TrainConfig:
         problem = schemas.first_error("train-config", values)
         if problem:
             raise UsageError(f"{path}: {problem}")
+        if values.get("model", TINY) == TINY:
+            _check_tiny_size(path, values.get("tiny_model", {}))
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        self.mode = ALIASES.get(self.mode, self.mode)  # one spelling, so that a resumed run compares equal
 
     @property
     def weights(self) -> RewardWeights:
         return RewardWeights.from_mapping(self.reward_weights)
+
+
+def _check_tiny_size(path: Path, size: dict[str, int]) -> None:
+    """Attention splits hidden_size into `heads` heads, and rotary embeddings split each head in two halves."""
+    hidden_size, heads = size.get("hidden_size", TINY_SIZE["hidden_size"]), size.get("heads", TINY_SIZE["heads"])
+    head_size, remainder = divmod(hidden_size, heads)
+    if remainder or head_size % 2:
+        raise UsageError(f"{path}: tiny_model.hidden_size: {hidden_size} must be tiny_model.heads ({heads}) times an "
+                         "even number (the size of each attention head, which rotary embeddings split in two)")

@@ -162,8 +162,9 @@ class HFPolicy(Policy):
     def render(self, prompt: Prompt) -> str:
         if prompt.audio is None:
             content = prompt.text  # text chat templates (Qwen2.5, Llama) expect a plain string
-        else:  # multimodal templates take typed parts and put the audio placeholder tokens in
-            content = [{"type": "audio", "audio": str(prompt.audio)}]
+        else:  # multimodal templates take typed parts and put the audio placeholder tokens in; they only mark where
+            # the audio goes, so audio embedded in a published row is named by its prompt's id
+            content = [{"type": "audio", "audio": str(prompt.audio) if isinstance(prompt.audio, Path) else prompt.id}]
             if prompt.text is not None:
                 content.append({"type": "text", "text": prompt.text})
         chat = [{"role": "user", "content": content}]
@@ -195,39 +196,79 @@ def load_hf_policy(config: TrainConfig, *, reference: bool) -> Policy:
     except ImportError as exc:
         raise UsageError(f"model {config.model!r} needs the 'train' extra: pip install 'soundmind-data[train]' ({exc})") from None
     dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
-    if "Omni" in config.model:
-        model_class = transformers.Qwen2_5OmniThinkerForConditionalGeneration
-        processor = transformers.Qwen2_5OmniProcessor.from_pretrained(config.model)
-    else:
-        model_class = transformers.AutoModelForCausalLM
-        processor = transformers.AutoTokenizer.from_pretrained(config.model)
-    model = model_class.from_pretrained(config.model, dtype=dtype)
+    try:
+        if "Omni" in config.model:
+            model_class = transformers.Qwen2_5OmniThinkerForConditionalGeneration
+            processor = transformers.Qwen2_5OmniProcessor.from_pretrained(config.model)
+        else:
+            model_class = transformers.AutoModelForCausalLM
+            processor = transformers.AutoTokenizer.from_pretrained(config.model)
+        model = model_class.from_pretrained(config.model, dtype=dtype)
+    # OSError: not a folder, not in the Hugging Face cache and no download possible; ValueError: a folder without the
+    # model's files
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"model {config.model!r}: cannot load it (not a model folder, not downloaded, or the Hub is "
+                         f"unreachable): {reason}") from None
     if reference:
         model.requires_grad_(False).eval()
     return HFPolicy(model, processor, config.device, config.response_prefix)
 
 
 # -------------------------------------------------------------------------------------------------------- trainer
+def check_device(device: str) -> None:
+    """Refuse a device this torch cannot use, before anything is loaded onto it."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"device {device!r}: MPS is not available to this torch; use --device cpu")
+
+
+# What a resumed run may change: how long it goes on, how often it saves, where it runs and where the run folder
+# is. Anything else (data, mode, seed, model and its size, batch shape, sampling, optimiser, loss, reward weights,
+# response prefix) would silently splice a different experiment onto the checkpoint's curve.
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "device", "out"})
+
+
+def check_resumable(checkpoint_path: Path, saved: dict[str, Any], config: TrainConfig) -> None:
+    """A UsageError naming every setting that differs from the run that wrote the checkpoint."""
+    current = asdict(config)
+    changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in current.items()
+               if name not in RESUMABLE_CHANGES and saved.get(name) != value]
+    if changed:
+        raise UsageError(f"{checkpoint_path}: cannot resume with other settings than its run's: {'; '.join(changed)}; "
+                         f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change "
+                         "(or start a new run in another --out)")
+
+
 class Trainer:
     """Owns the policy, the frozen reference, the optimiser, the prompts and the run folder."""
 
     def __init__(self, config: TrainConfig, *, resume: bool = False):
+        check_device(config.device)
         self.config = config
         self.out = Path(config.out)
         self.weights = config.weights
-        self.prompts = load_prompts(config.data, config.mode)
         checkpoint_path = self.out / CHECKPOINT
         if checkpoint_path.exists() and not resume:
             raise UsageError(f"{self.out}: already holds a run ({CHECKPOINT}); pass --resume or choose another --out")
         if resume and not checkpoint_path.exists():
             raise UsageError(f"{checkpoint_path}: no checkpoint to resume from")
+        state = None
+        if resume:
+            state = torch.load(checkpoint_path, map_location=config.device, weights_only=True)
+            check_resumable(checkpoint_path, state["config"], config)
+        self.prompts = load_prompts(config.data, config.mode)
         self.out.mkdir(parents=True, exist_ok=True)
         self.policy, self.reference = self._build_policies(resume)
         self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
         self.step = 0
-        if resume:
-            state = torch.load(checkpoint_path, map_location=config.device, weights_only=True)
+        if state is not None:
             self.policy.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.step = int(state["step"])

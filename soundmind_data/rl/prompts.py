@@ -1,4 +1,4 @@
-"""Training prompts from an item manifest (our JSONL) or a verl-style parquet, in SoundMind's three input modes.
+"""Training prompts from an item manifest (our JSONL) or a parquet file, in SoundMind's three input modes.
 
 - text: the question text;
 - audio: the question audio only (the spoken question replaces the text, as in SoundMind's alr_audio.py);
@@ -7,9 +7,13 @@
 Parquet rows follow verl's layout, as `soundmind-data export --format verl` writes them: `prompt` (a string, or chat
 messages whose last user message holds the question, as a string or as `{type: text|audio, ...}` parts),
 `reward_model.ground_truth` (a label, or a mapping / JSON string with `label` and reference lengths), `audios` (paths
-relative to the parquet's folder) and `extra_info` (`id`, and `answer_text` for the text-length reference). Row
-schema: schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the instruction as
-text: train it in audio+text mode to give the policy that instruction too.
+relative to the parquet's folder) and `extra_info` (`id`, `answer_text` and `answer_duration_s` for the length
+references). Row schema: schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the
+instruction as text: train it in audio+text mode to give the policy that instruction too.
+
+A parquet without a `prompt` column but with `question_text` and `label` is a shard of the published dataset
+(`soundmind-data publish`, data/{split}-0000N-of-0000M.parquet, schemas/published-row.schema.json): the question
+audio is read from the FLAC bytes embedded in `question_audio`, and the answer audio is never read.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from typing import Any
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
+from soundmind_data.labels import parse_label
 from soundmind_data.rl.reward import GroundTruth, count_tokens
 
 MODES = ("text", "audio", "audio+text")
 ALIASES = {"both": "audio+text"}
+# The columns of a published shard that training reads; question_text and label mark the layout.
+PUBLISHED_COLUMNS = ("id", "label", "question_text", "answer_text", "answer_duration_s", "question_audio")
 
 
 @dataclass(frozen=True)
 class Prompt:
     id: str
     text: str | None  # None in audio mode
-    audio: Path | None  # None in text mode
+    audio: Path | bytes | None  # None in text mode; a published row's embedded FLAC as bytes
     truth: GroundTruth
 
 
@@ -58,7 +65,8 @@ def _from_manifest(path: Path, mode: str) -> list[Prompt]:
         audio = None
         if mode != "text":
             if "question_audio" not in item:
-                raise DataError(f"{path}:{number}: question_audio: required in {mode} mode (synthesize the corpus first)")
+                raise DataError(f"{path}:{number}: question_audio: required in {mode} mode "
+                                "(synthesize the corpus first)")
             audio = path.parent / item["question_audio"]["path"]
         reference = item.get("answer_text")
         seconds = item.get("answer_audio", {}).get("duration_s")
@@ -74,16 +82,43 @@ def _from_parquet(path: Path, mode: str) -> list[Prompt]:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not parquet
         raise UsageError(f"{path}: not a readable parquet file: {exc}") from None
+    names = set(parquet.schema_arrow.names)
+    if "prompt" not in names and {"question_text", "label"} <= names:
+        if mode != "text" and "question_audio" not in names:
+            raise DataError(f"{path}: question_audio: column required in {mode} mode")
+        wanted = [name for name in PUBLISHED_COLUMNS if name in names and (mode != "text" or name != "question_audio")]
+        read_prompt, batches = _published_prompt, parquet.iter_batches(batch_size=256, columns=wanted)
+    else:
+        read_prompt, batches = _verl_prompt, parquet.iter_batches(batch_size=1024)
     prompts = []
     row = 0
-    for batch in parquet.iter_batches(batch_size=1024):
+    for batch in batches:
         for record in batch.to_pylist():
             row += 1
-            prompts.append(_parquet_prompt(path, row, record, mode))
+            prompts.append(read_prompt(path, row, record, mode))
     return prompts
 
 
-def _parquet_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Prompt:
+def _published_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Prompt:
+    """A row of a published shard: the label is the ClassLabel index, the question audio embedded FLAC bytes."""
+    where = f"{path}:row {row}"
+    try:
+        label = parse_label(record["label"])
+    except ValueError as exc:
+        raise DataError(f"{where}: label: {exc}") from None
+    text = record["question_text"]
+    if mode != "audio" and not (isinstance(text, str) and text.strip()):
+        raise DataError(f"{where}: question_text: empty")
+    audio = None
+    if mode != "text":
+        audio = (record["question_audio"] or {}).get("bytes")
+        if not audio:
+            raise DataError(f"{where}: question_audio.bytes: required in {mode} mode")
+    truth = GroundTruth(label).completed(record)  # answer_text and answer_duration_s are the length references
+    return Prompt(str(record.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth)
+
+
+def _verl_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Prompt:
     where = f"{path}:row {row}"
     problem = schemas.first_error("train-parquet-row", record)
     if problem:
@@ -93,11 +128,9 @@ def _parquet_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> 
         raise DataError(f"{where}: prompt: no user text")
     extra = record.get("extra_info") or {}
     try:
-        truth = GroundTruth.parse(record["reward_model"]["ground_truth"])
+        truth = GroundTruth.parse(record["reward_model"]["ground_truth"]).completed(extra)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError too
         raise DataError(f"{where}: reward_model.ground_truth: {exc}") from None
-    if truth.reference_tokens is None and extra.get("answer_text"):
-        truth = GroundTruth(truth.label, count_tokens(extra["answer_text"]), truth.reference_seconds)
     audio = None
     if mode != "text":
         audios = record.get("audios") or part_audios

@@ -17,6 +17,7 @@ text-output runs. Everything here is plain Python and numpy so that scoring stay
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import asdict, dataclass, fields
@@ -30,8 +31,8 @@ from soundmind_data.labels import ENTAILED, NOT_ENTAILED, ends_with_final_answer
 UNDECIDABLE = "undecidable"
 DECISIONS = {ENTAILED: "entailed", NOT_ENTAILED: "not entailed", None: UNDECIDABLE}
 
-# Audio as the reward takes it: a path to a file soundfile can read, or (samples, sample_rate).
-Audio = Union[str, Path, tuple[np.ndarray, int]]
+# Audio as the reward takes it: a path to a file soundfile can read, that file's bytes, or (samples, sample_rate).
+Audio = Union[str, Path, bytes, tuple[np.ndarray, int]]
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _LEADING_SPACE = re.compile(r"\s*")
@@ -51,11 +52,20 @@ class RewardWeights:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, float] | None) -> "RewardWeights":
-        """Weights from a config mapping; unknown names are a ValueError naming them (a typo must not pass silently)."""
-        values = dict(values or {})
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        """Weights from a mapping of component -> weight, the others at their defaults. A ValueError names what is
+        wrong: an unknown component (a typo must not pass silently) or a weight that is not a non-negative number."""
+        if values is None:
+            return cls()
+        if not isinstance(values, Mapping):
+            raise ValueError(f"reward weights: expected a mapping of component -> weight, got {type(values).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(map(str, set(values) - set(known)))
         if unknown:
-            raise ValueError(f"unknown reward weight(s) {', '.join(unknown)}; known: {', '.join(f.name for f in fields(cls))}")
+            raise ValueError(f"unknown reward weight(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        for name, value in values.items():
+            # bool is an int: `answer: true` in a config is a mistake, not a weight of 1
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ValueError(f"reward weight {name}: expected a non-negative number, got {value!r}")
         return cls(**{name: float(value) for name, value in values.items()})
 
 
@@ -86,6 +96,22 @@ class GroundTruth:
             return cls(parse_label(value["label"]), None if tokens is None else int(tokens),
                        None if seconds is None else float(seconds))
         return cls(parse_label(value))
+
+    def completed(self, extra: Mapping[str, Any] | None) -> "GroundTruth":
+        """The reference lengths this truth lacks, taken from the row beside it (verl's `extra_info`, a TRL column,
+        a published row): `reference_tokens`, else the words of `answer_text`; `reference_seconds`, else
+        `answer_duration_s` (the reference answer audio's duration, as `export --format verl` and `publish` write it).
+        """
+        if not extra:
+            return self
+        tokens = self.reference_tokens
+        if tokens is None:
+            tokens = extra.get("reference_tokens") or (count_tokens(extra["answer_text"]) if extra.get("answer_text")
+                                                      else None)
+        seconds = self.reference_seconds
+        if seconds is None:
+            seconds = extra.get("reference_seconds") or extra.get("answer_duration_s")
+        return GroundTruth(self.label, tokens, None if seconds is None else float(seconds))
 
 
 @dataclass(frozen=True)
@@ -151,11 +177,13 @@ def text_length_reward(response: str | None, reference_tokens: int) -> float:
 
 
 def load_audio(audio: Audio) -> tuple[np.ndarray, int]:
-    """(mono float samples, sample rate) from a path or a (samples, sample_rate) pair."""
-    if isinstance(audio, (str, Path)):
+    """(mono float samples, sample rate) from a path, a file's bytes (a published row embeds its FLAC) or a
+    (samples, sample_rate) pair."""
+    if isinstance(audio, (str, Path, bytes)):
         import soundfile
 
-        samples, sample_rate = soundfile.read(str(audio), dtype="float32", always_2d=True)
+        source = io.BytesIO(audio) if isinstance(audio, bytes) else str(audio)
+        samples, sample_rate = soundfile.read(source, dtype="float32", always_2d=True)
         return samples.mean(axis=1), int(sample_rate)
     samples, sample_rate = audio
     samples = np.asarray(samples, dtype=np.float32)

@@ -23,6 +23,7 @@ AUDIO_TOKENS = [f"<a{level}>" for level in range(AUDIO_LEVELS)]
 # Words every response needs, kept in the vocabulary even when the prompts never use them.
 RESPONSE_WORDS = ["<think>", "</think>", "Answer:", "entailed", "not", "entailed.", "not-entailed"]
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+TINY_SIZE = {"hidden_size": 64, "layers": 2, "heads": 4}  # the default of each `tiny_model` config key
 
 
 def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2000):
@@ -55,8 +56,8 @@ def load_tokenizer(path: str | Path):
     return wrap_tokenizer(Tokenizer.from_file(str(path)))
 
 
-def build_model(vocab_size: int, *, seed: int, hidden_size: int = 64, layers: int = 2, heads: int = 4,
-                max_positions: int = 1024):
+def build_model(vocab_size: int, *, seed: int, hidden_size: int = TINY_SIZE["hidden_size"],
+                layers: int = TINY_SIZE["layers"], heads: int = TINY_SIZE["heads"], max_positions: int = 1024):
     """A Llama-architecture causal LM with seeded random weights (the same seed gives the same weights)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -168,7 +168,7 @@ def verl_schema() -> pa.Schema:
         ("extra_info", pa.struct([
             ("split", pa.string()), ("index", pa.int64()), ("id", pa.string()), ("label", pa.int64()),
             ("question_text", pa.string()), ("answer_text", pa.string()),
-            ("question_audio", pa.string()), ("answer_audio", pa.string()),
+            ("question_audio", pa.string()), ("answer_audio", pa.string()), ("answer_duration_s", pa.float64()),
         ])),
     ])
 
@@ -193,6 +193,9 @@ def verl_row(item: dict, index: int, modality: str, question_audio: str | None, 
             "split": item["split"], "index": index, "id": item["id"], "label": item["label"],
             "question_text": item["question_text"], "answer_text": item.get("answer_text"),
             "question_audio": question_audio, "answer_audio": answer_audio,
+            # the audio-length reward's reference (rl.adapters.compute_score reads it), in every modality: the
+            # prompt's modality is what the policy hears, not whether its spoken answer is scored
+            "answer_duration_s": (item.get("answer_audio") or {}).get("duration_s"),
         },
     }
 
