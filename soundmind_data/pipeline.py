@@ -266,11 +266,14 @@ def _files_read(stage: Stage) -> list[Path]:
     return [path for path in named + defaults if os.path.isfile(path)]  # os.path: False for any odd string too
 
 
-def _fingerprint(stage: Stage, args: list[str], inputs: list[Path]) -> str:
+def _fingerprint(stage: Stage, args: list[str], inputs: list[Path], workdir: Path) -> str:
+    """The hash of everything that shapes a stage's output. Paths inside the work dir count as `$WORKDIR/...`, so a
+    work dir that was moved or copied (`cp -r demo-out my-corpus`) keeps its finished stages."""
+    portable = lambda text: str(text).replace(str(workdir), "$WORKDIR")  # noqa: E731
     digest = hashlib.sha256(f"{__version__}\0{stage.command}\0".encode())
-    digest.update("\0".join(args).encode())
+    digest.update("\0".join(map(portable, args)).encode())
     for path in inputs:
-        digest.update(f"\0{path}\0{file_sha256(path) if path.is_file() else 'missing'}".encode())
+        digest.update(f"\0{portable(path)}\0{file_sha256(path) if path.is_file() else 'missing'}".encode())
     return digest.hexdigest()
 
 
@@ -291,11 +294,27 @@ def _audio_files_digest(manifest: Path) -> str:
     return digest.hexdigest()
 
 
+_STATE_PATHS = ("manifest", "output")  # kept relative to the work dir in the state file, so it can move
+
+
 def _load_state(workdir: Path) -> dict[str, Any]:
     try:
-        return json.loads((workdir / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads((workdir / STATE_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return {}
+    for record in state.values():
+        for key in _STATE_PATHS:
+            if record.get(key):
+                record[key] = str(workdir / record[key])  # an absolute path stays as it is
+    return state
+
+
+def _save_state(workdir: Path, state: dict[str, Any]) -> None:
+    def relative(path: str | None) -> str | None:
+        return os.path.relpath(path, workdir) if path and Path(path).is_relative_to(workdir) else path
+
+    write_json(workdir / STATE_FILE, {name: {**record, **{key: relative(record.get(key)) for key in _STATE_PATHS}}
+                                      for name, record in state.items()})
 
 
 def _still_valid(record: dict[str, Any] | None, fingerprint: str) -> bool:
@@ -330,7 +349,7 @@ def _remember(state: dict[str, Any], workdir: Path, stage: Stage, plan: Plan, fi
         "audio_files": _audio_files_digest(manifest) if written else None,
         "output": str(plan.output) if plan.output else None,
     }
-    write_json(workdir / STATE_FILE, state)
+    _save_state(workdir, state)
 
 
 def _failures_file(command: str, plan: Plan) -> Path | None:
@@ -415,7 +434,7 @@ def run_pipeline(
                 manifest = Path(record["manifest"])
             continue
         inputs = [manifest] if STAGE_IO[stage.command].takes_manifest else []
-        fingerprint = _fingerprint(stage, plan.args, inputs + _files_read(stage))
+        fingerprint = _fingerprint(stage, plan.args, inputs + _files_read(stage), workdir)
         forced = only_index == stage.index or (forced_from is not None and stage.index >= forced_from)
         if not forced and _still_valid(state.get(stage.name), fingerprint):
             if on_stage:

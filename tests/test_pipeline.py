@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,22 @@ def test_a_manifest_changed_outside_the_pipeline_is_not_overwritten(tmp_path, ru
     run_cli("run", pipeline, "--workdir", work, "--from", "balance", check_rc=0)  # rebuilt, deliberately
     assert "new1" not in balanced.read_text()
     assert [e["status"] for e in _log(work)[4:]] == ["skipped", "skipped", "skipped", "ran"]
+
+
+def test_a_copied_work_dir_keeps_its_finished_stages_and_its_guard(tmp_path, run_cli):
+    pipeline = text_pipeline(tmp_path)
+    run_cli("run", pipeline, "--workdir", tmp_path / "work", check_rc=0)
+    copy = tmp_path / "my-corpus"
+    shutil.copytree(tmp_path / "work", copy)  # `cp -r demo-out my-corpus`
+    run_cli("run", pipeline, "--workdir", copy, check_rc=0)
+    assert [e["status"] for e in _log(copy)[4:]] == ["skipped"] * 4  # nothing to redo in the copy
+
+    balanced = copy / "04-balance.jsonl"
+    new_items = write_jsonl(tmp_path / "new.jsonl", [soundmind_line("new1", conclusion="A brand new claim")])
+    run_cli("add", new_items, "--to", balanced, check_rc=0)
+    proc = run_cli("run", pipeline, "--workdir", copy, check_rc=2)  # the copy's own manifest is guarded, not the original's
+    assert proc.stderr.startswith(f"error: {balanced}: changed since the pipeline wrote it")
+    assert "new1" in balanced.read_text()
 
 
 def test_a_changed_file_named_by_an_option_reruns_its_stage(tmp_path, run_cli):
