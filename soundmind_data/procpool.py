@@ -1,8 +1,20 @@
-"""Stopping a process pool at once: what Ctrl-C and SIGTERM need from the synthesis and validation worker pools."""
+"""Worker pools that stop at once: what Ctrl-C and SIGTERM need from the synthesis and validation worker pools."""
 
 from __future__ import annotations
 
+import signal
 from concurrent.futures import ProcessPoolExecutor
+
+
+def worker_signals() -> None:
+    """A pool worker's signal handling, set first thing in its initializer.
+
+    Ctrl-C goes to the whole process group; it is the parent's to handle, and it stops the workers itself. SIGTERM
+    must kill a worker on the spot: a forked worker inherits the CLI's handler, which turns SIGTERM into a
+    KeyboardInterrupt that the pool would report as the item's result before starting the next item.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def stop_now(pool: ProcessPoolExecutor) -> None:

@@ -134,26 +134,29 @@ def test_a_changed_model_file_is_refused(tmp_path, monkeypatch):
         piper.PiperBackend(None, "cpu")
 
 
-def test_ctrl_c_stops_a_pool_at_once_and_the_rerun_finishes(tmp_path):
-    long_answer = " ".join(["Every bird in the garden sings a short song in the early morning."] * 30)
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_a_pool_at_once_and_the_rerun_finishes(tmp_path, signum, exit_code):
+    # Long sentences: one engine call takes seconds, and more items wait in the pool's queue.
+    sentence = " ".join(["every bird in the garden sings a short song in the early morning"] * 6) + "."
     manifest = write_jsonl(tmp_path / "items.jsonl",
-                           [short_item(f"w{n}", f"Question {n}.", f"{long_answer} Answer {n}.") for n in range(2)])
+                           [short_item(f"w{n}", f"Question {n}.", f"{sentence} {sentence} Answer {n}.") for n in range(4)])
     out = tmp_path / "out"
     command = [sys.executable, "-m", "soundmind_data", "synthesize", str(manifest), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(list(out.glob(".cache/*/*.json"))) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)  # both questions are done: each worker is now well into a long answer (several seconds)
-    process.send_signal(signal.SIGINT)
+        time.sleep(0.01)  # the first questions are done: each worker is now inside a long answer
+    process.send_signal(signum)
     interrupted = time.monotonic()
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert time.monotonic() - interrupted < 3, "Ctrl-C waited for the answers in progress"
+    assert process.returncode == exit_code, stderr
+    assert time.monotonic() - interrupted < 3, "the stop waited for the answers in progress"
     assert not (out / "manifest.jsonl").exists()
 
+    cached = len(list(out.glob(".cache/*/*.json")))
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
-    assert "2 files synthesised, 2 from cache" in rerun.stderr
+    assert f"{8 - cached} files synthesised, {cached} from cache" in rerun.stderr
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
@@ -263,6 +266,34 @@ def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypa
                                                   "reason": "engine said no"}]
 
 
+def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("same", "The first text.", None),
+                                                      short_item("same", "The second text.", None)])
+    summary = synthesize_manifest(manifest, tmp_path / "out")
+    assert (summary.written, summary.failed) == (1, 1)
+    [failure] = read_jsonl(summary.failures_file)
+    assert (failure["line"], failure["reason"]) == (2, "id: duplicate id 'same' (an earlier line has it)")
+    [record] = read_jsonl(summary.manifest)  # the first item's audio is still the first text's
+    path = tmp_path / "out" / record["question_audio"]["path"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == record["question_audio"]["sha256"]
+
+
+def test_a_rerun_removes_the_previous_manifest_before_it_replaces_audio(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "Alpha text.", None)])
+    out = tmp_path / "out"
+    synthesize_manifest(manifest, out)
+    write_jsonl(manifest, [short_item("a", "Beta text, longer now.", None), "{oops"])
+
+    def interrupted(result):
+        raise KeyboardInterrupt  # after the first item's new audio is in place
+
+    with pytest.raises(KeyboardInterrupt):
+        synthesize_manifest(manifest, out, on_result=interrupted)
+    assert not (out / "manifest.jsonl").exists()  # no old manifest describing the new audio
+
+
 class DyingBackend(ToneBackend):
     """Kills its own worker process (as the OOM killer would) when asked to speak the word "die"."""
 
@@ -277,7 +308,8 @@ def test_a_killed_pool_worker_stops_the_run_and_a_rerun_resumes(tmp_path, monkey
     texts = [f"Item {n} speaks." for n in range(6)] + ["Then I die here."]
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item(f"p{n}", t, None) for n, t in enumerate(texts)])
     out = tmp_path / "out"
-    with pytest.raises(DataError, match="a worker process died"):
+    with pytest.raises(DataError, match=r"a worker process died \(killed, or out of memory\) while lines (\d+, )*7 "
+                                        r"were queued or in progress"):  # line 7 is the item that kills its worker
         synthesize_manifest(manifest, out, workers=2)
     assert not (out / "manifest.jsonl").exists()
     finished = len(list(out.glob(".cache/*/*.json")))
@@ -429,6 +461,7 @@ def test_ray_engine_matches_the_local_engine_across_windows(tmp_path, run_cli):
     (["--shard", "2/2"], "--shard '2/2'"),
     (["--format", "opus", "--sample-rate", "22050"], "--format opus needs"),
     (["--backend", "espeak", "--voice", "xx-nope"], "no voice 'xx-nope'"),
+    (["--target-lufs", "-10"], "--target-lufs -10: expected -40 to -14"),  # out of the limiter's reach
 ])
 def test_usage_errors_are_one_line_exit_2(tmp_path, run_cli, args, message):
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("u", "Hi.", None)])

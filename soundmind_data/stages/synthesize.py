@@ -23,7 +23,7 @@ import os
 import shutil
 import signal
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -33,9 +33,10 @@ from typing import Any, Callable, Iterable, Iterator
 from soundmind_data import schemas, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
-from soundmind_data.procpool import stop_now
+from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.speakable import char_problem, unspeakable_chars
 from soundmind_data.speech_text import split_sentences, to_speech_text
+from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
 from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load_backend
 
@@ -43,6 +44,8 @@ RENDER_VERSION = 1  # bump when tts/audio.py changes the audio it makes, so old 
 PAUSE_S = 0.3  # silence between sentence chunks
 TASKS_PER_WORKER = 4  # how far submission runs ahead of the writer: keeps workers busy, memory bounded
 RAY_WINDOW = 1024  # manifest lines handed to Ray at a time
+# Loudness targets the limiter can reach within 1 LU for speech (streaming services use -14; -10 missed by 2.8 LU)
+MIN_TARGET_LUFS, MAX_TARGET_LUFS = -40.0, -14.0
 ENGINES = ("local", "ray")
 # (file name, text field, audio field) of what is spoken per item
 SPOKEN_FIELDS = (("question", "question_text", "question_audio"), ("answer", "answer_text", "answer_audio"))
@@ -75,8 +78,9 @@ class SynthesisOptions:
             raise UsageError(f"--sample-rate {self.sample_rate}: expected 8000 to 48000 Hz")
         if self.fmt == "opus" and self.sample_rate not in OPUS_RATES:
             raise UsageError(f"--format opus needs --sample-rate in {', '.join(map(str, OPUS_RATES))}")
-        if not -70 < self.target_lufs < 0:
-            raise UsageError(f"--target-lufs {self.target_lufs}: expected a negative LUFS value above -70")
+        if not MIN_TARGET_LUFS <= self.target_lufs <= MAX_TARGET_LUFS:
+            raise UsageError(f"--target-lufs {self.target_lufs:g}: expected {MIN_TARGET_LUFS:g} to {MAX_TARGET_LUFS:g} "
+                             "(speech louder than that cannot reach its target without clipping)")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -287,7 +291,7 @@ _WORKER: Synthesizer | None = None
 def _start_worker(options: SynthesisOptions, out_dir: Path, cache_root: Path) -> None:
     global _WORKER
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the pool
+    worker_signals()
     _WORKER = Synthesizer(options, out_dir, Cache(cache_root))
 
 
@@ -311,21 +315,31 @@ def _die_with_parent() -> None:
 def _run_pool(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[ItemResult]:
     """Results in input order, with at most TASKS_PER_WORKER tasks per worker in flight."""
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=initargs)
+    pending: deque[tuple[int, Future]] = deque()  # (line number, its result), in input order
     try:
-        pending: deque = deque()
         for task in tasks:
-            pending.append(pool.submit(_work, task))
+            pending.append((task[0], pool.submit(_work, task)))
             if len(pending) >= workers * TASKS_PER_WORKER:
-                yield pending.popleft().result()
+                yield _oldest_result(pending)
         while pending:
-            yield pending.popleft().result()
+            yield _oldest_result(pending)
     except BrokenProcessPool:
         pool.shutdown(wait=True)  # the pool is terminating the other workers: let them go before reporting
-        raise DataError("a worker process died (killed, or out of memory); re-run to resume") from None
+        lines = ", ".join(str(line) for line, future in pending if not future.done() or future.exception())
+        raise DataError(f"a worker process died (killed, or out of memory) while lines {lines} were queued or in "
+                        "progress; re-run to resume (finished audio is cached)") from None
     except BaseException:  # Ctrl-C, SIGTERM, a bad line: do not wait for the items in progress
         stop_now(pool)
         raise
     pool.shutdown()
+
+
+def _oldest_result(pending: deque[tuple[int, Future]]) -> ItemResult:
+    """Wait for the oldest item's result; it leaves `pending` only once it has one, so that a worker's death is
+    reported with the line it was working on."""
+    result = pending[0][1].result()
+    pending.popleft()
+    return result
 
 
 def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[ItemResult]:
@@ -368,6 +382,20 @@ class _RayWorker:
 
 
 # --------------------------------------------------------------------------------------------------------- stage
+def _tasks(manifest: Path, shard: tuple[int, int] | None) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, record, error) of each line of this shard; a repeated id is an error, since two items would
+    share one audio folder and the second would overwrite the first's files."""
+    seen_ids = DigestSet()
+    for line in iter_lines(manifest):
+        if shard is not None and line.number % shard[1] != shard[0]:
+            continue
+        item_id = line.record.get("id") if isinstance(line.record, dict) else None
+        if isinstance(item_id, str) and not seen_ids.add(id_digest(item_id)):
+            yield line.number, line.record, f"id: duplicate id {item_id!r} (an earlier line has it)"
+        else:
+            yield line.number, line.record, line.error
+
+
 def output_names(shard: tuple[int, int] | None) -> tuple[str, str]:
     """(manifest, failures) file names in OUT; a shard writes its own pair so shards never collide."""
     suffix = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
@@ -403,11 +431,10 @@ def synthesize_manifest(
     for voice in options.voices or (None,):
         synthesizer.backend(voice)
 
-    tasks = (
-        (line.number, line.record, line.error)
-        for line in iter_lines(manifest)
-        if shard is None or line.number % shard[1] == shard[0]
-    )
+    # A re-run replaces audio files in place: the previous run's manifest must not outlive it and describe files that
+    # have changed under it (the new one appears, atomically, when the run finishes).
+    (out_dir / manifest_name).unlink(missing_ok=True)
+    tasks = _tasks(manifest, shard)
     initargs = (options, out_dir, cache.root)
     if engine == "ray":
         results = _run_ray(tasks, workers, initargs)

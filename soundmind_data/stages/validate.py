@@ -13,7 +13,6 @@ Failures are collected as records (line, id, check, field, message) so the CLI c
 from __future__ import annotations
 
 import heapq
-import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -28,7 +27,7 @@ from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.plots import Distributions
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
-from soundmind_data.procpool import stop_now
+from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.textkey import id_digest, spoken_words
 
@@ -172,7 +171,7 @@ _worker_checker: ItemChecker | None = None
 
 def _init_worker(*checker_args) -> None:
     global _worker_checker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; workers just stop with it
+    worker_signals()
     _worker_checker = ItemChecker(*checker_args)
 
 
