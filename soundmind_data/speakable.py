@@ -13,13 +13,18 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# "|" has no reading a voice could guess ("or"? "given"? "divides"? "absolute value"?): it is reported, not read.
+_UNREADABLE_ASCII = "|"
+_ASCII_UNSPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + re.escape(_UNREADABLE_ASCII) + "]")
+# Non-ASCII punctuation a voice takes as a pause or intonation and that carries no words, so it is left alone; other
+# symbols (So), currency signs (Sc) and punctuation (Po) such as "✓", "★", "†", "€", "§" would be dropped or misread.
+_SPOKEN_PUNCTUATION = "¡¿…•·"
 _SCRIPT_PREFIXES = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "IDEOGRAPHIC", "FULLWIDTH", "HALFWIDTH", "BOPOMOFO")
 
 
 @lru_cache(maxsize=4096)
 def char_problem(char: str) -> str | None:
-    """Why `char` is unspeakable ("control", "logic symbol", "CJK"), or None when a voice reads it fine."""
+    """Why `char` is unspeakable ("control", "logic symbol", "CJK", "symbol"), or None when a voice reads it fine."""
     if char in "\t\n\r":
         return None
     category = unicodedata.category(char)
@@ -31,13 +36,16 @@ def char_problem(char: str) -> str | None:
         return "logic symbol"
     if ord(char) >= 0x2E80 and unicodedata.name(char, "").startswith(_SCRIPT_PREFIXES):
         return "CJK"
+    if char in _UNREADABLE_ASCII or (
+            category in ("So", "Sc", "Po") and not char.isascii() and char not in _SPOKEN_PUNCTUATION):
+        return "symbol"
     return None
 
 
 def unspeakable_chars(text: str) -> str:
     """The distinct unspeakable characters of `text`, in order of first appearance ("" when all is speakable)."""
-    if text.isascii():  # the common case, kept fast: only control characters can be wrong in ASCII
-        return "".join(dict.fromkeys(_ASCII_CONTROL.findall(text)))
+    if text.isascii():  # the common case, kept fast: only control characters and "|" can be wrong in ASCII
+        return "".join(dict.fromkeys(_ASCII_UNSPEAKABLE.findall(text)))
     seen: dict[str, None] = {}
     for char in text:
         if char not in seen and char_problem(char):

@@ -18,7 +18,7 @@ import unicodedata
 
 # Read with spaces around them, so "¬A→B" and "¬ A → B" sound the same.
 _SYMBOL_WORDS = {
-    "¬": "not", "~": "not",  # "~5" is caught before as "about 5"
+    "¬": "not", "~": "not",  # "5~10" and "~5" are caught before as "5 to 10" and "about 5"
     "→": "implies", "⇒": "implies", "⊃": "implies", "⟶": "implies", "⟹": "implies",
     "↔": "if and only if", "⇔": "if and only if", "≡": "is equivalent to", "⟷": "if and only if", "⟺": "if and only if",
     "∧": "and", "∨": "or", "⊕": "exclusive or", "&": "and",
@@ -29,7 +29,8 @@ _SYMBOL_WORDS = {
     "∅": "the empty set",
     "=": "equals", "≠": "is not equal to", "<": "is less than", ">": "is greater than",
     "≤": "is at most", "≥": "is at least", "≈": "is approximately",
-    "+": "plus", "×": "times", "÷": "divided by", "±": "plus or minus", "°": "degrees", "%": "percent",
+    "+": "plus", "−": "minus", "×": "times", "÷": "divided by", "±": "plus or minus", "^": "to the power of",
+    "°": "degrees", "%": "percent", "‰": "per mille", "‱": "per ten thousand", "§": "section", "¶": "paragraph",
 }
 # ASCII spellings of the arrows, replaced before single characters so "->" does not become "- is greater than".
 _ASCII_ARROWS = [("<->", "↔"), ("<=>", "↔"), ("->", "→"), ("=>", "→"), ("<=", "≤"), (">=", "≥"), ("!=", "≠")]
@@ -52,12 +53,22 @@ _ABBREVIATIONS = [
 ]
 _ABBREVIATION_PATTERNS = [(re.compile(pattern), words) for pattern, words in _ABBREVIATIONS]
 
+_NUMBER_TEXT = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+# A hyphen starts a negative number only where a number can start (text or line start, after a space, "(", "=", ...):
+# "COVID-19", "A-5" and "1990-2000" keep theirs.
+_NEGATIVE = re.compile(r"(?<![^\s(\[{=<>,;:/])-(?=\d)")
+# "1990-2000", "5~10", "5 – 10" are ranges, read "A to B"; "2020-01-05" and "10-5=5" are not. A hyphen needs no spaces
+# around it ("5 - 3" is a subtraction); "〜" is the wave dash of Chinese and Japanese text, "～" arrives as "~" (NFKC).
+_RANGE = re.compile(rf"(?<![\w.,-])({_NUMBER_TEXT})(?:-|\s*[–~〜]\s*)({_NUMBER_TEXT})(?![\w-]|[.,]\d|\s*=)")
 _APPROXIMATELY = re.compile(r"~(?=\s*\d)")
+# Decades: "1990s", "1990's", "'80s", "80s"; read "nineteen nineties", "eighties" (years 1100 to 2099, as _read_number).
+_DECADE = re.compile(r"(?<![\w.'])'?([1-9]0|1[1-9]\d0|20\d0)'?s\b")
 _CURRENCY = {"$": "dollars", "¥": "yuan", "€": "euros", "£": "pounds"}
-_MONEY = re.compile(r"([$¥€£])\s?(\d[\d,]*(?:\.\d+)?)")
+# The scale word belongs before the currency: "$1.2 million" is "one point two million dollars".
+_MONEY = re.compile(r"([$¥€£])\s?(\d[\d,]*(?:\.\d+)?)((?: (?:thousand|million|billion|trillion))?)\b")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")  # "AB12" is read "AB twelve"
-_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+_NUMBER = re.compile(_NUMBER_TEXT)
 # Markdown a voice would read out as "asterisk" or "hash": the marks go, the words stay ("**not**" is read "not").
 _MARKDOWN = [
     (re.compile(r"^ {0,3}#{1,6} +", re.MULTILINE), ""),  # heading marks
@@ -102,7 +113,8 @@ def _year_words(n: int) -> str:
     if 2000 <= n <= 2009:
         return number_words(n)
     high, low = divmod(n, 100)
-    return number_words(high) + (" hundred" if low == 0 else " oh " + _ONES[low] if low < 10 else " " + number_words(low))
+    return number_words(high) + (" hundred" if low == 0
+                                 else " oh " + _ONES[low] if low < 10 else " " + number_words(low))
 
 
 def _ordinal_words(n: int) -> str:
@@ -111,6 +123,13 @@ def _ordinal_words(n: int) -> str:
     if last in _ORDINAL_ENDINGS:
         return head + _ORDINAL_ENDINGS[last]
     return head + (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+
+
+def _decade_words(digits: str) -> str:
+    """The plural of the decade's last word: "80" -> "eighties", "1900" -> "nineteen hundreds"."""
+    n = int(digits)
+    words = _year_words(n) if n >= 1000 else number_words(n)
+    return words[:-1] + "ies" if words.endswith("y") else words + "s"
 
 
 def _read_number(digits: str) -> str:
@@ -133,18 +152,21 @@ def to_speech_text(text: str) -> str:
     >>> to_speech_text("¬A → B")
     'not A implies B'
     """
-    text = unicodedata.normalize("NFKC", text)  # full-width digits and letters become ASCII
+    text = unicodedata.normalize("NFKC", text)  # full-width digits, letters and "～" become ASCII
+    text = _NEGATIVE.sub("minus ", text)
+    text = _RANGE.sub(r"\1 to \2", text)  # before dashes become commas and "~" becomes "about" or "not"
     text = text.translate(_TYPOGRAPHY).replace("\r\n", "\n").replace("\r", "\n")
     for pattern, replacement in _MARKDOWN:
         text = pattern.sub(replacement, text)
     text = _APPROXIMATELY.sub("about ", text)
+    text = _DECADE.sub(lambda m: _decade_words(m.group(1)), text)  # before "1990s" is split as "1990 s"
     for ascii_arrow, symbol in _ASCII_ARROWS:
         text = text.replace(ascii_arrow, symbol)
     text = _ORDINAL.sub(lambda m: _ordinal_words(int(m.group(1))), text)
     text = _LETTER_DIGIT.sub(" ", text)
     for pattern, words in _ABBREVIATION_PATTERNS:
         text = pattern.sub(words, text)
-    text = _MONEY.sub(lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
+    text = _MONEY.sub(lambda m: f"{m.group(2)}{m.group(3)} {_CURRENCY[m.group(1)]}", text)
     text = _NUMBER.sub(lambda m: _read_number(m.group(0)), text)
     text = _SYMBOL_PATTERN.sub(lambda m: f" {_SYMBOL_WORDS[m.group(0)]} ", text)
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))

@@ -49,6 +49,40 @@ def test_markdown_marks_go_and_their_words_stay(text, speech):
     assert to_speech_text(text) == speech
 
 
+@pytest.mark.parametrize("text, speech", [
+    ("-5 degrees", "minus five degrees"),
+    ("x = -5 or (-0.5)", "x equals minus five or (minus zero point five)"),
+    ("−5 − 2", "minus five minus two"),  # U+2212, the minus sign
+    ("COVID-19 and A-5", "COVID-nineteen and A-five"),  # a hyphen after a word is no minus sign
+    ("from 1990-2000.", "from nineteen ninety to two thousand."),
+    ("5~10 people", "five to ten people"),
+    ("5～10 people", "five to ten people"),  # full width, as in translated LogiQA text
+    ("1990 – 2000", "nineteen ninety to two thousand"),
+    ("1,000-2,000", "one thousand to two thousand"),
+    ("10-5=5", "ten-five equals five"),  # a subtraction, not a range
+    ("$1.2 million and £3 billion", "one point two million dollars and three billion pounds"),
+    ("the 1990s and the ’80s", "the nineteen nineties and the eighties"),
+    ("80s, 1900s, 2000s, 1960's", "eighties, nineteen hundreds, two thousands, nineteen sixties"),
+    ("x^2", "x to the power of two"),
+    ("5‰ or 3‱", "five per mille or three per ten thousand"),
+    ("§ 3", "section three"),
+])
+def test_numbers_and_signs_keep_their_meaning(text, speech):
+    assert to_speech_text(text) == speech
+    assert unspeakable_chars(speech) == ""
+
+
+@pytest.mark.parametrize("text, unspeakable", [
+    ("a | b", "|"),  # no safe reading: reported, never guessed
+    ("P(A|B) ≈ ✓", "|✓"),
+    ("done ✓, best ★, see note †", "✓★†"),
+    ("costs 5 ₹", "₹"),
+    ("¿Qué? ¡Sí! Wait… a • b", ""),  # punctuation a voice takes as pauses or intonation
+])
+def test_symbols_without_a_reading_stay_and_are_reported(text, unspeakable):
+    assert unspeakable_chars(to_speech_text(text)) == unspeakable
+
+
 def test_cjk_is_kept_and_reported_never_dropped():
     speech = to_speech_text("Tom 是 a cat 。")
     assert "是" in speech
