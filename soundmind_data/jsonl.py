@@ -131,7 +131,8 @@ class AtomicWriter:
         tempfiles.sweep(parent, self.path.name)  # what a killed writer of this same file left
         self._tmp_path = parent / tempfiles.temp_name(self.path.name)
         try:
-            fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any file
+            # 0o666 less the umask, as for any file: outputs are meant to be shared like the inputs they came from
+            fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
         self._handle = os.fdopen(fd, "wb")

@@ -69,7 +69,8 @@ class AuditReport:
 
 
 def load_gold(paths: Iterable[str | Path]) -> dict[int, int]:
-    """Normalised triplet key → gold label from LogiQA 2.0 NLI files (their bad lines are skipped: they match nothing).
+    """Normalised triplet key → gold label from LogiQA 2.0 NLI files; their bad lines are skipped (they match
+    nothing).
 
     A file with no usable line at all is a usage error: most likely a file of another format, which would otherwise
     pass for a gold file that agrees with everything.

@@ -5,8 +5,8 @@ sentence chunks within the backend's limit, synthesis, then `tts.audio.render` (
 encode). Files land in a content-addressed cache keyed by the speech text and everything that shapes the audio, and
 are hard-linked to `OUT/audio/<split>/<id>/{question,answer}.<ext>`; a re-run therefore synthesises only texts it
 has not made before, and a run killed at any moment resumes where it stopped. Cache files are written under
-`CACHE/tmp` with the writer's host and pid in their name (`tempfiles`) and renamed into place, so a half-written file never looks
-finished and the next run can sweep what a killed run left.
+`CACHE/tmp` with the writer's host and pid in their name (`tempfiles`) and renamed into place, so a half-written
+file never looks finished and the next run can sweep what a killed run left.
 
 Items run in one process (`workers=1`), in a pool of single-threaded worker processes, or on Ray Data
 (`engine="ray"`); a `shard` keeps every N-th line so a job scheduler can split the corpus. The output manifest keeps
