@@ -99,7 +99,7 @@ def head(manifest: Path, items: int, path: Path) -> Path:
 
 def raw_pyarrow_write(manifest: Path, out: Path) -> int:
     """The baseline: the same rows (same audio bytes read from the same files), written by plain pyarrow."""
-    from soundmind_data.stages.publish import arrow_schema, to_row
+    from soundmind_data.hubfolder import arrow_schema, to_row
 
     schema, rows, audio_bytes = arrow_schema(), [], 0
     with pq.ParquetWriter(out, schema) as writer, open(manifest) as lines:
@@ -127,7 +127,7 @@ def best_of(runs: int, action) -> float:
 
 PEAK_RSS_CHILD = """
 import resource, sys
-from soundmind_data.stages.publish import build_folder
+from soundmind_data.hubfolder import build_folder
 build_folder(sys.argv[1], sys.argv[2])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=150, help="items in the 1x corpus")
     parser.add_argument("--scale", type=int, default=10, help="size of the big corpus, in multiples of --items")
     args = parser.parse_args()
-    from soundmind_data.stages.publish import build_folder
+    from soundmind_data.hubfolder import build_folder
 
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
         root = Path(tmp)

@@ -1,8 +1,10 @@
 """The dataset card (`README.md`) of a published corpus: a YAML header the Hub reads, then text a person reads.
 
-Everything in it is computed from the build (splits, labels, hours, voices), the audit and, for a corpus a pipeline
-built, its run log and plots, so the card cannot drift from the data it describes. The licence is inherited: LogiQA 2.0 is CC BY-NC-SA 4.0 and its ShareAlike clause binds
-every corpus derived from it (SoundMind's annotations are derived from LogiQA 2.0 too).
+Everything in it is computed from the build (splits, labels, hours, voices), the audit's counts and, for a corpus a
+pipeline built, its run log and plots, so the card cannot drift from the data it describes. The card is a
+`huggingface_hub` `DatasetCard` with `DatasetCardData` metadata, as the Hub's own tools write them. The licence is
+inherited: LogiQA 2.0 is CC BY-NC-SA 4.0 and its ShareAlike clause binds every corpus derived from it (SoundMind's
+annotations are derived from LogiQA 2.0 too).
 """
 
 from __future__ import annotations
@@ -10,14 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from soundmind_data import __version__, schemas
+from soundmind_data.corpus import DATA_DIR, PLOTS_DIR
 from soundmind_data.errors import DataError
+from soundmind_data.hubfolder import BuildResult, features
 from soundmind_data.jsonl import iter_lines
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stages.audit import CHECKS, AuditReport
-from soundmind_data.stages.publish import DATA_DIR, PLOTS_DIR, BuildResult, features
 
 LOGIQA_LICENSE = "cc-by-nc-sa-4.0"
 LOGIQA_DERIVED = {"logiqa2-nli", "soundmind"}  # source datasets whose text comes from LogiQA 2.0
@@ -41,28 +41,31 @@ def pretty_name(repo_id: str | None, folder: Path) -> str:
     return f"{name}: spoken logical reasoning (SoundMind-style)"
 
 
-def metadata(build: BuildResult, *, repo_id: str | None) -> dict[str, Any]:
-    """The YAML header: what the Hub indexes and what `datasets` uses to find splits and features."""
+def metadata(build: BuildResult, *, repo_id: str | None):
+    """The YAML header (`DatasetCardData`): what the Hub indexes and what `datasets` uses to find splits and
+    features."""
+    from huggingface_hub import DatasetCardData
+
     shard_bytes = sum((build.folder / path).stat().st_size for path in build.files if path.endswith(".parquet"))
-    return {
-        "license": card_license(build),
-        "task_categories": ["audio-text-to-text", "question-answering"],
-        "language": ["en"],
-        "size_categories": [size_category(build.rows)],
-        "pretty_name": pretty_name(repo_id, build.folder),
-        "tags": ["audio", "speech", "logical-reasoning", "natural-language-inference", "chain-of-thought", "synthetic"],
-        "configs": [{
+    return DatasetCardData(
+        license=card_license(build),
+        task_categories=["audio-text-to-text", "question-answering"],
+        language=["en"],
+        size_categories=[size_category(build.rows)],
+        pretty_name=pretty_name(repo_id, build.folder),
+        tags=["audio", "speech", "logical-reasoning", "natural-language-inference", "chain-of-thought", "synthetic"],
+        configs=[{
             "config_name": "default",
             "data_files": [{"split": split, "path": f"{DATA_DIR}/{split}-*"} for split in build.splits],
         }],
-        "dataset_info": {
+        dataset_info={
             "features": features()._to_yaml_list(),
             "splits": [{"name": split, "num_bytes": stats.num_bytes, "num_examples": stats.rows}
                        for split, stats in build.splits.items()],
             "download_size": shard_bytes,
             "dataset_size": sum(stats.num_bytes for stats in build.splits.values()),
         },
-    }
+    )
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -102,11 +105,13 @@ def _stage_run_rows(stage_runs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...
              run["toolkit_version"]) for run in stage_runs]
 
 
-def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, command: str,
+def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, repo_id: str | None, command: str,
                 stage_runs: Sequence[dict[str, Any]] = ()) -> str:
-    """The whole README.md text. `stage_runs` (from `read_stage_runs`) adds the pipeline's stages to "How it was
-    built"; plots among `build.files` are shown under "Plots"."""
-    header = yaml.safe_dump(metadata(build, repo_id=repo_id), sort_keys=False, allow_unicode=True, width=120)
+    """The whole README.md text. `audit_counts` are (check, items) rows of the audit of the published manifest;
+    `stage_runs` (from `read_stage_runs`) adds the pipeline's stages to "How it was built"; plots among
+    `build.files` are shown under "Plots"."""
+    from huggingface_hub import DatasetCard
+
     license_id = card_license(build)
     load_target = repo_id or str(build.folder)
     split_rows = []
@@ -116,8 +121,7 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
                            _mean(stats.question_seconds, stats.rows), _mean(stats.answer_seconds, stats.answers)))
     voice_rows = [(backend or "-", voice or "-", licence or "unknown", count)
                   for (backend, voice, licence), count in sorted(build.voices.items(), key=lambda kv: -kv[1])]
-    audit_rows = [(check.replace("_", " "), audit.count(check)) for check in CHECKS
-                  if check != "gold_disagree" or audit.gold_files]
+    audit_rows = [(check.replace("_", " "), count) for check, count in audit_counts]
     if license_id == LOGIQA_LICENSE:
         licence_text = (
             "The premises, conclusions and labels come from [LogiQA 2.0](https://github.com/csitfun/LogiQA2.0), "
@@ -132,7 +136,6 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
     plots = [path for path in build.files if path.startswith(f"{PLOTS_DIR}/")]
     tts_versions = ", ".join(sorted(build.toolkit_versions)) or "not recorded"
     sections = [
-        f"---\n{header}---",
         f"# {pretty_name(repo_id, build.folder)}",
         "Spoken logical-reasoning items in the style of SoundMind (arXiv 2506.12935): each row is a natural-language "
         "inference question (major premise, minor premise, conclusion) read aloud, with a spoken chain-of-thought "
@@ -168,12 +171,12 @@ def render_card(build: BuildResult, audit: AuditReport, *, repo_id: str | None, 
         f"print(row[\"question_text\"], ds[{first_split!r}].features[\"label\"].int2str(row[\"label\"]))\n"
         "```",
     ]
-    return "\n\n".join(sections) + "\n"
+    header = metadata(build, repo_id=repo_id).to_yaml()
+    return DatasetCard(f"---\n{header}\n---\n\n" + "\n\n".join(sections) + "\n").content
 
 
 def read_card_metadata(text: str) -> dict[str, Any]:
-    """The YAML header of a card (for checks and tests): the text between the first two `---` lines."""
-    if not text.startswith("---\n"):
-        raise ValueError("card does not start with a YAML header")
-    end = text.index("\n---", 4)
-    return yaml.safe_load(text[4:end])
+    """The YAML header of a card as plain data (for checks and tests)."""
+    from huggingface_hub import DatasetCard
+
+    return DatasetCard(text).data.to_dict()

@@ -1,21 +1,25 @@
-"""The `soundmind-data` command line: parses arguments, calls library functions, prints their summaries.
+"""The `soundmind-data` command line: parses arguments, calls library functions, prints their reports.
 
 Exit codes scripts can trust: 0 success, 1 failed checks or rejected data, 2 usage errors, 130 interrupted.
-The library never prints or exits; this module is the only place that does.
+The library never prints or exits; this module is the only place that does. A pipeline stage's command calls the
+stage's entry function (`soundmind_data.stages.<name>.run`), the same one `run` calls for each stage, and prints its
+report with the same printer.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
+from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
+from soundmind_data.stage import Progress
 from soundmind_data.table import format_table, id_sample
 
 app = typer.Typer(
@@ -41,15 +45,214 @@ def _root(
     """Build, curate and publish audio logical-reasoning corpora like SoundMind."""
 
 
-@contextmanager
-def progress(desc: str, unit: str = "item", total: int | None = None) -> Iterator[tqdm]:
-    """A tqdm bar on stderr; silent when stderr is not a terminal (logs and CI stay clean)."""
-    with tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
-        yield bar
+class Bars(Progress):
+    """Progress as tqdm bars on stderr, one per piece of work; silent when stderr is not a terminal (logs and CI
+    stay clean). Use as a context manager: the last bar is closed on exit."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def start(self, desc: str, *, unit: str = "item", total: int | None = None) -> None:
+        self.close()
+        self.bar = tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, disable=None, dynamic_ncols=True)
+
+    def advance(self, count: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def status(self, **values: Any) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(refresh=False, **values)
+
+    def note(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            err(message)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "Bars":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _finish(report: Any) -> None:
+    """A command's exit code: 1 when its report says it failed its checks or set something aside."""
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _split_label_table(counts: LabelCounts) -> str:
+    return format_table(("split", "not-entailed", "entailed", "items"), counts.rows())
+
+
+def _before_after_table(before: LabelCounts, after: LabelCounts, middle: dict[str, dict] | None = None) -> str:
+    """Per split x label counts before and after a stage, with stage-specific columns (`middle`) in between."""
+    middle = middle or {}
+    rows = []
+    for name in dict.fromkeys([*before, *after]):
+        rows.append((name, *before[name], *(column.get(name, "") for column in middle.values()), *after[name]))
+    return format_table(("split", "not-entailed before", "entailed before", *middle,
+                         "not-entailed after", "entailed after"), rows)
+
+
+# --------------------------------------------------------------------------------------------- the stages' reports
+def print_ingest(report) -> None:
+    err(f"ingest: {report.items} items ({report.per_label[0]} not-entailed, {report.per_label[1]} entailed) -> "
+        f"{report.manifest}; {report.rejected} rejected -> {report.rejects}")
+
+
+def print_validate(report) -> None:
+    for failure in report.failures:
+        typer.echo(f"{report.manifest}:{failure['line']}: {failure['field']}: {failure['message']}")
+    if report.plots_folder and not report.plots:
+        err(f"validate: no plots written to {report.plots_folder}: no audio file was measured")
+    if report.failures:
+        typer.echo("")
+    typer.echo(format_table(("check", "passed", "failed", "skipped"), report.check_rows()))
+    if report.worst:
+        typer.echo("")
+        typer.echo(format_table(("worst audio", "line", "field", "wer", "failed checks"), [
+            (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
+             ", ".join(entry["failed"])) for entry in report.worst]))
+    if report.wer_sampled_files:
+        typer.echo(f"\nasr: {report.wer_sampled_files} of {report.wer_files} files measured on a sample; "
+                   f"{report.sampling_note}")
+    summary = f"validate: {report.items} items, {len(report.failed_lines)} failed, {len(report.failures)} failures"
+    if report.config:
+        summary += f"; {report.audio_files} audio files ({report.audio_seconds:.1f} s)"
+    if report.wer_files:
+        summary += f"; mean WER {report.wer_sum / report.wer_files:.3f} ({report.asr_backend})"
+    if report.out:
+        summary += f" -> {report.out}"
+    err(summary)
+
+
+def print_audit(report) -> None:
+    from soundmind_data.stages.audit import CHECKS
+
+    typer.echo(_split_label_table(report.splits))
+    typer.echo("")
+    rows = [("items", report.items, "")]
+    if report.gold_files:
+        rows.append(("gold_matched", report.gold_matched, ""))
+    rows += [(check, count, id_sample(report.ids[check], total=count)) for check, count in report.check_counts()]
+    typer.echo(format_table(("check", "count", "ids"), rows))
+
+
+def print_reason(report) -> None:
+    from soundmind_data.stages.reason import OUTCOMES, VERDICTS
+
+    rows = [(outcome, report.outcomes[outcome], id_sample(report.ids.get(outcome, []))) for outcome in OUTCOMES]
+    typer.echo(format_table(("outcome", "items", "ids"), rows))
+    typer.echo("")
+    attempts = ", ".join(f"{n}: {count}" for n, count in sorted(report.accepted_at_attempt.items()))
+    rows = [(f"rejected as {verdict}", report.rejected_verdicts[verdict]) for verdict in VERDICTS]
+    rows += [("requests", report.requests), ("from cache", report.cache_hits), ("retries", report.retries)]
+    typer.echo(format_table(("samples", "count"), rows))
+    if attempts:
+        typer.echo(f"\naccepted at attempt: {attempts}")
+    for message, count in report.errors.items():
+        err(f"failed ({count} items): {message}")
+    err(f"reason: {report.items} items: {report.outcomes['accepted']} accepted -> {report.out}; "
+        f"{report.outcomes['unresolved']} unresolved, {report.outcomes['failed']} failed -> {report.unresolved_file}")
+    if not report.ok:
+        err("reason: rerun the same command to retry the failed items; finished requests are not sent again")
+
+
+def print_synthesize(report) -> None:
+    from soundmind_data.stages.synthesize import real_time_factor
+
+    err(f"synthesize: {report.items} items: {report.written} written -> {report.manifest}; "
+        f"{report.failed} failed -> {report.failures_file}; {report.synthesized} files synthesised, "
+        f"{report.cached} from cache; {report.audio_s:.1f} s of audio in {report.wall_s:.1f} s "
+        f"(real-time factor {real_time_factor(report.wall_s, report.audio_s)})")
+
+
+def print_split(report) -> None:
+    typer.echo(_before_after_table(report.before, report.after))
+    if report.moved_ids:
+        typer.echo(f"moved out of their split to close leaks: {id_sample(report.moved_ids)}")
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    sizes = ", ".join(f"{name} {report.after.total(name)}" for name in report.after)
+    err(f"split: {report.items} items in {report.groups} {report.group} groups, {report.placed} placed ({sizes}); "
+        f"{report.leaks_fixed} leaks fixed -> {report.out}")
+
+
+def print_balance(report) -> None:
+    middle = {"duplicates removed": report.duplicates_removed}
+    if report.strategy == "weights":
+        middle["weight not-entailed"] = {name: f"{w['0']:.4g}" for name, w in report.weights.items()}
+        middle["weight entailed"] = {name: f"{w['1']:.4g}" for name, w in report.weights.items()}
+    else:
+        middle[report.strategy.replace("sample", "sampled")] = (report.dropped if report.strategy == "downsample"
+                                                                else report.repeated)
+    typer.echo(_before_after_table(report.before, report.after, middle))
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    removed = sum(report.duplicates_removed.values())
+    err(f"balance: {report.items} items -> {report.items_out} ({report.strategy} to {report.target}); "
+        f"{removed} duplicates removed -> {report.out}")
+
+
+def print_publish(report) -> None:
+    build, check = report.build, report.check
+    splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
+    shards = sum(path.endswith(".parquet") for path in build.files)
+    plots = f" + {len(build.files) - shards - 1} plot(s)" if len(build.files) > shards + 1 else ""
+    err(f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, "
+        f"{shards} parquet shard(s) + README.md{plots} -> {report.folder or 'staging folder'}")
+    for problem in check.problems:
+        typer.echo(f"check: {problem}")
+    if not check.ok:
+        err("publish: pre-push check failed; nothing uploaded")
+        return
+    err(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
+    push = report.push
+    if push is None:
+        err(f"publish: dry run, nothing uploaded (would go to {report.repo_id})" if report.repo_id else
+            "publish: built only (no --repo-id), nothing uploaded")
+    elif push.commit_url is None:
+        err(f"publish: {report.repo_id} is already up to date ({len(push.unchanged)} files unchanged) -> "
+            f"{push.repo_url}")
+    else:
+        err(f"publish: {len(push.committed)} files uploaded, {len(push.unchanged)} unchanged, "
+            f"{len(push.deleted)} stale files deleted -> {push.commit_url}")
+
+
+def print_export(report) -> None:
+    splits = ", ".join(f"{split} {count}" for split, count in report.splits.items())
+    err(f"export: {report.items} items ({splits}) as {report.format}"
+        f"{f' ({report.modality})' if report.format == 'verl' else ''} -> {report.out}, {len(report.files)} files")
+
+
+PRINTERS: dict[str, Callable[[Any], None]] = {
+    "ingest": print_ingest, "validate": print_validate, "audit": print_audit, "reason": print_reason,
+    "synthesize": print_synthesize, "split": print_split, "balance": print_balance, "publish": print_publish,
+    "export": print_export,
+}
+
+
+def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any, report: Path | None = None,
+               **context: Any) -> Any:
+    """Run one stage as its command: call its entry function with bars on stderr, print its report."""
+    from soundmind_data.stages import declaration
+
+    with Bars() as bars:
+        result = declaration(name).run(manifest, out, options, report=report, progress=bars, **context)
+    PRINTERS[name](result)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------- ingest
@@ -67,15 +270,9 @@ def ingest(
 
     Example: soundmind-data ingest dev.txt --format logiqa2-nli --split dev --out items.jsonl
     """
-    from soundmind_data.stages.ingest import ingest as run_ingest
+    from soundmind_data.stages.ingest import IngestOptions
 
-    with progress("ingest", "line") as bar:
-        result = run_ingest(sources, fmt=fmt, split=split, out=out, limit=limit, on_line=bar.update)
-    err(f"ingest: {result.items} items ({result.per_label[0]} not-entailed, {result.per_label[1]} entailed) -> {out}; "
-        f"{result.rejected} rejected -> {result.rejects}")
-    if result.rejected:
-        raise typer.Exit(1)
-
+    _finish(_run_stage("ingest", None, out, IngestOptions(tuple(sources), fmt, split, limit)))
 
 # -------------------------------------------------------------------------------------------------------- validate
 @app.command()
@@ -101,60 +298,11 @@ def validate(
 
     Example: soundmind-data validate corpus/manifest.jsonl --asr pocketsphinx --workers 2 --json validate.json --plots plots
     """
-    from soundmind_data.checks.asr import BACKENDS
-    from soundmind_data.checks.config import load_config
-    from soundmind_data.checks.plots import write_plots
-    from soundmind_data.jsonl import write_json
-    from soundmind_data.stages.validate import validate_manifest
+    from soundmind_data.stages.validate import ValidateOptions
 
-    if asr is not None and asr not in BACKENDS:
-        raise UsageError(f"--asr {asr}: expected one of {', '.join(BACKENDS)}")
-    if max_wer is not None and asr is None:
-        raise UsageError("--max-wer needs --asr")
-    if plots and not (audio or asr):
-        raise UsageError("--plots needs --audio (the plots show what the audio checks measure)")
-    config = load_config(config_file)
-    if max_wer is not None:
-        config = config.with_max_wer(asr, max_wer)
-    total = None
-    if (audio or asr) and manifest.is_file():  # a cheap count for the bar's ETA when each item takes real time
-        with open(manifest, "rb") as lines:
-            total = sum(1 for line in lines if line.strip())
-    with progress("validate", total=total) as bar:
-        report = validate_manifest(manifest, audio=audio, asr=asr, asr_model=asr_model, config=config, strict=strict,
-                                   workers=workers, out=out, on_item=bar.update)
-    for failure in report.failures:
-        typer.echo(f"{manifest}:{failure['line']}: {failure['field']}: {failure['message']}")
-    if plots:
-        report.plots = [str(path) for path in write_plots(
-            report.distributions, plots, loudness_target_lufs=config.loudness_target_lufs,
-            loudness_tolerance_lu=config.loudness_tolerance_lu, max_wer=report.max_wer)]
-        if not report.plots:
-            err(f"validate: no plots written to {plots}: no audio file was measured")
-    if report.failures:
-        typer.echo("")
-    typer.echo(format_table(("check", "passed", "failed", "skipped"), report.check_rows()))
-    if report.worst:
-        typer.echo("")
-        typer.echo(format_table(("worst audio", "line", "field", "wer", "failed checks"), [
-            (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
-             ", ".join(entry["failed"])) for entry in report.worst]))
-    if report.wer_sampled_files:
-        typer.echo(f"\nasr: {report.wer_sampled_files} of {report.wer_files} files measured on a sample; "
-                   f"{report.sampling_note}")
-    if json_report:
-        write_json(json_report, report.to_json())
-    summary = f"validate: {report.items} items, {len(report.failed_lines)} failed, {len(report.failures)} failures"
-    if report.config:
-        summary += f"; {report.audio_files} audio files ({report.audio_seconds:.1f} s)"
-    if report.wer_files:
-        summary += f"; mean WER {report.wer_sum / report.wer_files:.3f} ({asr})"
-    if out:
-        summary += f" -> {out}"
-    err(summary)
-    if not report.ok:
-        raise typer.Exit(1)
-
+    options = ValidateOptions(audio=audio, asr=asr, asr_model=asr_model, max_wer=max_wer, strict=strict,
+                              config=config_file, workers=workers, plots=plots)
+    _finish(_run_stage("validate", manifest, out, options, json_report))
 
 # ----------------------------------------------------------------------------------------------------------- audit
 @app.command()
@@ -170,25 +318,9 @@ def audit(
 
     Example: soundmind-data audit items.jsonl --gold dev.txt --json audit.json
     """
-    from soundmind_data.jsonl import write_json
-    from soundmind_data.stages.audit import CHECKS, audit_manifest
+    from soundmind_data.stages.audit import AuditOptions
 
-    with progress("audit") as bar:
-        report = audit_manifest(manifest, gold_files=gold, on_item=bar.update)
-    split_rows = [(split, labels[0], labels[1], labels[0] + labels[1]) for split, labels in report.splits.items()]
-    typer.echo(format_table(("split", "not-entailed", "entailed", "items"), split_rows))
-    typer.echo("")
-    rows = [("items", report.items, "")]
-    if report.gold_files:
-        rows.append(("gold_matched", report.gold_matched, ""))
-    for check in CHECKS:
-        if check == "gold_disagree" and not report.gold_files:
-            continue
-        rows.append((check, report.count(check), id_sample(report.ids[check], total=report.count(check))))
-    typer.echo(format_table(("check", "count", "ids"), rows))
-    if json_report:
-        write_json(json_report, report.to_json())
-
+    _run_stage("audit", manifest, None, AuditOptions(gold=tuple(gold)), json_report)
 
 # ---------------------------------------------------------------------------------------------------------- reason
 @app.command()
@@ -218,42 +350,12 @@ def reason(
 
     Example: soundmind-data reason items.jsonl --out reasoned.jsonl --backend openai --endpoint http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B --samples 4 --concurrency 32
     """
-    from soundmind_data.jsonl import write_json
-    from soundmind_data.llm import open_backend
-    from soundmind_data.stages.reason import OUTCOMES, VERDICTS, PromptTemplate, reason_manifest
+    from soundmind_data.stages.reason import ReasonOptions
 
-    template = PromptTemplate.load(prompt_template)
-    llm = open_backend(backend, model=model, endpoint=endpoint, temperature=temperature, max_tokens=max_tokens,
-                       timeout_s=timeout, max_retries=retries)
-    total = sum(1 for line in open(manifest, "rb") if line.strip()) if manifest.is_file() else None
-    with progress("reason", total=total) as bar:
-        def on_item(report) -> None:
-            bar.set_postfix(accepted=report.outcomes["accepted"], rejected=report.outcomes["unresolved"],
-                            failed=report.outcomes["failed"], refresh=False)
-            bar.update()
-
-        report = reason_manifest(manifest, out=out, backend=llm, samples=samples, concurrency=concurrency,
-                                 template=template, gold_files=gold, on_item=on_item)
-    llm.close()
-    rows = [(outcome, report.outcomes[outcome], id_sample(report.ids.get(outcome, []))) for outcome in OUTCOMES]
-    typer.echo(format_table(("outcome", "items", "ids"), rows))
-    typer.echo("")
-    attempts = ", ".join(f"{n}: {count}" for n, count in sorted(report.accepted_at_attempt.items()))
-    rows = [(f"rejected as {verdict}", report.rejected_verdicts[verdict]) for verdict in VERDICTS]
-    rows += [("requests", report.requests), ("from cache", report.cache_hits), ("retries", report.retries)]
-    typer.echo(format_table(("samples", "count"), rows))
-    if attempts:
-        typer.echo(f"\naccepted at attempt: {attempts}")
-    for message, count in report.errors.items():
-        err(f"failed ({count} items): {message}")
-    if json_report:
-        write_json(json_report, report.to_json())
-    err(f"reason: {report.items} items: {report.outcomes['accepted']} accepted -> {out}; "
-        f"{report.outcomes['unresolved']} unresolved, {report.outcomes['failed']} failed -> {report.unresolved_file}")
-    if not report.ok:
-        err("reason: rerun the same command to retry the failed items; finished requests are not sent again")
-        raise typer.Exit(1)
-
+    options = ReasonOptions(backend=backend, endpoint=endpoint, model=model, samples=samples, concurrency=concurrency,
+                            temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
+                            prompt_template=prompt_template, gold=tuple(gold))
+    _finish(_run_stage("reason", manifest, out, options, json_report))
 
 # ------------------------------------------------------------------------------------------------------ synthesize
 @app.command()
@@ -279,48 +381,12 @@ def synthesize(
 
     Example: soundmind-data synthesize items.jsonl --out corpus --workers 2
     """
-    import time
+    from soundmind_data.stages.synthesize import SynthesizeOptions
 
-    from soundmind_data.stages.synthesize import SynthesisOptions, parse_shard, synthesize_manifest
-
-    voices = tuple(name.strip() for names in voice for name in names.split(",") if name.strip())
-    options = SynthesisOptions(backend=backend, voices=voices, device=device, fmt=fmt, sample_rate=sample_rate,
-                               target_lufs=target_lufs)
-    shard_spec = parse_shard(shard) if shard else None
-    total = None
-    if manifest.is_file():
-        with open(manifest, "rb") as lines:
-            total = sum(1 for number, line in enumerate(lines, start=1)
-                        if line.strip() and (not shard_spec or number % shard_spec[1] == shard_spec[0]))
-    started = time.monotonic()
-    audio_s, failed = 0.0, 0
-    with progress("synthesize", total=total) as bar:
-        def on_result(result) -> None:
-            nonlocal audio_s, failed
-            audio_s += result.audio_s
-            failed += result.item is None
-            for failure in result.failures:
-                bar.write(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}",
-                          file=sys.stderr)
-            bar.set_postfix(audio=f"{audio_s:.0f}s", rtf=_real_time_factor(time.monotonic() - started, audio_s),
-                            failed=failed, refresh=False)
-            bar.update()
-
-        summary = synthesize_manifest(manifest, out, options, workers=workers, shard=shard_spec, engine=engine,
-                                      cache_dir=cache, on_result=on_result)
-    wall = time.monotonic() - started
-    err(f"synthesize: {summary.items} items: {summary.written} written -> {summary.manifest}; "
-        f"{summary.failed} failed -> {summary.failures_file}; {summary.synthesized} files synthesised, "
-        f"{summary.cached} from cache; {summary.audio_s:.1f} s of audio in {wall:.1f} s "
-        f"(real-time factor {_real_time_factor(wall, summary.audio_s)})")
-    if summary.failed:
-        raise typer.Exit(1)
-
-
-def _real_time_factor(wall_s: float, audio_s: float) -> str:
-    """Wall seconds per audio second (below 1: faster than real time); "n/a" before any audio exists."""
-    return f"{wall_s / audio_s:.3f}" if audio_s > 0 else "n/a"
-
+    options = SynthesizeOptions(backend=backend, voice=tuple(voice), workers=workers, shard=shard, engine=engine,
+                                device=device, format=fmt, sample_rate=sample_rate, target_lufs=target_lufs,
+                                cache=cache)
+    _finish(_run_stage("synthesize", manifest, out, options))
 
 # ----------------------------------------------------------------------------------------------------------- train
 @app.command()
@@ -355,13 +421,14 @@ def train(
     err(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on {settings.device}; "
         f"metrics -> {trainer.metrics_path}")
     shown = ("reward", "format", "answer", "text_length", "audio_format", "audio_length", "kl", "response_length")
-    with progress("train", "step", total=settings.steps) as bar:
-        bar.update(trainer.step)
+    with Bars() as bars:
+        bars.start("train", unit="step", total=settings.steps)
+        bars.advance(trainer.step)
 
         def report(metrics: dict) -> None:
-            bar.update()
+            bars.advance()
             values = "  ".join(f"{name} {metrics[name]:.3f}" for name in shown if name in metrics)
-            bar.write(f"step {metrics['step']}/{settings.steps}  {values}", file=sys.stdout)
+            tqdm.write(f"step {metrics['step']}/{settings.steps}  {values}", file=sys.stdout)
 
         history = trainer.run(report)
     if history:
@@ -370,20 +437,7 @@ def train(
     else:
         err(f"train: already at step {trainer.step} of {settings.steps}; nothing to do")
 
-
 # ------------------------------------------------------------------------------------------------ split / balance
-def _before_after_table(before: dict, after: dict, middle: dict[str, dict] | None = None) -> str:
-    """Per split x label counts before and after a stage, with stage-specific columns (`middle`) in between."""
-    middle = middle or {}
-    zero = {"0": 0, "1": 0}
-    rows = []
-    for name in dict.fromkeys([*before, *after]):
-        was, now = before.get(name, zero), after.get(name, zero)
-        rows.append((name, was["0"], was["1"], *(column.get(name, "") for column in middle.values()), now["0"], now["1"]))
-    return format_table(("split", "not-entailed before", "entailed before", *middle,
-                         "not-entailed after", "entailed after"), rows)
-
-
 @app.command("split")
 def split_command(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to split."),
@@ -403,24 +457,9 @@ def split_command(
 
     Example: soundmind-data split items.jsonl --ratios train=0.8,dev=0.1,test=0.1 --seed 0 --out split.jsonl
     """
-    from soundmind_data.jsonl import write_json
-    from soundmind_data.stages.split import parse_ratios, split_manifest
+    from soundmind_data.stages.split import SplitOptions
 
-    parsed = parse_ratios(ratios)
-    with progress("split (2 passes)", "line") as bar:
-        report = split_manifest(manifest, out=out, ratios=parsed, seed=seed, group=group,
-                                keep_existing=keep_existing, on_line=bar.update)
-    typer.echo(_before_after_table(report.before, report.after))
-    if report.moved_ids:
-        typer.echo(f"moved out of their split to close leaks: {id_sample(report.moved_ids)}")
-    if json_report:
-        write_json(json_report, report.to_json())
-    for warning in report.warnings:
-        err(f"warning: {warning}")
-    sizes = ", ".join(f"{name} {counts['0'] + counts['1']}" for name, counts in report.after.items())
-    err(f"split: {report.items} items in {report.groups} {group} groups, {report.placed} placed ({sizes}); "
-        f"{report.leaks_fixed} leaks fixed -> {out}")
-
+    _run_stage("split", manifest, out, SplitOptions(ratios, seed, group, keep_existing), json_report)
 
 @app.command("balance")
 def balance_command(
@@ -439,26 +478,9 @@ def balance_command(
 
     Example: soundmind-data balance split.jsonl --strategy downsample --target 1:1 --seed 0 --out balanced.jsonl
     """
-    from soundmind_data.jsonl import write_json
-    from soundmind_data.stages.balance import balance_manifest
+    from soundmind_data.stages.balance import BalanceOptions
 
-    with progress("balance (2 passes)", "line") as bar:
-        report = balance_manifest(manifest, out=out, strategy=strategy, target=target, seed=seed, on_line=bar.update)
-    middle = {"duplicates removed": report.duplicates_removed}
-    if strategy == "weights":
-        middle["weight not-entailed"] = {name: f"{w['0']:.4g}" for name, w in report.weights.items()}
-        middle["weight entailed"] = {name: f"{w['1']:.4g}" for name, w in report.weights.items()}
-    else:
-        middle[strategy.replace("sample", "sampled")] = report.dropped if strategy == "downsample" else report.repeated
-    typer.echo(_before_after_table(report.before, report.after, middle))
-    if json_report:
-        write_json(json_report, report.to_json())
-    for warning in report.warnings:
-        err(f"warning: {warning}")
-    removed = sum(report.duplicates_removed.values())
-    err(f"balance: {report.items} items -> {report.items_out} ({strategy} to {target}); "
-        f"{removed} duplicates removed -> {out}")
-
+    _run_stage("balance", manifest, out, BalanceOptions(strategy, target, seed), json_report)
 
 # --------------------------------------------------------------------------------------------------------- publish
 @app.command()
@@ -480,57 +502,11 @@ def publish(
 
     Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-en --local-dir hub-folder
     """
-    import shlex
-    import shutil
+    from soundmind_data.stages.publish import PublishOptions
 
-    from soundmind_data import hub, tempfiles
-    from soundmind_data.stages.publish import parse_size, prepare
-
-    if not repo_id and not local_dir:
-        raise UsageError("give --local-dir DIR (build only), --repo-id ORG/NAME (build and upload), or both")
-    if not manifest.is_file():
-        raise UsageError(f"{manifest}: no such file")
-    parse_size(max_shard_size)  # a bad size fails now, not after the build
-    remote = None
-    if repo_id:
-        hub.check_repo_id(repo_id)
-        if not dry_run:
-            remote = hub.open_repo(repo_id, token=hub.resolve_token(), private=private, revision=revision)
-    if not local_dir:
-        tempfiles.sweep(manifest.parent, "publish")  # staging folders of killed runs
-    folder = local_dir or tempfiles.make_temp_dir(manifest.parent, "publish")
-    command = shlex.join(["soundmind-data", *sys.argv[1:]])
-    try:
-        with progress("publish", "item") as bar:
-            build, check = prepare(manifest, folder, repo_id=repo_id, command=command, max_shard_size=max_shard_size,
-                                   on_item=bar.update)
-        splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
-        shards = sum(path.endswith(".parquet") for path in build.files)
-        plots = f" + {len(build.files) - shards - 1} plot(s)" if len(build.files) > shards + 1 else ""
-        err(f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, "
-            f"{shards} parquet shard(s) + README.md{plots} -> {folder if local_dir else 'staging folder'}")
-        for problem in check.problems:
-            typer.echo(f"check: {problem}")
-        if not check.ok:
-            err("publish: pre-push check failed; nothing uploaded")
-            raise typer.Exit(1)
-        err(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
-        if remote is None:
-            err(f"publish: dry run, nothing uploaded (would go to {repo_id})" if repo_id else
-                "publish: built only (no --repo-id), nothing uploaded")
-            return
-        with progress("compare with the Hub", "file", total=len(build.files)) as bar:
-            result = hub.push_folder(remote, folder, commit_message=f"Publish {build.rows} items with soundmind-data",
-                                     on_file=lambda _: bar.update())
-    finally:
-        if not local_dir:
-            shutil.rmtree(folder, ignore_errors=True)
-    if result.commit_url is None:
-        err(f"publish: {repo_id} is already up to date ({len(result.unchanged)} files unchanged) -> {result.repo_url}")
-    else:
-        err(f"publish: {len(result.committed)} files uploaded, {len(result.unchanged)} unchanged, "
-            f"{len(result.deleted)} stale files deleted -> {result.commit_url}")
-
+    options = PublishOptions(repo_id=repo_id, private=private, max_shard_size=max_shard_size, revision=revision,
+                             dry_run=dry_run)
+    _finish(_run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]])))
 
 # ---------------------------------------------------------------------------------------------------------- export
 @app.command("export")
@@ -546,14 +522,9 @@ def export_command(
 
     Example: soundmind-data export synth/manifest.jsonl --format verl --modality audio --out verl-data
     """
-    from soundmind_data.stages.export import export
+    from soundmind_data.stages.export import ExportOptions
 
-    with progress("export") as bar:
-        result = export(manifest, fmt=fmt, out=out, modality=modality, on_item=bar.update)
-    splits = ", ".join(f"{split} {count}" for split, count in result.splits.items())
-    err(f"export: {result.items} items ({splits}) as {fmt}{f' ({modality})' if fmt == 'verl' else ''} "
-        f"-> {out}, {len(result.files)} files")
-
+    _run_stage("export", manifest, out, ExportOptions(fmt, modality))
 
 # ------------------------------------------------------------------------------------------------------------- add
 @app.command("add")
@@ -581,28 +552,25 @@ def add_command(
 
     Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
     """
-    from soundmind_data.jsonl import write_json
     from soundmind_data.stages.add import add_items
     from soundmind_data.stages.split import parse_ratios
+    from soundmind_data.stages.synthesize import split_voices
 
     parsed = parse_ratios(ratios) if ratios else None
-    voices = tuple(name.strip() for names in voice for name in names.split(",") if name.strip())
-    with progress("add", "line") as bar:
+    with Bars() as bars:
+        bars.start("add", unit="line")
         report = add_items(new_items, to=to, fmt=fmt, ratios=parsed, seed=seed, synthesize=synthesize,
-                           backend=backend, voices=voices, device=device, workers=workers, cache_dir=cache,
-                           on_progress=bar.update)
+                           backend=backend, voices=split_voices(voice), device=device, workers=workers,
+                           cache_dir=cache, report_path=json_report, on_progress=bars.advance)
     for reject in report.rejected:
         typer.echo(f"{reject['file']}:{reject['line']}: {reject['reason']}")
     if report.rejected:
         typer.echo("")
     added = report.added_counts()
-    none = {"0": 0, "1": 0}
     typer.echo(_before_after_table(report.before, report.after, {
-        "added not-entailed": {name: added.get(name, none)["0"] for name in report.after},
-        "added entailed": {name: added.get(name, none)["1"] for name in report.after},
+        "added not-entailed": {name: added[name][0] for name in report.after},
+        "added entailed": {name: added[name][1] for name in report.after},
     }))
-    if json_report:
-        write_json(json_report, report.to_json())
     for warning in report.warnings:
         err(f"warning: {warning}")
     ratios_text = ", ".join(f"{name}={ratio:.3g}" for name, ratio in report.ratios.items())
@@ -614,9 +582,7 @@ def add_command(
         summary += (f"; {report.synthesis['synthesized']} audio files synthesised, {report.synthesis['cached']} "
                     f"from cache ({report.synthesis['backend']})")
     err(summary)
-    if not report.ok:
-        raise typer.Exit(1)
-
+    _finish(report)
 
 # ------------------------------------------------------------------------------------------------------------ diff
 @app.command("diff")
@@ -629,10 +595,9 @@ def diff_command(
 
     Example: soundmind-data diff corpus-v1.jsonl corpus-v2.jsonl --json diff.json
     """
-    from soundmind_data.jsonl import write_json
     from soundmind_data.stages.diff import diff_manifests
 
-    report = diff_manifests(old, new)
+    report = diff_manifests(old, new, report_path=json_report)
     changed = [f"{item_id} ({', '.join(fields)})" for item_id, fields in report.changed.items()]
     typer.echo(format_table(("change", "items", "ids"), [
         ("added", len(report.added), id_sample(report.added)),
@@ -642,51 +607,8 @@ def diff_command(
     typer.echo("")
     typer.echo(format_table(("split", "old not-entailed", "old entailed", "new not-entailed", "new entailed",
                              "entailed share shift (points)"), report.balance_rows()))
-    if json_report:
-        write_json(json_report, report.to_json())
-
 
 # ------------------------------------------------------------------------------------------------------------- run
-def _as_usage_error(exc: Exception) -> UsageError | None:
-    """Typer's (vendored click's) argument errors carry `format_message`; turn them into our UsageError."""
-    if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-        return UsageError(exc.format_message())
-    return None
-
-
-def _invoke_command(args: list[str]) -> int:
-    """Run one soundmind-data command in this process, as `run` does for each pipeline stage."""
-    try:
-        code = app(args, standalone_mode=False) or 0
-    except DataError as exc:
-        err(f"error: {exc}")
-        return 1
-    except (UsageError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        usage = _as_usage_error(exc)
-        if usage is None:
-            raise
-        raise usage from None
-    if code == 130:  # typer turns a KeyboardInterrupt in the command (Ctrl-C, or SIGTERM via main()) into 130
-        raise KeyboardInterrupt
-    return code
-
-
-def _check_command(args: list[str]) -> None:
-    """Parse a command line without running it: unknown or missing options fail before any stage runs."""
-    group = typer.main.get_command(app)
-    try:
-        parent = group.make_context("soundmind-data", [args[0]], resilient_parsing=True)
-        command = group.get_command(parent, args[0])
-        command.make_context(args[0], list(args[1:]), parent=parent)
-    except Exception as exc:
-        usage = _as_usage_error(exc)
-        if usage is None:
-            raise
-        raise usage from None
-
-
 @app.command()
 def run(
     pipeline_file: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline: a YAML list of stages (schemas/pipeline.schema.json)."),
@@ -715,15 +637,23 @@ def run(
     total = len(pipeline.stages)
     current = None  # the stage under way, named when the run is interrupted
 
-    def announce(stage, status: str) -> None:
+    def announce(step, status: str) -> None:
         nonlocal current
-        current = stage.name
-        position = pipeline.stages.index(stage) + 1
-        err(f"[{position}/{total}] {stage.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
+        current = step.name
+        position = pipeline.stages.index(step) + 1
+        err(f"[{position}/{total}] {step.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
+
+    def report(step, result, error: str | None) -> None:
+        bars.close()
+        if error:
+            err(f"error: {error}")
+        else:
+            PRINTERS[step.command](result)
 
     try:
-        summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, invoke=_invoke_command,
-                               check=_check_command, from_stage=from_stage, only=only, on_stage=announce)
+        with Bars() as bars:
+            summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, progress=bars,
+                                   from_stage=from_stage, only=only, on_stage=announce, on_done=report)
     except KeyboardInterrupt:  # main() reports it and exits 130 (143 for SIGTERM)
         where = f" in stage {current}" if current else ""
         err(f"run: stopped{where}; finished stages are kept, re-run the same command to resume")
@@ -736,21 +666,19 @@ def run(
         if r.failures:
             typer.echo(f"failures of {r.stage}: {r.failures} -> {r.failures_file}")
     if summary.final_manifest and summary.final_manifest.is_file():
-        corpus = corpus_summary(summary.final_manifest)
+        counts, audio_hours = corpus_summary(summary.final_manifest)
         typer.echo("")
-        typer.echo(format_table(("split", "not-entailed", "entailed", "items"),
-                                [(s, c[0], c[1], c[0] + c[1]) for s, c in corpus["splits"].items()]))
-        typer.echo(f"\naudio: {corpus['audio_hours']:.3f} h; final manifest: {summary.final_manifest}")
+        typer.echo(_split_label_table(counts))
+        typer.echo(f"\naudio: {audio_hours:.3f} h; final manifest: {summary.final_manifest}")
     if summary.hub_folder:
         typer.echo(f"Hub-ready folder: {summary.hub_folder}")
-    typer.echo(f"work dir: {summary.workdir} (run log: {summary.workdir / 'run-log.jsonl'})")
+    typer.echo(f"work dir: {summary.workdir} (run log: {summary.run_log})")
     if summary.plots:
         typer.echo(f"plots: {', '.join(str(path) for path in summary.plots)}")
     if summary.exit_code:
         failed = next(r for r in summary.stages if r.status == "failed")
         err(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")
         raise typer.Exit(1)
-
 
 def main() -> None:
     """Entry point: run the app, turning every error into one line on stderr and an exit code scripts can trust:

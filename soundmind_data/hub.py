@@ -13,12 +13,12 @@ or written anywhere by this module.
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR
 from soundmind_data.errors import DataError, UsageError
 
 REPO_TYPE = "dataset"
@@ -57,17 +57,17 @@ def check_repo_id(repo_id: str) -> None:
 
 def local_files(folder: Path) -> list[str]:
     """The files to publish: README.md, the parquet shards and the card's plots, as repo paths."""
-    shards = sorted(p.relative_to(folder).as_posix() for p in (folder / "data").glob("*.parquet"))
-    plots = sorted(p.relative_to(folder).as_posix() for p in (folder / "plots").glob("*.png"))
-    return ["README.md"] + shards + plots
+    shards = sorted(p.relative_to(folder).as_posix() for p in (folder / DATA_DIR).glob("*.parquet"))
+    plots = sorted(p.relative_to(folder).as_posix() for p in (folder / PLOTS_DIR).glob("*.png"))
+    return [CARD_FILE] + shards + plots
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 of a file, read in blocks (the Hub's own helper: the digest its LFS storage compares)."""
+    from huggingface_hub.utils.sha import sha_fileobj
+
+    with open(path, "rb") as handle:
+        return sha_fileobj(handle).hex()
 
 
 def _same_as_remote(path: Path, remote) -> bool:
@@ -134,7 +134,8 @@ def push_folder(
                 on_file(path)
         # Shards of an earlier publish that this one does not have (the shard count is in their names), and its plots.
         result.deleted = sorted(p for p in remote if p not in wanted and (
-            (p.startswith("data/") and p.endswith(".parquet")) or (p.startswith("plots/") and p.endswith(".png"))))
+            (p.startswith(f"{DATA_DIR}/") and p.endswith(".parquet"))
+            or (p.startswith(f"{PLOTS_DIR}/") and p.endswith(".png"))))
         operations += [CommitOperationDelete(path_in_repo=path) for path in result.deleted]
         if operations:
             info = repo.api.create_commit(repo.repo_id, operations, commit_message=commit_message,

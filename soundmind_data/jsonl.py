@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Collection, Iterator, NamedTuple
+from typing import Any, Callable, Collection, Iterator, NamedTuple
 
 import orjson
 
@@ -102,6 +102,17 @@ def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
         yield line.record
 
 
+def count_lines(path: str | Path, keep: Callable[[int], bool] | None = None) -> int | None:
+    """How many non-blank lines a file has (those whose 1-based number `keep` accepts, when given), without
+    decoding them: a cheap total for a progress bar or a summary. None when there is no such file."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for number, raw in enumerate(handle, start=1)
+                       if not raw.isspace() and (keep is None or keep(number)))
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
 def dumps(record: dict[str, Any]) -> bytes:
     """The one JSON encoding used for every line we write: compact UTF-8, keys in insertion order, newline-ended."""
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
@@ -114,8 +125,11 @@ class AtomicWriter:
     ...     out.write_record({"id": "a"})
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, temp_dir: Path | None = None):
+        """`temp_dir` (on the same filesystem) holds the temp instead of the target's folder; its owner sweeps it
+        (the audio cache writes thousands of files into many folders, and sweeps one temp folder for all)."""
         self.path = Path(path)
+        self.temp_dir = temp_dir
         self._tmp_path: Path | None = None
         self._handle = None
         self.count = 0
@@ -128,8 +142,9 @@ class AtomicWriter:
             raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
         if self.path.is_dir():
             raise UsageError(f"{self.path}: is a folder; give a file name")
-        tempfiles.sweep(parent, self.path.name)  # what a killed writer of this same file left
-        self._tmp_path = parent / tempfiles.temp_name(self.path.name)
+        if self.temp_dir is None:
+            tempfiles.sweep(parent, self.path.name)  # what a killed writer of this same file left
+        self._tmp_path = (self.temp_dir or parent) / tempfiles.temp_name(self.path.name)
         try:
             # 0o666 less the umask, as for any file: outputs are meant to be shared like the inputs they came from
             fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

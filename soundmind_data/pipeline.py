@@ -1,16 +1,17 @@
-"""Pipelines: a YAML list of stages, each one soundmind-data command, run in order over one work dir.
+"""Pipelines: a YAML list of stages run in order over one work dir, each by calling its stage's entry function.
 
-Each stage reads the previous stage's manifest and writes its own into the work dir, so every manifest after
-synthesis sits beside the audio it points to. A stage is skipped on a re-run when its command, options and inputs
-(content hashes of its input manifest, of every file its options name, and of the default files it reads) are
-unchanged and its output is still the one it wrote, audio files included: an interrupted build resumes where it
-stopped (and synthesis itself resumes item by item through its cache). A manifest changed since the pipeline wrote
-it (a contributor's `soundmind-data add --to` on it) is never silently overwritten: the run stops with a usage error
-unless `--from` asks for that stage to be rebuilt. Every stage run or skipped is appended to `run-log.jsonl` with
-its command line, duration, item counts, failures and the toolkit version.
+Each stage reads the previous stage's manifest and writes its own into the work dir, wired by the stage's
+declaration (stage.py): what it reads, what it writes, whether it writes a report. Every manifest after synthesis
+sits beside the audio it points to. A stage is skipped on a re-run when its options and inputs (content hashes of
+its input manifest, of every file its options name, and of the default files it reads) are unchanged and its output
+is still the one it wrote, audio files included: an interrupted build resumes where it stopped (and synthesis itself
+resumes item by item through its cache). A manifest changed since the pipeline wrote it (a contributor's
+`soundmind-data add --to` on it) is never silently overwritten: the run stops with a usage error unless `--from`
+asks for that stage to be rebuilt. Every stage run or skipped is appended to `run-log.jsonl` with the equivalent
+command line, duration, item counts, failures and the toolkit version.
 
-The runner does not import the CLI: it is given `invoke(args) -> exit code` and `check(args)` (parse without
-running) by `cli.py`, so a pipeline stage is exactly the command a user would type.
+The runner knows no stage by name: everything it needs is in the declarations. It never prints; the caller is told
+of each stage through `on_stage` and `on_done`.
 """
 
 from __future__ import annotations
@@ -18,57 +19,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import time
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from soundmind_data import __version__, schemas
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import iter_lines, write_json
+from soundmind_data.corpus import AUDIO_FIELDS, CORPUS_MANIFEST, PLOTS_DIR, RUN_LOG, STATE_FILE, LabelCounts
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.hub import sha256_file
+from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
+from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, command_line, \
+    option_values, parse_options
+from soundmind_data.stages import declaration
 
-STATE_FILE = "pipeline-state.json"
-RUN_LOG = "run-log.jsonl"
-PLOTS_DIR = "plots"  # WORKDIR/plots/*.png, drawn after the last manifest; publish puts them on the dataset card
 INTERRUPTED_EXIT = 130  # logged for a stage stopped by Ctrl-C or SIGTERM, as the shell reports an interrupted command
-WRITTEN_OPTIONS = frozenset({"json"})  # options naming a file the stage writes (its report), not one it reads
-AUDIO_FIELDS = ("question_audio", "answer_audio")
-
-
-@dataclass(frozen=True)
-class StageIO:
-    """How the runner wires one command into the chain."""
-
-    takes_manifest: bool  # the previous manifest is the command's first argument
-    output_flag: str | None  # the option the runner points at the stage's output
-    manifest_in_output: str | None  # for a folder output: the manifest the stage writes inside it
-    writes_manifest: bool = True  # False: the stage's input passes through to the next stage
-    report_flag: str | None = None  # "--json": the runner asks for a report in the work dir
-
-
-STAGE_IO: dict[str, StageIO] = {
-    "ingest": StageIO(False, "--out", None),
-    "reason": StageIO(True, "--out", None, report_flag="--json"),
-    "split": StageIO(True, "--out", None, report_flag="--json"),
-    "synthesize": StageIO(True, "--out", "manifest.jsonl"),
-    "validate": StageIO(True, "--out", None, report_flag="--json"),
-    "audit": StageIO(True, None, None, writes_manifest=False, report_flag="--json"),
-    "balance": StageIO(True, "--out", None, report_flag="--json"),
-    "publish": StageIO(True, "--local-dir", None, writes_manifest=False),
-    "export": StageIO(True, "--out", None, writes_manifest=False),
-}
+REPORT_OPTION = "json"  # a pipeline may name a stage's report file itself, as `--json` does on the command line
 
 
 @dataclass
-class Stage:
+class Step:
+    """One entry of a pipeline's `stages:` list."""
+
     index: int
     name: str
-    command: str
-    options: dict[str, Any]
+    command: str  # the stage it runs
+    options: dict[str, Any]  # its `with:` mapping, as written (checked against the stage's options when it runs)
     continue_on_failure: bool = False
 
 
@@ -76,9 +55,9 @@ class Stage:
 class Pipeline:
     path: Path
     name: str
-    stages: list[Stage]
+    stages: list[Step]
 
-    def stage_named(self, name: str) -> Stage:
+    def stage_named(self, name: str) -> Step:
         """The stage called `name`, or else the only stage running the command `name`."""
         for stage in self.stages:
             if stage.name == name:
@@ -115,6 +94,10 @@ class RunSummary:
     def exit_code(self) -> int:
         return 1 if any(run.status == "failed" for run in self.stages) else 0
 
+    @property
+    def run_log(self) -> Path:
+        return self.workdir / RUN_LOG
+
 
 def load_pipeline(path: str | Path) -> Pipeline:
     path = Path(path)
@@ -135,12 +118,15 @@ def load_pipeline(path: str | Path) -> Pipeline:
         if name in seen:
             name = f"{name}-{index}"
         seen.add(name)
-        stages.append(Stage(index, name, entry["stage"], dict(entry.get("with") or {}),
-                            entry.get("continue_on_failure", False)))
-    if stages[0].command != "ingest":
-        raise UsageError(f"{path}: the first stage must be ingest (it makes the manifest the others read)")
-    if any(stage.command == "ingest" for stage in stages[1:]):
-        raise UsageError(f"{path}: ingest may only be the first stage")
+        options = {key.replace("-", "_"): value for key, value in (entry.get("with") or {}).items()}
+        stages.append(Step(index, name, entry["stage"], options,
+                           entry.get("continue_on_failure", False)))
+    # The first stage makes the manifest the others read: it is the one stage that reads none (ingest).
+    if declaration(stages[0].command).reads_manifest:
+        raise UsageError(f"{path}: the first stage must be one that reads sources, not a manifest (ingest)")
+    for stage in stages[1:]:
+        if not declaration(stage.command).reads_manifest:
+            raise UsageError(f"{path}: {stage.command} may only be the first stage")
     return Pipeline(path, data.get("name") or path.stem, stages)
 
 
@@ -150,8 +136,8 @@ def with_overrides(pipeline: Pipeline, *, sets: list[str] = (), skip: list[str] 
     stages = {stage.name: stage for stage in pipeline.stages}
     for name in skip:
         stage = pipeline.stage_named(name)
-        if stage.command == "ingest":
-            raise UsageError(f"--skip {name}: the ingest stage cannot be skipped")
+        if stage is pipeline.stages[0]:
+            raise UsageError(f"--skip {name}: the first stage ({stage.command}) cannot be skipped")
         del stages[stage.name]
     for assignment in sets:
         target, equals, raw = assignment.partition("=")
@@ -167,61 +153,45 @@ def with_overrides(pipeline: Pipeline, *, sets: list[str] = (), skip: list[str] 
     return Pipeline(pipeline.path, pipeline.name, list(stages.values()))
 
 
-def option_args(options: dict[str, Any]) -> list[str]:
-    """YAML options as command-line arguments: `{workers: 2, voice: [a, b], audio: true}` →
-    `--workers 2 --voice a --voice b --audio`; `sources` (ingest's positional files) come first, bare."""
-    args: list[str] = [str(s) for s in _as_list(options.get("sources", []))]
-    for key, value in options.items():
-        if key == "sources":
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            args.append(flag)
-        elif value is False or value is None:
-            continue
-        else:
-            for one in _as_list(value):
-                args += [flag, str(one)]
-    return args
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 @dataclass(frozen=True)
 class Plan:
-    """One stage's command line and what it writes."""
+    """One stage of a run: its declaration, checked options and the paths the runner gives it."""
 
-    args: list[str]
-    out_manifest: Path | None  # the manifest the next stage reads
-    output: Path | None  # what the output flag points at: that manifest, the work dir, or a folder
-    report: Path | None  # the --json report the runner asked for
+    step: Step
+    stage: Stage
+    options: Any
+    manifest: Path | None  # what it reads
+    out: Path | None  # what it writes: a manifest or a folder
+    out_manifest: Path | None  # the manifest the next stage reads, when this stage writes one
+    report: Path | None
+
+    @property
+    def command_line(self) -> str:
+        return command_line(self.stage, self.manifest, self.out, self.options, self.report)
 
 
-def _plan(stage: Stage, manifest: Path | None, workdir: Path) -> Plan:
-    io = STAGE_IO[stage.command]
-    args = [stage.command]
-    if io.takes_manifest:
-        args.append(str(manifest))
-    args += option_args(stage.options)
-    stem = workdir / f"{stage.index:02d}-{stage.name}"
-    output: Path | None = None
-    out_manifest: Path | None = None
-    if io.output_flag:
-        if io.manifest_in_output:  # the stage writes a folder: the work dir itself, so audio sits beside manifests
-            output = workdir
-            out_manifest = workdir / io.manifest_in_output
-        elif io.writes_manifest:
-            output = out_manifest = stem.with_suffix(".jsonl")
-        else:
-            output = workdir / stage.name  # a folder users open (the Hub-ready dataset, an export): a plain name
-        args += [io.output_flag, str(output)]
-    report: Path | None = None
-    if io.report_flag and io.report_flag.lstrip("-") not in stage.options:
-        report = stem.with_suffix(".report.json")
-        args += [io.report_flag, str(report)]
-    return Plan(args, out_manifest, output, report)
+def _plan(step: Step, stage: Stage, manifest: Path | None, workdir: Path) -> Plan:
+    raw = dict(step.options)
+    report_option = raw.pop(REPORT_OPTION, None) if stage.report else None
+    where = f"stage {step.index} ({step.name})"
+    options = parse_options(stage.options, raw, where)
+    stem = workdir / f"{step.index:02d}-{step.name}"
+    out = out_manifest = None
+    if stage.output == MANIFEST:
+        out = out_manifest = stem.with_suffix(".jsonl")
+    elif stage.output == CORPUS:  # the work dir itself, so audio sits beside the manifests
+        out, out_manifest = workdir, workdir / CORPUS_MANIFEST
+    elif stage.output == FOLDER:  # a folder users open (the Hub-ready dataset, an export): a plain name
+        out = workdir / step.name
+    report = None
+    if stage.report:
+        report = Path(str(report_option)) if report_option else stem.with_suffix(".report.json")
+    return Plan(step, stage, options, manifest if stage.reads_manifest else None, out, out_manifest, report)
+
+
+@lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
 
 
 def file_sha256(path: Path) -> str:
@@ -231,47 +201,24 @@ def file_sha256(path: Path) -> str:
     return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-@lru_cache(maxsize=256)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _count_lines(path: Path | None) -> int | None:
-    if path is None or not path.is_file():
-        return None
-    with open(path, "rb") as handle:
-        return sum(1 for line in handle if not line.isspace())
-
-
-def _default_files(command: str) -> dict[str, Path]:
-    """The files a command reads when the option naming them is not given, by option name: they shape its output as
-    much as a file named in the pipeline does (and can be edited in a checkout without a new toolkit version)."""
-    if command == "reason":
-        from soundmind_data.stages.reason import default_template_path
-
-        return {"prompt_template": default_template_path()}
-    return {}
-
-
-def _files_read(stage: Stage) -> list[Path]:
+def _files_read(plan: Plan) -> list[Path]:
     """The existing files a stage's options name (ingest's sources, --gold, --prompt-template, --config, a voice
     model...) and the default files it reads for the options it is not given."""
-    named = [Path(str(value)) for key, values in stage.options.items() if key not in WRITTEN_OPTIONS
-             for value in _as_list(values) if not isinstance(value, bool) and value is not None]
-    defaults = [path for key, path in _default_files(stage.command).items() if key not in stage.options]
+    values = option_values(plan.options)
+    named = [Path(str(one)) for value in values.values() for one in (value if isinstance(value, list) else [value])
+             if isinstance(one, str)]
+    defaults = [path for name, path in plan.stage.default_files(plan.options).items() if values.get(name) is None]
     return [path for path in named + defaults if os.path.isfile(path)]  # os.path: False for any odd string too
 
 
-def _fingerprint(stage: Stage, args: list[str], inputs: list[Path], workdir: Path) -> str:
+def _fingerprint(plan: Plan, workdir: Path) -> str:
     """The hash of everything that shapes a stage's output. Paths inside the work dir count as `$WORKDIR/...`, so a
     work dir that was moved or copied (`cp -r demo-out my-corpus`) keeps its finished stages."""
     portable = lambda text: str(text).replace(str(workdir), "$WORKDIR")  # noqa: E731
-    digest = hashlib.sha256(f"{__version__}\0{stage.command}\0".encode())
-    digest.update("\0".join(map(portable, args)).encode())
+    inputs = ([plan.manifest] if plan.stage.reads_manifest else []) + _files_read(plan)
+    shaping = {"version": __version__, "stage": plan.stage.name, "options": option_values(plan.options),
+               "out": plan.out and str(plan.out), "report": plan.report and str(plan.report)}
+    digest = hashlib.sha256(portable(json.dumps(shaping, sort_keys=True)).encode())
     for path in inputs:
         digest.update(f"\0{portable(path)}\0{file_sha256(path) if path.is_file() else 'missing'}".encode())
     return digest.hexdigest()
@@ -294,7 +241,7 @@ def _audio_files_digest(manifest: Path) -> str:
     return digest.hexdigest()
 
 
-_STATE_PATHS = ("manifest", "output")  # kept relative to the work dir in the state file, so it can move
+_STATE_PATHS = ("manifest", "output", "failures_file")  # kept relative to the work dir in the state file
 
 
 def _load_state(workdir: Path) -> dict[str, Any]:
@@ -328,145 +275,137 @@ def _still_valid(record: dict[str, Any] | None, fingerprint: str) -> bool:
     return output is None or Path(output).exists()
 
 
-def _check_not_edited(stage: Stage, record: dict[str, Any] | None) -> None:
+def _check_not_edited(step: Step, record: dict[str, Any] | None) -> None:
     """Re-running a stage rewrites its manifest: one changed since the pipeline wrote it (items a contributor added
     with `soundmind-data add --to`, a hand edit) would be lost without a word, so that is a usage error."""
     manifest = record.get("manifest") if record else None
     if manifest and Path(manifest).is_file() and file_sha256(Path(manifest)) != record.get("manifest_sha256"):
-        raise UsageError(f"{manifest}: changed since the pipeline wrote it (stage {stage.name}); re-running would "
-                         f"overwrite it: move it away to keep it, or pass --from {stage.name} to rebuild it")
+        raise UsageError(f"{manifest}: changed since the pipeline wrote it (stage {step.name}); re-running would "
+                         f"overwrite it: move it away to keep it, or pass --from {step.name} to rebuild it")
 
 
-def _remember(state: dict[str, Any], workdir: Path, stage: Stage, plan: Plan, fingerprint: str | None) -> None:
-    """Record what a stage wrote. `fingerprint` is None when it did not finish (failed, interrupted): it runs again
-    next time, and what it left behind is still known as the pipeline's own output, not an outside edit."""
+def _remember(state: dict[str, Any], workdir: Path, plan: Plan, fingerprint: str | None,
+              report: StageReport | None) -> None:
+    """Record what a stage wrote and what it set aside. `fingerprint` is None when it did not finish (failed,
+    interrupted): it runs again next time, and what it left behind is still known as the pipeline's own output, not
+    an outside edit."""
     manifest = plan.out_manifest
     written = manifest is not None and manifest.is_file()
-    state[stage.name] = {
+    set_aside_file = report.set_aside_file if report else None
+    state[plan.step.name] = {
         "fingerprint": fingerprint,
         "manifest": str(manifest) if manifest else None,
         "manifest_sha256": file_sha256(manifest) if written else None,
         "audio_files": _audio_files_digest(manifest) if written else None,
-        "output": str(plan.output) if plan.output else None,
+        "output": str(plan.out) if plan.out else None,
+        "set_aside": report.set_aside if report else None,
+        "failures_file": str(set_aside_file) if set_aside_file else None,
     }
     _save_state(workdir, state)
 
 
-def _failures_file(command: str, plan: Plan) -> Path | None:
-    """The file in which a stage lists, one line each with the reason, what it set aside."""
-    if command == "ingest":
-        from soundmind_data.stages.ingest import rejects_path
-
-        return rejects_path(plan.out_manifest)
-    if command == "reason":
-        from soundmind_data.stages.reason import unresolved_path
-
-        return unresolved_path(plan.out_manifest)
-    if command == "synthesize":
-        from soundmind_data.stages.synthesize import output_names
-
-        return plan.output / output_names(None)[1]
-    if command == "validate":
-        return plan.report  # its failures are listed in its report
-    return None
-
-
-def _failures(command: str, plan: Plan) -> tuple[int | None, Path | None]:
-    """(how many, where) of the lines or items a stage set aside: ingest's rejects, reason's unresolved items,
-    synthesis failures, the items validate failed; (None, None) for a stage that sets none aside."""
-    listing = _failures_file(command, plan)
-    if listing is None or not listing.is_file():
-        return None, None
-    if command == "validate":
-        return json.loads(listing.read_text(encoding="utf-8"))["failed_items"], listing
-    return _count_lines(listing), listing
-
-
-def _stage_run(stage: Stage, plan: Plan, manifest: Path | None, status: str, exit_code: int,
-               duration_s: float) -> StageRun:
-    failures, failures_file = _failures(stage.command, plan)
-    return StageRun(stage.name, shlex.join(["soundmind-data", *plan.args]), status, exit_code, round(duration_s, 3),
-                    _count_lines(manifest), _count_lines(plan.out_manifest), str(plan.output) if plan.output else None,
-                    failures, str(failures_file) if failures_file else None)
+def _stage_run(plan: Plan, status: str, exit_code: int, duration_s: float, record: dict[str, Any]) -> StageRun:
+    """The run-log entry of a stage; what it set aside is as `_remember` recorded it (for a skipped stage: when it
+    last ran)."""
+    return StageRun(plan.step.name, plan.command_line, status, exit_code, round(duration_s, 3),
+                    count_lines(plan.manifest) if plan.manifest else None,
+                    count_lines(plan.out_manifest) if plan.out_manifest else None,
+                    str(plan.out) if plan.out else None, record.get("set_aside"), record.get("failures_file"))
 
 
 def run_pipeline(
     pipeline: Pipeline,
     workdir: str | Path,
     *,
-    invoke: Callable[[list[str]], int],
-    check: Callable[[list[str]], None],
+    stages: Callable[[str], Stage] = declaration,
+    progress: Progress = SILENT,
     from_stage: str | None = None,
     only: str | None = None,
-    on_stage: Callable[[Stage, str], None] | None = None,
+    on_stage: Callable[[Step, str], None] | None = None,
+    on_done: Callable[[Step, StageReport | None, str | None], None] | None = None,
 ) -> RunSummary:
     """Run the pipeline's stages in `workdir`; returns what each stage did.
 
-    `from_stage` re-runs that stage and every later one even when unchanged, and even when its manifest was changed
-    outside the pipeline (a usage error otherwise, before any stage runs); `only` runs that single stage (its input
-    is the manifest recorded for the stage before it). Every stage's arguments are checked before any stage runs.
-    A KeyboardInterrupt from `invoke` (Ctrl-C, or SIGTERM turned into one) is logged and raised again.
+    `stages` gives the declaration of a stage by name (tests give stand-ins). `from_stage` re-runs that stage and
+    every later one even when unchanged, and even when its manifest was changed outside the pipeline (a usage error
+    otherwise, before any stage runs); `only` runs that single stage (its input is the manifest recorded for the
+    stage before it). Every stage's options are checked before any stage runs. `on_stage(step, "running" |
+    "skipped")` is called before a stage, `on_done(step, report, error)` after one ran: its report, or the one-line
+    error of a stage that failed on bad data (exit code 1). A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into
+    one) is logged and raised again; a UsageError is raised as it is.
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     state = _load_state(workdir)
     forced_from = pipeline.stage_named(from_stage).index if from_stage else None
     only_index = pipeline.stage_named(only).index if only else None
-    for stage in pipeline.stages:  # every stage's options are checked before anything runs
+    declared = {step.name: stages(step.command) for step in pipeline.stages}
+    for step in pipeline.stages:  # every stage's options are checked before anything runs
         try:
-            check(_plan(stage, workdir / "input.jsonl", workdir).args)
+            _plan(step, declared[step.name], workdir / "input.jsonl", workdir)
         except UsageError as exc:
-            raise UsageError(f"{pipeline.path}: stage {stage.index} ({stage.name}): {exc}") from None
-    for stage in pipeline.stages:  # and no stage that may run would overwrite a manifest changed outside the pipeline
-        if only_index is None and (forced_from is None or stage.index < forced_from):
-            _check_not_edited(stage, state.get(stage.name))
+            raise UsageError(f"{pipeline.path}: {exc}") from None
+    for step in pipeline.stages:  # and no stage that may run would overwrite a manifest changed outside the pipeline
+        if only_index is None and (forced_from is None or step.index < forced_from):
+            _check_not_edited(step, state.get(step.name))
 
     summary = RunSummary(workdir)
     manifest: Path | None = None
-    last_manifest_stage = max(s.index for s in pipeline.stages if STAGE_IO[s.command].writes_manifest)
-    for stage in pipeline.stages:
-        plan = _plan(stage, manifest, workdir)
-        if only_index is not None and stage.index != only_index:
-            record = state.get(stage.name)
-            if stage.index < only_index and STAGE_IO[stage.command].writes_manifest:
+    last_manifest_stage = max(s.index for s in pipeline.stages if declared[s.name].writes_manifest)
+    for step in pipeline.stages:
+        plan = _plan(step, declared[step.name], manifest, workdir)
+        if only_index is not None and step.index != only_index:
+            record = state.get(step.name)
+            if step.index < only_index and plan.stage.writes_manifest:
                 if not record or not record.get("manifest"):
-                    raise UsageError(f"--only {only}: stage {stage.name!r} before it has not run yet in {workdir}")
+                    raise UsageError(f"--only {only}: stage {step.name!r} before it has not run yet in {workdir}")
                 manifest = Path(record["manifest"])
             continue
-        inputs = [manifest] if STAGE_IO[stage.command].takes_manifest else []
-        fingerprint = _fingerprint(stage, plan.args, inputs + _files_read(stage), workdir)
-        forced = only_index == stage.index or (forced_from is not None and stage.index >= forced_from)
-        if not forced and _still_valid(state.get(stage.name), fingerprint):
+        fingerprint = _fingerprint(plan, workdir)
+        forced = only_index == step.index or (forced_from is not None and step.index >= forced_from)
+        if not forced and _still_valid(state.get(step.name), fingerprint):
             if on_stage:
-                on_stage(stage, "skipped")
-            run = _stage_run(stage, plan, manifest, "skipped", 0, 0.0)
+                on_stage(step, "skipped")
+            run = _stage_run(plan, "skipped", 0, 0.0, state[step.name])
         else:
-            if on_stage:
-                on_stage(stage, "running")
-            started = time.perf_counter()
-            try:
-                exit_code = invoke(plan.args) or 0
-            except KeyboardInterrupt:
-                _remember(state, workdir, stage, plan, None)
-                _append_log(workdir, _stage_run(stage, plan, manifest, "failed", INTERRUPTED_EXIT,
-                                                time.perf_counter() - started))
-                raise
-            failed = exit_code != 0 and not stage.continue_on_failure
-            run = _stage_run(stage, plan, manifest, "failed" if failed else "ran", exit_code,
-                             time.perf_counter() - started)
-            _remember(state, workdir, stage, plan, None if failed else fingerprint)
+            run = _run_stage(plan, state, workdir, fingerprint, progress, on_stage, on_done)
         summary.stages.append(run)
         _append_log(workdir, run)
         if run.status == "failed":
             break
         if plan.out_manifest is not None:
             manifest = plan.out_manifest
-        if stage.command == "publish":
-            summary.hub_folder = plan.output
-        if stage.index == last_manifest_stage:  # before publish, which copies the plots onto the dataset card
+        if plan.stage.hub_ready:
+            summary.hub_folder = plan.out
+        if step.index == last_manifest_stage:  # before publish, which copies the plots onto the dataset card
             summary.plots = plot_corpus(manifest, workdir, redraw=any(r.status == "ran" for r in summary.stages))
     summary.final_manifest = manifest
     return summary
+
+
+def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: str, progress: Progress,
+               on_stage: Callable | None, on_done: Callable | None) -> StageRun:
+    """Run one stage: call its entry function, record what it wrote, tell the caller."""
+    if on_stage:
+        on_stage(plan.step, "running")
+    started = time.perf_counter()
+    report, error = None, None
+    try:
+        report = plan.stage.run(plan.manifest, plan.out, plan.options, report=plan.report, progress=progress)
+        exit_code = 0 if report.ok else 1
+    except DataError as exc:
+        error, exit_code = str(exc), 1
+    except KeyboardInterrupt:
+        _remember(state, workdir, plan, None, None)
+        _append_log(workdir, _stage_run(plan, "failed", INTERRUPTED_EXIT, time.perf_counter() - started,
+                                        state[plan.step.name]))
+        raise
+    failed = exit_code != 0 and not plan.step.continue_on_failure
+    _remember(state, workdir, plan, None if failed else fingerprint, report)
+    if on_done:
+        on_done(plan.step, report, error)
+    return _stage_run(plan, "failed" if failed else "ran", exit_code, time.perf_counter() - started,
+                      state[plan.step.name])
 
 
 def plot_corpus(manifest: Path, workdir: Path, *, redraw: bool) -> list[Path]:
@@ -474,7 +413,7 @@ def plot_corpus(manifest: Path, workdir: Path, *, redraw: bool) -> list[Path]:
 
     `redraw` is False when every stage was skipped: the manifest is the one already plotted, so existing plots are
     kept as they are (a no-op re-run writes nothing)."""
-    from soundmind_data.checks.plots import LABEL_BALANCE_PNG, write_corpus_plots
+    from soundmind_data.plots import LABEL_BALANCE_PNG, write_corpus_plots
 
     folder = workdir / PLOTS_DIR
     if not redraw and (folder / LABEL_BALANCE_PNG).is_file():
@@ -488,16 +427,14 @@ def _append_log(workdir: Path, run: StageRun) -> None:
         log.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-def corpus_summary(manifest: Path) -> dict[str, Any]:
+def corpus_summary(manifest: Path) -> tuple[LabelCounts, float]:
     """Items per split × label and hours of audio of a manifest, for the end-of-run summary."""
-    from soundmind_data.jsonl import iter_records
-
-    splits: dict[str, dict[int, int]] = {}
+    counts = LabelCounts()
     audio_s = 0.0
     for item in iter_records(manifest):
-        splits.setdefault(item["split"], {0: 0, 1: 0})[item["label"]] += 1
+        counts.add(item["split"], item["label"])
         if item.get("repeat_of"):
             continue  # an upsampled repeat points at audio already counted
-        for key in ("question_audio", "answer_audio"):
+        for key in AUDIO_FIELDS:
             audio_s += (item.get(key) or {}).get("duration_s", 0.0)
-    return {"splits": splits, "audio_hours": audio_s / 3600}
+    return counts, audio_s / 3600

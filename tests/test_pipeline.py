@@ -160,7 +160,7 @@ def test_bad_pipelines_are_usage_errors_before_anything_runs(tmp_path, run_cli):
     work = tmp_path / "work"
     bad_option = text_pipeline(tmp_path, extra="  - stage: publish\n    with: {colour: blue}\n")
     proc = run_cli("run", bad_option, "--workdir", work, check_rc=2)
-    assert "stage 5 (publish): No such option: --colour" in proc.stderr
+    assert "stage 5 (publish): no option 'colour'" in proc.stderr
     assert not (work / "01-ingest.jsonl").exists()
 
     (tmp_path / "bad.yaml").write_text("stages:\n  - stage: ingest\n   with: [\n")

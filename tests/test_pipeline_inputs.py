@@ -1,6 +1,8 @@
-"""What makes the pipeline runner re-run a stage, and what it reports, with stand-ins for the commands: the files a
-stage reads by default, the audio files its manifest points to, the failures it sets aside, the Hub-ready folder."""
+"""What makes the pipeline runner re-run a stage, and what it reports, with stand-ins for the stages (the runner
+called in-process, no CLI involved): the files a stage reads by default, the audio files its manifest points to,
+the failures it sets aside, the Hub-ready folder."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,45 +10,68 @@ import pytest
 from factories import item, read_jsonl, write_jsonl
 
 from soundmind_data.pipeline import load_pipeline, run_pipeline
-from soundmind_data.stages import reason
+from soundmind_data.stage import Stage, StageReport
+from soundmind_data.stages import declaration, reason
 
 AUDIO = {"sha256": "0" * 64, "sample_rate": 16000, "duration_s": 1.0}
 
 
-class FakeCommands:
-    """Stands in for `soundmind-data COMMAND`: each writes what the real command would, from a fixed corpus of two
-    items; ingest rejects a line, reason resolves every item, synthesis sets an item aside, validate fails one."""
+class FakeStages:
+    """Stands in for the stages: each is the real declaration (options, outputs, default files) with an entry function
+    that writes what the real one would, from a fixed corpus of two items; ingest rejects a line, reason resolves
+    every item, synthesis sets an item aside, validate fails one (each going on, as with continue_on_failure)."""
 
     def __init__(self) -> None:
         self.ran: list[str] = []
 
-    def __call__(self, args: list[str]) -> int:
-        command = args[0]
-        self.ran.append(command)
-        out = Path(args[args.index("--local-dir" if command == "publish" else "--out") + 1])
-        if command == "ingest":
-            write_jsonl(out, [item("a"), item("b", label=0)])
-            write_jsonl(out.with_name("01-ingest.rejects.jsonl"), [{"file": "src.jsonl", "line": 3, "reason": "bad"}])
-        elif command == "reason":
-            out.write_bytes(Path(args[1]).read_bytes())
-            write_jsonl(out.with_name("02-reason.unresolved.jsonl"), [])
-        elif command == "synthesize":
-            items = read_jsonl(args[1])
-            for one in items:
-                for key in ("question_audio", "answer_audio"):
-                    path = f"audio/train/{one['id']}/{key}.flac"
-                    (out / path).parent.mkdir(parents=True, exist_ok=True)
-                    (out / path).write_bytes(b"fLaC" * 100)
-                    one[key] = {"path": path, **AUDIO}
-            write_jsonl(out / "manifest.jsonl", items)
-            write_jsonl(out / "failures.jsonl", [{"line": 3, "field": "answer_text", "reason": "unspeakable"}])
-        elif command == "validate":
-            out.write_bytes(Path(args[1]).read_bytes())
-            report = Path(args[args.index("--json") + 1])
-            report.write_text(json.dumps({"items": 2, "failed_items": 1, "failures": []}))
-        elif command == "publish":
-            out.mkdir(exist_ok=True)
-        return 0
+    def __call__(self, name: str) -> Stage:
+        def run(manifest, out, options, *, report=None, progress=None):
+            self.ran.append(name)
+            return getattr(self, name)(manifest, out, report)
+
+        return dataclasses.replace(declaration(name), run=run)
+
+    def ingest(self, manifest, out, report):
+        write_jsonl(out, [item("a"), item("b", label=0)])
+        rejects = write_jsonl(out.with_name("01-ingest.rejects.jsonl"),
+                              [{"file": "src.jsonl", "line": 3, "reason": "bad"}])
+        return Outcome(True, 1, rejects)
+
+    def reason(self, manifest, out, report):
+        out.write_bytes(manifest.read_bytes())
+        return Outcome(True, 0, write_jsonl(out.with_name("02-reason.unresolved.jsonl"), []))
+
+    def synthesize(self, manifest, out, report):
+        items = read_jsonl(manifest)
+        for one in items:
+            for key in ("question_audio", "answer_audio"):
+                path = f"audio/train/{one['id']}/{key}.flac"
+                (out / path).parent.mkdir(parents=True, exist_ok=True)
+                (out / path).write_bytes(b"fLaC" * 100)
+                one[key] = {"path": path, **AUDIO}
+        write_jsonl(out / "manifest.jsonl", items)
+        failures = write_jsonl(out / "failures.jsonl", [{"line": 3, "field": "answer_text", "reason": "unspeakable"}])
+        return Outcome(True, 1, failures)
+
+    def validate(self, manifest, out, report):
+        out.write_bytes(manifest.read_bytes())
+        report.write_text(json.dumps({"items": 2, "failed_items": 1, "failures": []}))
+        return Outcome(True, 1, report)
+
+    def publish(self, manifest, out, report):
+        out.mkdir(exist_ok=True)
+        return Outcome(True, None, None)
+
+
+@dataclasses.dataclass
+class Outcome(StageReport):
+    passed: bool
+    count: int | None
+    listing: Path | None
+
+    ok = property(lambda self: self.passed)
+    set_aside = property(lambda self: self.count)
+    set_aside_file = property(lambda self: self.listing)
 
 
 @pytest.fixture
@@ -75,25 +100,25 @@ def test_the_default_prompt_template_is_an_input_of_reason(tmp_path, audio_pipel
     template = tmp_path / "reason.txt"
     template.write_text("Is $conclusion entailed?\n")
     monkeypatch.setattr(reason, "default_template_path", lambda: template)
-    commands, work = FakeCommands(), tmp_path / "work"
-    assert _statuses(run_pipeline(audio_pipeline, work, invoke=commands, check=lambda args: None)) == ["ran"] * 5
-    assert _statuses(run_pipeline(audio_pipeline, work, invoke=commands, check=lambda args: None)) == ["skipped"] * 5
+    stages, work = FakeStages(), tmp_path / "work"
+    assert _statuses(run_pipeline(audio_pipeline, work, stages=stages)) == ["ran"] * 5
+    assert _statuses(run_pipeline(audio_pipeline, work, stages=stages)) == ["skipped"] * 5
 
     template.write_text("Think aloud, then say whether $conclusion is entailed.\n")
-    summary = run_pipeline(audio_pipeline, work, invoke=commands, check=lambda args: None)
+    summary = run_pipeline(audio_pipeline, work, stages=stages)
     assert _statuses(summary) == ["skipped", "ran", "skipped", "skipped", "skipped"]  # same manifest out
 
 
 @pytest.mark.parametrize("change", ["delete", "truncate"])
 def test_missing_or_changed_audio_reruns_synthesis(tmp_path, audio_pipeline, change):
-    commands, work = FakeCommands(), tmp_path / "work"
-    run_pipeline(audio_pipeline, work, invoke=commands, check=lambda args: None)
+    stages, work = FakeStages(), tmp_path / "work"
+    run_pipeline(audio_pipeline, work, stages=stages)
     answer = work / "audio" / "train" / "b" / "answer_audio.flac"
     if change == "delete":
         answer.unlink()
     else:
         answer.write_bytes(b"fLaC")
-    summary = run_pipeline(audio_pipeline, work, invoke=commands, check=lambda args: None)
+    summary = run_pipeline(audio_pipeline, work, stages=stages)
     assert _statuses(summary) == ["skipped", "skipped", "ran", "skipped", "skipped"]  # the audio is back as it was
     assert answer.stat().st_size == 400
 
@@ -101,7 +126,7 @@ def test_missing_or_changed_audio_reruns_synthesis(tmp_path, audio_pipeline, cha
 def test_failures_and_the_hub_folder_are_reported(tmp_path, audio_pipeline):
     work = tmp_path / "work"
     for _ in range(2):  # ran, then skipped: the counts are the same
-        summary = run_pipeline(audio_pipeline, work, invoke=FakeCommands(), check=lambda args: None)
+        summary = run_pipeline(audio_pipeline, work, stages=FakeStages())
         failures = {run.stage: (run.failures, run.failures_file) for run in summary.stages}
         assert failures == {
             "ingest": (1, str(work / "01-ingest.rejects.jsonl")),

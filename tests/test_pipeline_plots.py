@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from factories import item, text_pipeline, write_jsonl
-from soundmind_data.checks.plots import write_corpus_plots
+from soundmind_data.plots import write_corpus_plots
 from soundmind_data.labels import LABEL_NAMES
 
 # matplotlib's first two colours: the not-entailed and entailed bars / histograms

@@ -23,7 +23,7 @@ from soundmind_data.labels import parse_label
 from soundmind_data.stages.export import export
 from soundmind_data.stages.ingest import ingest
 from soundmind_data.errors import DataError
-from soundmind_data.stages.publish import build_folder, features
+from soundmind_data.hubfolder import build_folder, features
 
 TOKEN = "hf_fake-test-secret-0123456789abcdef"  # not a real token; checked never to leak
 SAMPLE_RATE = 16000
@@ -420,7 +420,7 @@ def test_card_cites_the_run_log_beside_the_manifest(manifest, tmp_path):
 
 
 def test_plots_beside_the_manifest_are_published_and_shown(manifest, tmp_path, run_cli, hub_env):
-    from soundmind_data.checks.plots import write_corpus_plots
+    from soundmind_data.plots import write_corpus_plots
 
     plots = write_corpus_plots(manifest, manifest.parent / "plots")
     folder = tmp_path / "hub"

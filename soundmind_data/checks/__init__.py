@@ -23,5 +23,3 @@ SIGNAL_CHECKS = ("finite", "clipping", "silence_ratio", "edge_silence", "loudnes
 TEXT_CHECKS = ("speaking_rate",)
 ASR_CHECKS = ("asr_wer",)
 ALL_CHECKS = ANNOTATION_CHECKS + FILE_CHECKS + SIGNAL_CHECKS + TEXT_CHECKS + ASR_CHECKS
-
-AUDIO_FIELDS = {"question_audio": "question_text", "answer_audio": "answer_text"}  # audio -> the text it speaks

@@ -13,7 +13,6 @@ the question audio). Multi-GPU and multi-node training is verl's job: see the RE
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from dataclasses import asdict
@@ -319,12 +318,11 @@ class Trainer:
                 out.write_record(metrics)
 
     def save_checkpoint(self) -> Path:
-        """model + optimiser + step, written to a temporary file then renamed: a crash keeps the previous one."""
+        """model + optimiser + step, written atomically: a crash keeps the previous one."""
         path = self.out / CHECKPOINT
-        tmp = path.with_name(f".{CHECKPOINT}.tmp")
-        torch.save({"step": self.step, "model": self.policy.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(), "config": asdict(self.config)}, tmp)
-        os.replace(tmp, path)
+        with AtomicWriter(path) as out:
+            torch.save({"step": self.step, "model": self.policy.model.state_dict(),
+                        "optimizer": self.optimizer.state_dict(), "config": asdict(self.config)}, out.file)
         return path
 
     def train_step(self) -> dict[str, Any]:

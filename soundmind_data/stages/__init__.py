@@ -1,1 +1,21 @@
-"""Pipeline stages: each reads a manifest (or source files) and writes a manifest. One stage, one module."""
+"""Pipeline stages: each reads a manifest (or source files) and writes a manifest. One stage, one module.
+
+A stage a pipeline can run declares itself at the end of its module (`STAGE = Stage(...)`, see stage.py). Modules
+are imported only when their stage is used: each brings heavy libraries of its own (numpy, pyarrow, an ASR engine).
+`add` and `diff` work on a finished manifest and are commands only.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from soundmind_data.stage import Stage
+
+PIPELINE_STAGES = ("ingest", "reason", "split", "synthesize", "validate", "audit", "balance", "publish", "export")
+
+
+def declaration(name: str) -> Stage:
+    """The declaration of the pipeline stage `name` (one of PIPELINE_STAGES)."""
+    if name not in PIPELINE_STAGES:
+        raise KeyError(name)
+    return importlib.import_module(f"soundmind_data.stages.{name}").STAGE

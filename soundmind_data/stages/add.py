@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from soundmind_data import schemas
+from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records
+from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
 from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.stages.audit import answer_disagreement
 from soundmind_data.stages.split import split_manifest
@@ -62,7 +63,7 @@ class Corpus:
     """What one pass over MANIFEST tells add."""
 
     items: int = 0
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> items, splits in file order
+    counts: LabelCounts = field(default_factory=LabelCounts)  # splits in file order
     id_taken: set[str] = field(default_factory=set)  # the new ids that MANIFEST already has
     key_owner: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # new triplet -> 1st existing (id, exact)
     audio: dict[str, Any] | None = None  # question_audio of the first item with audio
@@ -78,8 +79,8 @@ class AddReport:
     ratios_from: str = "manifest"  # "manifest" (the proportions found there) or "option"
     seed: int = 0
     rejects_file: str = ""
-    before: dict[str, dict[str, int]] = field(default_factory=dict)
-    after: dict[str, dict[str, int]] = field(default_factory=dict)
+    before: LabelCounts = field(default_factory=LabelCounts)
+    after: LabelCounts = field(default_factory=LabelCounts)
     added: list[dict[str, Any]] = field(default_factory=list)  # {"id", "split", "label"} in file order
     rejected: list[dict[str, Any]] = field(default_factory=list)  # reject lines, plus duplicate_of where one is known
     synthesis: dict[str, Any] | None = None  # backend, voices, files synthesised / from cache; None when skipped
@@ -89,17 +90,18 @@ class AddReport:
     def ok(self) -> bool:
         return not self.rejected
 
-    def added_counts(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = {}
+    def added_counts(self) -> LabelCounts:
+        counts = LabelCounts()
         for entry in self.added:
-            counts.setdefault(entry["split"], {"0": 0, "1": 0})[str(entry["label"])] += 1
+            counts.add(entry["split"], entry["label"])
         return counts
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stage": "add", "manifest": self.manifest, "sources": self.sources, "format": self.fmt,
             "ratios": self.ratios, "ratios_from": self.ratios_from, "seed": self.seed,
-            "rejects_file": self.rejects_file, "before": self.before, "after": self.after, "added": self.added,
+            "rejects_file": self.rejects_file, "before": self.before.to_json(), "after": self.after.to_json(),
+            "added": self.added,
             "rejected": self.rejected, "synthesis": self.synthesis, "warnings": self.warnings,
         }
 
@@ -183,7 +185,7 @@ def scan_corpus(manifest: Path, new: list[NewItem], on_line: Callable[[], None] 
         try:
             item_id = record["id"]
             key = triplet_key(record)
-            corpus.counts.setdefault(record["split"], {"0": 0, "1": 0})[str(record["label"])] += 1
+            corpus.counts.add(record["split"], record["label"])
         except (KeyError, TypeError, AttributeError):  # a missing field, one that is not text, a bad label
             raise DataError(f"{line.file}:{line.number}: {schemas.first_error('item', record)}") from None
         corpus.items += 1
@@ -247,7 +249,7 @@ def default_ratios(corpus: Corpus) -> dict[str, float]:
     """The splits MANIFEST has, in the proportions it has them: new items spread like the existing ones."""
     if not corpus.items:
         raise UsageError("the manifest has no items to take split ratios from: give --ratios")
-    return {name: (c["0"] + c["1"]) / corpus.items for name, c in corpus.counts.items()}
+    return {name: corpus.counts.total(name) / corpus.items for name in corpus.counts}
 
 
 def _placeholder_split(taken: Iterable[str]) -> str:
@@ -307,12 +309,14 @@ def add_items(
     device: str = "cpu",
     workers: int = 1,
     cache_dir: str | Path | None = None,
+    report_path: str | Path | None = None,
     on_progress: Callable[[], None] | None = None,
 ) -> AddReport:
     """Add the items of `sources` to the manifest `to`, in place; see the module docstring.
 
     `ratios` default to the splits and proportions `to` has; `synthesize` defaults to whether its items have audio.
-    `on_progress` is called once per line read and once per item synthesised.
+    `report_path` receives the JSON report. `on_progress` is called once per line read and once per item
+    synthesised.
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -334,6 +338,8 @@ def add_items(
     with AtomicWriter(add_rejects_path(manifest)) as rejects:
         for reject in report.rejected:
             rejects.write_record({name: reject[name] for name in ("file", "line", "reason", "id")})
+    if report_path:
+        write_json(report_path, report.to_json())
     return report
 
 
@@ -342,7 +348,7 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
     new, report.rejected = read_new_items(sources, report.fmt, staging / "new.jsonl", on_progress)
     corpus = scan_corpus(manifest, new, on_progress)
     report.before = corpus.counts
-    report.after = {name: dict(counts) for name, counts in corpus.counts.items()}
+    report.after = corpus.counts.copy()
     report.ratios_from = "option" if ratios else "manifest"
     report.ratios = ratios or default_ratios(corpus)
     unnamed = [name for name in corpus.counts if name not in report.ratios]
@@ -405,4 +411,4 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
         for item in new_records:
             out.write_record(item)
             report.added.append({"id": item["id"], "split": item["split"], "label": item["label"]})
-            report.after.setdefault(item["split"], {"0": 0, "1": 0})[str(item["label"])] += 1
+            report.after.add(item["split"], item["label"])

@@ -18,10 +18,12 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected
+from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected, write_json
 from soundmind_data.labels import LABEL_NAMES, parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport
 from soundmind_data.stages.ingest import Reject, from_logiqa
 from soundmind_data.textkey import triplet_key
 
@@ -31,11 +33,11 @@ CHECKS = ("answer_label_disagree", "answer_missing", "answer_undecidable", "gold
 
 
 @dataclass
-class AuditReport:
+class AuditReport(StageReport):
     manifest: str
     gold_files: list[str] = field(default_factory=list)
     items: int = 0
-    splits: dict[str, dict[int, int]] = field(default_factory=dict)
+    splits: LabelCounts = field(default_factory=LabelCounts)
     gold_matched: int = 0
     ids_limit: int = IDS_LIMIT
     counts: dict[str, int] = field(default_factory=lambda: {check: 0 for check in CHECKS})
@@ -45,6 +47,10 @@ class AuditReport:
 
     def count(self, check: str) -> int:
         return self.counts[check]
+
+    def check_counts(self) -> list[tuple[str, int]]:
+        """(check, items) for every check that ran (gold_disagree only with gold files)."""
+        return [(check, self.count(check)) for check in CHECKS if check != "gold_disagree" or self.gold_files]
 
     def flag(self, check: str, item_ids: list[str]) -> None:
         """Count items failing `check`; list their ids up to `ids_limit` (memory stays flat on huge corpora)."""
@@ -58,7 +64,7 @@ class AuditReport:
             "manifest": self.manifest,
             "gold_files": self.gold_files,
             "items": self.items,
-            "splits": {split: {str(k): v for k, v in labels.items()} for split, labels in self.splits.items()},
+            "splits": self.splits.to_json(),
             "gold_matched": self.gold_matched,
             **{check: self.count(check) for check in CHECKS},
             "ids_limit": self.ids_limit,
@@ -157,7 +163,7 @@ def audit_manifest(
         report.items += 1
         split = item["split"]
         code = split_codes.setdefault(split, len(split_codes))
-        report.splits.setdefault(split, {0: 0, 1: 0})[item["label"]] += 1
+        report.splits.add(split, item["label"])
         key = triplet_key(item)
         keys.append(key)
         split_of.append(code)
@@ -222,3 +228,21 @@ def _fill_group_ids(path, report: AuditReport, duplicates, leaks) -> None:
         report.ids["cross_split_leaks"].extend(ids[int(i)][0] for i in group)
     for check in ("duplicates", "cross_split_leaks"):
         del report.ids[check][report.ids_limit:]
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    gold: tuple[Path, ...] = ()
+
+
+def run(manifest: Path, out: None, options: AuditOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> AuditReport:
+    """The audit stage: reports, never fails on findings; its input passes on to the next stage."""
+    progress.start("audit")
+    result = audit_manifest(manifest, gold_files=options.gold, on_item=progress.advance)
+    if report:
+        write_json(report, result.to_json())
+    return result
+
+
+STAGE = Stage("audit", run, AuditOptions, output=None, report=True)

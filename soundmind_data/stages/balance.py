@@ -25,9 +25,11 @@ from typing import Any, Callable
 import numpy as np
 import orjson
 
+from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.jsonl import AtomicWriter, write_json
 from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport
 from soundmind_data.stages.split import count_leaks, iter_item_lines, label_counts, scan_manifest
 
 STRATEGIES = ("downsample", "upsample", "weights")
@@ -67,7 +69,7 @@ def target_counts(counts: tuple[int, int], shares: tuple[Fraction, Fraction], *,
 
 
 @dataclass
-class BalanceReport:
+class BalanceReport(StageReport):
     manifest: str
     out: str
     strategy: str
@@ -75,8 +77,8 @@ class BalanceReport:
     seed: int
     items: int = 0
     items_out: int = 0
-    before: dict[str, dict[str, int]] = field(default_factory=dict)
-    after: dict[str, dict[str, int]] = field(default_factory=dict)
+    before: LabelCounts = field(default_factory=LabelCounts)
+    after: LabelCounts = field(default_factory=LabelCounts)
     duplicates_removed: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     repeated: dict[str, int] = field(default_factory=dict)
@@ -89,7 +91,8 @@ class BalanceReport:
         return {
             "stage": "balance", "manifest": self.manifest, "out": self.out, "strategy": self.strategy,
             "target": self.target, "seed": self.seed, "items": self.items, "items_out": self.items_out,
-            "before": self.before, "after": self.after, "duplicates_removed": self.duplicates_removed,
+            "before": self.before.to_json(), "after": self.after.to_json(),
+            "duplicates_removed": self.duplicates_removed,
             "dropped": self.dropped, "repeated": self.repeated, "weights": self.weights,
             "duplicates": self.duplicates, "cross_split_leaks": self.cross_split_leaks, "warnings": self.warnings,
         }
@@ -208,3 +211,24 @@ def _write_repeats(writer: AtomicWriter, record: dict[str, Any], repeats: int, p
             raise DataError(f"{path}: id {record['id']!r}: repeat id {repeat_id!r} would exceed "
                             f"{_MAX_ID_LENGTH} characters")
         writer.write_record({**record, "id": repeat_id, "repeat_of": record["id"]})
+
+
+@dataclass(frozen=True)
+class BalanceOptions:
+    strategy: str
+    target: str = "1:1"
+    seed: int = 0
+
+
+def run(manifest: Path, out: Path, options: BalanceOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> BalanceReport:
+    """The balance stage."""
+    progress.start("balance (2 passes)", unit="line")
+    result = balance_manifest(manifest, out=out, strategy=options.strategy, target=options.target,
+                              seed=options.seed, on_line=progress.advance)
+    if report:
+        write_json(report, result.to_json())
+    return result
+
+
+STAGE = Stage("balance", run, BalanceOptions, report=True)

@@ -15,8 +15,9 @@ from typing import Any, Iterator
 import orjson
 
 from soundmind_data import schemas
+from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError
-from soundmind_data.jsonl import iter_manifest_lines
+from soundmind_data.jsonl import iter_manifest_lines, write_json
 
 # Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
 COMPARED_FIELDS = ("split", "label", "major_premise", "minor_premise", "conclusion", "question_text", "answer_text")
@@ -36,21 +37,26 @@ class DiffReport:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: dict[str, list[str]] = field(default_factory=dict)  # id -> changed fields
-    balance: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)  # split -> old/new -> label -> n
+    old_counts: LabelCounts = field(default_factory=LabelCounts)
+    new_counts: LabelCounts = field(default_factory=LabelCounts)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(dict.fromkeys([*self.old_counts, *self.new_counts]))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "old": self.old, "new": self.new,
             "added": self.added, "removed": self.removed, "changed": self.changed,
-            "balance": {split: {side: {str(k): v for k, v in labels.items()} for side, labels in sides.items()}
-                        for split, sides in self.balance.items()},
+            "balance": {split: {"old": self.old_counts.by_label(split), "new": self.new_counts.by_label(split)}
+                        for split in self.splits},
         }
 
     def balance_rows(self) -> list[tuple]:
         """(split, old not-entailed, old entailed, new not-entailed, new entailed, entailed share shift in points)."""
         rows = []
-        for split, sides in self.balance.items():
-            old, new = sides["old"], sides["new"]
+        for split in self.splits:
+            old, new = self.old_counts[split], self.new_counts[split]
             share = lambda c: 100 * c[1] / (c[0] + c[1]) if c[0] + c[1] else 0.0  # noqa: E731
             rows.append((split, old[0], old[1], new[0], new[1], f"{share(new) - share(old):+.1f}"))
         return rows
@@ -67,17 +73,18 @@ def _items(path: str | Path) -> Iterator[dict[str, Any]]:
         yield item
 
 
-def diff_manifests(old: str | Path, new: str | Path) -> DiffReport:
+def diff_manifests(old: str | Path, new: str | Path, *, report_path: str | Path | None = None) -> DiffReport:
+    """What changed from `old` to `new`; `report_path` receives the JSON report."""
     report = DiffReport(str(old), str(new))
     before: dict[str, tuple[bytes, ...]] = {}
     for item in _items(old):
         before[item["id"]] = _digests(item)
-        report.balance.setdefault(item["split"], {"old": {0: 0, 1: 0}, "new": {0: 0, 1: 0}})["old"][item["label"]] += 1
+        report.old_counts.add(item["split"], item["label"])
     seen: set[str] = set()
     for item in _items(new):
         item_id = item["id"]
         seen.add(item_id)
-        report.balance.setdefault(item["split"], {"old": {0: 0, 1: 0}, "new": {0: 0, 1: 0}})["new"][item["label"]] += 1
+        report.new_counts.add(item["split"], item["label"])
         if item_id not in before:
             report.added.append(item_id)
             continue
@@ -85,4 +92,6 @@ def diff_manifests(old: str | Path, new: str | Path) -> DiffReport:
         if changed:
             report.changed[item_id] = changed
     report.removed = [item_id for item_id in before if item_id not in seen]
+    if report_path:
+        write_json(report_path, report.to_json())
     return report

@@ -31,7 +31,9 @@ import soundfile
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stages.publish import check_names, checked_audio_bytes, decoding, flac_bytes, split_sort_key
+from soundmind_data.corpus import split_sort_key
+from soundmind_data.hubfolder import check_names, checked_audio_bytes, decoding, flac_bytes
+from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport
 from soundmind_data.textkey import DigestSet, id_digest
 
 FORMATS = ("soundmind-folders", "verl")
@@ -48,8 +50,10 @@ STAGING = ".export-staging"
 
 
 @dataclass
-class ExportResult:
+class ExportResult(StageReport):
     out: Path
+    format: str
+    modality: str
     splits: Counter = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)  # what was written, relative to `out`
 
@@ -77,7 +81,7 @@ def export(
         staging.mkdir(parents=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create folder: {exc.strerror}") from None
-    result = ExportResult(out=out)
+    result = ExportResult(out=out, format=fmt, modality=modality)
     seen_ids = DigestSet()
     writer = SoundMindFolders(staging) if fmt == "soundmind-folders" else VerlParquet(staging, modality)
     try:
@@ -250,3 +254,19 @@ class VerlParquet:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    modality: str = "both"
+
+
+def run(manifest: Path, out: Path, options: ExportOptions, *, report: None = None,
+        progress: Progress = SILENT) -> ExportResult:
+    """The export stage: `out` is the folder to write."""
+    progress.start("export")
+    return export(manifest, fmt=options.format, out=out, modality=options.modality, on_item=progress.advance)
+
+
+STAGE = Stage("export", run, ExportOptions, output=FOLDER)

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from soundmind_data.corpus import ID_PATTERN, SPLIT_PATTERN
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport
 from soundmind_data.labels import parse_label
 from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.template import join_major_premise, parse_question, render_with_fields
 
 FORMATS = ("logiqa2-nli", "soundmind")
-ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")  # a folder name, never "." or ".."
-SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")  # what `datasets` accepts as a split name (no "-")
 
 
 class Reject(Exception):
@@ -27,12 +27,24 @@ class Reject(Exception):
 
 
 @dataclass
-class IngestResult:
+class IngestResult(StageReport):
     manifest: Path
     rejects: Path
     items: int = 0
     rejected: int = 0
     per_label: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0})
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    @property
+    def set_aside(self) -> int:
+        return self.rejected
+
+    @property
+    def set_aside_file(self) -> Path:
+        return self.rejects
 
 
 def rejects_path(manifest: Path) -> Path:
@@ -218,3 +230,22 @@ def ingest(
                 rejects.write_record(reject)
                 result.rejected += 1
     return result
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    sources: tuple[Path, ...]
+    format: str
+    split: str
+    limit: int | None = field(default=None, metadata={"min": 1})
+
+
+def run(manifest: None, out: Path, options: IngestOptions, *, report: None = None,
+        progress: Progress = SILENT) -> IngestResult:
+    """The ingest stage: `options.sources` into the manifest `out`."""
+    progress.start("ingest", unit="line")
+    return ingest(options.sources, fmt=options.format, split=options.split, out=out, limit=options.limit,
+                  on_line=progress.advance)
+
+
+STAGE = Stage("ingest", run, IngestOptions, reads_manifest=False, positional="sources")

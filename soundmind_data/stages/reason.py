@@ -34,10 +34,11 @@ import orjson
 
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, dumps, iter_lines
+from soundmind_data.jsonl import AtomicWriter, count_lines, dumps, iter_lines, write_json
 from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
-from soundmind_data.llm import Backend, BackendError
+from soundmind_data.llm import Backend, BackendError, open_backend
 from soundmind_data.speakable import markup, unspeakable_chars
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport
 from soundmind_data.stages.audit import load_gold
 from soundmind_data.textkey import triplet_key
 
@@ -240,7 +241,7 @@ class _Outcome:
 
 
 @dataclass
-class ReasonReport:
+class ReasonReport(StageReport):
     manifest: str
     out: str
     unresolved_file: str
@@ -265,6 +266,14 @@ class ReasonReport:
     def ok(self) -> bool:
         """True when no request failed for good (unresolved items are a normal result of rejection sampling)."""
         return self.outcomes["failed"] == 0
+
+    @property
+    def set_aside(self) -> int:
+        return self.outcomes["unresolved"] + self.outcomes["failed"]
+
+    @property
+    def set_aside_file(self) -> Path:
+        return Path(self.unresolved_file)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -422,3 +431,50 @@ def reason_manifest(
     cache.close()
     report.retries = backend.retries
     return report
+
+
+@dataclass(frozen=True)
+class ReasonOptions:
+    backend: str
+    endpoint: str | None = None
+    model: str | None = None
+    samples: int = 4
+    concurrency: int = 8
+    temperature: float = 0.7
+    max_tokens: int | None = None
+    timeout: float = 300.0
+    retries: int = 5
+    prompt_template: Path | None = None
+    gold: tuple[Path, ...] = ()
+
+
+def run(manifest: Path, out: Path, options: ReasonOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> ReasonReport:
+    """The reason stage: rejection-sample answers into `out`, the rest into its unresolved file."""
+    template = PromptTemplate.load(options.prompt_template)
+    backend = open_backend(options.backend, model=options.model, endpoint=options.endpoint,
+                           temperature=options.temperature, max_tokens=options.max_tokens,
+                           timeout_s=options.timeout, max_retries=options.retries)
+    progress.start("reason", total=count_lines(manifest))
+
+    def on_item(so_far: ReasonReport) -> None:
+        progress.status(accepted=so_far.outcomes["accepted"], rejected=so_far.outcomes["unresolved"],
+                        failed=so_far.outcomes["failed"])
+        progress.advance()
+
+    try:
+        result = reason_manifest(manifest, out=out, backend=backend, samples=options.samples,
+                                 concurrency=options.concurrency, template=template, gold_files=options.gold,
+                                 on_item=on_item)
+    finally:
+        backend.close()
+    if report:
+        write_json(report, result.to_json())
+    return result
+
+
+def _default_files(options: ReasonOptions) -> dict[str, Path]:
+    return {"prompt_template": default_template_path()}
+
+
+STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files)

@@ -26,10 +26,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import orjson
 
+from soundmind_data.corpus import SPLIT_PATTERN, LabelCounts
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, Line, iter_manifest_lines
+from soundmind_data.jsonl import AtomicWriter, Line, iter_manifest_lines, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stages.ingest import SPLIT_PATTERN
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport
 from soundmind_data.textkey import text_key, triplet_key
 
 GROUPINGS = ("triplet", "conclusion")
@@ -160,10 +161,10 @@ def iter_item_lines(scan: ManifestScan, on_line: Callable[[], None] | None = Non
 
 
 def label_counts(split_names: list[str], splits: np.ndarray, labels: np.ndarray,
-                 repeats: np.ndarray | None = None) -> dict[str, dict[str, int]]:
-    """{split: {"0": not-entailed, "1": entailed}} counting each item `repeats` times (once when None)."""
+                 repeats: np.ndarray | None = None) -> LabelCounts:
+    """Items per split and label, counting each item `repeats` times (once when None)."""
     cells = np.bincount(splits.astype(np.int64) * 2 + labels, weights=repeats, minlength=2 * len(split_names))
-    return {name: {"0": int(cells[2 * code]), "1": int(cells[2 * code + 1])} for code, name in enumerate(split_names)}
+    return LabelCounts({name: (int(cells[2 * code]), int(cells[2 * code + 1])) for code, name in enumerate(split_names)})
 
 
 def count_leaks(keys: np.ndarray, splits: np.ndarray) -> int:
@@ -202,18 +203,17 @@ def parse_ratios(text: str) -> dict[str, float]:
     return ratios
 
 
-def one_label_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
+def one_label_warnings(counts: LabelCounts) -> list[str]:
     """A warning for each split holding items of one label only."""
     warnings = []
-    for split, label_of in counts.items():
-        if (label_of["0"] == 0) != (label_of["1"] == 0):
-            only = LABEL_NAMES[1 if label_of["1"] else 0]
-            warnings.append(f"split {split!r} has only {only} items")
+    for split, (not_entailed, entailed) in counts.items():
+        if (not_entailed == 0) != (entailed == 0):
+            warnings.append(f"split {split!r} has only {LABEL_NAMES[1 if entailed else 0]} items")
     return warnings
 
 
 @dataclass
-class SplitReport:
+class SplitReport(StageReport):
     manifest: str
     out: str
     ratios: dict[str, float]
@@ -222,8 +222,8 @@ class SplitReport:
     keep_existing: bool
     items: int = 0
     groups: int = 0
-    before: dict[str, dict[str, int]] = field(default_factory=dict)
-    after: dict[str, dict[str, int]] = field(default_factory=dict)
+    before: LabelCounts = field(default_factory=LabelCounts)
+    after: LabelCounts = field(default_factory=LabelCounts)
     placed: int = 0
     leaks_fixed: int = 0
     moved_ids: list[str] = field(default_factory=list)
@@ -233,7 +233,8 @@ class SplitReport:
         return {
             "stage": "split", "manifest": self.manifest, "out": self.out, "ratios": self.ratios, "seed": self.seed,
             "group": self.group, "keep_existing": self.keep_existing, "items": self.items, "groups": self.groups,
-            "before": self.before, "after": self.after, "placed": self.placed, "leaks_fixed": self.leaks_fixed,
+            "before": self.before.to_json(), "after": self.after.to_json(), "placed": self.placed,
+            "leaks_fixed": self.leaks_fixed,
             "moved_ids": self.moved_ids, "warnings": self.warnings,
         }
 
@@ -337,6 +338,29 @@ def split_manifest(
                 report.moved_ids.append(record["id"])
 
     report.warnings = [f"split {name!r} got no items (too few groups for ratio {ratios[name]:g})"
-                       for name, label_of in report.after.items() if label_of["0"] + label_of["1"] == 0]
-    report.warnings += one_label_warnings({n: c for n, c in report.after.items() if c["0"] + c["1"]})
+                       for name in report.after if not report.after.total(name)]
+    report.warnings += one_label_warnings(report.after)
     return report
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    ratios: str = "train=0.8,dev=0.1,test=0.1"
+    seed: int = 0
+    group: str = "triplet"
+    keep_existing: bool = False
+
+
+def run(manifest: Path, out: Path, options: SplitOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> SplitReport:
+    """The split stage."""
+    ratios = parse_ratios(options.ratios)
+    progress.start("split (2 passes)", unit="line")
+    result = split_manifest(manifest, out=out, ratios=ratios, seed=options.seed, group=options.group,
+                            keep_existing=options.keep_existing, on_line=progress.advance)
+    if report:
+        write_json(report, result.to_json())
+    return result
+
+
+STAGE = Stage("split", run, SplitOptions, report=True)

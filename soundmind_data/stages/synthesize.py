@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import signal
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,8 +33,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 from soundmind_data import schemas, tempfiles
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_lines
+from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.procpool import stop_now, worker_signals
+from soundmind_data.stage import CORPUS, SILENT, Progress, Stage, StageReport
 from soundmind_data.speakable import char_problem, unspeakable_chars
 from soundmind_data.speech_text import split_sentences, to_speech_text
 from soundmind_data.textkey import DigestSet, id_digest
@@ -116,7 +118,7 @@ class ItemResult:
 
 
 @dataclass
-class SynthesisSummary:
+class SynthesisSummary(StageReport):
     manifest: Path
     failures_file: Path
     items: int = 0
@@ -125,6 +127,19 @@ class SynthesisSummary:
     synthesized: int = 0
     cached: int = 0
     audio_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def set_aside(self) -> int:
+        return self.failed
+
+    @property
+    def set_aside_file(self) -> Path:
+        return self.failures_file
 
     def add(self, result: ItemResult) -> None:
         self.items += 1
@@ -136,16 +151,6 @@ class SynthesisSummary:
 
 
 # ---------------------------------------------------------------------------------------------------------- cache
-def _write_atomically(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write bytes through a temp file in `tmp_dir` (same filesystem) and rename: the file is whole or absent."""
-    tmp = tmp_dir / tempfiles.temp_name(path.name)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 class Cache:
     """Content-addressed audio: `ROOT/<key[:2]>/<key>.<ext>` and its metadata `<key>.json`, written after it."""
 
@@ -189,8 +194,10 @@ class Cache:
     def put(self, key: str, ext: str, data: bytes, entry: dict[str, Any]) -> dict[str, Any]:
         audio, meta = self.paths(key, ext)
         audio.parent.mkdir(exist_ok=True)
-        _write_atomically(audio, data, self.tmp)
-        _write_atomically(meta, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"), self.tmp)
+        with AtomicWriter(audio, temp_dir=self.tmp) as out:
+            out.file.write(data)
+        with AtomicWriter(meta, temp_dir=self.tmp) as out:
+            out.write(json.dumps(entry, sort_keys=True) + "\n")
         return entry
 
 
@@ -455,3 +462,56 @@ def synthesize_manifest(
                 on_result(result)
     cache.sweep()  # temps of writers that died during this run (a killed worker of a pool)
     return summary
+
+
+def real_time_factor(wall_s: float, audio_s: float) -> str:
+    """Wall seconds per audio second (below 1: faster than real time); "n/a" before any audio exists."""
+    return f"{wall_s / audio_s:.3f}" if audio_s > 0 else "n/a"
+
+
+def split_voices(voices: Iterable[str]) -> tuple[str, ...]:
+    """Voices given repeatedly or comma-separated (`-v a -v b,c`), as one tuple."""
+    return tuple(name.strip() for names in voices for name in names.split(",") if name.strip())
+
+
+@dataclass(frozen=True)
+class SynthesizeOptions:
+    backend: str = "piper"
+    voice: tuple[str, ...] = ()
+    workers: int = 1
+    shard: str | None = None
+    engine: str = "local"
+    device: str = "cpu"
+    format: str = "flac"
+    sample_rate: int = 16000
+    target_lufs: float = -23.0
+    cache: Path | None = None
+
+
+def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None = None,
+        progress: Progress = SILENT) -> SynthesisSummary:
+    """The synthesize stage: `out` is a folder (audio/, manifest.jsonl, failures.jsonl)."""
+    synthesis = SynthesisOptions(backend=options.backend, voices=split_voices(options.voice), device=options.device,
+                                 fmt=options.format, sample_rate=options.sample_rate, target_lufs=options.target_lufs)
+    shard = parse_shard(options.shard) if options.shard else None
+    progress.start("synthesize", total=count_lines(manifest, shard and (lambda n: n % shard[1] == shard[0])))
+    started = time.monotonic()
+    audio_s, failed = 0.0, 0
+
+    def on_result(result: ItemResult) -> None:
+        nonlocal audio_s, failed
+        audio_s += result.audio_s
+        failed += result.item is None
+        for failure in result.failures:
+            progress.note(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}")
+        progress.status(audio=f"{audio_s:.0f}s", rtf=real_time_factor(time.monotonic() - started, audio_s),
+                        failed=failed)
+        progress.advance()
+
+    summary = synthesize_manifest(manifest, out, synthesis, workers=options.workers, shard=shard,
+                                  engine=options.engine, cache_dir=options.cache, on_result=on_result)
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+STAGE = Stage("synthesize", run, SynthesizeOptions, output=CORPUS)

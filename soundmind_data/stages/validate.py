@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from soundmind_data import schemas
-from soundmind_data.checks import ALL_CHECKS, AUDIO_FIELDS
+from soundmind_data.checks import ALL_CHECKS
 from soundmind_data.checks.audio import FAIL, PASS, SKIP, Decoded, FileResult, check_audio
-from soundmind_data.checks.config import CheckConfig
-from soundmind_data.checks.plots import Distributions
+from soundmind_data.checks.config import CheckConfig, load_config
+from soundmind_data.corpus import AUDIO_TEXT
 from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
+from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_lines, write_json
+from soundmind_data.plots import Distributions, write_plots
 from soundmind_data.procpool import stop_now, worker_signals
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.textkey import id_digest, spoken_words
 
@@ -36,8 +38,10 @@ _IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, fe
 
 
 @dataclass
-class ValidateReport:
+class ValidateReport(StageReport):
     manifest: str
+    out: str | None = None  # the manifest written again with each audio's WER
+    report_file: str | None = None  # where the JSON report went, listing the failures
     items: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     failed_lines: set[int] = field(default_factory=set)
@@ -51,6 +55,7 @@ class ValidateReport:
     wer_files: int = 0
     wer_sampled_files: int = 0
     distributions: Distributions = field(default_factory=Distributions)
+    plots_folder: str | None = None  # asked for plots here (none are drawn when no audio file was measured)
     plots: list[str] = field(default_factory=list)
     _worst: list[tuple] = field(default_factory=list)  # min-heap of the WORST_SHOWN worst audio files
 
@@ -64,6 +69,14 @@ class ValidateReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def set_aside(self) -> int:
+        return len(self.failed_lines)
+
+    @property
+    def set_aside_file(self) -> Path | None:
+        return Path(self.report_file) if self.report_file else None
 
     @property
     def max_wer(self) -> float | None:
@@ -137,7 +150,7 @@ class ItemChecker:
 
     def __call__(self, item: dict[str, Any]) -> list[FileResult]:
         results = []
-        for audio_field, text_field in AUDIO_FIELDS.items():
+        for audio_field, text_field in AUDIO_TEXT.items():
             if audio_field not in item:
                 continue
             text = item.get(text_field)
@@ -224,7 +237,7 @@ def validate_manifest(
         from soundmind_data.checks.asr import load_backend
 
         load_backend(asr, asr_model)
-    report = ValidateReport(manifest=str(path), config=(config or CheckConfig()) if audio else None,
+    report = ValidateReport(manifest=str(path), out=str(out) if out else None, config=(config or CheckConfig()) if audio else None,
                             asr_backend=asr, asr_model=asr_model)
     seen_ids: dict[bytes, int] = {}
     pending: deque[tuple[Line, bool, Future | None]] = deque()  # (line, schema-valid, its audio results)
@@ -297,7 +310,7 @@ def _answer_label_check(line: int, item: dict[str, Any], report: ValidateReport)
 
 def _audio_present_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
     """Question audio is always needed; answer audio when the item has an answer."""
-    for audio_field, text_field in AUDIO_FIELDS.items():
+    for audio_field, text_field in AUDIO_TEXT.items():
         text = item.get(text_field)
         if audio_field in item:
             report.tally("audio_present", PASS)
@@ -325,7 +338,7 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
 
 def _add_distributions(item: dict[str, Any], results: dict[str, FileResult], data: Distributions) -> None:
     """Each audio file's duration, loudness and WER for the plots: measured where checked, else the manifest's."""
-    for audio_field in AUDIO_FIELDS:
+    for audio_field in AUDIO_TEXT:
         audio = item.get(audio_field)
         if audio is None:
             continue
@@ -333,3 +346,48 @@ def _add_distributions(item: dict[str, Any], results: dict[str, FileResult], dat
         loudness = result.loudness_lufs if result and result.loudness_lufs is not None else audio.get("loudness_lufs")
         wer = result.wer if result and result.wer is not None else audio.get("wer")
         data.add(item["split"], item["label"], audio_field.split("_")[0], audio["duration_s"], loudness, wer)
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    audio: bool = False
+    asr: str | None = None
+    asr_model: str | None = None
+    max_wer: float | None = None
+    strict: bool = False
+    config: Path | None = None
+    workers: int = 1
+    plots: Path | None = None
+
+
+def run(manifest: Path, out: Path | None, options: ValidateOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> ValidateReport:
+    """The validate stage: `out` (optional) is the manifest again with each audio's measured WER."""
+    from soundmind_data.checks.asr import BACKENDS
+
+    audio = options.audio or options.asr is not None
+    if options.asr is not None and options.asr not in BACKENDS:
+        raise UsageError(f"--asr {options.asr}: expected one of {', '.join(BACKENDS)}")
+    if options.max_wer is not None and options.asr is None:
+        raise UsageError("--max-wer needs --asr")
+    if options.plots and not audio:
+        raise UsageError("--plots needs --audio (the plots show what the audio checks measure)")
+    config = load_config(options.config)
+    if options.max_wer is not None:
+        config = config.with_max_wer(options.asr, options.max_wer)
+    # a count for the bar's ETA when each item takes real time
+    progress.start("validate", total=count_lines(manifest) if audio else None)
+    result = validate_manifest(manifest, audio=audio, asr=options.asr, asr_model=options.asr_model, config=config,
+                               strict=options.strict, workers=options.workers, out=out, on_item=progress.advance)
+    if options.plots:
+        result.plots_folder = str(options.plots)
+        result.plots = [str(path) for path in write_plots(
+            result.distributions, options.plots, loudness_target_lufs=config.loudness_target_lufs,
+            loudness_tolerance_lu=config.loudness_tolerance_lu, max_wer=result.max_wer)]
+    if report:
+        result.report_file = str(report)
+        write_json(report, result.to_json())
+    return result
+
+
+STAGE = Stage("validate", run, ValidateOptions, report=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from soundmind_data.corpus import AUDIO_FIELDS, LabelCounts
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stages.publish import split_sort_key
 
-KINDS = ("question", "answer")
+KINDS = tuple(field.removesuffix("_audio") for field in AUDIO_FIELDS)  # question, answer
 DPI = 100
 LABEL_BALANCE_PNG = "label-balance.png"
 LABEL_BALANCE_SIZE_IN = (6.4, 3.6)  # inches; pixels = inches x DPI
@@ -80,13 +80,13 @@ def write_plots(data: Distributions, folder: str | Path, *, loudness_target_lufs
     return written
 
 
-def distributions_of(manifest: str | Path) -> tuple[dict[str, list[int]], Distributions]:
-    """Items per split and label (`{split: [not-entailed, entailed]}`) and the durations of the audio files of a
-    manifest, read lazily. An upsampled repeat counts as an item but its audio, already counted, does not."""
-    items: dict[str, list[int]] = {}
+def distributions_of(manifest: str | Path) -> tuple[LabelCounts, Distributions]:
+    """Items per split and label and the durations of the audio files of a manifest, read lazily. An upsampled
+    repeat counts as an item but its audio, already counted, does not."""
+    items = LabelCounts()
     data = Distributions()
     for item in iter_records(manifest):
-        items.setdefault(item["split"], [0] * len(LABEL_NAMES))[item["label"]] += 1
+        items.add(item["split"], item["label"])
         if item.get("repeat_of"):
             continue
         for kind in KINDS:
@@ -94,7 +94,7 @@ def distributions_of(manifest: str | Path) -> tuple[dict[str, list[int]], Distri
             if audio:
                 data.add(item["split"], item["label"], kind, audio["duration_s"], audio.get("loudness_lufs"),
                          audio.get("wer"))
-    return {split: items[split] for split in sorted(items, key=split_sort_key)}, data
+    return items.sorted(), data
 
 
 def write_corpus_plots(manifest: str | Path, folder: str | Path) -> list[Path]:
@@ -111,14 +111,14 @@ def write_corpus_plots(manifest: str | Path, folder: str | Path) -> list[Path]:
     return written
 
 
-def _label_balance_figure(items: dict[str, list[int]]):
+def _label_balance_figure(items: LabelCounts):
     """Grouped bars: one group per split, one bar per label, each bar labelled with its count."""
     figure = _new_figure(*LABEL_BALANCE_SIZE_IN)
     axis = figure.subplots()
     positions = np.arange(len(items))
     width = 0.8 / len(LABEL_NAMES)
     for label, name in enumerate(LABEL_NAMES):
-        counts = [per_label[label] for per_label in items.values()]
+        counts = [items[split][label] for split in items]
         bars = axis.bar(positions + (label - (len(LABEL_NAMES) - 1) / 2) * width, counts, width, label=name)
         axis.bar_label(bars, fontsize="small")
     axis.set_xticks(positions, list(items))

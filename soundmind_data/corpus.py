@@ -1,0 +1,99 @@
+"""The corpus vocabulary: the names every stage, report and card agrees on, each said once.
+
+What an item's fields are is the item schema's business (`schemas/item.schema.json`); this module holds what the
+schema cannot say: which audio field speaks which text, how splits are ordered, what ids and split names may look
+like as file names (a test checks these patterns against the schema), how a work dir and a Hub-ready folder are laid
+out, and the one split x label counter that audit, diff, add, split, balance, plots and summaries share.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator
+
+from soundmind_data.labels import LABEL_NAMES
+
+# Each audio field of an item and the text field it speaks.
+AUDIO_TEXT = {"question_audio": "question_text", "answer_audio": "answer_text"}
+AUDIO_FIELDS = tuple(AUDIO_TEXT)
+
+ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")  # a folder name, never "." or ".."
+SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")  # what `datasets` accepts as a split name (no "-")
+
+# Common split names first, in the order people expect them; any other split follows alphabetically.
+SPLIT_ORDER = ("train", "validation", "dev", "test")
+
+# A pipeline's work dir.
+RUN_LOG = "run-log.jsonl"  # one line per stage run or skipped (schemas/run-log.schema.json)
+STATE_FILE = "pipeline-state.json"  # what each stage last wrote, for the skip rule
+PLOTS_DIR = "plots"  # PNGs drawn from the final manifest; publish shows them on the dataset card
+CORPUS_MANIFEST = "manifest.jsonl"  # the manifest a folder with audio holds, beside `audio/`
+# A Hub-ready folder.
+DATA_DIR = "data"  # data/{split}-{i:05d}-of-{n:05d}.parquet
+CARD_FILE = "README.md"
+
+
+def split_sort_key(split: str) -> tuple[int, str]:
+    return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), split)
+
+
+class LabelCounts:
+    """Items per split and label. Splits keep the order they were first seen in; `sorted()` gives SPLIT_ORDER.
+
+    Reports write it as `{split: {"0": not-entailed, "1": entailed}}` (JSON object keys are strings)."""
+
+    def __init__(self, counts: dict[str, Iterable[int]] | None = None):
+        self._counts: dict[str, list[int]] = {split: list(c) for split, c in (counts or {}).items()}
+
+    def add(self, split: str, label: int, count: int = 1) -> None:
+        """Count `count` items; a label other than 0 or 1 is a KeyError (readers turn it into a DataError)."""
+        if label not in (0, 1) or isinstance(label, bool):
+            raise KeyError(label)
+        self._counts.setdefault(split, [0] * len(LABEL_NAMES))[label] += count
+
+    def ensure(self, split: str) -> None:
+        """List `split` even with no items (a split a stage emptied is still a row of its table)."""
+        self._counts.setdefault(split, [0] * len(LABEL_NAMES))
+
+    def __getitem__(self, split: str) -> list[int]:
+        return self._counts.get(split, [0] * len(LABEL_NAMES))
+
+    def __contains__(self, split: object) -> bool:
+        return split in self._counts
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabelCounts) and self._counts == other._counts
+
+    def items(self) -> Iterator[tuple[str, list[int]]]:
+        return iter(self._counts.items())
+
+    def total(self, split: str | None = None) -> int:
+        return sum(self[split]) if split is not None else sum(sum(c) for c in self._counts.values())
+
+    def sorted(self) -> "LabelCounts":
+        return LabelCounts({split: self._counts[split] for split in sorted(self._counts, key=split_sort_key)})
+
+    def copy(self) -> "LabelCounts":
+        return LabelCounts(self._counts)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """(split, not-entailed, entailed, items) per split, for tables."""
+        return [(split, *counts, sum(counts)) for split, counts in self._counts.items()]
+
+    def by_label(self, split: str) -> dict[str, int]:
+        """`{"0": not-entailed, "1": entailed}` of one split, as reports write it."""
+        return {str(label): n for label, n in enumerate(self[split])}
+
+    def to_json(self) -> dict[str, dict[str, int]]:
+        return {split: self.by_label(split) for split in self._counts}
+
+    @classmethod
+    def from_json(cls, data: dict[str, dict[str, int]]) -> "LabelCounts":
+        return cls({split: [by_label.get(str(label), 0) for label in range(len(LABEL_NAMES))]
+                    for split, by_label in data.items()})

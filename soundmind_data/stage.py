@@ -1,0 +1,200 @@
+"""What a stage is: one entry function with typed options, and a declaration of what it reads and writes.
+
+Every stage module (`soundmind_data/stages/*.py` that a pipeline can run) ends with a `STAGE = Stage(...)` naming
+its entry function, its options dataclass, whether it reads the previous manifest, what it writes and whether it
+writes a JSON report. The entry function has one shape:
+
+    run(manifest, out, options, *, report=None, progress=SILENT) -> a report (a StageReport)
+
+`manifest` is the manifest it reads (None for ingest, whose sources are an option), `out` what it writes (a
+manifest, or a folder), `report` where to write its JSON report. The pipeline runner and the command line both call
+it; the runner reads the declaration for its wiring, fingerprints, skip rule and summary, and the CLI prints the
+report. The options dataclass is the single list of a stage's options: a pipeline's `with:` keys are its field
+names (dashes or underscores), and the CLI's long options carry the same names and defaults (a test holds them
+together).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from soundmind_data.errors import UsageError
+
+# What a stage writes, which decides where the runner points it and what the next stage reads.
+MANIFEST = "manifest"  # a manifest file (WORKDIR/NN-NAME.jsonl), read by the next stage
+CORPUS = "corpus"  # a folder with audio: the work dir itself, so audio sits beside the manifests; its manifest is
+# corpus.CORPUS_MANIFEST, read by the next stage
+FOLDER = "folder"  # a folder users open (a Hub-ready dataset, an export): WORKDIR/NAME; the input passes on
+
+
+class Progress:
+    """How a stage tells how far it got. The library calls it; the CLI shows it (a bar on a terminal). This base
+    class shows nothing."""
+
+    def start(self, desc: str, *, unit: str = "item", total: int | None = None) -> None:
+        """A new piece of work begins (a stage, or a second pass of one)."""
+
+    def advance(self, count: int = 1) -> None:
+        """`count` more units are done."""
+
+    def status(self, **values: Any) -> None:
+        """Running figures shown beside the count (audio seconds, failures so far)."""
+
+    def note(self, message: str) -> None:
+        """A line worth reading while the work goes on (a failure)."""
+
+
+SILENT = Progress()
+
+
+class StageReport:
+    """What the runner reads off every stage's report; a report class overrides what applies to it."""
+
+    @property
+    def ok(self) -> bool:
+        """False when the stage failed its checks or set something aside: the command's exit code 1."""
+        return True
+
+    @property
+    def set_aside(self) -> int | None:
+        """How many lines or items the stage set aside (rejects, failures); None for a stage that sets none aside."""
+        return None
+
+    @property
+    def set_aside_file(self) -> Path | None:
+        """Where they are listed, with the reasons."""
+        return None
+
+
+def no_default_files(options: Any) -> dict[str, Path]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's declaration: what the runner needs to wire it into a pipeline."""
+
+    name: str  # the command name, and the `stage:` of a pipeline
+    run: Callable[..., StageReport]
+    options: type  # a dataclass
+    reads_manifest: bool = True  # False: ingest, which reads the source files its options name
+    output: str | None = MANIFEST  # MANIFEST, CORPUS, FOLDER or None (writes no output of its own)
+    output_flag: str = "--out"  # how the command line names the output, for the command a run log records
+    positional: str | None = None  # the option the command line takes as bare arguments (ingest's sources)
+    hub_ready: bool = False  # its output folder is a corpus ready to upload to the Hub (a run's summary names it)
+    report: bool = False  # writes a JSON report when given a path (`--json`)
+    # The files a stage reads when an option naming them is not given, by option name: they shape its output as
+    # much as a file named in the pipeline does.
+    default_files: Callable[[Any], dict[str, Path]] = no_default_files
+
+    @property
+    def writes_manifest(self) -> bool:
+        """Whether the next stage reads what this one wrote (else this stage's input passes on)."""
+        return self.output in (MANIFEST, CORPUS)
+
+
+# ------------------------------------------------------------------------------------------------ options from YAML
+def parse_options(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """An options dataclass from a pipeline's `with:` mapping, every value checked against the field's type:
+    `{workers: 2, voice: [a, b], dry-run: true}`. A scalar is taken for a one-element list; numbers are taken for
+    text options (YAML reads `seed: 0` and `name: 2024` as numbers). Unknown and missing options are usage errors."""
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise UsageError(f"{where}: no option {key!r} (options: {', '.join(fields)})")
+        kwargs[name] = _convert(value, hints[name], f"{where}: {key}")
+        minimum = fields[name].metadata.get("min")
+        if minimum is not None and kwargs[name] is not None and kwargs[name] < minimum:
+            raise UsageError(f"{where}: {key}: {value!r} is below the minimum {minimum}")
+    for name, field in fields.items():
+        if name not in kwargs and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise UsageError(f"{where}: missing option {name!r}")
+    return cls(**kwargs)
+
+
+def option_values(options: Any) -> dict[str, Any]:
+    """An options dataclass as plain JSON-able values (paths as text), for fingerprints and command lines."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(one) for one in value]
+        return str(value) if isinstance(value, Path) else value
+
+    return {field.name: plain(getattr(options, field.name)) for field in dataclasses.fields(options)}
+
+
+def command_line(stage: Stage, manifest: Path | None, out: Path | None, options: Any,
+                 report: Path | None = None) -> str:
+    """The `soundmind-data` command that does what a call of `stage.run` does, options left at their defaults
+    omitted: what run logs and dataset cards cite, and what a user can paste to redo one stage by hand."""
+    import shlex
+
+    args = ["soundmind-data", stage.name]
+    if stage.reads_manifest:
+        args.append(str(manifest))
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if field.name == stage.positional:
+            args += [str(one) for one in value]
+        elif value == field.default or value in (False, None, ()):
+            continue
+        elif value is True:
+            args.append("--" + field.name.replace("_", "-"))
+        else:
+            for one in value if isinstance(value, tuple) else [value]:
+                args += ["--" + field.name.replace("_", "-"), str(one)]
+    if out is not None and stage.output:
+        args += [stage.output_flag, str(out)]
+    if report is not None:
+        args += ["--json", str(report)]
+    return shlex.join(args)
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+        inner = [arg for arg in args if arg is not type(None)]
+        return _convert(value, inner[0], where)
+    if origin in (tuple, list):
+        element = args[0]
+        values = value if isinstance(value, list) else [value]
+        return tuple(_convert(one, element, where) for one in values)
+    if isinstance(value, (list, dict)) or value is None:
+        raise UsageError(f"{where}: expected one {_type_name(hint)}, got {value!r}")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(value, bool):
+        raise UsageError(f"{where}: expected {_type_name(hint)}, got {value!r}")
+    if hint is int:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif hint is str:
+        return str(value)
+    elif hint is Path:
+        return Path(str(value))
+    raise UsageError(f"{where}: expected {_type_name(hint)}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "an integer", float: "a number", str: "text", Path: "a path", bool: "true or false"}.get(hint, str(hint))
