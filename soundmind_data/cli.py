@@ -2,8 +2,8 @@
 
 Exit codes scripts can trust: 0 success, 1 failed checks or rejected data, 2 usage errors, 130 interrupted.
 The library never prints or exits; this module is the only place that does. A pipeline stage's command calls the
-stage's entry function (`soundmind_data.stages.<name>.run`), the same one `run` calls for each stage, and prints its
-report with the same printer.
+stage's entry function (`soundmind_data.stages.<name>.run`), the same one `run` calls for each stage, and prints
+the summary its report gives.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
-from soundmind_data.corpus import LabelCounts
+from soundmind_data.console import Bars, StageDisplay, err, show
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.stage import Progress
-from soundmind_data.table import format_table, id_sample
 
 app = typer.Typer(
     name="soundmind-data",
@@ -45,217 +43,19 @@ def _root(
     """Build, curate and publish audio logical-reasoning corpora like SoundMind."""
 
 
-class Bars(Progress):
-    """Progress as tqdm bars on stderr, one per piece of work; silent when stderr is not a terminal (logs and CI
-    stay clean). Use as a context manager: the last bar is closed on exit."""
-
-    def __init__(self) -> None:
-        self.bar: tqdm | None = None
-
-    def start(self, desc: str, *, unit: str = "item", total: int | None = None) -> None:
-        self.close()
-        self.bar = tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, disable=None, dynamic_ncols=True)
-
-    def advance(self, count: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.update(count)
-
-    def status(self, **values: Any) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(refresh=False, **values)
-
-    def note(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.write(message, file=sys.stderr)
-        else:
-            err(message)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def __enter__(self) -> "Bars":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def err(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def _finish(report: Any) -> None:
-    """A command's exit code: 1 when its report says it failed its checks or set something aside."""
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-def _split_label_table(counts: LabelCounts) -> str:
-    return format_table(("split", "not-entailed", "entailed", "items"), counts.rows())
-
-
-def _before_after_table(before: LabelCounts, after: LabelCounts, middle: dict[str, dict] | None = None) -> str:
-    """Per split x label counts before and after a stage, with stage-specific columns (`middle`) in between."""
-    middle = middle or {}
-    rows = []
-    for name in dict.fromkeys([*before, *after]):
-        rows.append((name, *before[name], *(column.get(name, "") for column in middle.values()), *after[name]))
-    return format_table(("split", "not-entailed before", "entailed before", *middle,
-                         "not-entailed after", "entailed after"), rows)
-
-
-# --------------------------------------------------------------------------------------------- the stages' reports
-def print_ingest(report) -> None:
-    err(f"ingest: {report.items} items ({report.per_label[0]} not-entailed, {report.per_label[1]} entailed) -> "
-        f"{report.manifest}; {report.rejected} rejected -> {report.rejects}")
-
-
-def print_validate(report) -> None:
-    for failure in report.failures:
-        typer.echo(f"{report.manifest}:{failure['line']}: {failure['field']}: {failure['message']}")
-    if report.plots_folder and not report.plots:
-        err(f"validate: no plots written to {report.plots_folder}: no audio file was measured")
-    if report.failures:
-        typer.echo("")
-    typer.echo(format_table(("check", "passed", "failed", "skipped"), report.check_rows()))
-    if report.worst:
-        typer.echo("")
-        typer.echo(format_table(("worst audio", "line", "field", "wer", "failed checks"), [
-            (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
-             ", ".join(entry["failed"])) for entry in report.worst]))
-    if report.wer_sampled_files:
-        typer.echo(f"\nasr: {report.wer_sampled_files} of {report.wer_files} files measured on a sample; "
-                   f"{report.sampling_note}")
-    summary = f"validate: {report.items} items, {len(report.failed_lines)} failed, {len(report.failures)} failures"
-    if report.config:
-        summary += f"; {report.audio_files} audio files ({report.audio_seconds:.1f} s)"
-    if report.wer_files:
-        summary += f"; mean WER {report.wer_sum / report.wer_files:.3f} ({report.asr_backend})"
-    if report.out:
-        summary += f" -> {report.out}"
-    err(summary)
-
-
-def print_audit(report) -> None:
-    from soundmind_data.stages.audit import CHECKS
-
-    typer.echo(_split_label_table(report.splits))
-    typer.echo("")
-    rows = [("items", report.items, "")]
-    if report.gold_files:
-        rows.append(("gold_matched", report.gold_matched, ""))
-    rows += [(check, count, id_sample(report.ids[check], total=count)) for check, count in report.check_counts()]
-    typer.echo(format_table(("check", "count", "ids"), rows))
-
-
-def print_reason(report) -> None:
-    from soundmind_data.stages.reason import OUTCOMES, VERDICTS
-
-    rows = [(outcome, report.outcomes[outcome], id_sample(report.ids.get(outcome, []))) for outcome in OUTCOMES]
-    typer.echo(format_table(("outcome", "items", "ids"), rows))
-    typer.echo("")
-    attempts = ", ".join(f"{n}: {count}" for n, count in sorted(report.accepted_at_attempt.items()))
-    rows = [(f"rejected as {verdict}", report.rejected_verdicts[verdict]) for verdict in VERDICTS]
-    rows += [("requests", report.requests), ("from cache", report.cache_hits), ("retries", report.retries)]
-    typer.echo(format_table(("samples", "count"), rows))
-    if attempts:
-        typer.echo(f"\naccepted at attempt: {attempts}")
-    for message, count in report.errors.items():
-        err(f"failed ({count} items): {message}")
-    err(f"reason: {report.items} items: {report.outcomes['accepted']} accepted -> {report.out}; "
-        f"{report.outcomes['unresolved']} unresolved, {report.outcomes['failed']} failed -> {report.unresolved_file}")
-    if not report.ok:
-        err("reason: rerun the same command to retry the failed items; finished requests are not sent again")
-
-
-def print_synthesize(report) -> None:
-    from soundmind_data.stages.synthesize import real_time_factor
-
-    err(f"synthesize: {report.items} items: {report.written} written -> {report.manifest}; "
-        f"{report.failed} failed -> {report.failures_file}; {report.synthesized} files synthesised, "
-        f"{report.cached} from cache; {report.audio_s:.1f} s of audio in {report.wall_s:.1f} s "
-        f"(real-time factor {real_time_factor(report.wall_s, report.audio_s)})")
-
-
-def print_split(report) -> None:
-    typer.echo(_before_after_table(report.before, report.after))
-    if report.moved_ids:
-        typer.echo(f"moved out of their split to close leaks: {id_sample(report.moved_ids)}")
-    for warning in report.warnings:
-        err(f"warning: {warning}")
-    sizes = ", ".join(f"{name} {report.after.total(name)}" for name in report.after)
-    err(f"split: {report.items} items in {report.groups} {report.group} groups, {report.placed} placed ({sizes}); "
-        f"{report.leaks_fixed} leaks fixed -> {report.out}")
-
-
-def print_balance(report) -> None:
-    middle = {"duplicates removed": report.duplicates_removed}
-    if report.strategy == "weights":
-        middle["weight not-entailed"] = {name: f"{w['0']:.4g}" for name, w in report.weights.items()}
-        middle["weight entailed"] = {name: f"{w['1']:.4g}" for name, w in report.weights.items()}
-    else:
-        middle[report.strategy.replace("sample", "sampled")] = (report.dropped if report.strategy == "downsample"
-                                                                else report.repeated)
-    typer.echo(_before_after_table(report.before, report.after, middle))
-    for warning in report.warnings:
-        err(f"warning: {warning}")
-    removed = sum(report.duplicates_removed.values())
-    err(f"balance: {report.items} items -> {report.items_out} ({report.strategy} to {report.target}); "
-        f"{removed} duplicates removed -> {report.out}")
-
-
-def print_publish(report) -> None:
-    build, check = report.build, report.check
-    splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
-    shards = sum(path.endswith(".parquet") for path in build.files)
-    plots = f" + {len(build.files) - shards - 1} plot(s)" if len(build.files) > shards + 1 else ""
-    err(f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, "
-        f"{shards} parquet shard(s) + README.md{plots} -> {report.folder or 'staging folder'}")
-    for problem in check.problems:
-        typer.echo(f"check: {problem}")
-    if not check.ok:
-        err("publish: pre-push check failed; nothing uploaded")
-        return
-    err(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
-    push = report.push
-    if push is None:
-        err(f"publish: dry run, nothing uploaded (would go to {report.repo_id})" if report.repo_id else
-            "publish: built only (no --repo-id), nothing uploaded")
-    elif push.commit_url is None:
-        err(f"publish: {report.repo_id} is already up to date ({len(push.unchanged)} files unchanged) -> "
-            f"{push.repo_url}")
-    else:
-        err(f"publish: {len(push.committed)} files uploaded, {len(push.unchanged)} unchanged, "
-            f"{len(push.deleted)} stale files deleted -> {push.commit_url}")
-
-
-def print_export(report) -> None:
-    splits = ", ".join(f"{split} {count}" for split, count in report.splits.items())
-    err(f"export: {report.items} items ({splits}) as {report.format}"
-        f"{f' ({report.modality})' if report.format == 'verl' else ''} -> {report.out}, {len(report.files)} files")
-
-
-PRINTERS: dict[str, Callable[[Any], None]] = {
-    "ingest": print_ingest, "validate": print_validate, "audit": print_audit, "reason": print_reason,
-    "synthesize": print_synthesize, "split": print_split, "balance": print_balance, "publish": print_publish,
-    "export": print_export,
-}
-
-
 def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any, report: Path | None = None,
-               **context: Any) -> Any:
-    """Run one stage as its command: call its entry function with bars on stderr, print its report."""
+               **context: Any) -> None:
+    """Run one stage as its command: call its entry function with bars on stderr, print its report; exit code 1
+    when the report says the stage failed its checks or set something aside."""
     from soundmind_data.stages import declaration
 
     with Bars() as bars:
         result = declaration(name).run(manifest, out, options, report=report, progress=bars, **context)
-    PRINTERS[name](result)
-    return result
+    show(result)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
-# ---------------------------------------------------------------------------------------------------------- ingest
 @app.command()
 def ingest(
     sources: List[Path] = typer.Argument(..., help="Source JSONL files, read in the order given."),
@@ -272,9 +72,9 @@ def ingest(
     """
     from soundmind_data.stages.ingest import IngestOptions
 
-    _finish(_run_stage("ingest", None, out, IngestOptions(tuple(sources), fmt, split, limit)))
+    _run_stage("ingest", None, out, IngestOptions(tuple(sources), fmt, split, limit))
 
-# -------------------------------------------------------------------------------------------------------- validate
+
 @app.command()
 def validate(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to check."),
@@ -302,9 +102,9 @@ def validate(
 
     options = ValidateOptions(audio=audio, asr=asr, asr_model=asr_model, max_wer=max_wer, strict=strict,
                               config=config_file, workers=workers, plots=plots)
-    _finish(_run_stage("validate", manifest, out, options, json_report))
+    _run_stage("validate", manifest, out, options, json_report)
 
-# ----------------------------------------------------------------------------------------------------------- audit
+
 @app.command()
 def audit(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to audit."),
@@ -322,7 +122,7 @@ def audit(
 
     _run_stage("audit", manifest, None, AuditOptions(gold=tuple(gold)), json_report)
 
-# ---------------------------------------------------------------------------------------------------------- reason
+
 @app.command()
 def reason(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose answers are to be (re)written."),
@@ -355,9 +155,9 @@ def reason(
     options = ReasonOptions(backend=backend, endpoint=endpoint, model=model, samples=samples, concurrency=concurrency,
                             temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
                             prompt_template=prompt_template, gold=tuple(gold))
-    _finish(_run_stage("reason", manifest, out, options, json_report))
+    _run_stage("reason", manifest, out, options, json_report)
 
-# ------------------------------------------------------------------------------------------------------ synthesize
+
 @app.command()
 def synthesize(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose texts are to be spoken."),
@@ -386,9 +186,9 @@ def synthesize(
     options = SynthesizeOptions(backend=backend, voice=tuple(voice), workers=workers, shard=shard, engine=engine,
                                 device=device, format=fmt, sample_rate=sample_rate, target_lufs=target_lufs,
                                 cache=cache)
-    _finish(_run_stage("synthesize", manifest, out, options))
+    _run_stage("synthesize", manifest, out, options)
 
-# ----------------------------------------------------------------------------------------------------------- train
+
 @app.command()
 def train(
     config: Path = typer.Option(..., "--config", "-c", help="YAML run config (schemas/train-config.schema.json)."),
@@ -408,36 +208,14 @@ def train(
 
     Example: soundmind-data train --config pipelines/train-tiny.yaml --data demo-out/manifest.jsonl --out demo-out/train
     """
-    from soundmind_data.rl.config import TrainConfig
+    from soundmind_data.rl.training import train as run_training
 
-    settings = TrainConfig.from_yaml(config, data=data, out=out, model=model, device=device, mode=mode, steps=steps,
-                                     seed=seed)
-    try:  # torch and transformers load only once the config is known good
-        from soundmind_data.rl.grpo import Trainer
-    except ImportError as exc:
-        raise UsageError(f"train needs the 'train' extra (pip install 'soundmind-data[train]'): {exc}") from None
-
-    trainer = Trainer(settings, resume=resume)
-    err(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on {settings.device}; "
-        f"metrics -> {trainer.metrics_path}")
-    shown = ("reward", "format", "answer", "text_length", "audio_format", "audio_length", "kl", "response_length")
     with Bars() as bars:
-        bars.start("train", unit="step", total=settings.steps)
-        bars.advance(trainer.step)
+        show(run_training(config, resume=resume, progress=bars, on_start=err,
+                          on_step=lambda line: tqdm.write(line, file=sys.stdout), data=data, out=out, model=model,
+                          device=device, mode=mode, steps=steps, seed=seed))
 
-        def report(metrics: dict) -> None:
-            bars.advance()
-            values = "  ".join(f"{name} {metrics[name]:.3f}" for name in shown if name in metrics)
-            tqdm.write(f"step {metrics['step']}/{settings.steps}  {values}", file=sys.stdout)
 
-        history = trainer.run(report)
-    if history:
-        err(f"train: steps {history[0]['step']}-{history[-1]['step']}, mean reward {history[0]['reward']:.3f} -> "
-            f"{history[-1]['reward']:.3f}; metrics -> {trainer.metrics_path}; checkpoint -> {trainer.out / 'checkpoint.pt'}")
-    else:
-        err(f"train: already at step {trainer.step} of {settings.steps}; nothing to do")
-
-# ------------------------------------------------------------------------------------------------ split / balance
 @app.command("split")
 def split_command(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to split."),
@@ -461,6 +239,7 @@ def split_command(
 
     _run_stage("split", manifest, out, SplitOptions(ratios, seed, group, keep_existing), json_report)
 
+
 @app.command("balance")
 def balance_command(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to balance, split by split."),
@@ -482,7 +261,7 @@ def balance_command(
 
     _run_stage("balance", manifest, out, BalanceOptions(strategy, target, seed), json_report)
 
-# --------------------------------------------------------------------------------------------------------- publish
+
 @app.command()
 def publish(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio (paths relative to it)."),
@@ -506,9 +285,9 @@ def publish(
 
     options = PublishOptions(repo_id=repo_id, private=private, max_shard_size=max_shard_size, revision=revision,
                              dry_run=dry_run)
-    _finish(_run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]])))
+    _run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]]))
 
-# ---------------------------------------------------------------------------------------------------------- export
+
 @app.command("export")
 def export_command(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio."),
@@ -526,7 +305,7 @@ def export_command(
 
     _run_stage("export", manifest, out, ExportOptions(fmt, modality))
 
-# ------------------------------------------------------------------------------------------------------------- add
+
 @app.command("add")
 def add_command(
     new_items: List[Path] = typer.Argument(..., help="JSONL files of new items, read in the order given."),
@@ -562,29 +341,11 @@ def add_command(
         report = add_items(new_items, to=to, fmt=fmt, ratios=parsed, seed=seed, synthesize=synthesize,
                            backend=backend, voices=split_voices(voice), device=device, workers=workers,
                            cache_dir=cache, report_path=json_report, on_progress=bars.advance)
-    for reject in report.rejected:
-        typer.echo(f"{reject['file']}:{reject['line']}: {reject['reason']}")
-    if report.rejected:
-        typer.echo("")
-    added = report.added_counts()
-    typer.echo(_before_after_table(report.before, report.after, {
-        "added not-entailed": {name: added[name][0] for name in report.after},
-        "added entailed": {name: added[name][1] for name in report.after},
-    }))
-    for warning in report.warnings:
-        err(f"warning: {warning}")
-    ratios_text = ", ".join(f"{name}={ratio:.3g}" for name, ratio in report.ratios.items())
-    summary = (f"add: {len(report.added)} added -> {to} (splits {ratios_text}, "
-               f"{'from the manifest' if report.ratios_from == 'manifest' else 'from --ratios'})"
-               if report.added else f"add: nothing added, {to} unchanged")
-    summary += f"; {len(report.rejected)} rejected -> {report.rejects_file}"
-    if report.synthesis:
-        summary += (f"; {report.synthesis['synthesized']} audio files synthesised, {report.synthesis['cached']} "
-                    f"from cache ({report.synthesis['backend']})")
-    err(summary)
-    _finish(report)
+    show(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
-# ------------------------------------------------------------------------------------------------------------ diff
+
 @app.command("diff")
 def diff_command(
     old: Path = typer.Argument(..., help="The manifest before (JSONL)."),
@@ -597,18 +358,9 @@ def diff_command(
     """
     from soundmind_data.stages.diff import diff_manifests
 
-    report = diff_manifests(old, new, report_path=json_report)
-    changed = [f"{item_id} ({', '.join(fields)})" for item_id, fields in report.changed.items()]
-    typer.echo(format_table(("change", "items", "ids"), [
-        ("added", len(report.added), id_sample(report.added)),
-        ("removed", len(report.removed), id_sample(report.removed)),
-        ("changed", len(report.changed), id_sample(changed, 3)),
-    ]))
-    typer.echo("")
-    typer.echo(format_table(("split", "old not-entailed", "old entailed", "new not-entailed", "new entailed",
-                             "entailed share shift (points)"), report.balance_rows()))
+    show(diff_manifests(old, new, report_path=json_report))
 
-# ------------------------------------------------------------------------------------------------------------- run
+
 @app.command()
 def run(
     pipeline_file: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline: a YAML list of stages (schemas/pipeline.schema.json)."),
@@ -629,56 +381,24 @@ def run(
 
     Example: soundmind-data run pipelines/demo.yaml --workdir demo-out
     """
-    from soundmind_data.pipeline import corpus_summary, load_pipeline, run_pipeline, with_overrides
+    from soundmind_data.pipeline import load_pipeline, run_pipeline, with_overrides
 
     pipeline = with_overrides(load_pipeline(pipeline_file), sets=set_options, skip=skip, limit=limit)
     if from_stage and only:
         raise UsageError("give --from or --only, not both")
-    total = len(pipeline.stages)
-    current = None  # the stage under way, named when the run is interrupted
-
-    def announce(step, status: str) -> None:
-        nonlocal current
-        current = step.name
-        position = pipeline.stages.index(step) + 1
-        err(f"[{position}/{total}] {step.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
-
-    def report(step, result, error: str | None) -> None:
-        bars.close()
-        if error:
-            err(f"error: {error}")
-        else:
-            PRINTERS[step.command](result)
-
-    try:
-        with Bars() as bars:
+    with Bars() as bars:
+        display = StageDisplay(bars, pipeline.stages)
+        try:
             summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, progress=bars,
-                                   from_stage=from_stage, only=only, on_stage=announce, on_done=report)
-    except KeyboardInterrupt:  # main() reports it and exits 130 (143 for SIGTERM)
-        where = f" in stage {current}" if current else ""
-        err(f"run: stopped{where}; finished stages are kept, re-run the same command to resume")
-        raise
-    typer.echo("")
-    rows = [(r.stage, r.status if r.exit_code == 0 or r.status == "failed" else f"{r.status} (exit {r.exit_code})",
-             f"{r.duration_s:.1f}", r.items_in, r.items_out, r.failures) for r in summary.stages]
-    typer.echo(format_table(("stage", "status", "seconds", "items in", "items out", "failures"), rows))
-    for r in summary.stages:
-        if r.failures:
-            typer.echo(f"failures of {r.stage}: {r.failures} -> {r.failures_file}")
-    if summary.final_manifest and summary.final_manifest.is_file():
-        counts, audio_hours = corpus_summary(summary.final_manifest)
-        typer.echo("")
-        typer.echo(_split_label_table(counts))
-        typer.echo(f"\naudio: {audio_hours:.3f} h; final manifest: {summary.final_manifest}")
-    if summary.hub_folder:
-        typer.echo(f"Hub-ready folder: {summary.hub_folder}")
-    typer.echo(f"work dir: {summary.workdir} (run log: {summary.run_log})")
-    if summary.plots:
-        typer.echo(f"plots: {', '.join(str(path) for path in summary.plots)}")
+                                   from_stage=from_stage, only=only, on_stage=display.start, on_done=display.done)
+        except KeyboardInterrupt:  # main() reports it and exits 130 (143 for SIGTERM)
+            where = f" in stage {display.current}" if display.current else ""
+            err(f"run: stopped{where}; finished stages are kept, re-run the same command to resume")
+            raise
+    show(summary)
     if summary.exit_code:
-        failed = next(r for r in summary.stages if r.status == "failed")
-        err(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")
         raise typer.Exit(1)
+
 
 def main() -> None:
     """Entry point: run the app, turning every error into one line on stderr and an exit code scripts can trust:
@@ -688,9 +408,6 @@ def main() -> None:
     """
     import signal
 
-    # click's exception classes, reached through a public name: typer 0.29 vendors its own copy of click
-    click_errors = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
-    bad_arguments, click_exception = click_errors["UsageError"], click_errors["ClickException"]
     terminated = False
 
     def on_sigterm(signum, frame) -> None:
@@ -701,13 +418,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = app(standalone_mode=False)  # click's own error output is a multi-line box; ours is one line
-    except bad_arguments as exc:  # a bad argument or option, a missing one, an unknown command
+    except typer.TyperException as exc:  # a bad argument or option (exit 2), a missing one, an unknown command
         message = " ".join(exc.format_message().split())
+        context = getattr(exc, "ctx", None)
         if message:  # empty after the help text that a bare command prints
-            err(f"error: {message}" + (f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""))
-        sys.exit(2)
-    except click_exception as exc:
-        err(f"error: {' '.join(exc.format_message().split())}")
+            err(f"error: {message}" + (f" (see `{context.command_path} --help`)" if context else ""))
         sys.exit(exc.exit_code)
     except UsageError as exc:
         err(f"error: {exc}")

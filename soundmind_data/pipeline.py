@@ -32,8 +32,9 @@ from soundmind_data.corpus import AUDIO_FIELDS, CORPUS_MANIFEST, PLOTS_DIR, RUN_
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hub import sha256_file
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
-from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, command_line, \
-    option_values, parse_options
+from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
+    command_line, option_values, parse_options
+from soundmind_data.table import format_table, split_label_table
 from soundmind_data.stages import declaration
 
 INTERRUPTED_EXIT = 130  # logged for a stage stopped by Ctrl-C or SIGTERM, as the shell reports an interrupted command
@@ -97,6 +98,27 @@ class RunSummary:
     @property
     def run_log(self) -> Path:
         return self.workdir / RUN_LOG
+
+    def summary(self) -> Summary:
+        """The end-of-run tables: each stage, its failures, the corpus it made and where everything is."""
+        rows = [(r.stage, r.status if r.exit_code == 0 or r.status == "failed" else f"{r.status} (exit {r.exit_code})",
+                 f"{r.duration_s:.1f}", r.items_in, r.items_out, r.failures) for r in self.stages]
+        text = Summary(out=["", format_table(("stage", "status", "seconds", "items in", "items out", "failures"),
+                                             rows)])
+        text.out += [f"failures of {r.stage}: {r.failures} -> {r.failures_file}" for r in self.stages if r.failures]
+        if self.final_manifest and self.final_manifest.is_file():
+            counts, audio_hours = corpus_summary(self.final_manifest)
+            text.out += ["", split_label_table(counts),
+                         f"\naudio: {audio_hours:.3f} h; final manifest: {self.final_manifest}"]
+        if self.hub_folder:
+            text.out.append(f"Hub-ready folder: {self.hub_folder}")
+        text.out.append(f"work dir: {self.workdir} (run log: {self.run_log})")
+        if self.plots:
+            text.out.append(f"plots: {', '.join(str(path) for path in self.plots)}")
+        if self.exit_code:
+            failed = next(r for r in self.stages if r.status == "failed")
+            text.err.append(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")
+        return text
 
 
 def load_pipeline(path: str | Path) -> Pipeline:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -52,8 +52,20 @@ class Progress:
 SILENT = Progress()
 
 
+@dataclass
+class Summary:
+    """What a command shows of a report: `out` lines for stdout (tables and findings), `err` lines for stderr (the
+    one-line summary, warnings). The library words it; the CLI prints it."""
+
+    out: list[str] = field(default_factory=list)
+    err: list[str] = field(default_factory=list)
+
+
 class StageReport:
-    """What the runner reads off every stage's report; a report class overrides what applies to it."""
+    """What the runner and the CLI read off every stage's report; a report class overrides what applies to it."""
+
+    def summary(self) -> Summary:
+        return Summary()
 
     @property
     def ok(self) -> bool:

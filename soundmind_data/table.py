@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from soundmind_data.corpus import LabelCounts
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned text columns, numbers right-aligned, with a rule under the header."""
@@ -31,3 +33,16 @@ def id_sample(ids: Sequence[str], limit: int = 5, *, total: int | None = None) -
     total = len(ids) if total is None else total
     shown = ", ".join(ids[:limit])
     return f"{shown} (+{total - min(limit, len(ids))} more)" if total > min(limit, len(ids)) else shown
+
+
+def split_label_table(counts: LabelCounts) -> str:
+    return format_table(("split", "not-entailed", "entailed", "items"), counts.rows())
+
+
+def before_after_table(before: LabelCounts, after: LabelCounts, middle: dict[str, dict] | None = None) -> str:
+    """Per split x label counts before and after a stage, with stage-specific columns (`middle`) in between."""
+    middle = middle or {}
+    rows = [(name, *before[name], *(column.get(name, "") for column in middle.values()), *after[name])
+            for name in dict.fromkeys([*before, *after])]
+    return format_table(("split", "not-entailed before", "entailed before", *middle,
+                         "not-entailed after", "entailed after"), rows)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import item, read_jsonl, write_jsonl
+from factories import item, read_jsonl, text_pipeline, write_jsonl
 
 from soundmind_data.pipeline import load_pipeline, run_pipeline
 from soundmind_data.stage import Stage, StageReport
@@ -137,3 +137,30 @@ def test_failures_and_the_hub_folder_are_reported(tmp_path, audio_pipeline):
         }
         assert summary.hub_folder == work / "hub"
     assert [entry["failures"] for entry in read_jsonl(work / "run-log.jsonl")] == [1, 0, 1, 1, None] * 2
+
+
+def test_the_real_text_stages_run_in_process_and_report_to_the_caller(tmp_path):
+    """The runner calls the stages' entry functions itself: no command line, no argv, and what each stage reports
+    reaches the caller as the report object."""
+    pipeline = load_pipeline(text_pipeline(tmp_path))
+    events, reports = [], {}
+
+    def on_done(step, report, error):
+        assert error is None
+        reports[step.name] = report
+
+    summary = run_pipeline(pipeline, tmp_path / "work", on_stage=lambda step, status: events.append(
+        (step.name, status)), on_done=on_done)
+    assert events == [("ingest", "running"), ("split", "running"), ("audit", "running"), ("balance", "running")]
+    assert reports["ingest"].items == 12 and reports["audit"].items == 12
+    balanced = read_jsonl(tmp_path / "work" / "04-balance.jsonl")
+    assert summary.final_manifest == tmp_path / "work" / "04-balance.jsonl"
+    assert reports["balance"].after.total() == len(balanced) == summary.stages[-1].items_out
+    for split in reports["balance"].after:  # downsampled to 1:1 in every split
+        assert reports["balance"].after[split][0] == reports["balance"].after[split][1]
+    assert (tmp_path / "work" / "03-audit.report.json").is_file()
+    assert summary.stages[0].command.startswith("soundmind-data ingest ")
+
+    events.clear()
+    again = run_pipeline(pipeline, tmp_path / "work", on_stage=lambda step, status: events.append(status))
+    assert events == ["skipped"] * 4 and [run.status for run in again.stages] == ["skipped"] * 4

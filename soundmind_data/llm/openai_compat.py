@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from soundmind_data.llm import BackendError
+from soundmind_data.llm.base import BackendError
 
 RETRY_AFTER_CAP_S = 60.0  # longer Retry-After hints are cut short, so one stuck item cannot stall a worker for hours
 BACKOFF_CAP_S = 30.0

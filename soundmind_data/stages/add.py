@@ -37,7 +37,8 @@ from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.stages.audit import answer_disagreement
 from soundmind_data.stages.split import split_manifest
 from soundmind_data.stages.synthesize import ItemResult, SynthesisOptions, synthesize_manifest
-from soundmind_data.table import id_sample
+from soundmind_data.stage import StageReport, Summary
+from soundmind_data.table import before_after_table, id_sample
 from soundmind_data.textkey import triplet_key
 from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
 
@@ -71,7 +72,7 @@ class Corpus:
 
 
 @dataclass
-class AddReport:
+class AddReport(StageReport):
     manifest: str
     sources: list[str]
     fmt: str
@@ -95,6 +96,27 @@ class AddReport:
         for entry in self.added:
             counts.add(entry["split"], entry["label"])
         return counts
+
+    def summary(self) -> Summary:
+        text = Summary(out=[f"{reject['file']}:{reject['line']}: {reject['reason']}" for reject in self.rejected])
+        if self.rejected:
+            text.out.append("")
+        added = self.added_counts()
+        text.out.append(before_after_table(self.before, self.after, {
+            "added not-entailed": {name: added[name][0] for name in self.after},
+            "added entailed": {name: added[name][1] for name in self.after},
+        }))
+        text.err += [f"warning: {warning}" for warning in self.warnings]
+        ratios = ", ".join(f"{name}={ratio:.3g}" for name, ratio in self.ratios.items())
+        line = (f"add: {len(self.added)} added -> {self.manifest} (splits {ratios}, "
+                f"{'from the manifest' if self.ratios_from == 'manifest' else 'from --ratios'})"
+                if self.added else f"add: nothing added, {self.manifest} unchanged")
+        line += f"; {len(self.rejected)} rejected -> {self.rejects_file}"
+        if self.synthesis:
+            line += (f"; {self.synthesis['synthesized']} audio files synthesised, {self.synthesis['cached']} "
+                     f"from cache ({self.synthesis['backend']})")
+        text.err.append(line)
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {

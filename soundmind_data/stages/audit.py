@@ -23,7 +23,8 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected, write_json
 from soundmind_data.labels import LABEL_NAMES, parse_final_answer
 from soundmind_data.speakable import unspeakable_chars
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.table import format_table, id_sample, split_label_table
 from soundmind_data.stages.ingest import Reject, from_logiqa
 from soundmind_data.textkey import triplet_key
 
@@ -51,6 +52,13 @@ class AuditReport(StageReport):
     def check_counts(self) -> list[tuple[str, int]]:
         """(check, items) for every check that ran (gold_disagree only with gold files)."""
         return [(check, self.count(check)) for check in CHECKS if check != "gold_disagree" or self.gold_files]
+
+    def summary(self) -> Summary:
+        rows = [("items", self.items, "")]
+        if self.gold_files:
+            rows.append(("gold_matched", self.gold_matched, ""))
+        rows += [(check, count, id_sample(self.ids[check], total=count)) for check, count in self.check_counts()]
+        return Summary(out=[split_label_table(self.splits), "", format_table(("check", "count", "ids"), rows)])
 
     def flag(self, check: str, item_ids: list[str]) -> None:
         """Count items failing `check`; list their ids up to `ids_limit` (memory stays flat on huge corpora)."""

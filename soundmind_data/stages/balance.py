@@ -29,7 +29,8 @@ from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.table import before_after_table
 from soundmind_data.stages.split import count_leaks, iter_item_lines, label_counts, scan_manifest
 
 STRATEGIES = ("downsample", "upsample", "weights")
@@ -86,6 +87,20 @@ class BalanceReport(StageReport):
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     cross_split_leaks: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> Summary:
+        middle = {"duplicates removed": self.duplicates_removed}
+        if self.strategy == "weights":
+            middle["weight not-entailed"] = {name: f"{w['0']:.4g}" for name, w in self.weights.items()}
+            middle["weight entailed"] = {name: f"{w['1']:.4g}" for name, w in self.weights.items()}
+        else:
+            middle[self.strategy.replace("sample", "sampled")] = (self.dropped if self.strategy == "downsample"
+                                                                  else self.repeated)
+        text = Summary(out=[before_after_table(self.before, self.after, middle)])
+        text.err += [f"warning: {warning}" for warning in self.warnings]
+        text.err.append(f"balance: {self.items} items -> {self.items_out} ({self.strategy} to {self.target}); "
+                        f"{sum(self.duplicates_removed.values())} duplicates removed -> {self.out}")
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,8 @@ from soundmind_data import schemas
 from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError
 from soundmind_data.jsonl import iter_manifest_lines, write_json
+from soundmind_data.stage import StageReport, Summary
+from soundmind_data.table import format_table, id_sample
 
 # Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
 COMPARED_FIELDS = ("split", "label", "major_premise", "minor_premise", "conclusion", "question_text", "answer_text")
@@ -31,7 +33,7 @@ def _digests(item: dict[str, Any]) -> tuple[bytes, ...]:
 
 
 @dataclass
-class DiffReport:
+class DiffReport(StageReport):
     old: str
     new: str
     added: list[str] = field(default_factory=list)
@@ -51,6 +53,18 @@ class DiffReport:
             "balance": {split: {"old": self.old_counts.by_label(split), "new": self.new_counts.by_label(split)}
                         for split in self.splits},
         }
+
+    def summary(self) -> Summary:
+        changed = [f"{item_id} ({', '.join(fields)})" for item_id, fields in self.changed.items()]
+        return Summary(out=[
+            format_table(("change", "items", "ids"), [
+                ("added", len(self.added), id_sample(self.added)),
+                ("removed", len(self.removed), id_sample(self.removed)),
+                ("changed", len(self.changed), id_sample(changed, 3))]),
+            "",
+            format_table(("split", "old not-entailed", "old entailed", "new not-entailed", "new entailed",
+                          "entailed share shift (points)"), self.balance_rows()),
+        ])
 
     def balance_rows(self) -> list[tuple]:
         """(split, old not-entailed, old entailed, new not-entailed, new entailed, entailed share shift in points)."""

@@ -33,7 +33,7 @@ from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.corpus import split_sort_key
 from soundmind_data.hubfolder import check_names, checked_audio_bytes, decoding, flac_bytes
-from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
 
 FORMATS = ("soundmind-folders", "verl")
@@ -60,6 +60,12 @@ class ExportResult(StageReport):
     @property
     def items(self) -> int:
         return sum(self.splits.values())
+
+    def summary(self) -> Summary:
+        splits = ", ".join(f"{split} {count}" for split, count in self.splits.items())
+        modality = f" ({self.modality})" if self.format == "verl" else ""
+        return Summary(err=[f"export: {self.items} items ({splits}) as {self.format}{modality} -> {self.out}, "
+                            f"{len(self.files)} files"])
 
 
 def export(

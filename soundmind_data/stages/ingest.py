@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 from soundmind_data.corpus import ID_PATTERN, SPLIT_PATTERN
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.labels import parse_label
 from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.template import join_major_premise, parse_question, render_with_fields
@@ -45,6 +45,10 @@ class IngestResult(StageReport):
     @property
     def set_aside_file(self) -> Path:
         return self.rejects
+
+    def summary(self) -> Summary:
+        return Summary(err=[f"ingest: {self.items} items ({self.per_label[0]} not-entailed, {self.per_label[1]} "
+                            f"entailed) -> {self.manifest}; {self.rejected} rejected -> {self.rejects}"])
 
 
 def rejects_path(manifest: Path) -> Path:

@@ -19,7 +19,7 @@ from soundmind_data.corpus import CARD_FILE, PLOTS_DIR, RUN_LOG
 from soundmind_data.errors import UsageError
 from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, BuildResult, CheckResult, build_folder, check_folder, parse_size
 from soundmind_data.jsonl import AtomicWriter
-from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, command_line
+from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
 from soundmind_data.stages.audit import audit_manifest
 
 
@@ -44,6 +44,29 @@ class PublishReport(StageReport):
     @property
     def ok(self) -> bool:
         return self.check.ok
+
+    def summary(self) -> Summary:
+        build, check, push = self.build, self.check, self.push
+        splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
+        shards = sum(path.endswith(".parquet") for path in build.files)
+        plots = f" + {len(build.files) - shards - 1} plot(s)" if len(build.files) > shards + 1 else ""
+        text = Summary(out=[f"check: {problem}" for problem in check.problems], err=[
+            f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, {shards} parquet shard(s) "
+            f"+ README.md{plots} -> {self.folder or 'staging folder'}"])
+        if not check.ok:
+            text.err.append("publish: pre-push check failed; nothing uploaded")
+            return text
+        text.err.append(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
+        if push is None:
+            text.err.append(f"publish: dry run, nothing uploaded (would go to {self.repo_id})" if self.repo_id else
+                            "publish: built only (no --repo-id), nothing uploaded")
+        elif push.commit_url is None:
+            text.err.append(f"publish: {self.repo_id} is already up to date ({len(push.unchanged)} files unchanged) "
+                            f"-> {push.repo_url}")
+        else:
+            text.err.append(f"publish: {len(push.committed)} files uploaded, {len(push.unchanged)} unchanged, "
+                            f"{len(push.deleted)} stale files deleted -> {push.commit_url}")
+        return text
 
 
 def copy_plots(source: Path, folder: Path) -> list[str]:

@@ -38,7 +38,8 @@ from soundmind_data.jsonl import AtomicWriter, count_lines, dumps, iter_lines, w
 from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
 from soundmind_data.llm import Backend, BackendError, open_backend
 from soundmind_data.speakable import markup, unspeakable_chars
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.table import format_table, id_sample
 from soundmind_data.stages.audit import load_gold
 from soundmind_data.textkey import triplet_key
 
@@ -274,6 +275,24 @@ class ReasonReport(StageReport):
     @property
     def set_aside_file(self) -> Path:
         return Path(self.unresolved_file)
+
+    def summary(self) -> Summary:
+        rows = [(outcome, self.outcomes[outcome], id_sample(self.ids.get(outcome, []))) for outcome in OUTCOMES]
+        text = Summary(out=[format_table(("outcome", "items", "ids"), rows), ""])
+        samples = [(f"rejected as {verdict}", self.rejected_verdicts[verdict]) for verdict in VERDICTS]
+        samples += [("requests", self.requests), ("from cache", self.cache_hits), ("retries", self.retries)]
+        text.out.append(format_table(("samples", "count"), samples))
+        if self.accepted_at_attempt:
+            attempts = ", ".join(f"{n}: {count}" for n, count in sorted(self.accepted_at_attempt.items()))
+            text.out.append(f"\naccepted at attempt: {attempts}")
+        text.err += [f"failed ({count} items): {message}" for message, count in self.errors.items()]
+        text.err.append(f"reason: {self.items} items: {self.outcomes['accepted']} accepted -> {self.out}; "
+                        f"{self.outcomes['unresolved']} unresolved, {self.outcomes['failed']} failed -> "
+                        f"{self.unresolved_file}")
+        if not self.ok:
+            text.err.append("reason: rerun the same command to retry the failed items; finished requests are not "
+                            "sent again")
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {

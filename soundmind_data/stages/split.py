@@ -30,7 +30,8 @@ from soundmind_data.corpus import SPLIT_PATTERN, LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, iter_manifest_lines, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.table import before_after_table, id_sample
 from soundmind_data.textkey import text_key, triplet_key
 
 GROUPINGS = ("triplet", "conclusion")
@@ -228,6 +229,16 @@ class SplitReport(StageReport):
     leaks_fixed: int = 0
     moved_ids: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> Summary:
+        text = Summary(out=[before_after_table(self.before, self.after)])
+        if self.moved_ids:
+            text.out.append(f"moved out of their split to close leaks: {id_sample(self.moved_ids)}")
+        text.err += [f"warning: {warning}" for warning in self.warnings]
+        sizes = ", ".join(f"{name} {self.after.total(name)}" for name in self.after)
+        text.err.append(f"split: {self.items} items in {self.groups} {self.group} groups, {self.placed} placed "
+                        f"({sizes}); {self.leaks_fixed} leaks fixed -> {self.out}")
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -35,7 +35,7 @@ from soundmind_data import schemas, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.procpool import stop_now, worker_signals
-from soundmind_data.stage import CORPUS, SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import CORPUS, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.speakable import char_problem, unspeakable_chars
 from soundmind_data.speech_text import split_sentences, to_speech_text
 from soundmind_data.textkey import DigestSet, id_digest
@@ -140,6 +140,13 @@ class SynthesisSummary(StageReport):
     @property
     def set_aside_file(self) -> Path:
         return self.failures_file
+
+    def summary(self) -> Summary:
+        return Summary(err=[
+            f"synthesize: {self.items} items: {self.written} written -> {self.manifest}; {self.failed} failed -> "
+            f"{self.failures_file}; {self.synthesized} files synthesised, {self.cached} from cache; "
+            f"{self.audio_s:.1f} s of audio in {self.wall_s:.1f} s "
+            f"(real-time factor {real_time_factor(self.wall_s, self.audio_s)})"])
 
     def add(self, result: ItemResult) -> None:
         self.items += 1

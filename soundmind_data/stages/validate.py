@@ -29,7 +29,8 @@ from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_lines, write_json
 from soundmind_data.plots import Distributions, write_plots
 from soundmind_data.procpool import stop_now, worker_signals
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.table import format_table
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.textkey import id_digest, spoken_words
 
@@ -128,6 +129,30 @@ class ValidateReport(StageReport):
         if self.plots:
             report["plots"] = self.plots
         return report
+
+    def summary(self) -> Summary:
+        text = Summary(out=[f"{self.manifest}:{f['line']}: {f['field']}: {f['message']}" for f in self.failures])
+        if self.plots_folder and not self.plots:
+            text.err.append(f"validate: no plots written to {self.plots_folder}: no audio file was measured")
+        if self.failures:
+            text.out.append("")
+        text.out.append(format_table(("check", "passed", "failed", "skipped"), self.check_rows()))
+        if self.worst:
+            text.out += ["", format_table(("worst audio", "line", "field", "wer", "failed checks"), [
+                (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
+                 ", ".join(entry["failed"])) for entry in self.worst])]
+        if self.wer_sampled_files:
+            text.out.append(f"\nasr: {self.wer_sampled_files} of {self.wer_files} files measured on a sample; "
+                            f"{self.sampling_note}")
+        line = f"validate: {self.items} items, {len(self.failed_lines)} failed, {len(self.failures)} failures"
+        if self.config:
+            line += f"; {self.audio_files} audio files ({self.audio_seconds:.1f} s)"
+        if self.wer_files:
+            line += f"; mean WER {self.wer_sum / self.wer_files:.3f} ({self.asr_backend})"
+        if self.out:
+            line += f" -> {self.out}"
+        text.err.append(line)
+        return text
 
     @property
     def sampling_note(self) -> str:

@@ -1,0 +1,63 @@
+"""`soundmind-data train`: a GRPO run from a YAML config, as a library call (the CLI prints what it returns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from soundmind_data.errors import UsageError
+from soundmind_data.rl.config import TrainConfig
+from soundmind_data.stage import SILENT, Progress, StageReport, Summary
+
+SHOWN = ("reward", "format", "answer", "text_length", "audio_format", "audio_length", "kl", "response_length")
+
+
+@dataclass
+class TrainReport(StageReport):
+    config: TrainConfig
+    prompts: int
+    metrics_path: Path
+    checkpoint: Path
+    start_step: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> Summary:
+        if not self.history:
+            return Summary(err=[f"train: already at step {self.start_step} of {self.config.steps}; nothing to do"])
+        first, last = self.history[0], self.history[-1]
+        return Summary(err=[f"train: steps {first['step']}-{last['step']}, mean reward {first['reward']:.3f} -> "
+                            f"{last['reward']:.3f}; metrics -> {self.metrics_path}; checkpoint -> {self.checkpoint}"])
+
+
+def step_line(metrics: dict[str, Any], steps: int) -> str:
+    values = "  ".join(f"{name} {metrics[name]:.3f}" for name in SHOWN if name in metrics)
+    return f"step {metrics['step']}/{steps}  {values}"
+
+
+def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
+          on_step: Callable[[str], None] | None = None, on_start: Callable[[str], None] | None = None,
+          **overrides: Any) -> TrainReport:
+    """Train from `config` (overrides: data, out, model, device, mode, steps, seed). `on_start` gets a line saying
+    what is trained, `on_step` one metrics line per step."""
+    settings = TrainConfig.from_yaml(config, **overrides)
+    try:  # torch and transformers load only once the config is known good
+        from soundmind_data.rl.grpo import CHECKPOINT, Trainer
+    except ImportError as exc:
+        raise UsageError(f"train needs the 'train' extra (pip install 'soundmind-data[train]'): {exc}") from None
+
+    trainer = Trainer(settings, resume=resume)
+    if on_start:
+        on_start(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on "
+                 f"{settings.device}; metrics -> {trainer.metrics_path}")
+    report = TrainReport(settings, len(trainer.prompts), trainer.metrics_path, trainer.out / CHECKPOINT, trainer.step)
+    progress.start("train", unit="step", total=settings.steps)
+    progress.advance(trainer.step)
+
+    def each_step(metrics: dict[str, Any]) -> None:
+        progress.advance()
+        if on_step:
+            on_step(step_line(metrics, settings.steps))
+
+    report.history = trainer.run(each_step)
+    return report
