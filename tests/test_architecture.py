@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "soundmind_data"
 
 # Lower layers never import higher ones. A module's layer is the first entry whose prefix matches its name.
 LAYERS = [
-    ("cli", 5), ("__main__", 5),
+    ("cli", 5), ("console", 5), ("__main__", 5),
     ("pipeline", 4),
     ("stages", 3),
     ("card", 2), ("hubfolder", 2), ("plots", 2), ("hub", 2), ("checks", 2), ("tts", 2), ("llm", 2), ("rl", 2),

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from soundmind_data import schemas
-from soundmind_data.corpus import LabelCounts
+from soundmind_data.corpus import AUDIO_FIELDS, LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
 from soundmind_data.stages import ingest as ingest_stage
@@ -44,7 +44,7 @@ from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
 
 FORMATS = (*ingest_stage.FORMATS, "items")
 PLACEHOLDER_SPLIT = "new"  # the split new items wait in until the split stage places them
-AUDIO_FIELDS = ("question_audio", "answer_audio", "tts")  # made by add itself: a contributor's paths mean nothing here
+GENERATED_FIELDS = (*AUDIO_FIELDS, "tts")  # made by add itself: a contributor's paths mean nothing here
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _read_items_format(sources: list[Path], out: Path,
                     rejects.append({"file": line.file, "line": line.number, "reason": problem,
                                     "id": raw_id if isinstance(raw_id, str) else None})
                     continue
-                writer.write_record({name: value for name, value in line.record.items() if name not in AUDIO_FIELDS})
+                writer.write_record({name: value for name, value in line.record.items() if name not in GENERATED_FIELDS})
                 where.append((line.file, line.number))
             if empty:
                 rejects.append({"file": str(path), "line": 0, "reason": "empty file: no JSON lines", "id": None})

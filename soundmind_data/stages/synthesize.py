@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from soundmind_data import schemas, tempfiles
+from soundmind_data.corpus import AUDIO_TEXT
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.procpool import stop_now, worker_signals
@@ -50,7 +51,6 @@ RAY_WINDOW = 1024  # manifest lines handed to Ray at a time
 MIN_TARGET_LUFS, MAX_TARGET_LUFS = -40.0, -14.0
 ENGINES = ("local", "ray")
 # (file name, text field, audio field) of what is spoken per item
-SPOKEN_FIELDS = (("question", "question_text", "question_audio"), ("answer", "answer_text", "answer_audio"))
 
 
 class Unspeakable(Exception):
@@ -248,7 +248,8 @@ class Synthesizer:
         item = dict(record)
         backend = self.backend(voice_for(item["id"], self.options.voices))
         result = ItemResult(line, item)
-        for name, text_field, audio_field in SPOKEN_FIELDS:
+        for audio_field, text_field in AUDIO_TEXT.items():
+            name = audio_field.removesuffix("_audio")  # question, answer: the audio file's name
             text = item.get(text_field)
             if text is None:  # an item without an answer: nothing to speak, and no stale audio kept
                 item.pop(audio_field, None)
