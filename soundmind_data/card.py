@@ -105,11 +105,36 @@ def _stage_run_rows(stage_runs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...
              run["toolkit_version"]) for run in stage_runs]
 
 
+def _curation_text(curation: Sequence[dict[str, Any]]) -> list[str]:
+    """The Curation section's paragraphs, from the reports of the curate passes (schemas/curate-report.schema.json)."""
+    if not curation:
+        return ["Not curated with `soundmind-data curate`: the audit below is of the items as they were built."]
+    text = []
+    for number, report in enumerate(curation, start=1):
+        decisions = ", ".join(f"{count} {decision}" for decision, count in report["decisions"].items())
+        policy = ", ".join(f"{rule} → {', '.join(value) if isinstance(value, list) else value}"
+                           for rule, value in report["policy"].items())
+        totals: dict[tuple[str, str], int] = {}
+        for decisions_by_split in report["reasons"].values():
+            for decision, reasons in decisions_by_split.items():
+                for reason, count in reasons.items():
+                    if decision != "keep":
+                        totals[decision, reason] = totals.get((decision, reason), 0) + count
+        text.append(f"Curation pass {number} (`soundmind-data curate`): {report['items']} items in, "
+                    f"{report['items_out']} out ({decisions}). Policy: {policy}.")
+        if totals:
+            text.append(markdown_table(("decision", "reason", "items"),
+                                       [(decision, reason, count) for (decision, reason), count in totals.items()]))
+    return text
+
+
 def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, repo_id: str | None, command: str,
-                stage_runs: Sequence[dict[str, Any]] = ()) -> str:
+                stage_runs: Sequence[dict[str, Any]] = (), curation: Sequence[dict[str, Any]] = (),
+                flagged: dict[str, int] | None = None) -> str:
     """The whole README.md text. `audit_counts` are (check, items) rows of the audit of the published manifest;
-    `stage_runs` (from `read_stage_runs`) adds the pipeline's stages to "How it was built"; plots among
-    `build.files` are shown under "Plots"."""
+    `stage_runs` (from `read_stage_runs`) adds the pipeline's stages to "How it was built"; `curation` (curate
+    reports) fills "Curation"; `flagged` are the audit's findings a publish with --allow-flagged let through; plots
+    among `build.files` are shown under "Plots"."""
     from huggingface_hub import DatasetCard
 
     license_id = card_license(build)
@@ -152,9 +177,14 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         markdown_table(("TTS backend", "voice", "voice licence", "items"), voice_rows),
         "## Licence",
         licence_text,
+        "## Curation",
+        *_curation_text(curation),
         "## Audit",
         "Curation checks run on the published manifest by `soundmind-data audit` (counts of items):",
         markdown_table(("check", "items"), audit_rows),
+        *([f"**Published with `--allow-flagged`**: this corpus carries items the audit flags ("
+           + ", ".join(f"{count} {check.replace('_', ' ')}" for check, count in flagged.items())
+           + "). Use them knowing that."] if flagged else []),
         "## How it was built",
         f"Built with soundmind-data {__version__} (speech synthesised with toolkit version {tts_versions}) by:",
         f"```bash\n{command}\n```",

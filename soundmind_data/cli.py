@@ -86,7 +86,7 @@ def validate(
     strict: bool = typer.Option(False, "--strict", help="Fail items whose answer's final verdict disagrees with the label."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds (see schemas/checks-config.schema.json)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Processes checking audio in parallel."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the manifest again here, with each audio's measured WER (same folder as MANIFEST)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the manifest again here, with each audio's measured WER and each item's failed_checks (same folder as MANIFEST)."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots here: durations per split and label, WER, loudness."),
 ) -> None:
     """Check a manifest before publishing: every line against schemas/item.schema.json and for a unique id; with
@@ -121,6 +121,29 @@ def audit(
     from soundmind_data.stages.audit import AuditOptions
 
     _run_stage("audit", manifest, None, AuditOptions(gold=tuple(gold)), json_report)
+
+
+@app.command()
+def curate(
+    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to curate."),
+    out: Path = typer.Option(..., "--out", "-o", help="Curated manifest to write; OUT.decisions.jsonl lists every item not plainly kept."),
+    gold: List[Path] = typer.Option([], "--gold", help="LogiQA 2.0 NLI file with gold labels; repeatable."),
+    validated: Optional[Path] = typer.Option(None, "--validated", help="A `validate --out` manifest: items that failed its checks are dropped."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="YAML policy overriding the default rules (schemas/curate-policy.schema.json)."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Act on the audit's findings: keep, relabel (to the gold label), regenerate (answer removed, marked
+    needs_answer for `reason`) or drop every item, so that what goes out is free of them.
+
+    Duplicates keep the copy with the lowest source line; a triplet in several splits stays in the evaluation split
+    (test, then dev); unspeakable text and failed validate checks are dropped. Prints decisions x reasons per split.
+
+    Example: soundmind-data curate items.jsonl --gold dev.txt --out curated.jsonl --json curate.json
+    """
+    from soundmind_data.stages.curate import CurateOptions
+
+    _run_stage("curate", manifest, out, CurateOptions(gold=tuple(gold), validated=validated, policy=policy),
+               json_report)
 
 
 @app.command()
@@ -271,20 +294,23 @@ def publish(
     max_shard_size: str = typer.Option("500MB", "--max-shard-size", help="Largest parquet shard: 500MB, 2GB, 100MiB..."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Branch to commit to, created if missing (default: main)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and check everything, name the repo in the card, upload nothing."),
+    allow_flagged: bool = typer.Option(False, "--allow-flagged", help="Publish even what the audit flags (answers against their label or missing, duplicates, cross-split leaks); the card says so."),
 ) -> None:
     """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
     decodes them, and upload them to the Hub.
 
     --local-dir alone builds the folder and uploads nothing; --repo-id uploads (building in --local-dir or in a
-    temporary folder beside the manifest). Re-running after an interruption uploads only what is missing. The token
-    comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the check or the upload fails.
+    temporary folder beside the manifest). A manifest the audit flags (answers against their label or missing,
+    duplicates, cross-split leaks) is refused unless --allow-flagged. Re-running after an interruption uploads only
+    what is missing. The token comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the audit, the
+    check or the upload fails.
 
     Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-en --local-dir hub-folder
     """
     from soundmind_data.stages.publish import PublishOptions
 
     options = PublishOptions(repo_id=repo_id, private=private, max_shard_size=max_shard_size, revision=revision,
-                             dry_run=dry_run)
+                             dry_run=dry_run, allow_flagged=allow_flagged)
     _run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]]))
 
 

@@ -81,6 +81,7 @@ class StageRun:
     output: str | None
     failures: int | None = None  # lines or items the stage set aside; None for stages that set none aside
     failures_file: str | None = None  # where they are listed, with the reasons
+    report: str | None = None  # the stage's JSON report
 
 
 @dataclass
@@ -332,7 +333,8 @@ def _stage_run(plan: Plan, status: str, exit_code: int, duration_s: float, recor
     return StageRun(plan.step.name, plan.command_line, status, exit_code, round(duration_s, 3),
                     count_lines(plan.manifest) if plan.manifest else None,
                     count_lines(plan.out_manifest) if plan.out_manifest else None,
-                    str(plan.out) if plan.out else None, record.get("set_aside"), record.get("failures_file"))
+                    str(plan.out) if plan.out else None, record.get("set_aside"), record.get("failures_file"),
+                    str(plan.report) if plan.report else None)
 
 
 def run_pipeline(

@@ -1,8 +1,8 @@
 """Which characters a TTS voice would drop or misread if they reached it unnormalised, and which written markup
 has no place in a text meant to be spoken.
 
-The audit uses `unspeakable_chars` on raw text to flag items that need speech normalisation; the synthesis stage uses
-it after normalisation to refuse text it could not speak faithfully (content is never silently dropped). The reason
+Audit, curate and synthesis apply `unspeakable_chars` after speech normalisation (`speech_text`): what is left is
+text a voice could not speak faithfully, which is reported or refused, never silently dropped. The reason
 stage also refuses answers with `markup` (markdown, LaTeX, tags, programming symbols): it writes new answers for
 speech and can simply ask the model again.
 """

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from soundmind_data.speakable import unspeakable_chars
+
 # Read with spaces around them, so "¬A→B" and "¬ A → B" sound the same.
 _SYMBOL_WORDS = {
     "¬": "not", "~": "not",  # "5~10" and "~5" are caught before as "5 to 10" and "about 5"
@@ -225,3 +227,9 @@ def _pack(parts: list[str], max_chars: int) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
+
+
+def unspeakable_in_speech(text: str) -> str:
+    """The characters of `text` that speech normalisation cannot turn into words ("" when a voice can say it all):
+    what audit and curate call unspeakable. Text that is already speakable is not normalised (the common case)."""
+    return unspeakable_chars(text) and unspeakable_chars(to_speech_text(text))

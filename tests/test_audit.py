@@ -23,7 +23,8 @@ def defective(tmp_path):
         item("dup-a", conclusion="The same claim", split="train"),
         item("dup-b", conclusion="the SAME claim!", split="train"),
         item("leak-dev", conclusion="Tweety flies", major="Birds fly.", minor="tweety is a bird", split="dev"),
-        item("sym", major="¬P → Q holds", conclusion="Claim eight"),
+        item("sym", major="★ P holds", conclusion="Claim eight"),  # "¬P → Q" would be fine: normalisation reads it
+        item("logic", major="¬P → Q holds", conclusion="Claim eleven"),
         item("cjk", minor="Tom is a cat，他是猫", conclusion="Claim nine"),
         item("ctl", conclusion="Claim\x07 ten"),
     ]
@@ -39,8 +40,8 @@ def defective(tmp_path):
 def test_audit_counts_known_defects(defective):
     manifest, gold = defective
     report = audit_manifest(manifest, gold_files=[gold]).to_json()
-    assert report["items"] == 14
-    assert report["splits"] == {"train": {"0": 2, "1": 11}, "dev": {"0": 0, "1": 1}}
+    assert report["items"] == 15
+    assert report["splits"] == {"train": {"0": 2, "1": 12}, "dev": {"0": 0, "1": 1}}
     assert report["ids"]["answer_label_disagree"] == ["dis1", "dis2", "dis3"]
     assert report["ids"]["answer_missing"] == ["miss1", "miss2"]
     assert report["ids"]["answer_undecidable"] == ["undec"]

@@ -2,7 +2,8 @@
 
 Counts items whose chain-of-thought verdict contradicts their label, items whose label differs from the source's
 gold label (LogiQA 2.0 NLI files given with --gold), duplicate triplets within a split, triplets leaking across
-splits, and text a TTS voice cannot speak as is.
+splits, and text a TTS voice cannot speak even after speech normalisation (which reads logic symbols, numbers and
+abbreviations).
 
 Memory stays small as the corpus grows: the first pass keeps 10 bytes per item (a 64-bit triplet key and a split
 code in numpy-ready arrays); duplicates and leaks are found by sorting those, and a second pass fetches only the
@@ -22,7 +23,7 @@ from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_lines, iter_manifest_lines, iter_selected, write_json
 from soundmind_data.labels import LABEL_NAMES, parse_final_answer
-from soundmind_data.speakable import unspeakable_chars
+from soundmind_data.speech_text import unspeakable_in_speech
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table, id_sample, split_label_table
 from soundmind_data.stages.ingest import Reject, from_logiqa
@@ -111,7 +112,7 @@ def load_gold(paths: Iterable[str | Path]) -> dict[int, int]:
 _TEXT_FIELDS = ("id", "split", "major_premise", "minor_premise", "conclusion", "question_text")
 
 
-def _checked_item(line) -> dict:
+def checked_item(line) -> dict:
     """The line's item, or a DataError naming file, line and field: the audit needs these fields well typed."""
     item = line.record
     for name in _TEXT_FIELDS:
@@ -167,7 +168,7 @@ def audit_manifest(
     for line in iter_manifest_lines(path):
         if on_item:
             on_item()
-        item = _checked_item(line)
+        item = checked_item(line)
         report.items += 1
         split = item["split"]
         code = split_codes.setdefault(split, len(split_codes))
@@ -182,7 +183,7 @@ def audit_manifest(
             report.gold_matched += 1
             if gold[key] != item["label"]:
                 report.flag("gold_disagree", [item["id"]])
-        if unspeakable_chars(item["question_text"]) or unspeakable_chars(item.get("answer_text") or ""):
+        if unspeakable_in_speech(item["question_text"]) or unspeakable_in_speech(item.get("answer_text") or ""):
             report.flag("unspeakable", [item["id"]])
 
     duplicate_groups, leak_groups = _group_repeats(np.frombuffer(keys, dtype=np.int64), np.frombuffer(split_of, dtype=np.uint16))

@@ -9,18 +9,24 @@ leaves `huggingface_hub`.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from soundmind_data import hub, tempfiles
 from soundmind_data.card import read_stage_runs, render_card
 from soundmind_data.corpus import CARD_FILE, PLOTS_DIR, RUN_LOG
-from soundmind_data.errors import UsageError
+from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, BuildResult, CheckResult, build_folder, check_folder, parse_size
 from soundmind_data.jsonl import AtomicWriter
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
-from soundmind_data.stages.audit import audit_manifest
+from soundmind_data.stages.audit import AuditReport, audit_manifest
+from soundmind_data.table import id_sample
+
+# What publish refuses without --allow-flagged: answers that contradict their label or are missing, and copies.
+PUBLISH_BLOCKERS = ("answer_label_disagree", "answer_missing", "duplicates", "cross_split_leaks")
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class PublishOptions:
     max_shard_size: str = DEFAULT_MAX_SHARD_SIZE
     revision: str | None = None
     dry_run: bool = False
+    allow_flagged: bool = False
 
 
 @dataclass
@@ -83,16 +90,43 @@ def copy_plots(source: Path, folder: Path) -> list[str]:
     return [f"{PLOTS_DIR}/{png.name}" for png in pngs]
 
 
+def flagged_findings(audit: AuditReport) -> dict[str, int]:
+    """The audit's findings that keep a manifest from being published (without --allow-flagged), by check."""
+    return {check: audit.count(check) for check in PUBLISH_BLOCKERS if audit.count(check)}
+
+
+def _refusal(manifest: Path, audit: AuditReport, flagged: dict[str, int]) -> str:
+    findings = "; ".join(f"{count} {check} ({id_sample(audit.ids[check], 3, total=count)})"
+                         for check, count in flagged.items())
+    return (f"{manifest}: not published: the audit flags {findings}; curate it first (`soundmind-data curate`), "
+            "or pass --allow-flagged to publish it as it is")
+
+
+def _curation_reports(stage_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reports of the pipeline's curate passes, in stage order (none for a manifest built by hand)."""
+    reports = []
+    for entry in stage_runs:
+        path = Path(entry.get("report") or "")
+        if entry["command"].startswith("soundmind-data curate ") and path.is_file():
+            reports.append(json.loads(path.read_text(encoding="utf-8")))
+    return reports
+
+
 def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
-            max_shard_size: str = DEFAULT_MAX_SHARD_SIZE, progress: Progress = SILENT) -> tuple[BuildResult, CheckResult]:
+            max_shard_size: str = DEFAULT_MAX_SHARD_SIZE, audit: AuditReport | None = None, allow_flagged: bool = False,
+            progress: Progress = SILENT) -> tuple[BuildResult, CheckResult]:
     """Build the Hub-ready folder (shards, plots, then the card), then run the pre-push check on it. Uploads nothing.
 
-    A pipeline's run log and plots beside the manifest (its work dir) are cited and shown on the card."""
+    A pipeline's run log, curate reports and plots beside the manifest (its work dir) are cited and shown on the
+    card; with `allow_flagged`, the card names the audit's findings the corpus carries."""
+    audit = audit or audit_manifest(manifest)
+    stage_runs = read_stage_runs(Path(manifest).parent / RUN_LOG)
     progress.start("publish")
     build = build_folder(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
     build.files += copy_plots(Path(manifest).parent, folder)
-    card = render_card(build, audit_manifest(manifest).check_counts(), repo_id=repo_id, command=command,
-                       stage_runs=read_stage_runs(Path(manifest).parent / RUN_LOG))
+    card = render_card(build, audit.check_counts(), repo_id=repo_id, command=command, stage_runs=stage_runs,
+                       curation=_curation_reports(stage_runs),
+                       flagged=flagged_findings(audit) if allow_flagged else None)
     with AtomicWriter(Path(folder) / CARD_FILE) as out:
         out.write(card)
     build.files.append(CARD_FILE)
@@ -107,6 +141,10 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
     if not manifest.is_file():
         raise UsageError(f"{manifest}: no such file")
     parse_size(options.max_shard_size)  # a bad size fails now, not after the build
+    audit = audit_manifest(manifest)
+    flagged = flagged_findings(audit)
+    if flagged and not options.allow_flagged:
+        raise DataError(_refusal(manifest, audit, flagged))
     remote = None
     if options.repo_id:
         hub.check_repo_id(options.repo_id)
@@ -118,7 +156,8 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
     folder = out or tempfiles.make_temp_dir(manifest.parent, "publish")
     try:
         build, check = prepare(manifest, folder, repo_id=options.repo_id, max_shard_size=options.max_shard_size,
-                               command=command or command_line(STAGE, manifest, out, options), progress=progress)
+                               command=command or command_line(STAGE, manifest, out, options), audit=audit,
+                               allow_flagged=options.allow_flagged, progress=progress)
         result = PublishReport(folder=out, repo_id=options.repo_id, build=build, check=check)
         if remote is None or not check.ok:
             return result

@@ -252,7 +252,8 @@ class ReasonReport(StageReport):
     temperature: float
     samples: int
     prompt_template: str
-    items: int = 0
+    items: int = 0  # items sampled
+    passed_through: int = 0  # curated items with an answer (needs_answer false): written out unchanged
     outcomes: Counter = field(default_factory=lambda: Counter({o: 0 for o in OUTCOMES}))
     requests: int = 0
     cache_hits: int = 0
@@ -286,7 +287,8 @@ class ReasonReport(StageReport):
             attempts = ", ".join(f"{n}: {count}" for n, count in sorted(self.accepted_at_attempt.items()))
             text.out.append(f"\naccepted at attempt: {attempts}")
         text.err += [f"failed ({count} items): {message}" for message, count in self.errors.items()]
-        text.err.append(f"reason: {self.items} items: {self.outcomes['accepted']} accepted -> {self.out}; "
+        passed = f" ({self.passed_through} curated items with an answer passed through)" if self.passed_through else ""
+        text.err.append(f"reason: {self.items} items{passed}: {self.outcomes['accepted']} accepted -> {self.out}; "
                         f"{self.outcomes['unresolved']} unresolved, {self.outcomes['failed']} failed -> "
                         f"{self.unresolved_file}")
         if not self.ok:
@@ -299,7 +301,7 @@ class ReasonReport(StageReport):
             "manifest": self.manifest, "out": self.out, "unresolved_file": self.unresolved_file,
             "cache_file": self.cache_file, "backend": self.backend, "model": self.model,
             "temperature": self.temperature, "samples": self.samples, "prompt_template": self.prompt_template,
-            "items": self.items, **{o: self.outcomes[o] for o in OUTCOMES},
+            "items": self.items, "passed_through": self.passed_through, **{o: self.outcomes[o] for o in OUTCOMES},
             "requests": self.requests, "cache_hits": self.cache_hits, "retries": self.retries,
             "rejected_verdicts": dict(self.rejected_verdicts),
             "accepted_at_attempt": {str(k): v for k, v in sorted(self.accepted_at_attempt.items())},
@@ -358,6 +360,8 @@ def _output_item(outcome: _Outcome, provenance: dict[str, Any]) -> dict[str, Any
             item.pop("answer_audio", None)  # audio of the old answer would no longer match its text
         item["answer_text"] = outcome.answer
         item["label"] = outcome.gold  # the answer reaches the gold label, so the item's label is the gold one
+        if "needs_answer" in item:
+            item["needs_answer"] = False
     item["reason"] = reason
     return item
 
@@ -432,15 +436,27 @@ def reason_manifest(
             if on_item:
                 on_item(report)
 
+        def settle(entry: Future | dict[str, Any]) -> None:
+            if isinstance(entry, Future):
+                finish(entry.result())
+                return
+            accepted_file.write_record(entry)  # curated, with its answer: it goes on as it is, in its place
+            report.passed_through += 1
+            if on_item:
+                on_item(report)
+
         in_flight: deque = deque()
         try:
             for item in _iter_items(manifest):
-                in_flight.append(pool.submit(_sample_item, item, template.render(item), gold, backend, cache, samples,
-                                             stop))
+                if item.get("needs_answer") is False:
+                    in_flight.append(item)
+                else:
+                    in_flight.append(pool.submit(_sample_item, item, template.render(item), gold, backend, cache,
+                                                 samples, stop))
                 if len(in_flight) >= 2 * concurrency:
-                    finish(in_flight.popleft().result())
+                    settle(in_flight.popleft())
             while in_flight:
-                finish(in_flight.popleft().result())
+                settle(in_flight.popleft())
         except BaseException:
             # Ctrl-C or a bad line: no new requests; those in flight may still land in the cache for the next run.
             stop.set()

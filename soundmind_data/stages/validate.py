@@ -59,10 +59,17 @@ class ValidateReport(StageReport):
     plots_folder: str | None = None  # asked for plots here (none are drawn when no audio file was measured)
     plots: list[str] = field(default_factory=list)
     _worst: list[tuple] = field(default_factory=list)  # min-heap of the WORST_SHOWN worst audio files
+    _failed_checks: dict[int, list[str]] = field(default_factory=dict)  # line -> checks failed, until written out
 
     def fail(self, line: int, item_id: str | None, check: str, field_name: str, message: str) -> None:
         self.failures.append({"line": line, "id": item_id, "check": check, "field": field_name, "message": message})
         self.failed_lines.add(line)
+        self._failed_checks.setdefault(line, []).append(check)
+
+    def failed_checks(self, line: int) -> list[str]:
+        """The checks line `line` failed, once each, in the order they failed (forgotten once asked: the report
+        keeps only the lines still in flight)."""
+        return list(dict.fromkeys(self._failed_checks.pop(line, [])))
 
     def tally(self, check: str, status: str) -> None:
         self.checks.setdefault(check, {PASS: 0, FAIL: 0, SKIP: 0})[status] += 1
@@ -355,8 +362,9 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
             record[result.field] = {**record[result.field], "wer": result.wer, "wer_sample_s": result.wer_sample_s}
     if checkable:
         _add_distributions(record, results, report.distributions)
+    failed_checks = report.failed_checks(line.number)
     if writer is not None and record is not None:
-        writer.write_record(record)
+        writer.write_record({**record, "failed_checks": failed_checks})  # what curate drops the item for
     if on_item:
         on_item()
 

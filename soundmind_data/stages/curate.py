@@ -1,0 +1,312 @@
+"""Curate: act on what the audit finds, so that what goes out is free of it.
+
+Every item gets exactly one decision:
+- keep: nothing to fix;
+- relabel: its label disagrees with the gold label (source.gold_label, or a `--gold` LogiQA 2.0 NLI file): the label
+  becomes the gold one, the old label is recorded in `curation`;
+- regenerate: the item is fine but its answer is not (it contradicts the label, has no final verdict, or is
+  missing): the answer and its audio are removed and the item is marked `needs_answer`, which `reason` fills;
+- drop: a second copy of a triplet within a split, a triplet that also sits in an evaluation split, text that cannot
+  be spoken, failed `validate` checks, or anything the policy says to drop instead of fix.
+
+The curated manifest holds the kept, relabelled and to-be-regenerated items (each with `needs_answer`), in input
+order; `CURATED.decisions.jsonl` holds one line for every item that is not plainly kept, dropped ones included, so
+every input item is accounted for. What each finding leads to is the policy (`schemas/curate-policy.schema.json`).
+
+Three streaming passes keep memory small (about 16 bytes an item): the first reads each item's triplet key, split
+and source line; duplicates and leaks are resolved by sorting those; the second fetches the ids of the items kept
+in place of dropped copies; the third decides and writes, one item at a time. Same input, same policy: the same
+bytes out.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from soundmind_data import schemas
+from soundmind_data.corpus import AUDIO_FIELDS
+from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import AtomicWriter, count_lines, iter_manifest_lines, iter_records, iter_selected, \
+    write_json
+from soundmind_data.speech_text import unspeakable_in_speech
+from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.stages.audit import answer_check, checked_item, load_gold
+from soundmind_data.table import format_table
+from soundmind_data.textkey import triplet_key
+
+DECISIONS = ("keep", "relabel", "regenerate", "drop")
+REASONS = ("gold_disagree", "answer_label_disagree", "answer_missing", "answer_undecidable", "duplicate",
+           "cross_split_leak", "unspeakable")  # and the names of failed validate checks
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What each finding leads to (schemas/curate-policy.schema.json). The defaults fix what can be fixed."""
+
+    gold_disagree: str = "relabel"  # relabel | drop | keep
+    answer_label_disagree: str = "regenerate"  # regenerate | drop | keep
+    answer_undecidable: str = "regenerate"
+    answer_missing: str = "regenerate"
+    duplicate: str = "drop"  # drop (all copies but one) | keep
+    cross_split_leak: str = "drop"  # drop (everywhere but the first split of split_precedence) | keep
+    split_precedence: tuple[str, ...] = ("test", "dev", "validation", "train")  # evaluation splits stay clean
+    unspeakable: str = "drop"  # drop | keep
+    failed_checks: str = "drop"  # failed validate checks: drop | keep
+
+    @classmethod
+    def load(cls, path: Path | None) -> "Policy":
+        if path is None:
+            return cls()
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read the policy: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise UsageError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+        problem = schemas.first_error("curate-policy", data)
+        if problem:
+            raise UsageError(f"{path}: {problem}")
+        if "split_precedence" in data:
+            data["split_precedence"] = tuple(data["split_precedence"])
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in self.__dict__.items()}
+
+    def split_rank(self, split: str) -> tuple[int, str]:
+        """Lower ranks keep a leaked triplet: the splits of split_precedence in order, then any other, by name."""
+        order = self.split_precedence
+        return (order.index(split) if split in order else len(order), split)
+
+
+@dataclass
+class CurateReport(StageReport):
+    manifest: str
+    out: str
+    decisions_file: str
+    policy: Policy
+    gold_files: list[str] = field(default_factory=list)
+    validated: str | None = None
+    items: int = 0
+    items_out: int = 0
+    decisions: Counter = field(default_factory=lambda: Counter({decision: 0 for decision in DECISIONS}))
+    # split -> decision -> reason -> items (an item with two reasons counts under each)
+    reasons: dict[str, dict[str, Counter]] = field(default_factory=dict)
+
+    @property
+    def set_aside(self) -> int:
+        return self.decisions["drop"]
+
+    @property
+    def set_aside_file(self) -> Path:
+        return Path(self.decisions_file)
+
+    def count(self, split: str, decision: str, reasons: list[str]) -> None:
+        self.decisions[decision] += 1
+        by_reason = self.reasons.setdefault(split, {}).setdefault(decision, Counter())
+        by_reason.update(reasons or ["-"])
+
+    def rows(self) -> list[tuple[str, str, str, int]]:
+        """(split, decision, reason, items), decisions in DECISIONS order, reasons by count."""
+        return [(split, decision, reason, count)
+                for split, decisions in self.reasons.items() for decision in DECISIONS if decision in decisions
+                for reason, count in sorted(decisions[decision].items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    def summary(self) -> Summary:
+        counts = ", ".join(f"{self.decisions[decision]} {decision}" for decision in DECISIONS)
+        return Summary(out=[format_table(("split", "decision", "reason", "items"), self.rows())],
+                       err=[f"curate: {self.items} items: {counts} -> {self.out}; decisions -> {self.decisions_file}"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": "curate", "manifest": self.manifest, "out": self.out, "decisions_file": self.decisions_file,
+            "gold_files": self.gold_files, "validated": self.validated, "policy": self.policy.to_json(),
+            "items": self.items, "items_out": self.items_out, "decisions": dict(self.decisions),
+            "reasons": {split: {decision: dict(by_reason) for decision, by_reason in decisions.items()}
+                        for split, decisions in self.reasons.items()},
+        }
+
+
+def decisions_path(out: Path) -> Path:
+    """`curated.jsonl` -> `curated.decisions.jsonl`, beside it."""
+    return out.with_name(f"{out.name.removesuffix('.jsonl')}.decisions.jsonl")
+
+
+# ---------------------------------------------------------------------------------------------------- pass 1 and 2
+@dataclass
+class _Copies:
+    """Which items are second copies: `kept[i]` is the index of the item kept in place of item i (i itself for an
+    item that stays), `why[i]` the reason it goes (0: stays, 1: duplicate, 2: cross-split leak)."""
+
+    kept: np.ndarray
+    why: np.ndarray
+
+
+def _find_copies(path: Path, policy: Policy, progress: Progress) -> tuple[_Copies, int]:
+    keys, split_codes, lines = array("q"), array("H"), array("q")
+    splits: dict[str, int] = {}
+    for line in iter_manifest_lines(path):
+        item = checked_item(line)
+        keys.append(triplet_key(item))
+        split_codes.append(splits.setdefault(item["split"], len(splits)))
+        source_line = item.get("source", {}).get("line") if isinstance(item.get("source"), dict) else None
+        lines.append(source_line if isinstance(source_line, int) else 0)
+        progress.advance()
+    count = len(keys)
+    kept, why = np.arange(count), np.zeros(count, dtype=np.int8)
+    if count == 0:
+        return _Copies(kept, why), 0
+    key_of = np.frombuffer(keys, dtype=np.int64)
+    split_rank = np.empty(len(splits), dtype=np.int64)  # split code -> its rank in the policy's precedence
+    for rank, name in enumerate(sorted(splits, key=policy.split_rank)):
+        split_rank[splits[name]] = rank
+    item_rank = split_rank[np.frombuffer(split_codes, dtype=np.uint16)]
+    # Per triplet: the best split first, then the lowest source line, then file order; the first of each run stays.
+    order = np.lexsort((np.arange(count), np.frombuffer(lines, dtype=np.int64), item_rank, key_of))
+    sorted_keys = key_of[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    winner = np.repeat(order[starts], np.diff(np.r_[starts, count]))  # the kept item of each sorted position
+    kept[order] = winner
+    loser = kept != np.arange(count)
+    same_split = item_rank == item_rank[kept]
+    why[loser & same_split] = 1
+    why[loser & ~same_split] = 2
+    return _Copies(kept, why), count
+
+
+# ---------------------------------------------------------------------------------------------------------- pass 3
+def _decide(item: dict[str, Any], gold: dict[int, int], policy: Policy, copy_reason: int,
+            failed_checks: list[str]) -> tuple[str, list[str], int | None]:
+    """(decision, reasons, new label or None) for one item."""
+    drop: list[str] = []
+    if copy_reason == 1 and policy.duplicate == "drop":
+        drop.append("duplicate")
+    if copy_reason == 2 and policy.cross_split_leak == "drop":
+        drop.append("cross_split_leak")
+    if failed_checks and policy.failed_checks == "drop":
+        drop += failed_checks
+    fixes: list[str] = []
+    label, new_label = item["label"], None
+    gold_label = item["source"].get("gold_label") if isinstance(item.get("source"), dict) else None
+    if gold_label is None:
+        gold_label = gold.get(triplet_key(item))
+    if gold_label is not None and gold_label != label:
+        if policy.gold_disagree == "relabel":
+            new_label = label = gold_label
+            fixes.append("gold_disagree")
+        elif policy.gold_disagree == "drop":
+            drop.append("gold_disagree")
+    problem = answer_check({**item, "label": label})
+    regenerate = False
+    if problem:
+        action = getattr(policy, problem)
+        if action == "regenerate":
+            regenerate = True
+            fixes.append(problem)
+        elif action == "drop":
+            drop.append(problem)
+    spoken = item["question_text"] + ("" if regenerate else "\n" + (item.get("answer_text") or ""))
+    if policy.unspeakable == "drop" and unspeakable_in_speech(spoken):
+        drop.append("unspeakable")
+    if drop:
+        return "drop", list(dict.fromkeys(drop + fixes)), new_label
+    if regenerate:
+        return "regenerate", fixes, new_label
+    if new_label is not None:
+        return "relabel", fixes, new_label
+    return "keep", [], None
+
+
+def _validated_checks(path: Path | None) -> dict[str, list[str]]:
+    """id -> failed check names, from a `validate --out` manifest."""
+    if path is None:
+        return {}
+    failed = {}
+    for record in iter_records(path):
+        if record.get("failed_checks"):
+            failed[record["id"]] = record["failed_checks"]
+    return failed
+
+
+def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validated: str | Path | None = None,
+                    policy: Policy = Policy(), progress: Progress = SILENT) -> CurateReport:
+    """Write the curated manifest `out` and its decisions file; see the module docstring."""
+    path, out = Path(path), Path(out)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    decisions_file = decisions_path(out)
+    if out.resolve() == path.resolve() or decisions_file.resolve() == path.resolve():
+        raise UsageError(f"--out {out}: must differ from the manifest being curated")
+    gold = load_gold(gold_files)
+    failed_by_id = _validated_checks(Path(validated) if validated else None)
+    report = CurateReport(manifest=str(path), out=str(out), decisions_file=str(decisions_file), policy=policy,
+                          gold_files=[str(g) for g in gold_files], validated=str(validated) if validated else None)
+    progress.start("curate (2 passes)", total=count_lines(path))
+    copies, report.items = _find_copies(path, policy, progress)
+    losers = np.flatnonzero(copies.why)
+    kept_ids = {index: item["id"] for index, item in iter_selected(path, set(copies.kept[losers].tolist()))}
+    progress.start("curate: write", total=report.items)
+    kept_list, why_list = copies.kept.tolist(), copies.why.tolist()
+    with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
+        for index, line in enumerate(iter_manifest_lines(path)):
+            item = checked_item(line)
+            failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
+            decision, reasons, new_label = _decide(item, gold, policy, why_list[index], failed_checks)
+            report.count(item["split"], decision, reasons)
+            progress.advance()
+            if decision != "keep":
+                entry = {"id": item["id"], "split": item["split"], "line": line.number, "decision": decision,
+                         "reasons": reasons}
+                if new_label is not None:
+                    entry |= {"old_label": item["label"], "new_label": new_label}
+                if why_list[index]:
+                    entry["kept_instead"] = kept_ids[kept_list[index]]
+                decisions.write_record(entry)
+            if decision == "drop":
+                continue
+            curated.write_record(_curated_item(item, decision, reasons, new_label))
+            report.items_out += 1
+    return report
+
+
+def _curated_item(item: dict[str, Any], decision: str, reasons: list[str], new_label: int | None) -> dict[str, Any]:
+    item = dict(item)
+    item.pop("failed_checks", None)  # they were this release's checks; the item is checked again after changes
+    if new_label is not None:
+        item["curation"] = {"decision": decision, "reasons": reasons, "old_label": item["label"]}
+        item["label"] = new_label
+    elif decision != "keep":
+        item["curation"] = {"decision": decision, "reasons": reasons}
+    if decision == "regenerate":  # the answer goes, with its audio: reason writes a new one for the (new) label
+        item.pop("answer_text", None)
+        item.pop(AUDIO_FIELDS[1], None)
+    item["needs_answer"] = decision == "regenerate"
+    return item
+
+
+@dataclass(frozen=True)
+class CurateOptions:
+    gold: tuple[Path, ...] = ()
+    validated: Path | None = None
+    policy: Path | None = None
+
+
+def run(manifest: Path, out: Path, options: CurateOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> CurateReport:
+    """The curate stage."""
+    result = curate_manifest(manifest, out=out, gold_files=options.gold, validated=options.validated,
+                             policy=Policy.load(options.policy), progress=progress)
+    if report:
+        write_json(report, result.to_json())
+    return result
+
+
+STAGE = Stage("curate", run, CurateOptions, report=True)
