@@ -19,6 +19,8 @@ from soundmind_data.hubfolder import BuildResult, features
 from soundmind_data.jsonl import iter_lines
 from soundmind_data.labels import LABEL_NAMES
 
+HEADER_ORDER = ("license", "task_categories", "language", "size_categories", "pretty_name", "tags", "configs",
+                "dataset_info")  # the card header's keys, in the order a person reads them
 LOGIQA_LICENSE = "cc-by-nc-sa-4.0"
 LOGIQA_DERIVED = {"logiqa2-nli", "soundmind"}  # source datasets whose text comes from LogiQA 2.0
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -201,7 +203,7 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         f"print(row[\"question_text\"], ds[{first_split!r}].features[\"label\"].int2str(row[\"label\"]))\n"
         "```",
     ]
-    header = metadata(build, repo_id=repo_id).to_yaml()
+    header = metadata(build, repo_id=repo_id).to_yaml(original_order=list(HEADER_ORDER))
     return DatasetCard(f"---\n{header}\n---\n\n" + "\n\n".join(sections) + "\n").content
 
 

@@ -41,22 +41,23 @@ def write_audio(path: Path, seconds: float, freq: float, fmt: str) -> dict:
             "loudness_lufs": -20.0, "wer": 0.05}
 
 
-def build_manifest(root: Path) -> Path:
-    """Items over two splits: FLAC questions, WAV answers (re-encoded on publish), one item without an answer."""
+def build_manifest(root: Path, *, unanswered: bool = False) -> Path:
+    """Items over two splits: FLAC questions, WAV answers (re-encoded on publish), one item whose answer has no audio
+    (with `unanswered`, no answer at all: a finding the audit flags)."""
     (root / "audio").mkdir(parents=True)
     records, n = [], 0
     for split, count in SPLITS.items():
         for k in range(count):
             label = n % 2
             record = item(f"{split}-{k:03d}", split=split, label=label, major=f"Every member {n} pays the fee",
-                          answer=None if n == 4 else "default",
+                          answer=None if n == 4 and unanswered else "default",
                           source={"dataset": "logiqa2-nli", "file": "/home/someone/LogiQA2.0/dev.txt", "line": n + 1,
                                   "gold_label": label},
                           tts={"backend": "piper", "voice": "en_US-joe-medium", "model_md5": "0" * 32,
                                "license": "CC0-1.0", "toolkit_version": "0.1.0"})
             record["question_audio"] = write_audio(root / "audio" / f"{record['id']}-q.flac", 0.3 + 0.05 * n,
                                                    200 + 20 * n, "FLAC")
-            if record["answer_text"] is not None:
+            if n != 4:
                 record["answer_audio"] = write_audio(root / "audio" / f"{record['id']}-a.wav", 0.25, 700 + n, "WAV")
             records.append(record)
             n += 1
@@ -132,7 +133,7 @@ def test_local_publish_loads_back_with_datasets(manifest, tmp_path, run_cli, hub
                 answer = row["answer_audio"].get_all_samples().data.numpy()[0]
                 np.testing.assert_allclose(answer, source_samples(manifest, record, "answer_audio") / 32768, atol=1e-6)
             else:
-                assert row["answer_audio"] is None and row["answer_text"] is None
+                assert row["answer_audio"] is None and row["answer_text"] == record["answer_text"]
 
 
 def test_card_yaml_parses_and_matches_the_data(manifest, tmp_path, run_cli, hub_env):
@@ -153,7 +154,7 @@ def test_card_yaml_parses_and_matches_the_data(manifest, tmp_path, run_cli, hub_
     assert "CC BY-NC-SA 4.0" in card and "| piper | en_US-joe-medium | CC0-1.0 | 9 |" in card
     assert "load_dataset('my-org/spoken-logic')" in card
     assert f"soundmind-data publish {manifest}" in card
-    assert "| answer missing | 1 |" in card  # the audit summary counts the item without an answer
+    assert "| answer missing | 0 |" in card  # the audit of what is published (flagged items are refused)
 
 
 def test_shards_are_reproducible_and_a_bad_sha256_is_refused(manifest, tmp_path, run_cli, hub_env):
@@ -344,7 +345,7 @@ def test_export_soundmind_folders_round_trips(manifest, tmp_path):
             question, rate = soundfile.read(out / split / line["question_audio"], dtype="int16")
             assert rate == SAMPLE_RATE and soundfile.info(out / split / line["question_audio"]).format == "WAV"
             np.testing.assert_array_equal(question, source_samples(manifest, record, "question_audio"))
-            if record["answer_text"] is None:
+            if "answer_audio" not in record:
                 assert line["answer_audio"] is None
             else:
                 assert line["answer_audio"] == f"{line['id']}/answer_{record['label']}.wav"
@@ -442,3 +443,42 @@ def test_plots_beside_the_manifest_are_published_and_shown(manifest, tmp_path, r
         assert "plots/durations.png" not in hub.files("my-org/plotted")
         assert not (folder / "plots" / "durations.png").exists()
         assert "durations.png" not in (folder / "README.md").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------- flagged manifests
+def test_publish_refuses_what_the_audit_flags_unless_allowed(tmp_path, run_cli, hub_env):
+    manifest = build_manifest(tmp_path / "synth", unanswered=True)
+    records = read_jsonl(manifest)
+    records.append({**records[0], "id": "train-copy"})  # a duplicate triplet in the same split
+    write_jsonl(manifest, records)
+    folder = tmp_path / "hub"
+    proc = run_cli("publish", manifest, "--local-dir", folder, env=hub_env, check_rc=1)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "1 answer_missing (train-004)" in proc.stderr and "1 duplicates (train-copy)" in proc.stderr
+    assert "--allow-flagged" in proc.stderr and not folder.exists()  # refused before anything is built
+
+    run_cli("publish", manifest, "--local-dir", folder, "--allow-flagged", env=hub_env, check_rc=0)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    audit = card[card.index("## Audit"):card.index("## How it was built")]
+    assert "**Published with `--allow-flagged`**" in audit and "1 answer missing, 1 duplicates" in audit
+    assert "Not curated with `soundmind-data curate`" in card
+
+
+def test_the_card_tells_the_curation_of_a_pipeline(tmp_path, run_cli, hub_env):
+    """A curate pass recorded in the run log beside the manifest: its decisions and policy are on the card."""
+    manifest = build_manifest(tmp_path / "synth")
+    report = tmp_path / "synth" / "03-curate.report.json"
+    report.write_text(json.dumps({
+        "stage": "curate", "manifest": "in.jsonl", "out": "out.jsonl", "decisions_file": "d.jsonl",
+        "policy": {"gold_disagree": "relabel", "split_precedence": ["test", "dev"]}, "items": 12, "items_out": 9,
+        "decisions": {"keep": 7, "relabel": 2, "regenerate": 0, "drop": 3},
+        "reasons": {"train": {"keep": {"-": 7}, "relabel": {"gold_disagree": 2}, "drop": {"duplicate": 3}}}}))
+    write_jsonl(tmp_path / "synth" / "run-log.jsonl", [{
+        **_run_log_entry("curate", "ran", 0.5, "soundmind-data curate in.jsonl --out out.jsonl"),
+        "report": str(report)}])
+    run_cli("publish", manifest, "--local-dir", tmp_path / "hub", env=hub_env, check_rc=0)
+    card = (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")
+    curation = card[card.index("## Curation"):card.index("## Audit")]
+    assert "12 items in, 9 out (7 keep, 2 relabel, 0 regenerate, 3 drop)" in curation
+    assert "gold_disagree → relabel" in curation and "split_precedence → test, dev" in curation
+    assert "| relabel | gold_disagree | 2 |" in curation and "| drop | duplicate | 3 |" in curation
