@@ -24,11 +24,22 @@ def _log_statuses(work):
 def test_demo_pipeline_end_to_end(tmp_path, run_cli):
     work = tmp_path / "work"
     proc = run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
-    assert [status for _, status in _log_statuses(work)] == ["ran"] * 7
+    assert [status for _, status in _log_statuses(work)] == ["ran"] * 9
     assert "final manifest" in proc.stdout and "audio:" in proc.stdout
 
+    # the sample items carry a wrong label and an answer against its label: curated away before anything is spoken
+    decisions = {d["id"]: d for d in read_jsonl(work / "03-curate.decisions.jsonl")}
+    kept = {i["id"] for i in read_jsonl(work / "03-curate.jsonl")}
+    assert sorted(kept | {k for k, d in decisions.items() if d["decision"] == "drop"}) == \
+        sorted(i["id"] for i in read_jsonl(work / "01-ingest.jsonl"))
+    card = (work / "soundmind-demo" / "README.md").read_text(encoding="utf-8")
+    audit_rows = card[card.index("## Audit"):card.index("## How it was built")].splitlines()
+    counts = [row.split("|")[2].strip() for row in audit_rows if row.startswith("| ") and "check" not in row]
+    assert counts and set(counts) == {"0"}  # the published corpus carries no finding
+    assert "Curation pass 1" in card and "Curation pass 2" in card
+
     ds = datasets.load_dataset(str(work / "soundmind-demo"))
-    manifest = read_jsonl(work / "06-validate.jsonl")
+    manifest = read_jsonl(work / "08-curate-audio.jsonl")
     assert sum(ds[split].num_rows for split in ds) == len(manifest) > 0
     assert ds["train"].features["label"].names == ["not-entailed", "entailed"]
     mixed = [list(ds[split]["label"]) for split in ds if len(set(ds[split]["label"])) == 2]
@@ -42,7 +53,7 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli):
 
     # nothing changed: a re-run skips every stage
     run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
-    assert [status for _, status in _log_statuses(work)[7:]] == ["skipped"] * 7
+    assert [status for _, status in _log_statuses(work)[9:]] == ["skipped"] * 9
 
 
 def test_killed_mid_synthesis_resumes(tmp_path, run_cli):
@@ -62,10 +73,10 @@ def test_killed_mid_synthesis_resumes(tmp_path, run_cli):
 
     rerun = run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
     statuses = _log_statuses(work)
-    assert statuses[:4] == [("ingest", "ran"), ("audit", "ran"), ("split", "ran"), ("balance", "ran")]  # before the kill
-    assert statuses[4:9] == [("ingest", "skipped"), ("audit", "skipped"), ("split", "skipped"), ("balance", "skipped"),
-                             ("synthesize", "ran")]
+    before_kill = [("ingest", "ran"), ("audit", "ran"), ("curate", "ran"), ("split", "ran"), ("balance", "ran")]
+    assert statuses[:5] == before_kill
+    assert statuses[5:11] == [(stage, "skipped") for stage, _ in before_kill] + [("synthesize", "ran")]
     synthesised, cached = map(int, re.search(r"(\d+) files synthesised, (\d+) from cache", rerun.stderr).groups())
-    assert synthesised + cached == 2 * len(read_jsonl(work / "04-balance.jsonl"))  # a question and an answer each
+    assert synthesised + cached == 2 * len(read_jsonl(work / "05-balance.jsonl"))  # a question and an answer each
     assert cached >= done_before  # files finished before the kill were not synthesised again
     assert not list(work.rglob("*.tmp"))
