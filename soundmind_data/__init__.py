@@ -1,3 +1,3 @@
 """soundmind-data: build, curate and publish audio logical-reasoning corpora like SoundMind."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

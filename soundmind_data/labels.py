@@ -26,8 +26,11 @@ _VERDICT = re.compile(
 _VERDICT_TAIL = re.compile(r"[\s*_`\"'“”‘’)\]]*\.?[\s*_`\"'“”‘’)\]]*\Z")
 
 
+_FOLDED_AWAY = re.compile(rf"[{_JOINERS}*.]+")
+
+
 def _fold(word: str) -> str:
-    return re.sub(rf"[{_JOINERS}*.]+", "", word.lower())
+    return _FOLDED_AWAY.sub("", word.lower())
 
 
 def parse_label(value: object) -> int:

@@ -155,7 +155,7 @@ def command_line(stage: Stage, manifest: Path | None, out: Path | None, options:
         value = getattr(options, field.name)
         if field.name == stage.positional:
             args += [str(one) for one in value]
-        elif value == field.default or value in (False, None, ()):
+        elif value == field.default or value is False or value is None or value == ():  # 0 and 0.0 are values
             continue
         elif value is True:
             args.append("--" + field.name.replace("_", "-"))
@@ -192,6 +192,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is int:
         if isinstance(value, int):
             return value
+        if isinstance(value, float) and value.is_integer():  # `seed: 3.0`
+            return int(value)
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
     elif hint is float:

@@ -48,7 +48,12 @@ def render_question(major: str, minor: str, conclusion: str) -> str:
 def render_with_fields(major: str, minor: str, conclusion: str) -> tuple[str, tuple[str, str, str]]:
     """The rendered question and the (major, minor, conclusion) exactly as it quotes them."""
     fields = (clean_field(major), clean_field(minor), clean_field(conclusion))
-    return _HEAD + _BODY.format(major=fields[0], minor=fields[1], conclusion=fields[2]) + _TAIL, fields
+    return render_clean(*fields), fields
+
+
+def render_clean(major: str, minor: str, conclusion: str) -> str:
+    """The question for fields already as the template quotes them (`clean_field`)."""
+    return _HEAD + _BODY.format(major=major, minor=minor, conclusion=conclusion) + _TAIL
 
 
 def parse_question(user_content: str) -> tuple[str, str, str] | None:

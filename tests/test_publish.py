@@ -239,6 +239,8 @@ def test_upload_interrupted_then_resumed_then_unchanged(manifest, tmp_path, run_
         env = {**hub_env, "HF_ENDPOINT": hub.url}
         failed = run_cli(*args, env=env, check_rc=1)
         assert "re-run the same command to resume" in failed.stderr and "Traceback" not in failed.stderr
+        # what was built and checked is said before the upload starts, so a failed upload does not hide it
+        assert failed.stderr.index("pre-push check ok") < failed.stderr.index("error: ")
         assert len(hub.uploads) == 2 and hub.repos["my-org/spoken-logic"].commits == []
         shards = sorted(p for p in (folder / "data").iterdir())
         assert len(shards) > 3

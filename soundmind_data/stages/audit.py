@@ -26,8 +26,8 @@ from soundmind_data.labels import LABEL_NAMES, parse_final_answer
 from soundmind_data.speech_text import unspeakable_in_speech
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table, id_sample, split_label_table
-from soundmind_data.stages.ingest import Reject, from_logiqa
-from soundmind_data.textkey import triplet_key
+from soundmind_data.stages.ingest import Reject, logiqa_fields
+from soundmind_data.textkey import text_key, triplet_key
 
 IDS_LIMIT = 10_000  # ids listed per check; counts are always exact. A LogiQA manifest has every item answer_missing.
 CHECKS = ("answer_label_disagree", "answer_missing", "answer_undecidable", "gold_disagree", "duplicates",
@@ -97,11 +97,11 @@ def load_gold(paths: Iterable[str | Path]) -> dict[int, int]:
             try:
                 if line.error:
                     raise Reject(line.error)
-                item = from_logiqa(line.record, split="gold", file=str(path), line=line.number, id_prefix="gold")
+                label, major, minor, conclusion = logiqa_fields(line.record)
             except Reject as exc:
                 first_problem = first_problem or f"line {line.number}: {exc}"
                 continue
-            gold[triplet_key(item)] = item["label"]
+            gold[text_key(major, minor, conclusion)] = label
             usable += 1
         if not usable:
             raise UsageError(f"{path}: no usable LogiQA 2.0 NLI line ({first_problem or 'empty file'}); "

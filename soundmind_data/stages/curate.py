@@ -21,11 +21,14 @@ bytes out.
 
 from __future__ import annotations
 
+import multiprocessing
 from array import array
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import yaml
@@ -35,6 +38,7 @@ from soundmind_data.corpus import AUDIO_FIELDS
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, count_lines, iter_manifest_lines, iter_records, iter_selected, \
     write_json
+from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.speech_text import unspeakable_in_speech
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.stages.audit import answer_check, checked_item, load_gold
@@ -97,9 +101,15 @@ class CurateReport(StageReport):
     validated: str | None = None
     items: int = 0
     items_out: int = 0
-    decisions: Counter = field(default_factory=lambda: Counter({decision: 0 for decision in DECISIONS}))
-    # split -> decision -> reason -> items (an item with two reasons counts under each)
-    reasons: dict[str, dict[str, Counter]] = field(default_factory=dict)
+    # (split, decision, reasons) -> items; `reasons` gives the split -> decision -> reason -> items view
+    combinations: Counter = field(default_factory=Counter)
+
+    @property
+    def decisions(self) -> Counter:
+        counts = Counter({decision: 0 for decision in DECISIONS})
+        for (_, decision, _), count in self.combinations.items():
+            counts[decision] += count
+        return counts
 
     @property
     def set_aside(self) -> int:
@@ -110,9 +120,17 @@ class CurateReport(StageReport):
         return Path(self.decisions_file)
 
     def count(self, split: str, decision: str, reasons: list[str]) -> None:
-        self.decisions[decision] += 1
-        by_reason = self.reasons.setdefault(split, {}).setdefault(decision, Counter())
-        by_reason.update(reasons or ["-"])
+        self.combinations[split, decision, tuple(reasons)] += 1
+
+    @property
+    def reasons(self) -> dict[str, dict[str, Counter]]:
+        """split -> decision -> reason -> items (an item with two reasons counts under each; a kept one under "-")."""
+        view: dict[str, dict[str, Counter]] = {}
+        for (split, decision, reasons), count in self.combinations.items():
+            by_reason = view.setdefault(split, {}).setdefault(decision, Counter())
+            for reason in reasons or ("-",):
+                by_reason[reason] += count
+        return view
 
     def rows(self) -> list[tuple[str, str, str, int]]:
         """(split, decision, reason, items), decisions in DECISIONS order, reasons by count."""
@@ -144,10 +162,12 @@ def decisions_path(out: Path) -> Path:
 @dataclass
 class _Copies:
     """Which items are second copies: `kept[i]` is the index of the item kept in place of item i (i itself for an
-    item that stays), `why[i]` the reason it goes (0: stays, 1: duplicate, 2: cross-split leak)."""
+    item that stays), `why[i]` the reason it goes (0: stays, 1: duplicate, 2: cross-split leak); `keys[i]` is item
+    i's triplet key."""
 
     kept: np.ndarray
     why: np.ndarray
+    keys: np.ndarray
 
 
 def _find_copies(path: Path, policy: Policy, progress: Progress) -> tuple[_Copies, int]:
@@ -162,9 +182,9 @@ def _find_copies(path: Path, policy: Policy, progress: Progress) -> tuple[_Copie
         progress.advance()
     count = len(keys)
     kept, why = np.arange(count), np.zeros(count, dtype=np.int8)
-    if count == 0:
-        return _Copies(kept, why), 0
     key_of = np.frombuffer(keys, dtype=np.int64)
+    if count == 0:
+        return _Copies(kept, why, key_of), 0
     split_rank = np.empty(len(splits), dtype=np.int64)  # split code -> its rank in the policy's precedence
     for rank, name in enumerate(sorted(splits, key=policy.split_rank)):
         split_rank[splits[name]] = rank
@@ -179,13 +199,13 @@ def _find_copies(path: Path, policy: Policy, progress: Progress) -> tuple[_Copie
     same_split = item_rank == item_rank[kept]
     why[loser & same_split] = 1
     why[loser & ~same_split] = 2
-    return _Copies(kept, why), count
+    return _Copies(kept, why, key_of), count
 
 
 # ---------------------------------------------------------------------------------------------------------- pass 3
-def _decide(item: dict[str, Any], gold: dict[int, int], policy: Policy, copy_reason: int,
+def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy, copy_reason: int,
             failed_checks: list[str]) -> tuple[str, list[str], int | None]:
-    """(decision, reasons, new label or None) for one item."""
+    """(decision, reasons, new label or None) for one item, whose triplet key is `key`."""
     drop: list[str] = []
     if copy_reason == 1 and policy.duplicate == "drop":
         drop.append("duplicate")
@@ -197,7 +217,7 @@ def _decide(item: dict[str, Any], gold: dict[int, int], policy: Policy, copy_rea
     label, new_label = item["label"], None
     gold_label = item["source"].get("gold_label") if isinstance(item.get("source"), dict) else None
     if gold_label is None:
-        gold_label = gold.get(triplet_key(item))
+        gold_label = gold.get(key)
     if gold_label is not None and gold_label != label:
         if policy.gold_disagree == "relabel":
             new_label = label = gold_label
@@ -225,6 +245,21 @@ def _decide(item: dict[str, Any], gold: dict[int, int], policy: Policy, copy_rea
     return "keep", [], None
 
 
+@contextmanager
+def _gold_loader(gold_files) -> Iterator[Callable[[], dict[int, int]]]:
+    """Read the gold files in a second process while the first pass runs here: both are CPU-bound, and gold files
+    are often as long as the corpus. Gives a function that returns the gold labels (raising what reading raised)."""
+    if not gold_files:
+        yield dict
+        return
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=worker_signals)
+    future = pool.submit(load_gold, list(gold_files))
+    try:
+        yield future.result
+    finally:
+        stop_now(pool)
+
+
 def _validated_checks(path: Path | None) -> dict[str, list[str]]:
     """id -> failed check names, from a `validate --out` manifest."""
     if path is None:
@@ -245,21 +280,23 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
     decisions_file = decisions_path(out)
     if out.resolve() == path.resolve() or decisions_file.resolve() == path.resolve():
         raise UsageError(f"--out {out}: must differ from the manifest being curated")
-    gold = load_gold(gold_files)
     failed_by_id = _validated_checks(Path(validated) if validated else None)
     report = CurateReport(manifest=str(path), out=str(out), decisions_file=str(decisions_file), policy=policy,
                           gold_files=[str(g) for g in gold_files], validated=str(validated) if validated else None)
     progress.start("curate (2 passes)", total=count_lines(path))
-    copies, report.items = _find_copies(path, policy, progress)
+    with _gold_loader(gold_files) as gold_labels:  # the gold files are read in another process meanwhile
+        copies, report.items = _find_copies(path, policy, progress)
+        gold = gold_labels()
     losers = np.flatnonzero(copies.why)
     kept_ids = {index: item["id"] for index, item in iter_selected(path, set(copies.kept[losers].tolist()))}
     progress.start("curate: write", total=report.items)
-    kept_list, why_list = copies.kept.tolist(), copies.why.tolist()
+    kept_list, why_list, key_list = copies.kept.tolist(), copies.why.tolist(), copies.keys.tolist()
     with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
-        for index, line in enumerate(iter_manifest_lines(path)):
-            item = checked_item(line)
+        for index, line in enumerate(iter_manifest_lines(path)):  # each line was checked by the first pass
+            item = line.record
             failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
-            decision, reasons, new_label = _decide(item, gold, policy, why_list[index], failed_checks)
+            decision, reasons, new_label = _decide(item, key_list[index], gold, policy, why_list[index],
+                                                   failed_checks)
             report.count(item["split"], decision, reasons)
             progress.advance()
             if decision != "keep":

@@ -17,7 +17,7 @@ from soundmind_data.jsonl import AtomicWriter, iter_lines
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.labels import parse_label
 from soundmind_data.textkey import DigestSet, id_digest
-from soundmind_data.template import join_major_premise, parse_question, render_with_fields
+from soundmind_data.template import clean_field, join_major_premise, parse_question, render_clean
 
 FORMATS = ("logiqa2-nli", "soundmind")
 
@@ -101,13 +101,21 @@ def _file_id_prefix(path: Path) -> str:
     return stem[:40]
 
 
-def from_logiqa(record: dict, *, split: str, file: str, line: int, id_prefix: str) -> dict[str, Any]:
+def logiqa_fields(record: dict) -> tuple[int, str, str, str]:
+    """The label and the (major, minor, conclusion) of a LogiQA 2.0 NLI line, as the question template quotes them:
+    what an item of it holds, and what a gold file is matched by."""
     label = _label(record, str)
-    major = _major_premise(record)
-    minor = _string(record, "minor_premise")
-    question, (major, minor, conclusion) = render_with_fields(major, minor, _string(record, "conclusion"))
+    major = clean_field(_major_premise(record))
+    minor = clean_field(_string(record, "minor_premise"))
+    conclusion = clean_field(_string(record, "conclusion"))
     if not conclusion:  # judged after the template's trimming, which makes "." empty too
         raise Reject("conclusion: empty")
+    return label, major, minor, conclusion
+
+
+def from_logiqa(record: dict, *, split: str, file: str, line: int, id_prefix: str) -> dict[str, Any]:
+    label, major, minor, conclusion = logiqa_fields(record)
+    question = render_clean(major, minor, conclusion)
     return {
         "id": f"{id_prefix}-{line:06d}",
         "split": split,

@@ -45,25 +45,33 @@ class PublishReport(StageReport):
     repo_id: str | None
     build: BuildResult
     check: CheckResult
-    uploaded: bool = False  # False: checked only (no repo id, a dry run, or a failed check)
-    push: hub.PushResult | None = None
+    push: hub.PushResult | None = None  # None: nothing uploaded (no repo id, a dry run, or a failed check)
 
     @property
     def ok(self) -> bool:
         return self.check.ok
 
-    def summary(self) -> Summary:
-        build, check, push = self.build, self.check, self.push
+    def built_lines(self) -> list[str]:
+        """What was built and how the pre-push check went (stderr lines)."""
+        build, check = self.build, self.check
         splits = ", ".join(f"{split} {stats.rows}" for split, stats in build.splits.items())
         shards = sum(path.endswith(".parquet") for path in build.files)
         plots = f" + {len(build.files) - shards - 1} plot(s)" if len(build.files) > shards + 1 else ""
-        text = Summary(out=[f"check: {problem}" for problem in check.problems], err=[
-            f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, {shards} parquet shard(s) "
-            f"+ README.md{plots} -> {self.folder or 'staging folder'}"])
-        if not check.ok:
-            text.err.append("publish: pre-push check failed; nothing uploaded")
+        lines = [f"publish: {build.rows} items ({splits}), {build.audio_hours:.2f} h of audio, {shards} parquet "
+                 f"shard(s) + README.md{plots} -> {self.folder or 'staging folder'}"]
+        if check.ok:
+            lines.append(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
+        else:
+            lines.append("publish: pre-push check failed; nothing uploaded")
+        return lines
+
+    def summary(self) -> Summary:
+        """The build and check lines (already shown through the progress before an upload), then the upload's."""
+        push = self.push
+        text = Summary(out=[f"check: {problem}" for problem in self.check.problems],
+                       err=[] if push is not None else self.built_lines())
+        if not self.check.ok:
             return text
-        text.err.append(f"publish: pre-push check ok (datasets loads {len(check.decoded)} splits, first rows decode)")
         if push is None:
             text.err.append(f"publish: dry run, nothing uploaded (would go to {self.repo_id})" if self.repo_id else
                             "publish: built only (no --repo-id), nothing uploaded")
@@ -121,6 +129,8 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     card; with `allow_flagged`, the card names the audit's findings the corpus carries."""
     audit = audit or audit_manifest(manifest)
     stage_runs = read_stage_runs(Path(manifest).parent / RUN_LOG)
+    if stage_runs:  # built by a pipeline: its work dir is $WORKDIR on the card, as in the stage table
+        command = command.replace(str(Path(manifest).parent.resolve()), "$WORKDIR")
     progress.start("publish")
     build = build_folder(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
     build.files += copy_plots(Path(manifest).parent, folder)
@@ -161,10 +171,11 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         result = PublishReport(folder=out, repo_id=options.repo_id, build=build, check=check)
         if remote is None or not check.ok:
             return result
+        for line in result.built_lines():  # before the upload, which may take long or fail
+            progress.note(line)
         progress.start("compare with the Hub", unit="file", total=len(build.files))
         result.push = hub.push_folder(remote, folder, commit_message=f"Publish {build.rows} items with soundmind-data",
                                       on_file=lambda _: progress.advance())
-        result.uploaded = True
         return result
     finally:
         if not out:
