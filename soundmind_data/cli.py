@@ -17,8 +17,8 @@ import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
-from soundmind_data.console import Bars, StageDisplay, err, show
-from soundmind_data.errors import DataError, UsageError
+from soundmind_data.console import Bars, StageDisplay, err, run_app, show
+from soundmind_data.errors import UsageError
 
 app = typer.Typer(
     name="soundmind-data",
@@ -427,38 +427,5 @@ def run(
 
 
 def main() -> None:
-    """Entry point: run the app, turning every error into one line on stderr and an exit code scripts can trust:
-    2 for usage errors (bad arguments included), 1 for failed checks and bad data, 130 for Ctrl-C, 143 for SIGTERM.
-
-    SIGTERM (how Slurm and Kubernetes stop a job) is handled like Ctrl-C, so partial outputs are removed the same way.
-    """
-    import signal
-
-    terminated = False
-
-    def on_sigterm(signum, frame) -> None:
-        nonlocal terminated
-        terminated = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        code = app(standalone_mode=False)  # click's own error output is a multi-line box; ours is one line
-    except typer.TyperException as exc:  # a bad argument or option (exit 2), a missing one, an unknown command
-        message = " ".join(exc.format_message().split())
-        context = getattr(exc, "ctx", None)
-        if message:  # empty after the help text that a bare command prints
-            err(f"error: {message}" + (f" (see `{context.command_path} --help`)" if context else ""))
-        sys.exit(exc.exit_code)
-    except UsageError as exc:
-        err(f"error: {exc}")
-        sys.exit(2)
-    except DataError as exc:
-        err(f"error: {exc}")
-        sys.exit(1)
-    except (KeyboardInterrupt, typer.Abort):
-        code = 130
-    if code == 130:  # typer turns an interrupt into exit code 130
-        err("terminated" if terminated else "interrupted")
-        sys.exit(143 if terminated else 130)
-    sys.exit(code if isinstance(code, int) else 0)
+    """Entry point: the app, with errors as one line on stderr and exit codes scripts can trust (console.run_app)."""
+    run_app(app)

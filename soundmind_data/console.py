@@ -5,12 +5,14 @@ Only the CLI uses this module; the library reports through `stage.Progress` and 
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
 import typer
 from tqdm import tqdm
 
+from soundmind_data.errors import DataError, UsageError
 from soundmind_data.stage import Progress
 
 
@@ -82,3 +84,39 @@ class StageDisplay:
             err(f"error: {error}")
         else:
             show(report)
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the app, turning every error into one line on stderr and an exit code scripts can trust:
+    2 for usage errors (bad arguments included), 1 for failed checks and bad data, 130 for Ctrl-C, 143 for SIGTERM.
+
+    SIGTERM (how Slurm and Kubernetes stop a job) is handled like Ctrl-C, so partial outputs are removed the same way.
+    """
+    terminated = False
+
+    def on_sigterm(signum, frame) -> None:
+        nonlocal terminated
+        terminated = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        code = app(standalone_mode=False)  # click's own error output is a multi-line box; ours is one line
+    except typer.TyperException as exc:  # a bad argument or option (exit 2), a missing one, an unknown command
+        message = " ".join(exc.format_message().split())
+        context = getattr(exc, "ctx", None)
+        if message:  # empty after the help text that a bare command prints
+            err(f"error: {message}" + (f" (see `{context.command_path} --help`)" if context else ""))
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        err(f"error: {exc}")
+        sys.exit(2)
+    except DataError as exc:
+        err(f"error: {exc}")
+        sys.exit(1)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer turns an interrupt into exit code 130
+        err("terminated" if terminated else "interrupted")
+        sys.exit(143 if terminated else 130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -201,3 +201,45 @@ def test_a_soundmind_sized_corpus_with_wrong_labels_curates_to_a_clean_audit(tmp
         assert after.count(check) == 0, check
     decisions = read_jsonl(decisions_path(out))
     assert after.items + sum(d["decision"] == "drop" for d in decisions) == 1262
+
+
+def test_logiqa_sources_curate_to_marked_items_without_leaks(tmp_path, run_cli):
+    """LogiQA 2.0 NLI files as ingest reads them: the same triplet in dev and test, a repeat within dev. Their labels
+    are gold already; every item needs an answer, so every kept one is marked for reason."""
+    dev = write_jsonl(tmp_path / "dev.txt", [logiqa_line(conclusion="One."), logiqa_line(conclusion="Two."),
+                                             logiqa_line(conclusion="one"), logiqa_line(conclusion="Three.")])
+    test = write_jsonl(tmp_path / "test.txt", [logiqa_line(conclusion="Three", label="not entailed")])
+    parts = []
+    for source, split in ((dev, "dev"), (test, "test")):
+        run_cli("ingest", source, "--format", "logiqa2-nli", "--split", split, "--out", tmp_path / f"{split}.jsonl",
+                check_rc=0)
+        parts += read_jsonl(tmp_path / f"{split}.jsonl")
+    manifest = write_jsonl(tmp_path / "items.jsonl", parts)
+    out = tmp_path / "curated.jsonl"
+    proc = run_cli("curate", manifest, "--out", out, check_rc=0)
+    decisions = {d["id"]: (d["decision"], d["reasons"]) for d in read_jsonl(decisions_path(out))}
+    assert decisions == {
+        "dev-000001": ("regenerate", ["answer_missing"]), "dev-000002": ("regenerate", ["answer_missing"]),
+        "dev-000003": ("drop", ["duplicate"]),  # "one" repeats line 1 once case and the full stop are set aside
+        "dev-000004": ("drop", ["cross_split_leak"]),  # "Three" stays in test, the evaluation split
+        "test-000001": ("regenerate", ["answer_missing"])}
+    assert [(r["id"], r["label"], r["needs_answer"]) for r in read_jsonl(out)] == [
+        ("dev-000001", 1, True), ("dev-000002", 1, True), ("test-000001", 0, True)]
+    assert "curate: 5 items: 0 keep, 0 relabel, 3 regenerate, 2 drop" in proc.stderr
+
+
+def test_copies_within_a_split_go_even_when_leaks_are_kept(tmp_path):
+    items = [item("test-a", split="test", conclusion="Same", source=src(5)),
+             item("train-late", conclusion="Same", source=src(9)), item("train-early", conclusion="Same", source=src(3))]
+    manifest = write_jsonl(tmp_path / "items.jsonl", items)
+    for policy, expected in ((Policy(), {"train-late": ["duplicate", "cross_split_leak"],
+                                         "train-early": ["cross_split_leak"]}),
+                             (Policy(cross_split_leak="keep"), {"train-late": ["duplicate"]}),
+                             (Policy(duplicate="keep"), {"train-late": ["cross_split_leak"],
+                                                         "train-early": ["cross_split_leak"]})):
+        out = tmp_path / "out.jsonl"
+        curate_manifest(manifest, out=out, policy=policy)
+        lines = read_jsonl(decisions_path(out))
+        assert {line["id"]: line["reasons"] for line in lines} == expected
+        assert all(line["kept_instead"] == ("train-early" if line["reasons"] == ["duplicate"] else "test-a")
+                   for line in lines)

@@ -161,16 +161,23 @@ def decisions_path(out: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------- pass 1 and 2
 @dataclass
 class _Copies:
-    """Which items are second copies: `kept[i]` is the index of the item kept in place of item i (i itself for an
-    item that stays), `why[i]` the reason it goes (0: stays, 1: duplicate, 2: cross-split leak); `keys[i]` is item
-    i's triplet key."""
+    """Which items repeat a triplet, as indices: `in_split[i]` is the copy kept in item i's split (i itself when i is
+    that copy), `overall[i]` the copy kept of the whole triplet (in the first split of the precedence); `keys[i]` is
+    item i's triplet key."""
 
-    kept: np.ndarray
-    why: np.ndarray
+    in_split: np.ndarray
+    overall: np.ndarray
+    rank: np.ndarray  # each item's split's rank in the precedence
     keys: np.ndarray
 
+    def duplicate(self) -> np.ndarray:
+        return self.in_split != np.arange(len(self.keys))
 
-def _find_copies(path: Path, policy: Policy, progress: Progress) -> tuple[_Copies, int]:
+    def leaked(self) -> np.ndarray:
+        return self.rank != self.rank[self.overall]
+
+
+def _find_copies(path: Path, policy: Policy, progress: Progress) -> _Copies:
     keys, split_codes, lines = array("q"), array("H"), array("q")
     splits: dict[str, int] = {}
     for line in iter_manifest_lines(path):
@@ -181,35 +188,33 @@ def _find_copies(path: Path, policy: Policy, progress: Progress) -> tuple[_Copie
         lines.append(source_line if isinstance(source_line, int) else 0)
         progress.advance()
     count = len(keys)
-    kept, why = np.arange(count), np.zeros(count, dtype=np.int8)
     key_of = np.frombuffer(keys, dtype=np.int64)
-    if count == 0:
-        return _Copies(kept, why, key_of), 0
     split_rank = np.empty(len(splits), dtype=np.int64)  # split code -> its rank in the policy's precedence
     for rank, name in enumerate(sorted(splits, key=policy.split_rank)):
         split_rank[splits[name]] = rank
-    item_rank = split_rank[np.frombuffer(split_codes, dtype=np.uint16)]
-    # Per triplet: the best split first, then the lowest source line, then file order; the first of each run stays.
-    order = np.lexsort((np.arange(count), np.frombuffer(lines, dtype=np.int64), item_rank, key_of))
-    sorted_keys = key_of[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    winner = np.repeat(order[starts], np.diff(np.r_[starts, count]))  # the kept item of each sorted position
-    kept[order] = winner
-    loser = kept != np.arange(count)
-    same_split = item_rank == item_rank[kept]
-    why[loser & same_split] = 1
-    why[loser & ~same_split] = 2
-    return _Copies(kept, why, key_of), count
+    rank = split_rank[np.frombuffer(split_codes, dtype=np.uint16)] if count else np.zeros(0, dtype=np.int64)
+    # By triplet, then the best split, then the lowest source line, then file order: the first of a triplet's run is
+    # the copy kept overall, the first of each (triplet, split) run the copy kept in that split.
+    order = np.lexsort((np.arange(count), np.frombuffer(lines, dtype=np.int64), rank, key_of))
+    sorted_keys, sorted_rank = key_of[order], rank[order]
+    overall, in_split = np.arange(count), np.arange(count)
+    if count:
+        new_key = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+        new_split = new_key | np.r_[True, sorted_rank[1:] != sorted_rank[:-1]]
+        for starts, kept in ((np.flatnonzero(new_key), overall), (np.flatnonzero(new_split), in_split)):
+            kept[order] = np.repeat(order[starts], np.diff(np.r_[starts, count]))
+    return _Copies(in_split, overall, rank, key_of)
 
 
 # ---------------------------------------------------------------------------------------------------------- pass 3
-def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy, copy_reason: int,
+def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy, duplicate: bool, leaked: bool,
             failed_checks: list[str]) -> tuple[str, list[str], int | None]:
-    """(decision, reasons, new label or None) for one item, whose triplet key is `key`."""
+    """(decision, reasons, new label or None) for one item, whose triplet key is `key`; `duplicate`: it is not the
+    copy kept in its split; `leaked`: its triplet is kept in another split."""
     drop: list[str] = []
-    if copy_reason == 1 and policy.duplicate == "drop":
+    if duplicate and policy.duplicate == "drop":
         drop.append("duplicate")
-    if copy_reason == 2 and policy.cross_split_leak == "drop":
+    if leaked and policy.cross_split_leak == "drop":
         drop.append("cross_split_leak")
     if failed_checks and policy.failed_checks == "drop":
         drop += failed_checks
@@ -236,8 +241,8 @@ def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy
     spoken = item["question_text"] + ("" if regenerate else "\n" + (item.get("answer_text") or ""))
     if policy.unspeakable == "drop" and unspeakable_in_speech(spoken):
         drop.append("unspeakable")
-    if drop:
-        return "drop", list(dict.fromkeys(drop + fixes)), new_label
+    if drop:  # the reasons are what made the decision; a label change on the way shows in old/new_label
+        return "drop", list(dict.fromkeys(drop)), new_label
     if regenerate:
         return "regenerate", fixes, new_label
     if new_label is not None:
@@ -285,18 +290,22 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
                           gold_files=[str(g) for g in gold_files], validated=str(validated) if validated else None)
     progress.start("curate (2 passes)", total=count_lines(path))
     with _gold_loader(gold_files) as gold_labels:  # the gold files are read in another process meanwhile
-        copies, report.items = _find_copies(path, policy, progress)
+        copies = _find_copies(path, policy, progress)
         gold = gold_labels()
-    losers = np.flatnonzero(copies.why)
-    kept_ids = {index: item["id"] for index, item in iter_selected(path, set(copies.kept[losers].tolist()))}
+    report.items = len(copies.keys)
+    duplicate, leaked = copies.duplicate(), copies.leaked()
+    # The copies that stay instead of dropped ones: the triplet's overall copy for a leak, the split's for a duplicate.
+    named = set(copies.overall[leaked].tolist()) | set(copies.in_split[duplicate].tolist())
+    kept_ids = {index: item["id"] for index, item in iter_selected(path, named)}
     progress.start("curate: write", total=report.items)
-    kept_list, why_list, key_list = copies.kept.tolist(), copies.why.tolist(), copies.keys.tolist()
+    duplicate_list, leaked_list, key_list = duplicate.tolist(), leaked.tolist(), copies.keys.tolist()
+    overall_list, in_split_list = copies.overall.tolist(), copies.in_split.tolist()
     with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
         for index, line in enumerate(iter_manifest_lines(path)):  # each line was checked by the first pass
             item = line.record
             failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
-            decision, reasons, new_label = _decide(item, key_list[index], gold, policy, why_list[index],
-                                                   failed_checks)
+            decision, reasons, new_label = _decide(item, key_list[index], gold, policy, duplicate_list[index],
+                                                   leaked_list[index], failed_checks)
             report.count(item["split"], decision, reasons)
             progress.advance()
             if decision != "keep":
@@ -304,8 +313,10 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
                          "reasons": reasons}
                 if new_label is not None:
                     entry |= {"old_label": item["label"], "new_label": new_label}
-                if why_list[index]:
-                    entry["kept_instead"] = kept_ids[kept_list[index]]
+                if "cross_split_leak" in reasons:
+                    entry["kept_instead"] = kept_ids[overall_list[index]]
+                elif "duplicate" in reasons:
+                    entry["kept_instead"] = kept_ids[in_split_list[index]]
                 decisions.write_record(entry)
             if decision == "drop":
                 continue
