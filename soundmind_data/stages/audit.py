@@ -125,15 +125,16 @@ def checked_item(line) -> dict:
     return item
 
 
-def answer_check(item: dict) -> str | None:
-    """Which answer check an item fails (answer_missing, answer_undecidable, answer_label_disagree), or None."""
+def answer_check(item: dict, label: int | None = None) -> str | None:
+    """Which answer check an item fails (answer_missing, answer_undecidable, answer_label_disagree), or None; against
+    `label` when given (a label curate is about to give it), else the item's own."""
     answer = item.get("answer_text")
     if not answer or not answer.strip():
         return "answer_missing"
     verdict = parse_final_answer(answer)
     if verdict is None:
         return "answer_undecidable"
-    return "answer_label_disagree" if verdict != item["label"] else None
+    return "answer_label_disagree" if verdict != (item["label"] if label is None else label) else None
 
 
 _DISAGREEMENTS = {

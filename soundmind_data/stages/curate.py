@@ -36,8 +36,8 @@ import yaml
 from soundmind_data import schemas
 from soundmind_data.corpus import AUDIO_FIELDS
 from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, count_lines, iter_manifest_lines, iter_records, iter_selected, \
-    write_json
+from soundmind_data.jsonl import AtomicWriter, count_lines, iter_checked, iter_manifest_lines, iter_records, \
+    iter_selected, write_json
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.speech_text import unspeakable_in_speech
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
@@ -46,6 +46,7 @@ from soundmind_data.table import format_table
 from soundmind_data.textkey import triplet_key
 
 DECISIONS = ("keep", "relabel", "regenerate", "drop")
+NOT_NEEDING_AN_ANSWER = b',"needs_answer":false}\n'  # what a kept line gains: `dumps` would write it so
 REASONS = ("gold_disagree", "answer_label_disagree", "answer_missing", "answer_undecidable", "duplicate",
            "cross_split_leak", "unspeakable")  # and the names of failed validate checks
 
@@ -207,10 +208,10 @@ def _find_copies(path: Path, policy: Policy, progress: Progress) -> _Copies:
 
 
 # ---------------------------------------------------------------------------------------------------------- pass 3
-def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy, duplicate: bool, leaked: bool,
+def _decide(item: dict[str, Any], file_gold: int, policy: Policy, duplicate: bool, leaked: bool,
             failed_checks: list[str]) -> tuple[str, list[str], int | None]:
-    """(decision, reasons, new label or None) for one item, whose triplet key is `key`; `duplicate`: it is not the
-    copy kept in its split; `leaked`: its triplet is kept in another split."""
+    """(decision, reasons, new label or None) for one item. `file_gold`: the gold files' label of its triplet (-1:
+    none); `duplicate`: it is not the copy kept in its split; `leaked`: its triplet is kept in another split."""
     drop: list[str] = []
     if duplicate and policy.duplicate == "drop":
         drop.append("duplicate")
@@ -220,16 +221,16 @@ def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy
         drop += failed_checks
     fixes: list[str] = []
     label, new_label = item["label"], None
-    gold_label = item["source"].get("gold_label") if isinstance(item.get("source"), dict) else None
-    if gold_label is None:
-        gold_label = gold.get(key)
+    gold_label = item["source"].get("gold_label")
+    if gold_label is None and file_gold >= 0:
+        gold_label = file_gold
     if gold_label is not None and gold_label != label:
         if policy.gold_disagree == "relabel":
             new_label = label = gold_label
             fixes.append("gold_disagree")
         elif policy.gold_disagree == "drop":
             drop.append("gold_disagree")
-    problem = answer_check({**item, "label": label})
+    problem = answer_check(item, label)
     regenerate = False
     if problem:
         action = getattr(policy, problem)
@@ -238,8 +239,8 @@ def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy
             fixes.append(problem)
         elif action == "drop":
             drop.append(problem)
-    spoken = item["question_text"] + ("" if regenerate else "\n" + (item.get("answer_text") or ""))
-    if policy.unspeakable == "drop" and unspeakable_in_speech(spoken):
+    if policy.unspeakable == "drop" and (unspeakable_in_speech(item["question_text"]) or (
+            not regenerate and unspeakable_in_speech(item.get("answer_text") or ""))):
         drop.append("unspeakable")
     if drop:  # the reasons are what made the decision; a label change on the way shows in old/new_label
         return "drop", list(dict.fromkeys(drop)), new_label
@@ -250,19 +251,44 @@ def _decide(item: dict[str, Any], key: int, gold: dict[int, int], policy: Policy
     return "keep", [], None
 
 
+def _gold_table(gold_files: list[str | Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The gold labels as (sorted triplet keys, labels): 9 bytes a triplet, looked up for all items at once."""
+    gold = load_gold(gold_files)
+    keys = np.fromiter(gold.keys(), dtype=np.int64, count=len(gold))
+    labels = np.fromiter(gold.values(), dtype=np.int8, count=len(gold))
+    order = np.argsort(keys)
+    return keys[order], labels[order]
+
+
 @contextmanager
-def _gold_loader(gold_files) -> Iterator[Callable[[], dict[int, int]]]:
+def _gold_loader(gold_files) -> Iterator[Callable[[], tuple[np.ndarray, np.ndarray]]]:
     """Read the gold files in a second process while the first pass runs here: both are CPU-bound, and gold files
-    are often as long as the corpus. Gives a function that returns the gold labels (raising what reading raised)."""
+    are often as long as the corpus. Gives a function that returns the gold table (raising what reading raised)."""
     if not gold_files:
-        yield dict
+        yield lambda: (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
         return
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=worker_signals)
-    future = pool.submit(load_gold, list(gold_files))
+    future = pool.submit(_gold_table, list(gold_files))
     try:
         yield future.result
     finally:
         stop_now(pool)
+
+
+def _file_gold(keys: np.ndarray, gold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each item's label in the gold files, -1 where its triplet is not there."""
+    gold_keys, gold_labels = gold
+    if not len(gold_keys):
+        return np.full(len(keys), -1, dtype=np.int8)
+    at = np.minimum(np.searchsorted(gold_keys, keys), len(gold_keys) - 1)
+    return np.where(gold_keys[at] == keys, gold_labels[at], -1).astype(np.int8)
+
+
+def _rows(*columns: np.ndarray, chunk: int = 1 << 16) -> Iterator[tuple]:
+    """The columns' values item by item, as Python values, converted a chunk at a time (a list of a million ints
+    would cost more memory than the whole first pass)."""
+    for start in range(0, len(columns[0]), chunk):
+        yield from zip(*(column[start:start + chunk].tolist() for column in columns))
 
 
 def _validated_checks(path: Path | None) -> dict[str, list[str]]:
@@ -289,39 +315,40 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
     report = CurateReport(manifest=str(path), out=str(out), decisions_file=str(decisions_file), policy=policy,
                           gold_files=[str(g) for g in gold_files], validated=str(validated) if validated else None)
     progress.start("curate (2 passes)", total=count_lines(path))
-    with _gold_loader(gold_files) as gold_labels:  # the gold files are read in another process meanwhile
+    with _gold_loader(gold_files) as gold_table:  # the gold files are read in another process meanwhile
         copies = _find_copies(path, policy, progress)
-        gold = gold_labels()
+        file_gold = _file_gold(copies.keys, gold_table())
     report.items = len(copies.keys)
     duplicate, leaked = copies.duplicate(), copies.leaked()
     # The copies that stay instead of dropped ones: the triplet's overall copy for a leak, the split's for a duplicate.
     named = set(copies.overall[leaked].tolist()) | set(copies.in_split[duplicate].tolist())
     kept_ids = {index: item["id"] for index, item in iter_selected(path, named)}
     progress.start("curate: write", total=report.items)
-    duplicate_list, leaked_list, key_list = duplicate.tolist(), leaked.tolist(), copies.keys.tolist()
-    overall_list, in_split_list = copies.overall.tolist(), copies.in_split.tolist()
+    rows = _rows(file_gold, duplicate, leaked, copies.overall, copies.in_split)
     with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
-        for index, line in enumerate(iter_manifest_lines(path)):  # each line was checked by the first pass
-            item = line.record
+        # every line was checked by the first pass: here they are only decoded
+        for (number, raw, item), (gold, is_copy, is_leak, overall, in_split) in zip(iter_checked(path), rows):
             failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
-            decision, reasons, new_label = _decide(item, key_list[index], gold, policy, duplicate_list[index],
-                                                   leaked_list[index], failed_checks)
+            decision, reasons, new_label = _decide(item, gold, policy, is_copy, is_leak, failed_checks)
             report.count(item["split"], decision, reasons)
             progress.advance()
             if decision != "keep":
-                entry = {"id": item["id"], "split": item["split"], "line": line.number, "decision": decision,
+                entry = {"id": item["id"], "split": item["split"], "line": number, "decision": decision,
                          "reasons": reasons}
                 if new_label is not None:
                     entry |= {"old_label": item["label"], "new_label": new_label}
                 if "cross_split_leak" in reasons:
-                    entry["kept_instead"] = kept_ids[overall_list[index]]
+                    entry["kept_instead"] = kept_ids[overall]
                 elif "duplicate" in reasons:
-                    entry["kept_instead"] = kept_ids[in_split_list[index]]
+                    entry["kept_instead"] = kept_ids[in_split]
                 decisions.write_record(entry)
             if decision == "drop":
                 continue
-            curated.write_record(_curated_item(item, decision, reasons, new_label))
             report.items_out += 1
+            if decision == "keep" and "needs_answer" not in item and "failed_checks" not in item:
+                curated.file.write(raw.rstrip()[:-1] + NOT_NEEDING_AN_ANSWER)  # the line as it was, plus the mark
+            else:
+                curated.write_record(_curated_item(item, decision, reasons, new_label))
     return report
 
 
