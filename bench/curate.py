@@ -10,15 +10,13 @@ its report. Targets (issue 13): ≥ 20,000 items/s at 100,000 items; peak RSS un
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_audit import sentence, timed_child  # noqa: E402  (the same generated text and child-process timing)
+from ingest_audit import measure_twice, sentence, timed_child  # noqa: E402  (the same text, timing and sizes)
 
 ENTAILED = "The rule covers the case, so the conclusion follows.\n\nAnswer: entailed."
 NOT_ENTAILED = "Nothing forces the conclusion.\n\nAnswer: not entailed."
@@ -59,12 +57,7 @@ def measure(folder: Path, items: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--scale", type=int, default=10)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(Path(tmp), args.items), measure(Path(tmp), args.items * args.scale)]
+    _, rows = measure_twice(__doc__, measure)
     print(f"{'items':>9} {'seconds':>8} {'items/s':>9} {'peak RSS MB':>12}  decisions")
     for r in rows:
         print(f"{r['items']:>9} {r['seconds']:>8.2f} {r['items_per_s']:>9,.0f} {r['rss_mb']:>12.1f}  {r['decisions']}")

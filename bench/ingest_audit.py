@@ -65,13 +65,18 @@ def measure(workdir: Path, items: int) -> dict:
             "ingest_rss_mb": ingest_mb, "audit_rss_mb": audit_mb}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def measure_twice(doc: str, measure) -> tuple[argparse.Namespace, list[dict]]:
+    """Parse `--items N --scale K` and run `measure(folder, items)` for N and K×N items in a temporary folder."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--scale", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(Path(tmp), args.items), measure(Path(tmp), args.items * args.scale)]
+        return args, [measure(Path(tmp), args.items), measure(Path(tmp), args.items * args.scale)]
+
+
+def main() -> None:
+    args, rows = measure_twice(__doc__, measure)
     print(f"{'items':>9} {'ingest s':>9} {'audit s':>8} {'items/s (ingest+audit)':>23} {'ingest RSS MB':>14} {'audit RSS MB':>13}")
     for r in rows:
         print(f"{r['items']:>9} {r['ingest_s']:>9.2f} {r['audit_s']:>8.2f} {r['items_per_s']:>23,.0f} "
