@@ -110,7 +110,8 @@ def _stage_run_rows(stage_runs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...
 def _curation_text(curation: Sequence[dict[str, Any]]) -> list[str]:
     """The Curation section's paragraphs, from the reports of the curate passes (schemas/curate-report.schema.json)."""
     if not curation:
-        return ["Not curated with `soundmind-data curate`: the audit below is of the items as they were built."]
+        return ["No `soundmind-data curate` pass is recorded in a pipeline run log beside the published manifest; the "
+                "audit below is of the items as they are published."]
     text = []
     for number, report in enumerate(curation, start=1):
         decisions = ", ".join(f"{count} {decision}" for decision, count in report["decisions"].items())

@@ -243,3 +243,50 @@ def test_copies_within_a_split_go_even_when_leaks_are_kept(tmp_path):
         assert {line["id"]: line["reasons"] for line in lines} == expected
         assert all(line["kept_instead"] == ("train-early" if line["reasons"] == ["duplicate"] else "test-a")
                    for line in lines)
+
+
+def test_bad_lines_and_paths_are_one_line_errors_and_nothing_is_written(corpus, tmp_path, run_cli):
+    manifest, gold = corpus
+    records = read_jsonl(manifest)
+    out = tmp_path / "out.jsonl"
+    for name, broken, field in (("nosource", {k: v for k, v in records[0].items() if k != "source"}, "source"),
+                                ("goldlabel", {**records[0], "source": {**src(1), "gold_label": "0"}}, "gold_label"),
+                                ("failed", {**records[0], "failed_checks": "loudness"}, "failed_checks"),
+                                ("answer", {**records[0], "answer_text": 0}, "answer_text")):
+        bad = write_jsonl(tmp_path / f"{name}.jsonl", records[:3] + [broken])
+        proc = run_cli("curate", bad, "--out", out, check_rc=1)
+        assert proc.stderr.startswith(f"error: {bad}:4: ") and field in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and not out.exists()
+    validated = write_jsonl(tmp_path / "v.jsonl", [{"id": "clean", "failed_checks": ["x"]}, {"failed_checks": []}])
+    proc = run_cli("curate", manifest, "--validated", validated, "--out", out, check_rc=1)
+    assert proc.stderr.startswith(f"error: {validated}:2: id") and not out.exists()
+    for args in (("--out", out, "--json", manifest), ("--out", out, "--json", out), ("--out", gold, "--gold", gold)):
+        proc = run_cli("curate", manifest, *args, check_rc=2)
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert read_jsonl(manifest) == records and not out.exists()
+
+
+def test_a_copy_that_goes_anyway_is_not_the_one_kept(tmp_path):
+    items = [item("early-bad", conclusion="Same", source=src(1), failed_checks=["loudness"]),
+             item("late-good", conclusion="Same", source=src(2)),
+             item("test-bad", split="test", conclusion="Other", source=src(3), failed_checks=["asr_wer"]),
+             item("train-good", conclusion="Other", source=src(4))]
+    out = tmp_path / "out.jsonl"
+    curate_manifest(write_jsonl(tmp_path / "items.jsonl", items), out=out)
+    assert [r["id"] for r in read_jsonl(out)] == ["late-good", "train-good"]  # each triplet survives once
+    decisions = {d["id"]: d for d in read_jsonl(decisions_path(out))}
+    assert decisions["early-bad"]["reasons"] == ["duplicate", "loudness"]
+    assert decisions["early-bad"]["kept_instead"] == "late-good"
+    assert decisions["test-bad"]["reasons"] == ["cross_split_leak", "asr_wer"]
+    assert decisions["test-bad"]["kept_instead"] == "train-good"
+
+
+def test_curating_a_curated_manifest_again_changes_nothing(corpus, tmp_path):
+    manifest, gold = corpus
+    once, twice = tmp_path / "once.jsonl", tmp_path / "twice.jsonl"
+    curate_manifest(manifest, out=once, gold_files=[gold])
+    report = curate_manifest(once, out=twice, gold_files=[gold])
+    assert read_jsonl(twice) == read_jsonl(once)  # the waiting items keep why they were first marked
+    assert report.decisions["drop"] == 0 and report.decisions["relabel"] == 0
+    assert {d["id"] for d in read_jsonl(decisions_path(twice))} == {r["id"] for r in read_jsonl(once)
+                                                                    if r["needs_answer"]}

@@ -457,13 +457,14 @@ def test_publish_refuses_what_the_audit_flags_unless_allowed(tmp_path, run_cli, 
     proc = run_cli("publish", manifest, "--local-dir", folder, env=hub_env, check_rc=1)
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "1 answer_missing (train-004)" in proc.stderr and "1 duplicates (train-copy)" in proc.stderr
-    assert "--allow-flagged" in proc.stderr and not folder.exists()  # refused before anything is built
+    assert "--allow-flagged" in proc.stderr and "soundmind-data reason" in proc.stderr
+    assert not folder.exists()  # refused before anything is built
 
     run_cli("publish", manifest, "--local-dir", folder, "--allow-flagged", env=hub_env, check_rc=0)
     card = (folder / "README.md").read_text(encoding="utf-8")
     audit = card[card.index("## Audit"):card.index("## How it was built")]
     assert "**Published with `--allow-flagged`**" in audit and "1 answer missing, 1 duplicates" in audit
-    assert "Not curated with `soundmind-data curate`" in card
+    assert "No `soundmind-data curate` pass is recorded" in card
 
 
 def test_the_card_tells_the_curation_of_a_pipeline(tmp_path, run_cli, hub_env):

@@ -120,7 +120,7 @@ def checked_item(line) -> dict:
             raise DataError(f"{line.file}:{line.number}: {name}: missing or not a string (see `soundmind-data validate`)")
     if item.get("label") not in (0, 1) or isinstance(item.get("label"), bool):
         raise DataError(f"{line.file}:{line.number}: label: expected 0 or 1, got {item.get('label')!r}")
-    if not isinstance(item.get("answer_text") or "", str):
+    if item.get("answer_text") is not None and not isinstance(item["answer_text"], str):
         raise DataError(f"{line.file}:{line.number}: answer_text: expected a string or null")
     return item
 

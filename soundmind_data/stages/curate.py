@@ -34,10 +34,10 @@ import numpy as np
 import yaml
 
 from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, count_lines, iter_checked, iter_manifest_lines, iter_records, \
-    iter_selected, write_json
+from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
+    write_json
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.speech_text import unspeakable_in_speech
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
@@ -47,6 +47,8 @@ from soundmind_data.textkey import triplet_key
 
 DECISIONS = ("keep", "relabel", "regenerate", "drop")
 NOT_NEEDING_AN_ANSWER = b',"needs_answer":false}\n'  # what a kept line gains: `dumps` would write it so
+MAX_SPLITS = 2**16 - 1  # split codes are stored as uint16
+LAST_LINE = 2**62  # source lines beyond this sort as equal (they only order copies)
 REASONS = ("gold_disagree", "answer_label_disagree", "answer_missing", "answer_undecidable", "duplicate",
            "cross_split_leak", "unspeakable")  # and the names of failed validate checks
 
@@ -73,6 +75,8 @@ class Policy:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise UsageError(f"{path}: cannot read the policy: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise UsageError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
@@ -178,32 +182,66 @@ class _Copies:
         return self.rank != self.rank[self.overall]
 
 
-def _find_copies(path: Path, policy: Policy, progress: Progress) -> _Copies:
-    keys, split_codes, lines = array("q"), array("H"), array("q")
+def _checked(line: Line) -> dict[str, Any]:
+    """The line's item with every field curate reads well typed, or a DataError naming file, line and field (the
+    item schema is consulted only when something is off: validating every item with it would cost more than
+    curating)."""
+    item = checked_item(line)
+    source, failed = item.get("source"), item.get("failed_checks", [])
+    gold = source.get("gold_label") if isinstance(source, dict) else None
+    if not (isinstance(source, dict) and isinstance(source.get("line"), int) and not isinstance(source["line"], bool)
+            and (gold is None or (gold in (0, 1) and not isinstance(gold, bool)))
+            and isinstance(failed, list) and all(isinstance(check, str) for check in failed)
+            and ID_PATTERN.fullmatch(item["id"]) and SPLIT_PATTERN.fullmatch(item["split"])):
+        raise DataError(f"{line.file}:{line.number}: {schemas.first_error('item', item) or 'source: not an object'}")
+    return item
+
+
+def _dropped_anyway(item: dict[str, Any], failed_checks: list[str] | None, policy: Policy) -> bool:
+    """Whether the item goes whatever its copies do (failed checks, an unspeakable question): such a copy is kept
+    in place of another only when every copy goes."""
+    return bool((failed_checks and policy.failed_checks == "drop")
+                or (policy.unspeakable == "drop" and unspeakable_in_speech(item["question_text"])))
+
+
+def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, list[str]],
+                 progress: Progress) -> _Copies:
+    keys, split_codes, lines, dropped = array("q"), array("H"), array("q"), array("b")
     splits: dict[str, int] = {}
+    has_audio = False
     for line in iter_manifest_lines(path):
-        item = checked_item(line)
+        item = _checked(line)
         keys.append(triplet_key(item))
+        if item["split"] not in splits and len(splits) == MAX_SPLITS:
+            raise DataError(f"{line.file}:{line.number}: split: more than {MAX_SPLITS} splits")
         split_codes.append(splits.setdefault(item["split"], len(splits)))
-        source_line = item.get("source", {}).get("line") if isinstance(item.get("source"), dict) else None
-        lines.append(source_line if isinstance(source_line, int) else 0)
+        lines.append(min(item["source"]["line"], LAST_LINE))
+        dropped.append(_dropped_anyway(item, item.get("failed_checks") or failed_by_id.get(item["id"]), policy))
+        has_audio = has_audio or any(field in item for field in AUDIO_FIELDS)
         progress.advance()
+    if has_audio and out.resolve().parent != path.resolve().parent:
+        raise UsageError(f"--out {out}: must be in the folder of {path} (its audio paths are relative to it)")
     count = len(keys)
     key_of = np.frombuffer(keys, dtype=np.int64)
     split_rank = np.empty(len(splits), dtype=np.int64)  # split code -> its rank in the policy's precedence
     for rank, name in enumerate(sorted(splits, key=policy.split_rank)):
         split_rank[splits[name]] = rank
     rank = split_rank[np.frombuffer(split_codes, dtype=np.uint16)] if count else np.zeros(0, dtype=np.int64)
-    # By triplet, then the best split, then the lowest source line, then file order: the first of a triplet's run is
-    # the copy kept overall, the first of each (triplet, split) run the copy kept in that split.
-    order = np.lexsort((np.arange(count), np.frombuffer(lines, dtype=np.int64), rank, key_of))
-    sorted_keys, sorted_rank = key_of[order], rank[order]
-    overall, in_split = np.arange(count), np.arange(count)
-    if count:
-        new_key = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-        new_split = new_key | np.r_[True, sorted_rank[1:] != sorted_rank[:-1]]
-        for starts, kept in ((np.flatnonzero(new_key), overall), (np.flatnonzero(new_split), in_split)):
-            kept[order] = np.repeat(order[starts], np.diff(np.r_[starts, count]))
+    # The copy kept of a triplet: one that stays anyway first, then the best split, the lowest source line, file
+    # order; in each split, the same within the split. The first of each sorted run is the copy kept.
+    position, source_line = np.arange(count), np.frombuffer(lines, dtype=np.int64)
+    goes = np.frombuffer(dropped, dtype=np.int8)
+    overall, in_split = position.copy(), position.copy()
+    for kept, sort_keys, run_keys in ((overall, (position, source_line, rank, goes, key_of), (key_of,)),
+                                      (in_split, (position, source_line, goes, rank, key_of), (key_of, rank))):
+        order = np.lexsort(sort_keys)
+        starts = np.zeros(count, dtype=bool)
+        starts[:1] = True
+        for column in run_keys:
+            ordered = column[order]
+            starts[1:] |= ordered[1:] != ordered[:-1]
+        first = np.flatnonzero(starts)
+        kept[order] = np.repeat(order[first], np.diff(np.r_[first, count]))
     return _Copies(in_split, overall, rank, key_of)
 
 
@@ -292,13 +330,20 @@ def _rows(*columns: np.ndarray, chunk: int = 1 << 16) -> Iterator[tuple]:
 
 
 def _validated_checks(path: Path | None) -> dict[str, list[str]]:
-    """id -> failed check names, from a `validate --out` manifest."""
+    """id -> failed check names, from a `validate --out` manifest; a line without a string id or with failed_checks
+    that are not a list of names is a DataError naming file, line and field."""
     if path is None:
         return {}
     failed = {}
-    for record in iter_records(path):
-        if record.get("failed_checks"):
-            failed[record["id"]] = record["failed_checks"]
+    for line in iter_manifest_lines(path):
+        item_id, checks = line.record.get("id"), line.record.get("failed_checks", [])
+        if not isinstance(item_id, str):
+            raise DataError(f"{line.file}:{line.number}: id: missing or not a string (--validated takes the manifest "
+                            "`validate --out` writes)")
+        if not isinstance(checks, list) or not all(isinstance(check, str) for check in checks):
+            raise DataError(f"{line.file}:{line.number}: failed_checks: expected a list of check names")
+        if checks:
+            failed[item_id] = checks
     return failed
 
 
@@ -314,9 +359,9 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
     failed_by_id = _validated_checks(Path(validated) if validated else None)
     report = CurateReport(manifest=str(path), out=str(out), decisions_file=str(decisions_file), policy=policy,
                           gold_files=[str(g) for g in gold_files], validated=str(validated) if validated else None)
-    progress.start("curate (2 passes)", total=count_lines(path))
+    progress.start("curate: read", total=count_lines(path))
     with _gold_loader(gold_files) as gold_table:  # the gold files are read in another process meanwhile
-        copies = _find_copies(path, policy, progress)
+        copies = _find_copies(path, out, policy, failed_by_id, progress)
         file_gold = _file_gold(copies.keys, gold_table())
     report.items = len(copies.keys)
     duplicate, leaked = copies.duplicate(), copies.leaked()
@@ -358,7 +403,8 @@ def _curated_item(item: dict[str, Any], decision: str, reasons: list[str], new_l
     if new_label is not None:
         item["curation"] = {"decision": decision, "reasons": reasons, "old_label": item["label"]}
         item["label"] = new_label
-    elif decision != "keep":
+    elif decision != "keep" and not (item.get("needs_answer") and reasons == ["answer_missing"]):
+        # (an item still waiting for its answer keeps the record of why it was first marked: curating is idempotent)
         item["curation"] = {"decision": decision, "reasons": reasons}
     if decision == "regenerate":  # the answer goes, with its audio: reason writes a new one for the (new) label
         item.pop("answer_text", None)
@@ -377,6 +423,13 @@ class CurateOptions:
 def run(manifest: Path, out: Path, options: CurateOptions, *, report: Path | None = None,
         progress: Progress = SILENT) -> CurateReport:
     """The curate stage."""
+    inputs = {Path(p).resolve(): p for p in (manifest, *options.gold, options.validated, options.policy) if p}
+    outputs = [Path(p) for p in (out, decisions_path(Path(out)), report) if p]
+    for path in outputs:
+        if path.resolve() in inputs:
+            raise UsageError(f"{path}: is also an input ({inputs[path.resolve()]}); write to another file")
+    if len({path.resolve() for path in outputs}) < len(outputs):
+        raise UsageError(f"--json {report}: is also the curated manifest or its decisions file")
     result = curate_manifest(manifest, out=out, gold_files=options.gold, validated=options.validated,
                              policy=Policy.load(options.policy), progress=progress)
     if report:

@@ -106,8 +106,10 @@ def flagged_findings(audit: AuditReport) -> dict[str, int]:
 def _refusal(manifest: Path, audit: AuditReport, flagged: dict[str, int]) -> str:
     findings = "; ".join(f"{count} {check} ({id_sample(audit.ids[check], 3, total=count)})"
                          for check, count in flagged.items())
-    return (f"{manifest}: not published: the audit flags {findings}; curate it first (`soundmind-data curate`), "
-            "or pass --allow-flagged to publish it as it is")
+    fix = "curate it (`soundmind-data curate`)"
+    if "answer_missing" in flagged:
+        fix += ", write the missing answers (`soundmind-data reason`)"
+    return f"{manifest}: not published: the audit flags {findings}; {fix}, or pass --allow-flagged to publish it as it is"
 
 
 def _curation_reports(stage_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
