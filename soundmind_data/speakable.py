@@ -45,6 +45,8 @@ def char_problem(char: str) -> str | None:
 def unspeakable_chars(text: str) -> str:
     """The distinct unspeakable characters of `text`, in order of first appearance ("" when all is speakable)."""
     if text.isascii():  # the common case, kept fast: only control characters and "|" can be wrong in ASCII
+        if not _ASCII_UNSPEAKABLE.search(text):
+            return ""
         return "".join(dict.fromkeys(_ASCII_UNSPEAKABLE.findall(text)))
     seen: dict[str, None] = {}
     for char in text:
