@@ -322,6 +322,16 @@ def _file_gold(keys: np.ndarray, gold: tuple[np.ndarray, np.ndarray]) -> np.ndar
     return np.where(gold_keys[at] == keys, gold_labels[at], -1).astype(np.int8)
 
 
+def _same_lines(lines: Iterator, rows: Iterator, path: Path) -> Iterator[tuple]:
+    """Each line of the second pass with its first-pass row; a file that changed in between is a DataError."""
+    try:
+        yield from zip(lines, rows, strict=True)
+    except ValueError as exc:
+        if not str(exc).startswith("zip()"):
+            raise
+        raise DataError(f"{path}: the file changed while it was being read") from None
+
+
 def _rows(*columns: np.ndarray, chunk: int = 1 << 16) -> Iterator[tuple]:
     """The columns' values item by item, as Python values, converted a chunk at a time (a list of a million ints
     would cost more memory than the whole first pass)."""
@@ -372,7 +382,8 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
     rows = _rows(file_gold, duplicate, leaked, copies.overall, copies.in_split)
     with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
         # every line was checked by the first pass: here they are only decoded
-        for (number, raw, item), (gold, is_copy, is_leak, overall, in_split) in zip(iter_checked(path), rows):
+        for (number, raw, item), (gold, is_copy, is_leak, overall, in_split) in _same_lines(iter_checked(path),
+                                                                                          rows, path):
             failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
             decision, reasons, new_label = _decide(item, gold, policy, is_copy, is_leak, failed_checks)
             report.count(item["split"], decision, reasons)
