@@ -190,6 +190,16 @@ def test_missing_file_and_missing_audio(tmp_path, speech):
     assert {f["field"] for f in report.failures} == {"question_audio.path", "answer_audio"}
 
 
+def test_both_audio_files_of_an_item_failing_alike_are_both_listed(tmp_path, speech):
+    """Two audio files of one line with the same failed checks tie in the worst-files ranking: both are listed."""
+    audio = write_audio(tmp_path, "q.flac", speech["question"])
+    record = spoken_item("a", {**audio, "path": "missing/q.flac"})
+    record["answer_text"], record["answer_audio"] = ANSWER, {**audio, "path": "missing/a.flac"}
+    report, failed = check_one(tmp_path, record, audio=True)
+    assert failed == {"file_exists"}
+    assert sorted(entry["field"] for entry in report.worst) == ["answer_audio", "question_audio"]
+
+
 def test_truncated_wav_is_caught_although_libsndfile_reads_it_short(tmp_path, speech):
     audio = write_audio(tmp_path, "q.wav", speech["question"], fmt="WAV")  # describes the whole file
     data = (tmp_path / "q.wav").read_bytes()

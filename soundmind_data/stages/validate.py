@@ -105,7 +105,9 @@ class ValidateReport(StageReport):
         failed = result.failed_checks
         if failed or result.wer is not None:
             entry = {"line": line, "id": item_id, "field": result.field, "failed": failed, "wer": result.wer}
-            heapq.heappush(self._worst, ((len(failed), -1 if result.wer is None else result.wer, -line), entry))
+            # the field breaks ties: both files of one line can fail alike, and entries (dicts) do not compare
+            rank = (len(failed), -1 if result.wer is None else result.wer, -line, result.field)
+            heapq.heappush(self._worst, (rank, entry))
             if len(self._worst) > WORST_SHOWN:
                 heapq.heappop(self._worst)
 
