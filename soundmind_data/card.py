@@ -185,7 +185,7 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         "## Audit",
         "Curation checks run on the published manifest by `soundmind-data audit` (counts of items):",
         markdown_table(("check", "items"), audit_rows),
-        *([f"**Published with `--allow-flagged`**: this corpus carries items the audit flags ("
+        *(["**Published with `--allow-flagged`**: this corpus carries items the audit flags ("
            + ", ".join(f"{count} {check.replace('_', ' ')}" for check, count in flagged.items())
            + "). Use them knowing that."] if flagged else []),
         "## How it was built",

@@ -115,7 +115,7 @@ def parse_options(cls: type, values: Mapping[str, Any], where: str) -> Any:
     """An options dataclass from a pipeline's `with:` mapping, every value checked against the field's type:
     `{workers: 2, voice: [a, b], dry-run: true}`. A scalar is taken for a one-element list; numbers are taken for
     text options (YAML reads `seed: 0` and `name: 2024` as numbers). Unknown and missing options are usage errors."""
-    fields = {field.name: field for field in dataclasses.fields(cls)}
+    fields = {spec.name: spec for spec in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
@@ -126,8 +126,8 @@ def parse_options(cls: type, values: Mapping[str, Any], where: str) -> Any:
         minimum = fields[name].metadata.get("min")
         if minimum is not None and kwargs[name] is not None and kwargs[name] < minimum:
             raise UsageError(f"{where}: {key}: {value!r} is below the minimum {minimum}")
-    for name, field in fields.items():
-        if name not in kwargs and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+    for name, spec in fields.items():
+        if name not in kwargs and spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise UsageError(f"{where}: missing option {name!r}")
     return cls(**kwargs)
 
@@ -151,17 +151,17 @@ def command_line(stage: Stage, manifest: Path | None, out: Path | None, options:
     args = ["soundmind-data", stage.name]
     if stage.reads_manifest:
         args.append(str(manifest))
-    for field in dataclasses.fields(options):
-        value = getattr(options, field.name)
-        if field.name == stage.positional:
+    for spec in dataclasses.fields(options):
+        value = getattr(options, spec.name)
+        if spec.name == stage.positional:
             args += [str(one) for one in value]
-        elif value == field.default or value is False or value is None or value == ():  # 0 and 0.0 are values
+        elif value == spec.default or value is False or value is None or value == ():  # 0 and 0.0 are values
             continue
         elif value is True:
-            args.append("--" + field.name.replace("_", "-"))
+            args.append("--" + spec.name.replace("_", "-"))
         else:
             for one in value if isinstance(value, tuple) else [value]:
-                args += ["--" + field.name.replace("_", "-"), str(one)]
+                args += ["--" + spec.name.replace("_", "-"), str(one)]
     if out is not None and stage.output:
         args += [stage.output_flag, str(out)]
     if report is not None:

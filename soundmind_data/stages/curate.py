@@ -174,6 +174,7 @@ class _Copies:
     overall: np.ndarray
     rank: np.ndarray  # each item's split's rank in the precedence
     keys: np.ndarray
+    mute_question: np.ndarray  # the item's question cannot be spoken (read once, in the first pass)
 
     def duplicate(self) -> np.ndarray:
         return self.in_split != np.arange(len(self.keys))
@@ -197,16 +198,15 @@ def _checked(line: Line) -> dict[str, Any]:
     return item
 
 
-def _dropped_anyway(item: dict[str, Any], failed_checks: list[str] | None, policy: Policy) -> bool:
+def _dropped_anyway(failed_checks: list[str] | None, mute_question: bool, policy: Policy) -> bool:
     """Whether the item goes whatever its copies do (failed checks, an unspeakable question): such a copy is kept
     in place of another only when every copy goes."""
-    return bool((failed_checks and policy.failed_checks == "drop")
-                or (policy.unspeakable == "drop" and unspeakable_in_speech(item["question_text"])))
+    return bool((failed_checks and policy.failed_checks == "drop") or (mute_question and policy.unspeakable == "drop"))
 
 
 def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, list[str]],
                  progress: Progress) -> _Copies:
-    keys, split_codes, lines, dropped = array("q"), array("H"), array("q"), array("b")
+    keys, split_codes, lines, dropped, mute = array("q"), array("H"), array("q"), array("b"), array("b")
     splits: dict[str, int] = {}
     has_audio = False
     for line in iter_manifest_lines(path):
@@ -216,7 +216,8 @@ def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, 
             raise DataError(f"{line.file}:{line.number}: split: more than {MAX_SPLITS} splits")
         split_codes.append(splits.setdefault(item["split"], len(splits)))
         lines.append(min(item["source"]["line"], LAST_LINE))
-        dropped.append(_dropped_anyway(item, item.get("failed_checks") or failed_by_id.get(item["id"]), policy))
+        mute.append(bool(unspeakable_in_speech(item["question_text"])))
+        dropped.append(_dropped_anyway(item.get("failed_checks") or failed_by_id.get(item["id"]), mute[-1], policy))
         has_audio = has_audio or any(field in item for field in AUDIO_FIELDS)
         progress.advance()
     if has_audio and out.resolve().parent != path.resolve().parent:
@@ -242,14 +243,15 @@ def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, 
             starts[1:] |= ordered[1:] != ordered[:-1]
         first = np.flatnonzero(starts)
         kept[order] = np.repeat(order[first], np.diff(np.r_[first, count]))
-    return _Copies(in_split, overall, rank, key_of)
+    return _Copies(in_split, overall, rank, key_of, np.frombuffer(mute, dtype=np.int8))
 
 
 # ---------------------------------------------------------------------------------------------------------- pass 3
 def _decide(item: dict[str, Any], file_gold: int, policy: Policy, duplicate: bool, leaked: bool,
-            failed_checks: list[str]) -> tuple[str, list[str], int | None]:
+            failed_checks: list[str], mute_question: bool) -> tuple[str, list[str], int | None]:
     """(decision, reasons, new label or None) for one item. `file_gold`: the gold files' label of its triplet (-1:
-    none); `duplicate`: it is not the copy kept in its split; `leaked`: its triplet is kept in another split."""
+    none); `duplicate`: it is not the copy kept in its split; `leaked`: its triplet is kept in another split;
+    `mute_question`: its question cannot be spoken."""
     drop: list[str] = []
     if duplicate and policy.duplicate == "drop":
         drop.append("duplicate")
@@ -277,7 +279,7 @@ def _decide(item: dict[str, Any], file_gold: int, policy: Policy, duplicate: boo
             fixes.append(problem)
         elif action == "drop":
             drop.append(problem)
-    if policy.unspeakable == "drop" and (unspeakable_in_speech(item["question_text"]) or (
+    if policy.unspeakable == "drop" and (mute_question or (
             not regenerate and unspeakable_in_speech(item.get("answer_text") or ""))):
         drop.append("unspeakable")
     if drop:  # the reasons are what made the decision; a label change on the way shows in old/new_label
@@ -379,13 +381,13 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
     named = set(copies.overall[leaked].tolist()) | set(copies.in_split[duplicate].tolist())
     kept_ids = {index: item["id"] for index, item in iter_selected(path, named)}
     progress.start("curate: write", total=report.items)
-    rows = _rows(file_gold, duplicate, leaked, copies.overall, copies.in_split)
+    rows = _rows(file_gold, duplicate, leaked, copies.overall, copies.in_split, copies.mute_question)
     with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
         # every line was checked by the first pass: here they are only decoded
-        for (number, raw, item), (gold, is_copy, is_leak, overall, in_split) in _same_lines(iter_checked(path),
-                                                                                          rows, path):
+        for (number, raw, item), (gold, is_copy, is_leak, overall, in_split, mute) in _same_lines(
+                iter_checked(path), rows, path):
             failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
-            decision, reasons, new_label = _decide(item, gold, policy, is_copy, is_leak, failed_checks)
+            decision, reasons, new_label = _decide(item, gold, policy, is_copy, is_leak, failed_checks, bool(mute))
             report.count(item["split"], decision, reasons)
             progress.advance()
             if decision != "keep":
