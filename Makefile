@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-out
-EXTRAS := asr,decode,train,plots,ray,dev
+EXTRAS := asr,speech,decode,train,plots,ray,dev
 
 .PHONY: demo test setup system-deps bench clean
 

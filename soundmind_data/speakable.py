@@ -55,6 +55,11 @@ def unspeakable_chars(text: str) -> str:
     return "".join(seen)
 
 
+def describe(chars: str) -> str:
+    """Unspeakable characters as a message names them: "'是' (CJK, U+662F), '✓' (symbol, U+2713)"."""
+    return ", ".join(f"{char!r} ({char_problem(char)}, U+{ord(char):04X})" for char in chars)
+
+
 _MARKUP = [  # (pattern, what it is), most telling first
     (re.compile(r"</?[A-Za-z][\w-]*>"), "a tag"),
     (re.compile(r"\$[^$\n]+\$|\\[A-Za-z]+"), "LaTeX"),

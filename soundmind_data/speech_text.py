@@ -1,25 +1,52 @@
 """Text to speech-ready text: what a voice should say, and in which pieces.
 
-`to_speech_text` rewrites what TTS voices misread or skip: logic symbols ("¬A → B" is read "not A implies B"),
-numbers, currency, abbreviations, typographic quotes and dashes, full-width forms, markdown emphasis, headings and
-bullets (real SoundMind answers have "**State Organs**:" and "*not*"). It never deletes content it does
-not understand: whatever is still unspeakable afterwards (CJK, unknown symbols) stays in the text so that
-`speakable.unspeakable_chars` finds it and the synthesis stage reports the item instead of dropping words silently.
-The same function builds the reference text for ASR round-trip checks, so audio and reference always agree.
+Speech text is made in three layers:
+
+1. **This project's domain layer**, before the normaliser: full-width forms, typographic quotes and dashes, markdown
+   marks (real SoundMind answers have "**State Organs**:" and "*not*"), logic symbols ("¬A → B" is read "not A
+   implies B"), and the few readings LogiQA text needs that the normaliser gets wrong (superscripts, "No. 5",
+   regnal numbers, "555-1234", "10s", "5~10", "death/injury").
+2. **`nemo-text-processing`** (NVIDIA's text normaliser for TTS, the `speech` extra): numbers, years, dates, times,
+   money, measures, fractions, ordinals, abbreviations. It runs sentence by sentence, as its authors advise; a
+   sentence with nothing it would rewrite (the common case in reasoning text) skips it. Its grammars compile once
+   per machine into `grammar_cache_dir()`. Without the extra, speech text is the domain layer alone and numbers
+   are left to the voice's own front end; `normaliser_note()` says so and `normaliser_name()` is recorded in each
+   item's `tts` record, so a mixed corpus shows.
+3. The domain layer again: symbols the normaliser left ("a = b", "x < y"), spaces.
+
+Nothing is deleted that is not understood: whatever is still unspeakable afterwards (CJK, unknown symbols) stays in
+the text, so that `speakable.unspeakable_chars` finds it and synthesis refuses the item instead of dropping words
+silently. `unspeakable_in_speech` is that one definition, used by audit, curate and synthesis alike. The same text
+is the reference of the ASR round trip, so audio and reference always agree.
 
 `split_sentences` cuts speech text into chunks no longer than a backend's limit, at sentence boundaries first,
-then at clause punctuation, then between words.
+then at clause punctuation, then between words, and never after an abbreviation or an initial.
 """
 
 from __future__ import annotations
 
+import csv
+import logging
+import os
 import re
+import threading
 import unicodedata
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+from soundmind_data.errors import UsageError
 from soundmind_data.speakable import unspeakable_chars
 
-# Read with spaces around them, so "¬A→B" and "¬ A → B" sound the same.
-_SYMBOL_WORDS = {
+NORMALISER_PACKAGE = "nemo-text-processing"
+SPEECH_RULES_VERSION = 2  # bump when the domain layer changes what a text is read as (cached speech text is keyed by it)
+CACHE_ENV = "SOUNDMIND_DATA_CACHE"
+
+# ------------------------------------------------------------------------------------------------ domain layer
+# Read with spaces around them, so "¬A→B" and "¬ A → B" sound the same. Applied before the normaliser, which
+# leaves logic alone; "<" and ">" are here too, and "=" between words (`_EQUALS`): it reads "x = 5" as "x equal
+# sign five", though "10-5=5" as arithmetic.
+_LOGIC_WORDS = {
     "¬": "not", "~": "not",  # "5~10" and "~5" are caught before as "5 to 10" and "about 5"
     "→": "implies", "⇒": "implies", "⊃": "implies", "⟶": "implies", "⟹": "implies",
     "↔": "if and only if", "⇔": "if and only if", "≡": "is equivalent to", "⟷": "if and only if", "⟺": "if and only if",
@@ -29,11 +56,13 @@ _SYMBOL_WORDS = {
     "∴": "therefore", "∵": "because", "⊥": "contradiction", "⊤": "truth",
     "∈": "is in", "∉": "is not in", "⊆": "is a subset of", "⊂": "is a subset of", "∩": "intersect", "∪": "union",
     "∅": "the empty set",
-    "=": "equals", "≠": "is not equal to", "<": "is less than", ">": "is greater than",
+    "≠": "is not equal to", "<": "is less than", ">": "is greater than",
     "≤": "is at most", "≥": "is at least", "≈": "is approximately",
-    "+": "plus", "−": "minus", "×": "times", "÷": "divided by", "±": "plus or minus", "^": "to the power of",
-    "°": "degrees", "%": "percent", "‰": "per mille", "‱": "per ten thousand", "§": "section", "¶": "paragraph",
+    "−": "minus", "×": "times", "÷": "divided by", "±": "plus or minus", "^": "to the power of",
 }
+# What the normaliser reads only next to a number; alone, the domain layer reads it afterwards.
+_SIGN_WORDS = {"=": "equals", "+": "plus", "%": "percent", "°": "degrees", "‰": "per mille", "‱": "per ten thousand",
+               "§": "section", "¶": "paragraph"}
 # ASCII spellings of the arrows, replaced before single characters so "->" does not become "- is greater than".
 _ASCII_ARROWS = [("<->", "↔"), ("<=>", "↔"), ("->", "→"), ("=>", "→"), ("<=", "≤"), (">=", "≥"), ("!=", "≠")]
 _TYPOGRAPHY = str.maketrans({
@@ -43,34 +72,41 @@ _TYPOGRAPHY = str.maketrans({
     "。": ".", "、": ",", "《": '"', "》": '"', "【": "(", "】": ")",  # CJK punctuation NFKC leaves alone
     "\u00a0": " ", "\u2009": " ", "\u200b": "", "\ufeff": "",
 })
-_SYMBOL_PATTERN = re.compile("|".join(re.escape(s) for s in sorted(_SYMBOL_WORDS, key=len, reverse=True)))
+_LOGIC_PATTERN = re.compile("|".join(re.escape(s) for s in sorted(_LOGIC_WORDS, key=len, reverse=True)))
+_EQUALS = re.compile(r"\s*=\s*")
+_SIGN_PATTERN = re.compile("|".join(re.escape(s) for s in _SIGN_WORDS))
 
-# Abbreviations as they are read; matched case-sensitively at word boundaries.
-_ABBREVIATIONS = [
-    (r"\be\.g\.", "for example"), (r"\bi\.e\.", "that is"), (r"\betc\.", "et cetera"), (r"\bvs\.?(?=\s)", "versus"),
-    (r"\bcf\.", "compare"), (r"\bapprox\.", "approximately"), (r"\bMr\.", "Mister"), (r"\bMrs\.", "Missus"),
-    (r"\bMs\.", "Miz"), (r"\bDr\.", "Doctor"), (r"\bProf\.", "Professor"), (r"\bSt\.(?= [A-Z])", "Saint"),
-    (r"\bNo\.(?= ?\d)", "number"), (r"\ba\.m\.", "A M"), (r"\bp\.m\.", "P M"), (r"\bU\.S\.(?:A\.)?", "U S"),
-    (r"\bU\.K\.", "U K"), (r"\bkm\b", "kilometres"), (r"\bkg\b", "kilograms"),
-]
-_ABBREVIATION_PATTERNS = [(re.compile(pattern), words) for pattern, words in _ABBREVIATIONS]
+# Superscripts, read before NFKC would turn "x²" into "x2".
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹ⁿ", "0123456789n")
+_SUPERSCRIPT = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹ⁿ]+")
+_POWER_WORDS = {"2": "squared", "3": "cubed"}
 
 _NUMBER_TEXT = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-# A hyphen starts a negative number only where a number can start (text or line start, after a space, "(", "=", ...):
-# "COVID-19", "A-5" and "1990-2000" keep theirs.
-_NEGATIVE = re.compile(r"(?<![^\s(\[{=<>,;:/])-(?=\d)")
-# "1990-2000", "5~10", "5 – 10" are ranges, read "A to B"; "2020-01-05" and "10-5=5" are not. A hyphen needs no spaces
-# around it ("5 - 3" is a subtraction); "〜" is the wave dash of Chinese and Japanese text, "～" arrives as "~" (NFKC).
+# "555-1234" and "555-123-4567" are telephone numbers, read digit by digit, never as a range or a subtraction.
+_PHONE = re.compile(r"(?<![\w.,-])(\d{3}(?:-\d{3})?)-(\d{4})(?![\w-])")
+# "1,000-2,000", "5~10", "5 – 10" are ranges, read "A to B"; "2020-01-05" and "10-5=5" are not. A hyphen needs no
+# spaces around it ("5 - 3" is a subtraction); "〜" is the wave dash of Chinese and Japanese text, "～" arrives as "~".
 _RANGE = re.compile(rf"(?<![\w.,-])({_NUMBER_TEXT})(?:-|\s*[–~〜]\s*)({_NUMBER_TEXT})(?![\w-]|[.,]\d|\s*=)")
 _APPROXIMATELY = re.compile(r"~(?=\s*\d)")
-# Decades: "1990s", "1990's", "'80s", "80s"; read "nineteen nineties", "eighties" (years 1100 to 2099, as _read_number).
-_DECADE = re.compile(r"(?<![\w.'])'?([1-9]0|1[1-9]\d0|20\d0)'?s\b")
-_CURRENCY = {"$": "dollars", "¥": "yuan", "€": "euros", "£": "pounds"}
-# The scale word belongs before the currency: "$1.2 million" is "one point two million dollars".
-_MONEY = re.compile(r"([$¥€£])\s?(\d[\d,]*(?:\.\d+)?)((?: (?:thousand|million|billion|trillion))?)\b")
-_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
-_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")  # "AB12" is read "AB twelve"
-_NUMBER = re.compile(_NUMBER_TEXT)
+# "10s" is a plural ("10s of thousands", "the 10s") or ten seconds; "5s" and "2.5s" are seconds. Decades ("80s",
+# "1990s") are the normaliser's.
+_TENS = re.compile(r"\b10s(?= of\b)|(?<=\bthe )10s\b")
+_SECONDS = re.compile(r"(?<![\w.])(10|\d*[1-9](?:\.\d+)?)s\b")
+_TIMES = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x\b")  # "5x faster"
+_WORD_SLASH_WORD = re.compile(r"(?<=[A-Za-z]{2})/(?=[A-Za-z]{2})")  # "death/injury": a choice
+_AND_OR = re.compile(r"\band/or\b")
+# Regnal numbers: "Henry VIII" is "Henry the 8th", which the normaliser reads as an ordinal; after a word that
+# counts ("Chapter IV", "World War II") a Roman numeral is a cardinal. One-letter numerals are too ambiguous
+# ("I", "V", "X" are letters in LogiQA text) and are left alone.
+_ROMAN = re.compile(r"\b([A-Z][a-z]+) (X{0,3}(?:IX|IV|V?I{0,3}))\b")  # up to XXXIX: "DC", "CD", "MD" are not kings
+_COUNTING_WORDS = {"Chapter", "Part", "Volume", "Book", "Act", "Scene", "Section", "Article", "War", "Phase", "Type",
+                   "Class", "Level", "Grade", "Step", "Stage", "Title", "Round", "Unit", "Appendix", "Figure", "Table"}
+_ROMAN_VALUES = {"X": 10, "V": 5, "I": 1}
+# Abbreviations and signs the normaliser leaves as they are written (it reads "Dr.", "Mr.", "e.g.", "vs." itself).
+_READINGS = [(re.compile(pattern), words) for pattern, words in [
+    (r"\bNo\.(?= ?\d)", "number"), (r"\bno\.(?= ?\d)", "number"), (r"\bProf\.", "Professor"),
+    (r"\bapprox\.", "approximately"), (r"¢", " cents"),
+]]
 # Markdown a voice would read out as "asterisk" or "hash": the marks go, the words stay ("**not**" is read "not").
 _MARKDOWN = [
     (re.compile(r"^ {0,3}#{1,6} +", re.MULTILINE), ""),  # heading marks
@@ -84,101 +120,201 @@ _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)\]])")
 _SPACE_AFTER_BRACKET = re.compile(r"([(\[]) +")
 _REPEATED_COMMAS = re.compile(r",(?:\s*,)+")
 
-_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_SCALES = [(10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand")]
-_ORDINAL_ENDINGS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-                    "nine": "ninth", "twelve": "twelfth"}
+
+def _equals(match: re.Match) -> str:
+    """ "=" is read "equals", except in arithmetic written without spaces ("10-5=5"), which the normaliser reads."""
+    text, start, end = match.string, match.start(), match.end()
+    arithmetic = match.group(0) == "=" and text[start - 1:start].isdigit() and text[end:end + 1].isdigit()
+    return "=" if arithmetic else " equals "
 
 
-def number_words(n: int) -> str:
-    """English words for a non-negative integer: 1998 -> "one thousand nine hundred ninety-eight"."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("-" + _ONES[n % 10] if n % 10 else "")
-    if n < 1000:
-        rest = n % 100
-        return _ONES[n // 100] + " hundred" + (" " + number_words(rest) if rest else "")
-    for value, name in _SCALES:
-        if n >= value:
-            if n // value >= 1000:  # beyond our scales: read digit by digit rather than guess
-                return " ".join(_ONES[int(d)] for d in str(n))
-            rest = n % value
-            return number_words(n // value) + " " + name + (" " + number_words(rest) if rest else "")
-    raise AssertionError("unreachable")
+def _superscript(match: re.Match) -> str:
+    power = match.group(0).translate(_SUPERSCRIPT_DIGITS)
+    return f" {_POWER_WORDS.get(power) or 'to the power of ' + power} "
 
 
-def _year_words(n: int) -> str:
-    """Years are read in pairs: 1998 -> "nineteen ninety-eight", 2005 -> "two thousand five"."""
-    if 2000 <= n <= 2009:
-        return number_words(n)
-    high, low = divmod(n, 100)
-    return number_words(high) + (" hundred" if low == 0
-                                 else " oh " + _ONES[low] if low < 10 else " " + number_words(low))
+def _roman_value(numeral: str) -> int:
+    values = [_ROMAN_VALUES[char] for char in numeral]
+    return sum(-value if value < following else value for value, following in zip(values, values[1:] + [0]))
 
 
-def _ordinal_words(n: int) -> str:
-    """21 -> "twenty-first": only the last word changes."""
-    head, last = re.match(r"(.*?)([a-z]+)$", number_words(n)).groups()
-    if last in _ORDINAL_ENDINGS:
-        return head + _ORDINAL_ENDINGS[last]
-    return head + (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+def _regnal(match: re.Match) -> str:
+    word, numeral = match.groups()
+    if len(numeral) < 2:
+        return match.group(0)
+    value = _roman_value(numeral)
+    if word in _COUNTING_WORDS:
+        return f"{word} {value}"
+    suffix = "th" if 10 <= value % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
+    return f"{word} the {value}{suffix}"
 
 
-def _decade_words(digits: str) -> str:
-    """The plural of the decade's last word: "80" -> "eighties", "1900" -> "nineteen hundreds"."""
-    n = int(digits)
-    words = _year_words(n) if n >= 1000 else number_words(n)
-    return words[:-1] + "ies" if words.endswith("y") else words + "s"
+def _before_normaliser(text: str) -> str:
+    text = _SUPERSCRIPT.sub(_superscript, text)
+    text = unicodedata.normalize("NFKC", text)  # full-width digits, letters and "～" become ASCII
+    text = _PHONE.sub(lambda m: ", ".join(" ".join(group) for group in m.group(0).split("-")), text)
+    text = _RANGE.sub(r"\1 to \2", text)  # before dashes become commas and "~" becomes "about" or "not"
+    text = text.translate(_TYPOGRAPHY).replace("\r\n", "\n").replace("\r", "\n")
+    for pattern, replacement in _MARKDOWN:
+        text = pattern.sub(replacement, text)
+    text = _APPROXIMATELY.sub("about ", text)
+    text = _TENS.sub("tens", text)
+    text = _SECONDS.sub(r"\1 seconds", text)
+    text = _TIMES.sub(r"\1 times", text)
+    text = _ROMAN.sub(_regnal, text)
+    for pattern, words in _READINGS:
+        text = pattern.sub(words, text)
+    text = _WORD_SLASH_WORD.sub(" or ", _AND_OR.sub("and or", text))
+    for ascii_arrow, symbol in _ASCII_ARROWS:
+        text = text.replace(ascii_arrow, symbol)
+    text = _EQUALS.sub(_equals, text)
+    return _LOGIC_PATTERN.sub(lambda m: f" {_LOGIC_WORDS[m.group(0)]} ", text)
 
 
-def _read_number(digits: str) -> str:
-    """A number as spoken; a standalone 4-digit number from 1100 to 2099 is read as a year."""
-    whole, _, fraction = digits.replace(",", "").partition(".")
-    if len(whole) > 1 and whole.startswith("0"):  # codes such as 007: digit by digit
-        spoken = " ".join(_ONES[int(d)] for d in whole)
-    elif not fraction and "," not in digits and len(whole) == 4 and 1100 <= int(whole) <= 2099:
-        spoken = _year_words(int(whole))
-    else:
-        spoken = number_words(int(whole))
-    if fraction:
-        spoken += " point " + " ".join(_ONES[int(d)] for d in fraction)
-    return spoken
+def _after_normaliser(text: str) -> str:
+    text = _SIGN_PATTERN.sub(lambda m: f" {_SIGN_WORDS[m.group(0)]} ", text)
+    text = _SPACE_AFTER_BRACKET.sub(r"\1", _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", text).strip()))
+    return _REPEATED_COMMAS.sub(",", text)
 
 
+# -------------------------------------------------------------------------------------------------- normaliser
+def grammar_cache_dir() -> Path:
+    """Where the normaliser's compiled grammars live: `$SOUNDMIND_DATA_CACHE`, else the user's cache folder."""
+    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "soundmind-data"
+    return Path(root) / f"{NORMALISER_PACKAGE}-{_normaliser_version()}"
+
+
+@lru_cache(maxsize=1)
+def _normaliser_version() -> str | None:
+    try:
+        version(NORMALISER_PACKAGE)
+        import nemo_text_processing  # noqa: F401  (installed but broken, e.g. pynini missing, counts as absent)
+    except (PackageNotFoundError, ImportError):
+        return None
+    return version(NORMALISER_PACKAGE)
+
+
+def normaliser_name() -> str:
+    """What reads numbers and abbreviations in this process's speech text, as recorded in each item's `tts`."""
+    found = _normaliser_version()
+    return f"{NORMALISER_PACKAGE} {found}" if found else "soundmind-data domain rules only"
+
+
+def normaliser_note() -> str | None:
+    """What a stage shows once per run before it normalises text: that the normaliser is missing (a warning), or
+    that its grammars are compiled first (a minute, once per machine); None when neither."""
+    if not _normaliser_version():
+        return (f"warning: {NORMALISER_PACKAGE} is not installed: numbers, dates and money are left to the voice "
+                "(pip install 'soundmind-data[speech]')")
+    folder = grammar_cache_dir()
+    if _normaliser is None and len(list(folder.glob("*.far"))) < _GRAMMAR_FILES:
+        return f"compiling the speech normaliser's grammars into {folder} (about a minute, once per machine)"
+    return None
+
+
+def prepare_normaliser() -> None:
+    """Load the normaliser now (compiling its grammars if this machine has none), so that worker processes forked
+    afterwards inherit it instead of each loading it."""
+    if _normaliser_version():
+        _load_normaliser()
+
+
+_GRAMMAR_FILES = 3  # the classifier, the verbaliser and the post-processor
+_LOAD_LOCK = threading.Lock()
+_normaliser = None  # the loaded Normalizer of this process
+
+
+def _load_normaliser():
+    """NeMo's English TTS normaliser; compiling its grammars the first time on this machine (about a minute,
+    under a file lock so that parallel workers compile once)."""
+    global _normaliser
+    with _LOAD_LOCK:
+        if _normaliser is None:
+            from filelock import FileLock
+            from nemo_text_processing.text_normalization.normalize import Normalizer
+
+            # It logs every sentence at INFO and resets its level on each call: a filter keeps warnings only.
+            logging.getLogger("NeMo-text-processing").addFilter(lambda record: record.levelno >= logging.WARNING)
+            folder = grammar_cache_dir()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"{folder}: cannot create the grammar cache: {exc.strerror} "
+                                 f"(set {CACHE_ENV} to a writable folder)") from None
+            with FileLock(str(folder / ".lock")):
+                _normaliser = Normalizer(input_case="cased", lang="en", cache_dir=str(folder))
+    return _normaliser
+
+
+@lru_cache(maxsize=1)
+def _whitelist() -> frozenset[str]:
+    """The written forms NeMo's TTS whitelist rewrites ("vs", "HVAC", "Mr."), as the fast path must know them."""
+    import nemo_text_processing.text_normalization.en as english
+
+    path = Path(english.__file__).parent / "data" / "whitelist" / "tts.tsv"
+    with open(path, encoding="utf-8") as rows:
+        return frozenset(row[0] for row in csv.reader(rows, delimiter="\t") if row)
+
+
+# A sentence of plain words: letters, spaces and pause punctuation, a full stop only at its end. The normaliser
+# returns such a sentence unchanged unless a word is in its whitelist or is in capitals (abbreviations, numerals).
+_PLAIN = re.compile(r"[A-Za-z ,;:!?'\"()\-]*[.!?]?")
+_CAPITALS = re.compile(r"\b[A-Z]{2,}\b")
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _needs_normaliser(sentence: str) -> bool:
+    if not _PLAIN.fullmatch(sentence) or _CAPITALS.search(sentence):
+        return True
+    whitelist = _whitelist()
+    return any(word in whitelist for word in _WORD.findall(sentence))
+
+
+def _normalise_line(normaliser, line: str) -> str:
+    sentences = normaliser.split_text_into_sentences(line, additional_split_symbols=";|:")
+    return " ".join(_normalise_sentence(normaliser, sentence) for sentence in sentences)
+
+
+def _normalise_sentence(normaliser, sentence: str) -> str:
+    if not _needs_normaliser(sentence):
+        return sentence
+    # "|" has no safe reading ("or", "given", "divides"?) and the normaliser would guess "vertical bar": the pieces
+    # around it are read and the bar is kept, for the unspeakable check to report.
+    return " | ".join(normaliser.normalize(piece, punct_post_process=True) if piece.strip() else piece
+                      for piece in sentence.split("|"))
+
+
+@lru_cache(maxsize=4096)
 def to_speech_text(text: str) -> str:
     """The words a voice should say for `text`; unspeakable characters it cannot rewrite are kept, not dropped.
 
     >>> to_speech_text("¬A → B")
     'not A implies B'
     """
-    text = unicodedata.normalize("NFKC", text)  # full-width digits, letters and "～" become ASCII
-    text = _NEGATIVE.sub("minus ", text)
-    text = _RANGE.sub(r"\1 to \2", text)  # before dashes become commas and "~" becomes "about" or "not"
-    text = text.translate(_TYPOGRAPHY).replace("\r\n", "\n").replace("\r", "\n")
-    for pattern, replacement in _MARKDOWN:
-        text = pattern.sub(replacement, text)
-    text = _APPROXIMATELY.sub("about ", text)
-    text = _DECADE.sub(lambda m: _decade_words(m.group(1)), text)  # before "1990s" is split as "1990 s"
-    for ascii_arrow, symbol in _ASCII_ARROWS:
-        text = text.replace(ascii_arrow, symbol)
-    text = _ORDINAL.sub(lambda m: _ordinal_words(int(m.group(1))), text)
-    text = _LETTER_DIGIT.sub(" ", text)
-    for pattern, words in _ABBREVIATION_PATTERNS:
-        text = pattern.sub(words, text)
-    text = _MONEY.sub(lambda m: f"{m.group(2)}{m.group(3)} {_CURRENCY[m.group(1)]}", text)
-    text = _NUMBER.sub(lambda m: _read_number(m.group(0)), text)
-    text = _SYMBOL_PATTERN.sub(lambda m: f" {_SYMBOL_WORDS[m.group(0)]} ", text)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    text = "\n".join(line for line in lines if line)
-    text = _SPACE_AFTER_BRACKET.sub(r"\1", _SPACE_BEFORE_PUNCT.sub(r"\1", text))
-    text = _REPEATED_COMMAS.sub(",", text)
-    return text
+    normaliser = _load_normaliser() if _normaliser_version() else None
+    lines = []
+    for line in _before_normaliser(text).split("\n"):
+        line = _SPACES.sub(" ", line).strip()
+        if line and normaliser is not None:
+            line = _normalise_line(normaliser, line)
+        line = _after_normaliser(line)
+        if line:
+            lines.append(line)
+    return "\n".join(lines)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+def unspeakable_in_speech(text: str) -> str:
+    """The characters of `text` that speech normalisation cannot turn into words ("" when a voice can say it all):
+    what audit, curate and synthesis call unspeakable. Text that is already speakable is not normalised (the
+    common case)."""
+    return unspeakable_chars(text) and unspeakable_chars(to_speech_text(text))
+
+
+# ----------------------------------------------------------------------------------------------------- chunking
+# A sentence ends at ".", "!" or "?" (and any closing quote or bracket) before a space and a word that can start a
+# sentence, or at a line break; not after an initial or an abbreviation ("J. K. Rowling", "Dr. Li", "No. 5").
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[^a-z0-9\s])|\n+")
+_NO_BREAK_AFTER = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|Prof|St|No|Jr|Sr|vs|etc|approx)|\b\w\.\w)\.$")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 
 
@@ -191,11 +327,19 @@ def split_sentences(text: str, max_chars: int) -> list[str]:
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
     chunks: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
-        sentence = sentence.strip()
-        if sentence:
-            chunks.extend(_fit(sentence, max_chars))
+    for sentence in _sentences(text):
+        chunks.extend(_fit(sentence, max_chars))
     return chunks
+
+
+def _sentences(text: str) -> list[str]:
+    sentences, start = [], 0
+    for end in _SENTENCE_END.finditer(text):
+        if "\n" in end.group(0) or not _NO_BREAK_AFTER.search(text[start:end.start()].rstrip("\"')]")):
+            sentences.append(text[start:end.start()])
+            start = end.end()
+    sentences.append(text[start:])
+    return [sentence.strip() for sentence in sentences if sentence.strip()]
 
 
 def _fit(sentence: str, max_chars: int) -> list[str]:
@@ -227,9 +371,3 @@ def _pack(parts: list[str], max_chars: int) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
-
-
-def unspeakable_in_speech(text: str) -> str:
-    """The characters of `text` that speech normalisation cannot turn into words ("" when a voice can say it all):
-    what audit and curate call unspeakable. Text that is already speakable is not normalised (the common case)."""
-    return unspeakable_chars(text) and unspeakable_chars(to_speech_text(text))

