@@ -70,7 +70,8 @@ def test_piper_audio_is_measured_recognisable_and_recorded(tmp_path):
     [record] = read_jsonl(summary.manifest)
     assert schemas.first_error("item", record) is None
     assert record["tts"] == {"backend": "piper", "voice": "en_US-joe-medium", "model_md5": piper.JOE_MODEL_MD5,
-                             "license": "CC0-1.0", "toolkit_version": "piper-tts 1.8.0"}
+                             "license": "CC0-1.0", "toolkit_version": "piper-tts 1.8.0",
+                             "normaliser": "nemo-text-processing 1.2.0"}
     references, hypotheses = [], []
     for field, text in (("question_audio", CLEAN[0]), ("answer_audio", CLEAN[1])):
         meta = record[field]
