@@ -109,3 +109,25 @@ def test_a_gold_file_of_another_format_is_a_usage_error(tmp_path, run_cli):
     proc = run_cli("audit", manifest, "--gold", not_gold, check_rc=2)
     assert proc.stderr.strip() == (f"error: {not_gold}: no usable LogiQA 2.0 NLI line (line 1: label: expected a "
                                    "word, got 1); --gold takes LogiQA 2.0 NLI files")
+
+
+def test_audit_and_synthesis_agree_on_what_is_unspeakable(tmp_path):
+    """One definition: what is left unreadable after normalisation. Items audit flags are exactly the items
+    synthesis refuses as unspeakable, whatever the normaliser reads (money, dates, logic, Greek) or cannot (CJK,
+    "|", "✓", "₹")."""
+    import shutil
+
+    from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make test installs it)")
+    texts = {"money": "It costs €5bn, £3.50 or 50¢", "date": "On 2020-01-05 at 12:30", "logic": "¬P → Q ∧ R",
+             "greek": "Γ ⊨ φ", "power": "x² ≥ 0", "cjk": "Tom is a cat，他是猫", "bar": "P(A|B) is high",
+             "tick": "done ✓", "rupee": "costs 5 ₹", "plain": "Tom is an animal"}
+    items = [item(name, conclusion=text, answer=None) for name, text in texts.items()]
+    manifest = write_jsonl(tmp_path / "m.jsonl", items)
+    flagged = audit_manifest(manifest).to_json()["ids"]["unspeakable"]
+    summary = synthesize_manifest(manifest, tmp_path / "spoken", SynthesisOptions(backend="espeak"))
+    refused = [json.loads(line)["id"] for line in summary.failures_file.read_text().splitlines()
+               if "unspeakable after normalisation" in line]
+    assert flagged == refused == ["cjk", "bar", "tick", "rupee"]

@@ -99,7 +99,7 @@ def test_same_text_gives_the_same_bytes(tmp_path):
     assert list(one) == ["audio/train/d/question.flac"] and one == two
 
 
-def test_rerun_is_all_cache_hits_and_an_edit_resynthesises_only_that_item(tmp_path):
+def test_rerun_is_all_cache_hits_and_an_edit_resynthesises_only_that_item(tmp_path, monkeypatch):
     items = [short_item(f"c{n}", f"Item {n} is here.", None) for n in range(3)]
     manifest = write_jsonl(tmp_path / "items.jsonl", items)
     out = tmp_path / "out"
@@ -107,12 +107,19 @@ def test_rerun_is_all_cache_hits_and_an_edit_resynthesises_only_that_item(tmp_pa
     assert (first.synthesized, first.cached) == (3, 0)
     before = read_jsonl(first.manifest)
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("audio/train/*/question.flac")}
+    assert sorted(p.read_text() for p in out.glob(".cache/text/*/*.txt")) == [
+        "Item one is here.", "Item two is here.", "Item zero is here."]  # speech text, cached by content
 
+    def normalise_again(text):
+        raise AssertionError(f"normalised again: {text!r}")
+
+    monkeypatch.setattr(stage, "to_speech_text", normalise_again)  # a re-run reads the speech text back
     again = synthesize_manifest(manifest, out)
     assert (again.synthesized, again.cached) == (0, 3)
     assert read_jsonl(again.manifest) == before
     assert {p: p.stat().st_mtime_ns for p in out.glob("audio/train/*/question.flac")} == mtimes
 
+    monkeypatch.undo()
     items[1] = short_item("c1", "Item one was edited.", None)
     write_jsonl(manifest, items)
     edited = synthesize_manifest(manifest, out)
