@@ -26,9 +26,11 @@ then at clause punctuation, then between words, and never after an abbreviation 
 from __future__ import annotations
 
 import csv
+import importlib
 import logging
 import os
 import re
+import tempfile
 import threading
 import unicodedata
 from functools import lru_cache
@@ -187,11 +189,11 @@ def grammar_cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def _normaliser_version() -> str | None:
     try:
-        version(NORMALISER_PACKAGE)
-        import nemo_text_processing  # noqa: F401  (installed but broken, e.g. pynini missing, counts as absent)
+        found = version(NORMALISER_PACKAGE)
+        importlib.import_module("nemo_text_processing")  # installed but broken (pynini missing) counts as absent
     except (PackageNotFoundError, ImportError):
         return None
-    return version(NORMALISER_PACKAGE)
+    return found
 
 
 def normaliser_name() -> str:
@@ -207,9 +209,13 @@ def normaliser_note() -> str | None:
         return (f"warning: {NORMALISER_PACKAGE} is not installed: numbers, dates and money are left to the voice "
                 "(pip install 'soundmind-data[speech]')")
     folder = grammar_cache_dir()
-    if _normaliser is None and len(list(folder.glob("*.far"))) < _GRAMMAR_FILES:
+    if _normaliser is None and not _grammars_compiled(folder):
         return f"compiling the speech normaliser's grammars into {folder} (about a minute, once per machine)"
     return None
+
+
+def _grammars_compiled(folder: Path) -> bool:
+    return len(list(folder.glob("*.far"))) >= _GRAMMAR_FILES
 
 
 def prepare_normaliser() -> None:
@@ -242,7 +248,13 @@ def _load_normaliser():
                 raise UsageError(f"{folder}: cannot create the grammar cache: {exc.strerror} "
                                  f"(set {CACHE_ENV} to a writable folder)") from None
             with FileLock(str(folder / ".lock")):
-                _normaliser = Normalizer(input_case="cased", lang="en", cache_dir=str(folder))
+                if _grammars_compiled(folder):
+                    _normaliser = Normalizer(input_case="cased", lang="en", cache_dir=str(folder))
+                else:  # compiled aside and moved in, so that a killed compile never leaves a half-written grammar
+                    with tempfile.TemporaryDirectory(dir=folder, prefix=".compiling-") as scratch:
+                        _normaliser = Normalizer(input_case="cased", lang="en", cache_dir=scratch)
+                        for grammar in Path(scratch).glob("*.far"):
+                            os.replace(grammar, folder / grammar.name)
     return _normaliser
 
 

@@ -49,7 +49,7 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli):
     assert samples.sample_rate == 16000
     item = next(i for i in manifest if i["id"] == row["id"])
     assert samples.data.shape[-1] / 16000 == pytest.approx(item["question_audio"]["duration_s"], rel=0.01)
-    assert item["question_audio"]["wer"] < 0.5  # pocketsphinx round trip recorded by the validate stage
+    assert item["question_audio"]["wer"] <= 0.3  # the Whisper round trip recorded by the validate stage
 
     # nothing changed: a re-run skips every stage
     run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
