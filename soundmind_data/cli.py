@@ -17,7 +17,7 @@ import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
-from soundmind_data.console import Bars, StageDisplay, err, run_app, show
+from soundmind_data.console import Bars, StageDisplay, configure, err, run_app, show
 from soundmind_data.errors import UsageError
 
 app = typer.Typer(
@@ -39,8 +39,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr (errors and summaries still print)."),
+    log_file: Optional[Path] = typer.Option(None, "--log-file", help="Append progress lines, warnings and summaries, timestamped, to this file (or set $SOUNDMIND_DATA_LOG_FILE)."),
 ) -> None:
-    """Build, curate and publish audio logical-reasoning corpora like SoundMind."""
+    """Build, curate and publish audio logical-reasoning corpora like SoundMind.
+
+    Progress goes to stderr: a bar on a terminal; in batch jobs (stderr not a terminal) a line every 30 s with
+    done/total, rate, ETA and the stage's figures ($SOUNDMIND_DATA_PROGRESS_S changes the interval). Root options
+    come before the command: soundmind-data --log-file build.log run pipelines/demo.yaml
+    """
+    configure(quiet, log_file)
 
 
 def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any, report: Path | None = None,

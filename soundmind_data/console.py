@@ -5,9 +5,14 @@ Only the CLI uses this module; the library reports through `stage.Progress` and 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
-from typing import Any
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
 
 import typer
 from tqdm import tqdm
@@ -16,35 +21,118 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.stage import Progress
 
 
+PROGRESS_INTERVAL_ENV = "SOUNDMIND_DATA_PROGRESS_S"  # seconds between progress lines in batch logs (default 30)
+LOG_FILE_ENV = "SOUNDMIND_DATA_LOG_FILE"
+
+
+@dataclass
+class Output:
+    """Where the command line writes besides stdout: set once by the root options (`--quiet`, `--log-file`)."""
+
+    quiet: bool = False  # no progress on stderr (bars or lines); errors and summaries still print
+    log: TextIO | None = None  # progress lines, notes, warnings and summaries, timestamped, appended here
+    interval_s: float = 30.0
+
+
+OUTPUT = Output()
+
+
+def configure(quiet: bool, log_file: Path | None) -> None:
+    """Apply the root options; the log file is opened for appending, line-buffered, so a batch log grows live."""
+    OUTPUT.quiet = quiet
+    interval = os.environ.get(PROGRESS_INTERVAL_ENV)
+    if interval:
+        try:
+            OUTPUT.interval_s = max(0.0, float(interval))
+        except ValueError:
+            raise UsageError(f"${PROGRESS_INTERVAL_ENV}={interval!r}: expected seconds") from None
+    log_file = log_file or (Path(os.environ[LOG_FILE_ENV]) if os.environ.get(LOG_FILE_ENV) else None)
+    if log_file is not None:
+        if log_file.exists() and not log_file.is_file():
+            raise UsageError(f"--log-file {log_file}: exists and is not a regular file")
+        try:
+            OUTPUT.log = open(log_file, "a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise UsageError(f"--log-file {log_file}: {exc.strerror}") from None
+
+
+def _log(line: str) -> None:
+    if OUTPUT.log is not None:
+        OUTPUT.log.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 class Bars(Progress):
-    """Progress as tqdm bars on stderr, one per piece of work; silent when stderr is not a terminal (logs and CI
-    stay clean). Use as a context manager: the last bar is closed on exit."""
+    """Progress on stderr. On a terminal, a tqdm bar per piece of work. Elsewhere (a batch job on Slurm or
+    Kubernetes, output redirected to a file), a line every `OUTPUT.interval_s` seconds: done/total, rate, ETA and the
+    stage's running figures (audio hours, failures so far). `--quiet` shows neither; `--log-file` receives the lines
+    either way. Use as a context manager: the last piece of work is closed (and its final line written) on exit."""
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None
+        self.desc: str | None = None
+        self.unit, self.total, self.done = "item", None, 0
+        self.values: dict[str, Any] = {}
+        self.started = self.last_line = 0.0
 
     def start(self, desc: str, *, unit: str = "item", total: int | None = None) -> None:
         self.close()
-        self.bar = tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, disable=None, dynamic_ncols=True)
+        self.desc, self.unit, self.total, self.done, self.values = desc, unit, total, 0, {}
+        self.started = self.last_line = time.monotonic()
+        if sys.stderr.isatty() and not OUTPUT.quiet:
+            self.bar = tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True)
 
     def advance(self, count: int = 1) -> None:
+        self.done += count
         if self.bar is not None:
             self.bar.update(count)
+        self._line_when_due()
 
     def status(self, **values: Any) -> None:
+        self.values.update(values)
         if self.bar is not None:
             self.bar.set_postfix(refresh=False, **values)
 
     def note(self, message: str) -> None:
         if self.bar is not None:
             self.bar.write(message, file=sys.stderr)
+            _log(message)
         else:
             err(message)
 
     def close(self) -> None:
+        if self.desc is not None and self.done:
+            self._line(final=True)
+        self.desc = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def _line_when_due(self) -> None:
+        if time.monotonic() - self.last_line >= OUTPUT.interval_s:
+            self._line(final=False)
+
+    def _line(self, final: bool) -> None:
+        """`synthesize: 120/1,000 items (12%), 0.52 items/s, 3m50s elapsed, ETA 28m12s; audio 0.41h, failed 2`"""
+        now = time.monotonic()
+        self.last_line = now
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        count = f"{self.done:,}/{self.total:,}" if self.total else f"{self.done:,}"
+        parts = [f"{self.desc}: {count} {self.unit}s" + (f" ({100 * self.done / self.total:.0f}%)" if self.total else ""),
+                 f"{rate:.2f} {self.unit}s/s", f"{_duration(elapsed)} elapsed"]
+        if self.total and not final and rate > 0:
+            parts.append(f"ETA {_duration((self.total - self.done) / rate)}")
+        line = ", ".join(parts) + ("; " + ", ".join(f"{key} {value}" for key, value in self.values.items())
+                                   if self.values else "")
+        if self.bar is None and not OUTPUT.quiet:
+            typer.echo(line, err=True)
+        _log(line)
 
     def __enter__(self) -> "Bars":
         return self
@@ -55,6 +143,7 @@ class Bars(Progress):
 
 def err(message: str) -> None:
     typer.echo(message, err=True)
+    _log(message)
 
 
 def show(report: Any) -> None:

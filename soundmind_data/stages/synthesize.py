@@ -531,7 +531,7 @@ def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None =
         failed += result.item is None
         for failure in result.failures:
             progress.note(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}")
-        progress.status(audio=f"{audio_s:.0f}s", rtf=real_time_factor(time.monotonic() - started, audio_s),
+        progress.status(audio=f"{audio_s / 3600:.2f}h", rtf=real_time_factor(time.monotonic() - started, audio_s),
                         failed=failed)
         progress.advance()
 

@@ -266,7 +266,7 @@ def validate_manifest(
     strict: bool = False,
     workers: int = 1,
     out: str | Path | None = None,
-    on_item: Callable[[], None] | None = None,
+    on_item: Callable[[ValidateReport], None] | None = None,
 ) -> ValidateReport:
     """Check a manifest; `asr` implies `audio`. With `out`, write the manifest again with each audio's WER."""
     path = Path(path)
@@ -364,7 +364,7 @@ def _audio_present_check(line: int, item: dict[str, Any], report: ValidateReport
 
 
 def _finish(line: Line, checkable: bool, future: Future | None, report: ValidateReport,
-            writer: AtomicWriter | None, on_item: Callable[[], None] | None) -> None:
+            writer: AtomicWriter | None, on_item: Callable[[ValidateReport], None] | None) -> None:
     """Fold one item's audio results into the report and the output manifest, in manifest order."""
     record = line.record
     results = {result.field: result for result in future.result()} if future else {}
@@ -378,7 +378,7 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
     if writer is not None and record is not None:
         writer.write_record({**record, "failed_checks": failed_checks})  # what curate drops the item for
     if on_item:
-        on_item()
+        on_item(report)
 
 
 def _add_distributions(item: dict[str, Any], results: dict[str, FileResult], data: Distributions) -> None:
@@ -431,7 +431,7 @@ def run(manifest: Path, out: Path | None, options: ValidateOptions, *, report: P
     progress.start("validate", total=count_lines(manifest) if audio else None)
     result = validate_manifest(manifest, audio=audio, asr=options.asr, asr_model=options.asr_model,
                                asr_device=options.device, config=config, strict=options.strict,
-                               workers=options.workers, out=out, on_item=progress.advance)
+                               workers=options.workers, out=out, on_item=lambda so_far: _show_progress(so_far, progress))
     if options.plots:
         result.plots_folder = str(options.plots)
         result.plots = [str(path) for path in write_plots(
@@ -441,6 +441,11 @@ def run(manifest: Path, out: Path | None, options: ValidateOptions, *, report: P
         result.report_file = str(report)
         write_json(report, result.to_json())
     return result
+
+
+def _show_progress(report: ValidateReport, progress: Progress) -> None:
+    progress.status(audio=f"{report.audio_seconds / 3600:.2f}h", failed=len(report.failed_lines))
+    progress.advance()
 
 
 STAGE = Stage("validate", run, ValidateOptions, report=True)
