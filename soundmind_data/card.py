@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from soundmind_data import __version__, schemas
-from soundmind_data.corpus import DATA_DIR, PLOTS_DIR
+from soundmind_data.corpus import DATA_DIR, PLOTS_DIR, in_workdir
 from soundmind_data.errors import DataError
 from soundmind_data.hubfolder import BuildResult, features
 from soundmind_data.jsonl import iter_lines
@@ -93,10 +93,9 @@ def read_stage_runs(run_log: Path) -> list[dict[str, Any]]:
             raise DataError(f"{line.file}:{line.number}: {problem}")
         if line.record["status"] == "ran":
             latest[line.record["stage"]] = line.record
-    # The runner logs absolute paths; inside the work dir they are shown as $WORKDIR, so the card neither leaks the
-    # builder's folders nor depends on where the build ran.
-    workdir = str(run_log.parent.resolve())
-    return [{**entry, "command": entry["command"].replace(workdir, "$WORKDIR")} for entry in latest.values()]
+    # The runner logs paths inside the work dir as $WORKDIR, so the card neither leaks the builder's folders nor
+    # depends on where the build ran; logs of older versions held absolute paths, shown the same way while unmoved.
+    return [{**entry, "command": in_workdir(entry["command"], run_log.parent.resolve())} for entry in latest.values()]
 
 
 def _stage_run_rows(stage_runs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -163,11 +162,15 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
     first_split = next(iter(build.splits))
     plots = [path for path in build.files if path.startswith(f"{PLOTS_DIR}/")]
     tts_versions = ", ".join(sorted(build.toolkit_versions)) or "not recorded"
+    answered = sum(stats.answers for stats in build.splits.values())
+    answers = ("with a spoken chain-of-thought answer ending in its verdict" if answered == build.rows else
+               f"{answered} of them with a spoken chain-of-thought answer ending in its verdict" if answered else
+               "without spoken answers (the `answer_audio` column is empty)")
     sections = [
         f"# {pretty_name(repo_id, build.folder)}",
         "Spoken logical-reasoning items in the style of SoundMind (arXiv 2506.12935): each row is a natural-language "
-        "inference question (major premise, minor premise, conclusion) read aloud, with a spoken chain-of-thought "
-        f"answer ending in its verdict, and a label `{LABEL_NAMES[1]}` or `{LABEL_NAMES[0]}`. Audio is embedded as "
+        f"inference question (major premise, minor premise, conclusion) read aloud, {answers}, and a label "
+        f"`{LABEL_NAMES[1]}` or `{LABEL_NAMES[0]}`. Audio is embedded as "
         "FLAC in the parquet files; the text, the source provenance and the quality measures (durations, loudness, "
         "ASR word error rate of the synthetic speech) are columns beside it.",
         "## Contents",

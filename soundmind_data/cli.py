@@ -466,6 +466,55 @@ def run(
         raise typer.Exit(1)
 
 
+sources_app = typer.Typer(help="Where the corpus comes from: download the upstream LogiQA 2.0 NLI and SoundMind files.",
+                          no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("fetch")
+def sources_fetch(
+    names: Optional[List[str]] = typer.Argument(None, metavar="SOURCE", help="logiqa2-nli, soundmind (default: both)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to download into (default: data/SOURCE, where pipelines/soundmind.yaml looks)."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="SOUNDMIND_DATA_SOURCES_URL", help="Base URL serving MIRROR/SOURCE/FILE instead of the upstream hosts (or set $SOUNDMIND_DATA_SOURCES_URL)."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Resumed attempts after a transfer breaks off, per file."),
+) -> None:
+    """Download the upstream source files, check them and place them atomically.
+
+    logiqa2-nli: LogiQA 2.0's NLI train/dev/test.txt from github.com/csitfun/LogiQA2.0 (CC BY-NC-SA 4.0).
+
+    soundmind: the SoundMind dataset's train/dev/test metadata.jsonl from the Hugging Face Hub (MIT).
+
+    A file already there and matching its digest is not downloaded again; an interrupted download resumes.
+
+    A file with no pinned sha256 is trusted on first use: its digest goes to OUT/sources.lock.json, and later fetches must match it.
+
+    Exit code 1 when a file fails its digest (it is removed) or cannot be downloaded, 2 for usage errors.
+
+    Example: soundmind-data sources fetch logiqa2-nli --out data/logiqa2-nli
+    """
+    from soundmind_data.sources import fetch
+
+    with Bars() as bars:
+        report = fetch(names, out, mirror=mirror, retries=retries, progress=bars)
+    show(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """Print every source file: its URL, licence and pinned sha256 (for downloading by hand).
+
+    Example: soundmind-data sources list
+    """
+    from soundmind_data.sources import SOURCES
+    from soundmind_data.table import format_table
+
+    rows = [(source.name, file.name, source.licence, file.sha256 or "not pinned", source.upstream_url(file))
+            for source in SOURCES.values() for file in source.files]
+    typer.echo(format_table(("source", "file", "licence", "sha256", "url"), rows))
+
+
 def main() -> None:
     """Entry point: the app, with errors as one line on stderr and exit codes scripts can trust (console.run_app)."""
     run_app(app)

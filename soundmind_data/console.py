@@ -79,10 +79,11 @@ class Bars(Progress):
         self.unit, self.total, self.done = "item", None, 0
         self.values: dict[str, Any] = {}
         self.started = self.last_line = 0.0
+        self.lines = 0  # progress lines written for the current piece of work
 
     def start(self, desc: str, *, unit: str = "item", total: int | None = None) -> None:
         self.close()
-        self.desc, self.unit, self.total, self.done, self.values = desc, unit, total, 0, {}
+        self.desc, self.unit, self.total, self.done, self.values, self.lines = desc, unit, total, 0, {}, 0
         self.started = self.last_line = time.monotonic()
         if sys.stderr.isatty() and not OUTPUT.quiet:
             self.bar = tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True)
@@ -105,8 +106,10 @@ class Bars(Progress):
         else:
             err(message)
 
-    def close(self) -> None:
-        if self.desc is not None and self.done:
+    def close(self, failed: bool = False) -> None:
+        """End the piece of work; its final line is written when lines were (work too short for one needs none,
+        and work that failed ends with the error's line, not a count)."""
+        if self.desc is not None and self.lines and not failed:
             self._line(final=True)
         self.desc = None
         if self.bar is not None:
@@ -121,6 +124,7 @@ class Bars(Progress):
         """`synthesize: 120/1,000 items (12%), 0.52 items/s, 3m50s elapsed, ETA 28m12s; audio 0.41h, failed 2`"""
         now = time.monotonic()
         self.last_line = now
+        self.lines += 1
         elapsed = now - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         count = f"{self.done:,}/{self.total:,}" if self.total else f"{self.done:,}"
@@ -137,8 +141,8 @@ class Bars(Progress):
     def __enter__(self) -> "Bars":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        self.close(failed=exc_type is not None)
 
 
 def err(message: str) -> None:

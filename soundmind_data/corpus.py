@@ -9,6 +9,7 @@ out, and the one split x label counter that audit, diff, add, split, balance, pl
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from soundmind_data.labels import LABEL_NAMES
@@ -26,8 +27,21 @@ SPLIT_ORDER = ("train", "validation", "dev", "test")
 # A pipeline's work dir.
 RUN_LOG = "run-log.jsonl"  # one line per stage run or skipped (schemas/run-log.schema.json)
 STATE_FILE = "pipeline-state.json"  # what each stage last wrote, for the skip rule
+# How run logs, fingerprints and cards write a path inside a pipeline's work dir: they stay true when it is moved.
+WORKDIR_VARIABLE = "$WORKDIR"
+
+
+def in_workdir(text: str, workdir: Path) -> str:
+    """`text` with the (absolute) work dir written as $WORKDIR."""
+    return text.replace(str(workdir), WORKDIR_VARIABLE)
+
+
+def from_workdir(text: str, workdir: Path) -> Path:
+    """A path written by `in_workdir`, back in the work dir where it is now."""
+    return Path(text.replace(WORKDIR_VARIABLE, str(workdir)))
 PLOTS_DIR = "plots"  # PNGs drawn from the final manifest; publish shows them on the dataset card
 CORPUS_MANIFEST = "manifest.jsonl"  # the manifest a folder with audio holds, beside `audio/`
+AUDIO_DIR = "audio"  # where a folder with audio keeps it: audio/{split}/{id}/{question,answer}.{ext}
 # A Hub-ready folder.
 DATA_DIR = "data"  # data/{split}-{i:05d}-of-{n:05d}.parquet
 CARD_FILE = "README.md"
@@ -35,6 +49,19 @@ CARD_FILE = "README.md"
 
 def split_sort_key(split: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), split)
+
+
+_NAME_RULES = (("id", ID_PATTERN, "A-Z a-z 0-9 . _ -, 1 to 64 characters, not . or .."),
+               ("split", SPLIT_PATTERN, "A-Z a-z 0-9 _, 1 to 32 characters"))
+
+
+def unsafe_name(item: dict[str, Any]) -> str | None:
+    """"field: problem" when the item's id or split (both strings) is not a safe name, else None: for stages that read
+    a few fields of each line rather than checking it against the schema, since later stages make files of both."""
+    for name, pattern, allowed in _NAME_RULES:
+        if not pattern.fullmatch(item[name]):
+            return f"{name}: unsafe {name} {item[name][:80]!r} (allowed: {allowed})"
+    return None
 
 
 class LabelCounts:

@@ -29,6 +29,7 @@ from soundmind_data.corpus import AUDIO_FIELDS, DATA_DIR, ID_PATTERN, SPLIT_PATT
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.textkey import id_digest
 
 # Streaming readers and the Hub's dataset viewer fetch whole row groups to read one row: ~100 rows keeps that small,
@@ -109,7 +110,10 @@ def checked_audio_bytes(item: dict, key: str, root: Path, where: str) -> bytes |
     audio = item.get(key)
     if audio is None:
         return None
-    path = root / audio["path"]
+    try:
+        path = audio_file(root, audio["path"])
+    except UnsafePath as exc:
+        raise DataError(f"{where}: {key}.path: {audio['path']}: {exc}") from None
     if not path.is_file():
         raise DataError(f"{where}: {key}.path: no such file {path}")
     data = path.read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator, NamedTuple
 
@@ -127,6 +128,20 @@ def dumps(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def check_output_file(path: Path) -> None:
+    """Refuse an output path where something other than a regular file is: renaming the output into place would
+    replace a folder, a device, a FIFO or a symlink with a plain file. AtomicWriter checks its path; a stage that
+    changes anything before it opens its writers checks them first."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet (creating its folder tells what is wrong)
+        return
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{path}: is a folder; give a file name")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{path}: exists and is not a regular file; refusing to replace it")
+
+
 class AtomicWriter:
     """Write a file through a temporary sibling and rename it into place only on a clean exit.
 
@@ -149,8 +164,7 @@ class AtomicWriter:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot create folder {parent}: {exc.strerror}") from None
-        if self.path.is_dir():
-            raise UsageError(f"{self.path}: is a folder; give a file name")
+        check_output_file(self.path)
         if self.temp_dir is None:
             tempfiles.sweep(parent, self.path.name)  # what a killed writer of this same file left
         self._tmp_path = (self.temp_dir or parent) / tempfiles.temp_name(self.path.name)

@@ -28,10 +28,12 @@ from typing import Any, Callable
 import yaml
 
 from soundmind_data import __version__, schemas
-from soundmind_data.corpus import AUDIO_FIELDS, CORPUS_MANIFEST, PLOTS_DIR, RUN_LOG, STATE_FILE, LabelCounts
+from soundmind_data.corpus import (AUDIO_FIELDS, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, RUN_LOG, STATE_FILE, LabelCounts,
+                                   in_workdir)
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hub import sha256_file
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
+from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
     command_line, option_values, parse_options
 from soundmind_data.table import format_table, split_label_table
@@ -138,6 +140,11 @@ def load_pipeline(path: str | Path) -> Pipeline:
     stages, seen = [], set()
     for index, entry in enumerate(data["stages"], start=1):
         name = entry.get("name") or entry["stage"]
+        # A stage's name names its manifest and its output folder in the work dir: like an item's id, it must be a
+        # plain file name ("." or ".." would put them outside the work dir, or make the work dir itself the output).
+        if not ID_PATTERN.fullmatch(name):
+            raise UsageError(f"{path}: stages.{index - 1}.name: {name!r} is not a plain file name (letters, digits, "
+                             f"'.', '_', '-'; not '.' or '..')")
         if name in seen:
             name = f"{name}-{index}"
         seen.add(name)
@@ -237,7 +244,7 @@ def _files_read(plan: Plan) -> list[Path]:
 def _fingerprint(plan: Plan, workdir: Path) -> str:
     """The hash of everything that shapes a stage's output. Paths inside the work dir count as `$WORKDIR/...`, so a
     work dir that was moved or copied (`cp -r demo-out my-corpus`) keeps its finished stages."""
-    portable = lambda text: str(text).replace(str(workdir), "$WORKDIR")  # noqa: E731
+    portable = lambda text: in_workdir(str(text), workdir)  # noqa: E731
     inputs = ([plan.manifest] if plan.stage.reads_manifest else []) + _files_read(plan)
     shaping = {"version": __version__, "stage": plan.stage.name, "options": option_values(plan.options),
                "out": plan.out and str(plan.out), "report": plan.report and str(plan.report)}
@@ -257,8 +264,8 @@ def _audio_files_digest(manifest: Path) -> str:
             if not isinstance(audio, dict) or "path" not in audio:
                 continue
             try:
-                size = os.stat(manifest.parent / audio["path"]).st_size
-            except OSError:
+                size = os.stat(audio_file(manifest.parent, audio["path"])).st_size
+            except (UnsafePath, OSError):  # a path the stages refuse counts as a missing file
                 size = -1
             digest.update(f"{audio['path']}\0{size}\n".encode())
     return digest.hexdigest()
@@ -446,7 +453,11 @@ def plot_corpus(manifest: Path, workdir: Path, *, redraw: bool) -> list[Path]:
 
 
 def _append_log(workdir: Path, run: StageRun) -> None:
-    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "toolkit_version": __version__, **run.__dict__}
+    """One line of the run log. Paths in the work dir are written `$WORKDIR/...`, so the log (and the card citing
+    it) stays true after the work dir is moved."""
+    portable = {key: in_workdir(value, workdir) if isinstance(value, str) else value
+                for key, value in run.__dict__.items()}
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "toolkit_version": __version__, **portable}
     with open(workdir / RUN_LOG, "a", encoding="utf-8") as log:  # one write per line: a crash loses at most one entry
         log.write(json.dumps(entry, ensure_ascii=False) + "\n")
 

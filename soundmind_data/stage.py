@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from soundmind_data.errors import UsageError
+from soundmind_data.redact import redact
 
 # What a stage writes, which decides where the runner points it and what the next stage reads.
 MANIFEST = "manifest"  # a manifest file (WORKDIR/NN-NAME.jsonl), read by the next stage
@@ -145,7 +146,8 @@ def option_values(options: Any) -> dict[str, Any]:
 def command_line(stage: Stage, manifest: Path | None, out: Path | None, options: Any,
                  report: Path | None = None) -> str:
     """The `soundmind-data` command that does what a call of `stage.run` does, options left at their defaults
-    omitted: what run logs and dataset cards cite, and what a user can paste to redo one stage by hand."""
+    omitted: what run logs and dataset cards cite, and what a user can paste to redo one stage by hand. A password in
+    an option's URL (reason's --endpoint) shows as ***: logs and cards are shared."""
     import shlex
 
     args = ["soundmind-data", stage.name]
@@ -161,7 +163,7 @@ def command_line(stage: Stage, manifest: Path | None, out: Path | None, options:
             args.append("--" + spec.name.replace("_", "-"))
         else:
             for one in value if isinstance(value, tuple) else [value]:
-                args += ["--" + spec.name.replace("_", "-"), str(one)]
+                args += ["--" + spec.name.replace("_", "-"), redact(one)]
     if out is not None and stage.output:
         args += [stage.output_flag, str(out)]
     if report is not None:

@@ -34,21 +34,32 @@ def sweep(folder: Path, name: str | None = None) -> int:
 
     Returns how many were removed. Temps of live writers and of other hosts are left alone.
     """
-    host = socket.gethostname()
     removed = 0
+    for path in abandoned(folder, name):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def abandoned(folder: Path, name: str | None = None, *, own: bool = False) -> list[Path]:
+    """The temps in `folder` (of `name` only, when given) whose writer was on this host and has died; with `own`,
+    also those of this very process (left by an earlier attempt that failed). What `sweep` removes, and what a
+    resumable download takes over instead of starting again."""
+    host, me = socket.gethostname(), os.getpid()
     try:
         candidates = list(Path(folder).glob(f".*~*~*~*{SUFFIX}"))  # not NAME in the pattern: it may hold "[" or "*"
     except OSError:
-        return 0
+        return []
+    found = []
     for path in candidates:
         target, writer_host, pid, _ = path.name[1:-len(SUFFIX)].rsplit("~", 3)
-        if (name is None or target == name) and writer_host == host and pid.isdigit() and not _alive(int(pid)):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+        if (name is None or target == name) and writer_host == host and pid.isdigit() \
+                and ((own and int(pid) == me) or not _alive(int(pid))):
+            found.append(path)
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
+import soundfile
 
 from soundmind_data.template import render_question
 
@@ -46,6 +50,16 @@ def item(item_id: str, *, split: str = "train", major: str = "All cats are anima
         "label": label, "question_text": render_question(major, minor, conclusion), "answer_text": answer,
         "source": {"dataset": "soundmind", "file": "fixture.jsonl", "line": 1}, **extra,
     }
+
+
+def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000) -> dict:
+    """A quiet tone as FLAC at `path`, described the way synthesis describes its audio; its `path` is the file name
+    (give the one relative to the manifest's folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples = 0.1 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)
+    soundfile.write(path, samples.astype(np.float32), rate, format="FLAC", subtype="PCM_16")
+    return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "sample_rate": rate,
+            "channels": 1, "duration_s": seconds}
 
 
 def text_pipeline(tmp_path: Path, balance_strategy: str = "downsample", extra: str = "") -> Path:

@@ -202,3 +202,21 @@ def test_diff_names_a_bad_line_in_one_line(tmp_path, run_cli, bad, message):
     proc = run_cli("diff", old, new, check_rc=1)
     assert proc.stderr.strip().startswith(f"error: {new}:2: ") and message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_add_rejects_an_id_or_split_with_a_trailing_newline(tmp_path):
+    manifest = existing_corpus(tmp_path / "manifest.jsonl")
+    new = write_jsonl(tmp_path / "new.jsonl", [item("n-1\n", **triplet(201)),
+                                               item("n-2", split="train\n", **triplet(202)), item("n-3", **triplet(203))])
+    report = add_items([new], to=manifest, fmt="items", ratios={"train": 0.5, "dev": 0.25, "test": 0.25}, seed=3)
+    assert [(r["line"], r["reason"].split(":")[0]) for r in report.rejected] == [(1, "id"), (2, "split")]
+    assert [record["id"] for record in read_jsonl(manifest)][-1] == "n-3"
+
+
+@pytest.mark.parametrize("field, value", [("id", "b\n"), ("id", "../b"), ("split", "train\n"), ("split", "dev-2")])
+def test_diff_refuses_an_unsafe_id_or_split_in_one_line(tmp_path, run_cli, field, value):
+    old = write_jsonl(tmp_path / "old.jsonl", [item("a")])
+    new = write_jsonl(tmp_path / "new.jsonl", [item("a"), {**item("b"), field: value}])
+    proc = run_cli("diff", old, new, check_rc=1)
+    assert proc.stderr.strip().startswith(f"error: {new}:2: {field}: unsafe {field} {value!r}")
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

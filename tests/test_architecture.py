@@ -21,6 +21,7 @@ LAYERS = [
     ("pipeline", 4),
     ("stages", 3),
     ("card", 2), ("hubfolder", 2), ("plots", 2), ("hub", 2), ("checks", 2), ("tts", 2), ("llm", 2), ("rl", 2),
+    ("sources", 2),
     ("stage", 1), ("speech_text", 1), ("speakable", 1), ("procpool", 1), ("template", 1),
     ("", 0),  # errors, tempfiles, jsonl, schemas, corpus, labels, textkey, table, the package itself
 ]
@@ -112,7 +113,8 @@ def _schema_accepts(field: str, value: str) -> bool:
     return not any(list(error.absolute_path)[:1] == [field] for error in schemas.errors("item", {field: value}))
 
 
-@pytest.mark.parametrize("value", ["a", "item-1.b_c", "x" * 64, "x" * 65, ".", "..", "...", "a/b", "", "a b", "dev-2"])
+@pytest.mark.parametrize("value", ["a", "item-1.b_c", "x" * 64, "x" * 65, ".", "..", "...", "a/b", "", "a b", "dev-2",
+                                   "a\n", "a\n\n", "\na"])  # Python's `$` also matches before a final newline
 def test_corpus_patterns_agree_with_the_item_schema(value):
     assert bool(corpus.ID_PATTERN.fullmatch(value)) == _schema_accepts("id", value)
     assert bool(corpus.SPLIT_PATTERN.fullmatch(value)) == _schema_accepts("split", value)

@@ -485,3 +485,42 @@ def test_the_card_tells_the_curation_of_a_pipeline(tmp_path, run_cli, hub_env):
     assert "12 items in, 9 out (7 keep, 2 relabel, 0 regenerate, 3 drop)" in curation
     assert "gold_disagree → relabel" in curation and "split_precedence → test, dev" in curation
     assert "| relabel | gold_disagree | 2 |" in curation and "| drop | duplicate | 3 |" in curation
+
+
+def test_a_moved_work_dir_keeps_a_true_run_log_and_card(tmp_path, run_cli):
+    """The run log writes work-dir paths as $WORKDIR: after `mv`, the card cites no old absolute path and still
+    finds the curate reports it describes."""
+    from factories import text_pipeline
+
+    from soundmind_data.card import read_stage_runs
+    from soundmind_data.stages.publish import _curation_reports
+
+    pipeline = text_pipeline(tmp_path, extra="  - stage: curate\n")
+    old, new = tmp_path / "work", tmp_path / "moved"
+    run_cli("run", pipeline, "--workdir", old, check_rc=0)
+    old.rename(new)
+    log = (new / "run-log.jsonl").read_text(encoding="utf-8")
+    assert str(old) not in log and "$WORKDIR/05-curate.jsonl" in log
+    runs = read_stage_runs(new / "run-log.jsonl")
+    assert [run["stage"] for run in runs] == ["ingest", "split", "audit", "balance", "curate"]
+    assert [report["items"] for report in _curation_reports(runs, new)] == [8]  # what balance kept
+
+
+@pytest.mark.parametrize("answers, wording", [
+    ("all", "read aloud, with a spoken chain-of-thought answer ending in its verdict, and a label"),
+    ("some", "read aloud, 8 of them with a spoken chain-of-thought answer ending in its verdict, and a label"),
+    ("none", "read aloud, without spoken answers (the `answer_audio` column is empty), and a label"),
+])
+def test_the_card_says_what_answers_the_folder_holds(tmp_path, answers, wording):
+    from soundmind_data.stages.publish import prepare
+
+    manifest = build_manifest(tmp_path / "synth")
+    records = read_jsonl(manifest)
+    for record in records:
+        if answers == "none" or (answers == "all" and "answer_audio" not in record):
+            record.pop("answer_audio", None)
+            if answers == "all":
+                record["answer_audio"] = records[0]["answer_audio"]
+    write_jsonl(manifest, records)
+    prepare(manifest, tmp_path / "hub", repo_id=None, command="soundmind-data publish m")
+    assert wording in (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from factories import item, logiqa_line, read_jsonl, write_jsonl
+from factories import item, logiqa_line, read_jsonl, soundmind_line, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.labels import parse_final_answer
@@ -311,6 +311,7 @@ def test_cli_exits_1_and_lists_items_whose_requests_failed(tmp_path, run_cli):
      2, "bad.txt:1: unknown placeholder '$answer'"),
     (["--backend", "openai", "--model", "m", "--endpoint", "http://127.0.0.1:9/v1", "--manifest-is-bad"], 1,
      "items.jsonl:2: label: 2 is not one of [0, 1]"),
+    (["--backend", "transformers", "--model", "./missing-folder"], 2, "--model ./missing-folder: no such folder"),
 ])
 def test_cli_usage_and_data_errors_are_one_line(tmp_path, run_cli, args, rc, message):
     good, bad = item("a"), {**item("b"), "label": 2}
@@ -320,6 +321,71 @@ def test_cli_usage_and_data_errors_are_one_line(tmp_path, run_cli, args, rc, mes
     proc = run_cli("reason", manifest, "--out", tmp_path / "out.jsonl", *args, "--retries", "0", check_rc=rc)
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+KEY = "sk-echo-Q7rT9wXe2LpV4mZk"  # not a real key; checked never to leak, not even its first characters
+
+
+def test_a_server_that_echoes_the_key_gets_it_into_no_message_or_file(tmp_path, run_cli):
+    """A server or proxy that echoes the Authorization header in its error text, or in a body that is not a
+    completion (where the key straddles the 120 characters a message quotes of it): the messages keep the server's
+    words, and the key reaches neither stderr, nor the JSON report, nor the unresolved file, nor the cache."""
+    def echo(prompt: str, n: int) -> CannedReply:
+        [header] = server.authorizations  # what the client sent: "Bearer <key>"
+        case = CASE.search(prompt).group(1)
+        if case == "html":
+            return CannedReply(body=("x" * 100 + header).encode())
+        error = {"error": {"message": f"bad Authorization: {header}"}}
+        return CannedReply(status=int(case), body=json.dumps(error).encode())
+
+    manifest = write_jsonl(tmp_path / "items.jsonl", [case_item("401"), case_item("500"), case_item("html")])
+    with CannedServer(echo) as server:
+        proc = run_cli("reason", manifest, "--out", tmp_path / "out.jsonl", "--backend", "openai", "--endpoint",
+                       server.base_url, "--model", "m", "--retries", "0", "--json", tmp_path / "report.json",
+                       env={"OPENAI_API_KEY": KEY}, check_rc=1)
+    assert server.authorizations == {f"Bearer {KEY}"}
+    assert "HTTP 401: bad Authorization: Bearer *** (check OPENAI_API_KEY)" in proc.stderr
+    assert "HTTP 500: bad Authorization: Bearer ***" in proc.stderr
+    assert "malformed response (not a chat completion): 'xxx" in proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(report["ids"]["failed"]) == ["it-401", "it-500", "it-html"]
+    for text in (proc.stdout, proc.stderr, *(path.read_text() for path in tmp_path.iterdir())):
+        assert KEY[:10] not in text
+
+
+@pytest.mark.parametrize("endpoint, rc", [
+    ("http://user:{password}@127.0.0.1:9/v1", 1),  # urllib takes `user:...@127.0.0.1` for the host name
+    ("http://user:{password}@127.0.0.1/v1", 1),  # ... and `...@127.0.0.1` for the port: "nonnumeric port"
+    ("user:{password}@127.0.0.1:9/v1", 2),  # no scheme: a usage error that quotes the endpoint
+])
+@pytest.mark.parametrize("password", ["pw-S3cr3t-42", "pw%40S3cr3t-42"])  # the second is "pw@S3cr3t-42" encoded
+def test_a_password_in_the_endpoint_url_gets_into_no_message_or_file(tmp_path, run_cli, endpoint, rc, password):
+    manifest = write_jsonl(tmp_path / "items.jsonl", [case_item("agree")])
+    proc = run_cli("reason", manifest, "--out", tmp_path / "out.jsonl", "--backend", "openai", "--endpoint",
+                   endpoint.format(password=password), "--model", "m", "--retries", "0", "--json",
+                   tmp_path / "report.json", check_rc=rc)
+    assert "user:***@127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
+    for text in (proc.stdout, proc.stderr, *(path.read_text() for path in tmp_path.iterdir())):
+        assert "S3cr3t" not in text
+
+
+def test_a_pipeline_logs_the_reason_command_without_the_endpoint_password(tmp_path, run_cli):
+    """The run log (and the dataset card, which cites it) records each stage's command: its --endpoint is redacted."""
+    source = write_jsonl(tmp_path / "src.jsonl", [soundmind_line("s1")])
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"""name: t
+stages:
+  - stage: ingest
+    with: {{sources: [{source}], format: soundmind, split: train}}
+  - stage: reason
+    with: {{backend: openai, endpoint: "http://user:pw-S3cr3t-42@127.0.0.1:9/v1", model: m, retries: 0}}
+""")
+    proc = run_cli("run", pipeline, "--workdir", tmp_path / "work", check_rc=1)
+    [_, logged] = read_jsonl(tmp_path / "work" / "run-log.jsonl")
+    assert "--endpoint 'http://user:***@127.0.0.1:9/v1'" in logged["command"]
+    files = [path for path in (tmp_path / "work").rglob("*") if path.is_file()]
+    for text in (proc.stdout, proc.stderr, *(path.read_text() for path in files)):
+        assert "S3cr3t" not in text
 
 
 def _tiny_random_model(folder: Path) -> Path:

@@ -354,6 +354,12 @@ GOOD = {"id": "a", "split": "train", "major_premise": "x", "minor_premise": "y",
     (line_of({**GOOD, "major_premise": 7}), "items.jsonl:2: major_premise: expected a string"),
     (line_of({**GOOD, "id": 5}), "items.jsonl:2: id: expected a string"),
     (line_of({**GOOD, "split": None}), "items.jsonl:2: split: expected a string"),
+    # ids and splits become file and folder names in later stages, so the two stages that read only a few fields
+    # still refuse what the item schema refuses
+    (line_of({**GOOD, "id": "a\n"}), r"items.jsonl:2: id: unsafe id 'a\\n'"),
+    (line_of({**GOOD, "id": "../a"}), "items.jsonl:2: id: unsafe id '../a'"),
+    (line_of({**GOOD, "split": "train\n"}), r"items.jsonl:2: split: unsafe split 'train\\n'"),
+    (line_of({**GOOD, "split": "dev-2"}), "items.jsonl:2: split: unsafe split 'dev-2'"),
 ])
 def test_bad_lines_name_file_line_and_field(tmp_path, line, message):
     source = write_jsonl(tmp_path / "items.jsonl", [line_of(item("ok")), line])
@@ -417,6 +423,19 @@ def test_upsample_refuses_a_repeat_id_longer_than_the_schema_allows(tmp_path):
     with pytest.raises(DataError, match="would exceed 64 characters"):
         balance_manifest(write_items(tmp_path / "items.jsonl", items), out=tmp_path / "out.jsonl", strategy="upsample")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_upsample_repeat_ids_skip_ids_that_are_taken(tmp_path):
+    """Ids `n.rep1` and `n.rep2` already exist (e.g. from an earlier balance), so the repeats of `n` take the next
+    free numbers; the second `n` (a repeated id, in another split) must not get the same repeat ids either."""
+    items = [item("n", major="Rule 0", label=1)]
+    items += [item(item_id, major=f"Rule {k}", label=0) for k, item_id in enumerate(["n.rep1", "n.rep2", "z"], 1)]
+    items += [item("n", split="test", major="Rule 5", label=1), item("y", split="test", major="Rule 6", label=0),
+              item("x", split="test", major="Rule 7", label=0)]
+    balance_manifest(write_items(tmp_path / "items.jsonl", items), out=tmp_path / "out.jsonl", strategy="upsample")
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["id"] for r in out if r.get("repeat_of") == "n"] == ["n.rep3", "n.rep4", "n.rep5"]
+    assert Counter(r["id"] for r in out)["n"] == 2 and len({r["id"] for r in out}) == len(out) - 1  # only n twice
 
 
 def test_blank_lines_and_crlf_endings_keep_the_two_passes_aligned(tmp_path):

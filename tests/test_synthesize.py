@@ -287,6 +287,18 @@ def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == record["question_audio"]["sha256"]
 
 
+def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("demo-x\n", "The first text.", None),
+                                                      short_item("b", "The second text.", None, split="train\n"),
+                                                      short_item("c", "The third text.", None)])
+    summary = synthesize_manifest(manifest, tmp_path / "out")
+    assert (summary.written, summary.failed) == (1, 2)
+    assert [(f["line"], f["reason"].split(":")[0]) for f in read_jsonl(summary.failures_file)] == [(1, "id"),
+                                                                                                     (2, "split")]
+    assert not [path for path in (tmp_path / "out").rglob("*") if "\n" in path.name]
+
+
 def test_a_rerun_removes_the_previous_manifest_before_it_replaces_audio(tmp_path, monkeypatch):
     monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "Alpha text.", None)])
@@ -344,9 +356,15 @@ class FakeCoquiModel:
         return (0.2 * np.sin(np.arange(int(0.01 * len(text) * 24000)) / 5)).tolist()
 
 
-def test_coqui_glue_chunks_within_xtts_limits_and_records_the_licence(tmp_path, monkeypatch):
+def fake_coqui(monkeypatch) -> FakeCoquiModel:
     model = FakeCoquiModel()
+    monkeypatch.setattr(coqui, "_toolkit", lambda device: "coqui-tts 0.0 (fake)")
     monkeypatch.setattr(coqui, "_load_model", lambda name, device: model)
+    return model
+
+
+def test_coqui_glue_chunks_within_xtts_limits_and_records_the_licence(tmp_path, monkeypatch):
+    model = fake_coqui(monkeypatch)
     answer = " ".join(f"Sentence number {n} of the answer is spoken, in order, by the fake model." for n in range(40))
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("x", "Is it?", answer)])
     options = SynthesisOptions(backend="coqui", voices=(f"{coqui.XTTS_V2}:Ana Florence",))
@@ -362,8 +380,7 @@ def test_coqui_glue_chunks_within_xtts_limits_and_records_the_licence(tmp_path, 
 
 
 def test_coqui_batches_keep_order(monkeypatch):
-    model = FakeCoquiModel()
-    monkeypatch.setattr(coqui, "_load_model", lambda name, device: model)
+    model = fake_coqui(monkeypatch)
     backend = coqui.CoquiBackend("tts_models/en/ljspeech/vits", "cuda")
     texts = [f"text {n}" for n in range(coqui.BATCH_SIZE * 2 + 3)]
     arrays = backend.synthesize(texts)
@@ -372,12 +389,23 @@ def test_coqui_batches_keep_order(monkeypatch):
     assert backend.max_chars == coqui.OTHER_MAX_CHARS and backend.sample_rate == 24000
 
 
-def test_coqui_missing_is_a_clear_usage_error():
-    if importlib.util.find_spec("TTS") is not None:
-        pytest.skip("coqui-tts is installed")
-    backend = coqui.CoquiBackend(None, "cpu")  # building is cheap; the model is needed at the first text
-    with pytest.raises(UsageError, match=r"pip install 'soundmind-data\[coqui\]'"):
-        backend.synthesize(["Hello."])
+@pytest.mark.parametrize("engine", ["local", "ray"])
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "coqui"], "error: backend coqui needs coqui-tts: pip install 'soundmind-data[coqui]'"),
+    (["--device", "cuda"], "error: --device cuda with Piper needs onnxruntime-gpu (pip install 'soundmind-data[gpu]')"),
+])
+def test_a_backend_that_cannot_run_is_a_usage_error_that_touches_nothing(tmp_path, run_cli, args, message, engine):
+    """Checked before anything in OUT is created or removed: the previous run's manifest and audio survive."""
+    if importlib.util.find_spec("TTS") is not None or importlib.util.find_spec("ray") is None:
+        pytest.skip("needs coqui-tts absent and ray present")
+    manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "Is it?", None)])
+    out = tmp_path / "out"
+    (out / "audio").mkdir(parents=True)
+    (out / "manifest.jsonl").write_text("the previous run's manifest\n")
+    proc = run_cli("synthesize", manifest, "--out", out, "--engine", engine, *args, check_rc=2)
+    assert proc.stderr.strip().splitlines() == [message]
+    assert sorted(p.name for p in out.iterdir()) == ["audio", "manifest.jsonl"]  # no .cache either
+    assert (out / "manifest.jsonl").read_text() == "the previous run's manifest\n"
 
 
 # -------------------------------------------------------------------------------- espeak: cheap whole-stage runs
@@ -476,3 +504,22 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, run_cli, args, message):
     proc = run_cli("synthesize", manifest, "--out", tmp_path / "out", *args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_error_raised_inside_ray_comes_back_as_the_project_error():
+    """Ray wraps a worker's exception in its task and UDF errors; the stage unwraps ours, one line and its exit code."""
+    ray = pytest.importorskip("ray")
+
+    def speak(batch):
+        raise UsageError("--voice nobody: no such voice on this node")
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        dataset = ray.data.from_items([{"task": "x"}]).map_batches(speak, batch_size=1)
+        with pytest.raises(ray.exceptions.RayError) as raised:
+            dataset.take_all()
+    finally:
+        ray.shutdown()
+    unwrapped = stage._from_ray(raised.value)
+    assert isinstance(unwrapped, UsageError) and str(unwrapped) == "--voice nobody: no such voice on this node"
+    assert isinstance(stage._from_ray(RuntimeError("node lost")), DataError)

@@ -47,3 +47,14 @@ def test_every_failure_is_reported_with_file_line_and_field(tmp_path, run_cli):
 def test_missing_manifest_is_a_usage_error(tmp_path, run_cli):
     proc = run_cli("validate", tmp_path / "nope.jsonl", check_rc=2)
     assert proc.stderr.strip() == f"error: {tmp_path / 'nope.jsonl'}: no such file"
+
+
+def test_an_id_or_split_with_a_trailing_newline_fails(tmp_path, run_cli):
+    """A JSON Schema pattern ending in `$` lets Python's regexes accept one final newline; ids and splits become
+    folder names, so the schema must refuse it."""
+    manifest = write_jsonl(tmp_path / "m.jsonl", [item("demo-x\n"), item("b", split="train\n"), item("c")])
+    proc = run_cli("validate", manifest, check_rc=1)
+    out = proc.stdout.splitlines()
+    assert any(line.startswith(f"{manifest}:1: id: 'demo-x\\n'") for line in out), out
+    assert any(line.startswith(f"{manifest}:2: split: 'train\\n'") for line in out), out
+    assert not any(line.startswith(f"{manifest}:3:") for line in out)

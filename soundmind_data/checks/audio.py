@@ -18,6 +18,7 @@ import soundfile
 
 from soundmind_data.checks import SIGNAL_CHECKS
 from soundmind_data.checks.config import CheckConfig
+from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.tts.audio import LOUDNESS_MIN_S, integrated_loudness
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -73,9 +74,11 @@ def check_audio(audio: dict[str, Any], field_name: str, manifest_dir: Path, spee
     text for it). Returns the result and, when the file decoded, its samples for the ASR round trip.
     """
     result = FileResult(field_name)
-    path = manifest_dir / audio["path"]
     later = ("sha256", "decode", "sample_rate", "channels", "duration") + SIGNAL_CHECKS + ("speaking_rate",)
-    data, problem = _read(path)
+    try:
+        data, problem = _read(audio_file(manifest_dir, audio["path"]))
+    except UnsafePath as exc:  # a file outside the corpus is none of its files
+        data, problem = None, str(exc)
     if not result.check("file_exists", data is not None, f"{audio['path']}: {problem}", "path"):
         result.skip(*later)
         return result, None

@@ -10,6 +10,7 @@ import os
 
 from soundmind_data.errors import UsageError
 from soundmind_data.llm.base import Backend, BackendError
+from soundmind_data.redact import redact
 
 __all__ = ["BACKENDS", "Backend", "BackendError", "open_backend"]
 
@@ -48,7 +49,8 @@ def open_backend(
     if not endpoint:
         raise UsageError("--endpoint is required with --backend openai (or set OPENAI_BASE_URL)")
     if not endpoint.startswith(("http://", "https://")):
-        raise UsageError(f"--endpoint {endpoint!r}: expected an http:// or https:// base URL, e.g. http://127.0.0.1:8000/v1")
+        raise UsageError(f"--endpoint {redact(endpoint)!r}: expected an http:// or https:// base URL, "
+                         "e.g. http://127.0.0.1:8000/v1")
     if timeout_s <= 0:
         raise UsageError(f"--timeout {timeout_s:g}: must be more than 0")
     if max_retries < 0:

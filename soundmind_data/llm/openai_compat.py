@@ -3,7 +3,8 @@
 Plain `urllib` keeps the backend dependency-free; each call is one blocking request, and the reason stage runs many
 of them at once from a thread pool. Transient failures (HTTP 429 and 5xx, timeouts, dropped connections) are retried
 with exponential backoff and jitter, honouring the server's Retry-After; anything else fails the request at once.
-The API key is sent in a header and never appears in an error message or a log.
+The API key is sent in a header; it and any password in the endpoint URL are redacted from everything the server
+sends back and from every error message, since a server or proxy may echo the request it got.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import urllib.request
 from typing import Any
 
 from soundmind_data.llm.base import BackendError
+from soundmind_data.redact import redact, url_passwords
 
 RETRY_AFTER_CAP_S = 60.0  # longer Retry-After hints are cut short, so one stuck item cannot stall a worker for hours
 BACKOFF_CAP_S = 30.0
@@ -52,6 +54,8 @@ class OpenAICompatBackend:
         times one completion is re-sent after transient failures; `backoff_s` is the first wait, doubled each time.
         """
         self.url = endpoint.rstrip("/") + "/chat/completions"
+        self._secrets = (api_key, *url_passwords(endpoint))
+        self._shown_url = self._redact(self.url)  # the URL as messages show it
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -100,7 +104,7 @@ class OpenAICompatBackend:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             status = exc.code
-            detail = _error_detail(exc)
+            detail = self._error_detail(exc)
             if status == 429 or status >= 500:
                 raise _Transient(f"HTTP {status}{detail}", _retry_after(exc.headers.get("Retry-After"))) from None
             hint = " (check OPENAI_API_KEY)" if status in (401, 403) else ""
@@ -110,36 +114,42 @@ class OpenAICompatBackend:
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise _Transient(f"no answer within {self.timeout_s:g} s") from None
-            raise _Transient(f"cannot reach {self.url}: {exc.reason}") from None
-        except (OSError, http.client.HTTPException) as exc:  # connection reset, or closed mid-response
-            raise _Transient(f"connection to {self.url} failed: {exc!r}") from None
-        except ValueError as exc:  # a URL urllib cannot use (bad port, stray characters)
-            raise BackendError(f"bad endpoint URL {self.url}: {exc}") from None
-        return _completion_text(raw)
+            raise _Transient(f"cannot reach {self._shown_url}: {self._redact(exc.reason)}") from None
+        # Connection reset, closed mid-response, or a status line that is not HTTP (its text is the server's).
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Transient(f"connection to {self._shown_url} failed: {self._redact(repr(exc))}") from None
+        except ValueError as exc:  # a URL urllib cannot use (bad port, stray characters); its text quotes the URL
+            raise BackendError(f"bad endpoint URL {self._shown_url}: {self._redact(exc)}") from None
+        return self._completion_text(raw)
+
+    def _redact(self, text: object) -> str:
+        """`text` safe to show: without the key or the endpoint's password, wherever the server or urllib put them."""
+        return redact(text, self._secrets)
+
+    def _completion_text(self, raw: bytes) -> str:
+        """The message text of a chat-completions response; a body that is not one is a failed request."""
+        try:
+            content = json.loads(raw)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            body = self._redact(raw.decode("utf-8", errors="replace"))
+            raise BackendError(f"malformed response (not a chat completion): {body[:120]!r}") from None
+        if content is not None and not isinstance(content, str):
+            raise BackendError(f"malformed response: message content is {type(content).__name__}, expected a string")
+        # A null content (e.g. everything went to a reasoning field) decides nothing. The text is redacted too: it is
+        # cached and may become an item's answer, and an echoing proxy can put the key anywhere in a reply.
+        return self._redact(content or "")
+
+    def _error_detail(self, exc: urllib.error.HTTPError) -> str:
+        """The server's own error message, shortened: what a user needs to fix a bad model name or request."""
+        try:
+            payload = json.loads(exc.read() or b"null")
+            message = payload["error"]["message"] if isinstance(payload.get("error"), dict) else payload.get("error")
+        except (ValueError, AttributeError, KeyError, TypeError, OSError):
+            message = None
+        return f": {self._redact(message)[:200]}" if message else ""
 
     def close(self) -> None:
         """Nothing to release: every request opens and closes its own connection."""
-
-
-def _completion_text(raw: bytes) -> str:
-    """The message text of a chat-completions response; a body that is not one is a failed request."""
-    try:
-        content = json.loads(raw)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise BackendError(f"malformed response (not a chat completion): {raw[:120]!r}") from None
-    if content is not None and not isinstance(content, str):
-        raise BackendError(f"malformed response: message content is {type(content).__name__}, expected a string")
-    return content or ""  # a null content (e.g. everything went to a reasoning field) decides nothing
-
-
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    """The server's own error message, shortened: what a user needs to fix a bad model name or request."""
-    try:
-        payload = json.loads(exc.read() or b"null")
-        message = payload["error"]["message"] if isinstance(payload.get("error"), dict) else payload.get("error")
-    except (ValueError, AttributeError, KeyError, TypeError, OSError):
-        message = None
-    return f": {str(message)[:200]}" if message else ""
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 
 from soundmind_data.errors import UsageError
 
@@ -21,6 +22,8 @@ class TransformersBackend:
                  device: str | None = None):
         """`model` is a local folder or a Hub id already in the local cache (nothing is downloaded at run time
         unless the Hub is reachable and allowed)."""
+        if _names_a_folder(model) and not Path(model).is_dir():
+            raise UsageError(f"--model {model}: no such folder")  # transformers would call it a bad Hub id
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -62,3 +65,8 @@ class TransformersBackend:
 
     def close(self) -> None:
         """Nothing to release: the model is freed with the backend."""
+
+
+def _names_a_folder(model: str) -> bool:
+    """A Hub id is `name` or `org/name` and never starts with a dot; anything else is meant as a local path."""
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS, LabelCounts
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
 from soundmind_data.stages import ingest as ingest_stage
@@ -308,11 +308,11 @@ def synthesize_new(to_speak: Path, manifest: Path, staging: Path, options: Synth
     OUT/audio; OUT is a staging folder whose `audio` is a link to MANIFEST's, so the files land beside the existing
     ones while the stage's own manifest never overwrites a file of the corpus.
     """
-    audio_root = manifest.parent / "audio"
+    audio_root = manifest.parent / AUDIO_DIR
     audio_root.mkdir(parents=True, exist_ok=True)
     out = staging / "synthesized"
     out.mkdir()
-    (out / "audio").symlink_to(audio_root.resolve(), target_is_directory=True)
+    (out / AUDIO_DIR).symlink_to(audio_root.resolve(), target_is_directory=True)
     return synthesize_manifest(to_speak, out, options, workers=workers,
                                cache_dir=cache_dir or manifest.parent / ".cache", on_result=on_result)
 
@@ -422,7 +422,7 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
             report.rejected.append({"file": item.file, "line": item.line, "id": item.id,
                                     "reason": f"synthesis: {failure['field'] or '(item)'}: {failure['reason']}"})
             # the audio of the item's other text may have been made: nothing will reference it
-            shutil.rmtree(manifest.parent / "audio" / split / item_id, ignore_errors=True)
+            shutil.rmtree(manifest.parent / AUDIO_DIR / split / item_id, ignore_errors=True)
         new_records = iter_records(summary.manifest)  # the items that got their audio, in order
     elif corpus.audio is not None:
         report.warnings.append("the new items get no audio (--no-synthesize) while the existing items have some")

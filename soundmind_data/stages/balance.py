@@ -5,7 +5,8 @@ is kept) and listed in the report. Then, per split:
 
 - `downsample` drops items of the over-represented label,
 - `upsample` repeats items of the under-represented label by reference: each repeat is a new line with id
-  `<id>.rep<k>` and `repeat_of: <id>`, pointing at the same audio files (never a copy of them),
+  `<id>.rep<k>` and `repeat_of: <id>`, pointing at the same audio files (never a copy of them); k skips any number
+  whose id another line of the output has,
 - `weights` keeps every item and writes `sample_weight`, so that each label's weights sum to its target share.
 
 Which items are dropped or repeated is decided by a seeded hash of their id, not by their position: adding items
@@ -31,7 +32,7 @@ from soundmind_data.jsonl import AtomicWriter, write_json
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import before_after_table
-from soundmind_data.stages.split import count_leaks, iter_item_lines, label_counts, scan_manifest
+from soundmind_data.stages.split import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
 
 STRATEGIES = ("downsample", "upsample", "weights")
 _MAX_ID_LENGTH = 64  # schemas/item.schema.json
@@ -192,6 +193,11 @@ def balance_manifest(
     report.items_out = int(copies.sum())
 
     listed = set(first[duplicate].tolist()) | set(np.flatnonzero(duplicate).tolist())  # ids the report names
+    # The ids written out, as the seeded hash the scan ranked them by, for a repeat's id to be checked against. Not
+    # those of removed duplicates: a previous balance's repeat is one, and its id is free again for the same repeat
+    # (so balancing twice is balancing once).
+    id_hash = SeededHash(seed)
+    taken = set(scan.ranks[copies > 0].tolist()) if strategy == "upsample" else set()
     ids: dict[int, str] = {}
     copies_list, splits_list, labels_list = copies.tolist(), scan.splits.tolist(), scan.labels.tolist()
     with AtomicWriter(out) as writer:
@@ -208,7 +214,7 @@ def balance_manifest(
             else:
                 writer.write(raw.decode("utf-8"))  # kept lines are copied as they are
             if count > 1:
-                _write_repeats(writer, orjson.loads(raw), count - 1, scan.path)
+                _write_repeats(writer, orjson.loads(raw), count - 1, scan.path, taken, id_hash)
 
     duplicate_groups: dict[int, list[int]] = {}
     for index in np.flatnonzero(duplicate).tolist():
@@ -218,13 +224,24 @@ def balance_manifest(
     return report
 
 
-def _write_repeats(writer: AtomicWriter, record: dict[str, Any], repeats: int, path: Path) -> None:
-    """`repeats` more lines for `record`: same content and audio paths, ids `<id>.rep1`, `<id>.rep2`..."""
-    for number in range(1, repeats + 1):
-        repeat_id = f"{record['id']}.rep{number}"
+def _write_repeats(writer: AtomicWriter, record: dict[str, Any], repeats: int, path: Path, taken: set[int],
+                   id_hash: SeededHash) -> None:
+    """`repeats` more lines for `record`: same content and audio paths, ids `<id>.rep1`, `<id>.rep2`..., skipping any
+    number whose id is already `taken` (by an input item written out, or by an earlier repeat). `taken` holds
+    `id_hash` of each id and gets the new ones: two ids sharing a 64-bit hash (a chance in 10^19 per pair) only cost
+    a free number, never a duplicate id."""
+    number = 0
+    for _ in range(repeats):
+        while True:
+            number += 1
+            repeat_id = f"{record['id']}.rep{number}"
+            key = id_hash(repeat_id.encode("utf-8"))
+            if key not in taken:
+                break
         if len(repeat_id) > _MAX_ID_LENGTH:
             raise DataError(f"{path}: id {record['id']!r}: repeat id {repeat_id!r} would exceed "
                             f"{_MAX_ID_LENGTH} characters")
+        taken.add(key)
         writer.write_record({**record, "id": repeat_id, "repeat_of": record["id"]})
 
 

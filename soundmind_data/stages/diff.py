@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import orjson
 
 from soundmind_data import schemas
-from soundmind_data.corpus import LabelCounts
+from soundmind_data.corpus import LabelCounts, unsafe_name
 from soundmind_data.errors import DataError
 from soundmind_data.jsonl import iter_manifest_lines, write_json
 from soundmind_data.stage import StageReport, Summary
@@ -83,6 +83,8 @@ def _items(path: str | Path) -> Iterator[dict[str, Any]]:
         if not (isinstance(item.get("id"), str) and isinstance(item.get("split"), str)
                 and item.get("label") in (0, 1) and not isinstance(item.get("label"), bool)):
             problem = schemas.first_error("item", item) or "id, split or label"
+            raise DataError(f"{line.file}:{line.number}: {problem}")
+        if problem := unsafe_name(item):  # names every other stage refuses (a newline in one would split a table row)
             raise DataError(f"{line.file}:{line.number}: {problem}")
         yield item
 

@@ -33,6 +33,7 @@ from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.corpus import split_sort_key
 from soundmind_data.hubfolder import check_names, checked_audio_bytes, decoding, flac_bytes
+from soundmind_data.paths import check_output_folder
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
 
@@ -81,6 +82,7 @@ def export(
     if modality not in MODALITIES:
         raise UsageError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     manifest, out = Path(manifest), Path(out)
+    check_output_folder(out, manifest, "--out")
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:

@@ -17,10 +17,11 @@ from typing import Any
 
 from soundmind_data import hub, tempfiles
 from soundmind_data.card import read_stage_runs, render_card
-from soundmind_data.corpus import CARD_FILE, PLOTS_DIR, RUN_LOG
+from soundmind_data.corpus import CARD_FILE, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, BuildResult, CheckResult, build_folder, check_folder, parse_size
 from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.paths import check_output_folder
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
 from soundmind_data.stages.audit import AuditReport, audit_manifest
 from soundmind_data.table import id_sample
@@ -112,11 +113,11 @@ def _refusal(manifest: Path, audit: AuditReport, flagged: dict[str, int]) -> str
     return f"{manifest}: not published: the audit flags {findings}; {fix}, or pass --allow-flagged to publish it as it is"
 
 
-def _curation_reports(stage_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _curation_reports(stage_runs: list[dict[str, Any]], workdir: Path) -> list[dict[str, Any]]:
     """The reports of the pipeline's curate passes, in stage order (none for a manifest built by hand)."""
     reports = []
     for entry in stage_runs:
-        path = Path(entry.get("report") or "")
+        path = from_workdir(entry.get("report") or "", workdir)
         if entry["command"].startswith("soundmind-data curate ") and path.is_file():
             reports.append(json.loads(path.read_text(encoding="utf-8")))
     return reports
@@ -132,12 +133,12 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     audit = audit or audit_manifest(manifest)
     stage_runs = read_stage_runs(Path(manifest).parent / RUN_LOG)
     if stage_runs:  # built by a pipeline: its work dir is $WORKDIR on the card, as in the stage table
-        command = command.replace(str(Path(manifest).parent.resolve()), "$WORKDIR")
+        command = in_workdir(command, Path(manifest).parent.resolve())
     progress.start("publish")
     build = build_folder(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
     build.files += copy_plots(Path(manifest).parent, folder)
     card = render_card(build, audit.check_counts(), repo_id=repo_id, command=command, stage_runs=stage_runs,
-                       curation=_curation_reports(stage_runs),
+                       curation=_curation_reports(stage_runs, Path(manifest).parent.resolve()),
                        flagged=flagged_findings(audit) if allow_flagged else None)
     with AtomicWriter(Path(folder) / CARD_FILE) as out:
         out.write(card)
@@ -152,6 +153,8 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         raise UsageError("give --local-dir DIR (build only), --repo-id ORG/NAME (build and upload), or both")
     if not manifest.is_file():
         raise UsageError(f"{manifest}: no such file")
+    if out:
+        check_output_folder(out, manifest, STAGE.output_flag)
     parse_size(options.max_shard_size)  # a bad size fails now, not after the build
     audit = audit_manifest(manifest)
     flagged = flagged_findings(audit)

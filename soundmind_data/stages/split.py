@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import orjson
 
-from soundmind_data.corpus import SPLIT_PATTERN, LabelCounts
+from soundmind_data.corpus import SPLIT_PATTERN, LabelCounts, unsafe_name
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, iter_manifest_lines, write_json
 from soundmind_data.labels import LABEL_NAMES
@@ -120,6 +120,8 @@ def scan_manifest(
             raise _field_error(line) from None
         if type(item_id) is not str or type(split) is not str or type(label) is not int or label not in (0, 1):
             raise _field_error(line)
+        if problem := unsafe_name(record):  # copied through to stages that make files and folders of them
+            raise DataError(f"{line.file}:{line.number}: {problem}")
         labels.append(label)
         code = split_codes.get(split)
         if code is None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import time
@@ -32,9 +33,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from soundmind_data import schemas, tempfiles
-from soundmind_data.corpus import AUDIO_TEXT
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_TEXT
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines
+from soundmind_data.jsonl import AtomicWriter, check_output_file, count_lines, iter_lines
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.stage import CORPUS, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.speakable import describe, unspeakable_chars
@@ -303,7 +304,7 @@ class Synthesizer:
             result.synthesized += 1
         else:
             result.cached += 1
-        relative = Path("audio", item["split"], item["id"], f"{name}.{ext}")
+        relative = Path(AUDIO_DIR, item["split"], item["id"], f"{name}.{ext}")
         _place(self.cache.paths(key, ext)[0], self.out_dir / relative)
         result.audio_s += entry["duration_s"]
         return {"path": relative.as_posix(), **{k: entry[k] for k in
@@ -391,14 +392,30 @@ def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its INFO and WARNING lines repeat what our summary says
+    # Its INFO and WARNING lines repeat what our summary says, and its ERROR lines the traceback we turn into one line.
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
     tasks = iter(tasks)
     while rows := [{"task": json.dumps(task, ensure_ascii=False)} for task in islice(tasks, RAY_WINDOW)]:
         dataset = ray.data.from_items(rows).map_batches(
             _RayWorker, fn_constructor_args=initargs, batch_size=1, num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=min(workers, len(rows))))
-        for row in dataset.iter_rows():
-            yield ItemResult(**json.loads(row["result"]))
+        try:
+            for row in dataset.iter_rows():
+                yield ItemResult(**json.loads(row["result"]))
+        except ray.exceptions.RayError as exc:
+            raise _from_ray(exc) from None
+
+
+_REMOTE_ERROR = re.compile(r"^soundmind_data\.errors\.(UsageError|DataError): (.+)$", re.MULTILINE)
+
+
+def _from_ray(exc: BaseException) -> Exception:
+    """The project's own error inside a Ray failure, so that it ends as the same one line and exit code as without
+    Ray. Ray Data keeps only the text of an exception raised in a UDF (its remote traceback), so that is read."""
+    found = _REMOTE_ERROR.search(str(exc))
+    if found:
+        return (UsageError if found.group(1) == "UsageError" else DataError)(found.group(2))
+    return DataError(f"synthesis failed inside Ray ({type(exc).__name__}); run with --engine local to see the error")
 
 
 class _RayWorker:
@@ -453,15 +470,22 @@ def synthesize_manifest(
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
     out_dir = Path(out_dir)
+    # The manifest synthesis writes in OUT is removed before the run starts, so its outputs are checked before
+    # anything there changes. OUT is often the input's own folder (a pipeline's work dir), never the input itself.
+    for name in output_names(shard):
+        if os.path.realpath(out_dir / name) == os.path.realpath(manifest):
+            raise UsageError(f"--out {out_dir}: would overwrite the input manifest {manifest}; choose another folder")
+        check_output_file(out_dir / name)
     cache = Cache(Path(cache_dir) if cache_dir else out_dir / ".cache")
-    cache.prepare()
-    cache.sweep()
     manifest_name, failures_name = output_names(shard)
-    # Load (and md5-check) the voices once here, so a bad --voice is one usage error, not a failure per item.
+    # Build (and md5-check) the voices once here, before anything in OUT is created or removed: a backend that
+    # cannot run (a missing extra, no GPU, a bad --voice) is one usage error that leaves the last run's files alone.
     synthesizer = Synthesizer(options, out_dir, cache)
     for voice in options.voices or (None,):
         synthesizer.backend(voice)
     prepare_normaliser()  # compiles its grammars the first time on this machine, before workers fork
+    cache.prepare()
+    cache.sweep()
 
     # A re-run replaces audio files in place: the previous run's manifest must not outlive it and describe files that
     # have changed under it (the new one appears, atomically, when the run finishes).

@@ -24,12 +24,25 @@ OTHER_MAX_CHARS = 500
 LICENSES = {XTTS_V2: "CPML (Coqui Public Model License, non-commercial)"}
 
 
+def _toolkit(device: str) -> str:
+    """coqui-tts's version, after checking that it is installed and `device` is there: a usage error when the
+    stage starts, not a failure per item (kept apart so tests can run the glue without coqui-tts)."""
+    try:
+        toolkit = f"coqui-tts {version('coqui-tts')}"
+    except PackageNotFoundError:
+        raise UsageError("backend coqui needs coqui-tts: pip install 'soundmind-data[coqui]'") from None
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: torch sees no CUDA device")
+    return toolkit
+
+
 def _load_model(name: str, device: str) -> Any:
     """The coqui-tts model object (its `TTS` API); kept apart so tests can replace it with a fake."""
-    try:
-        from TTS.api import TTS
-    except ImportError:
-        raise UsageError("backend coqui needs coqui-tts: pip install 'soundmind-data[coqui]'") from None
+    from TTS.api import TTS
+
     return TTS(name).to(device)
 
 
@@ -42,10 +55,7 @@ class CoquiBackend(Backend):
         self._model: Any = None  # loaded on first use, so that building a backend (and a cached re-run) stays cheap
         self._multilingual = "multilingual" in self._model_name
         self.max_chars = XTTS_MAX_CHARS if self._model_name == XTTS_V2 else OTHER_MAX_CHARS
-        try:
-            toolkit = f"coqui-tts {version('coqui-tts')}"
-        except PackageNotFoundError:
-            toolkit = "coqui-tts (not installed)"
+        toolkit = _toolkit(device)
         self.provenance = Provenance(
             backend="coqui",
             voice=voice,
