@@ -46,14 +46,16 @@ def configure(quiet: bool, log_file: Path | None) -> None:
             OUTPUT.interval_s = max(0.0, float(interval))
         except ValueError:
             raise UsageError(f"${PROGRESS_INTERVAL_ENV}={interval!r}: expected seconds") from None
-    log_file = log_file or (Path(os.environ[LOG_FILE_ENV]) if os.environ.get(LOG_FILE_ENV) else None)
+    where = "--log-file"
+    if log_file is None and os.environ.get(LOG_FILE_ENV):
+        log_file, where = Path(os.environ[LOG_FILE_ENV]), f"${LOG_FILE_ENV}"
     if log_file is not None:
-        if log_file.exists() and not log_file.is_file():
-            raise UsageError(f"--log-file {log_file}: exists and is not a regular file")
+        if log_file.is_dir():  # appended to only, so a FIFO or /dev/stderr is fine
+            raise UsageError(f"{where} {log_file}: is a folder; give a file name")
         try:
             OUTPUT.log = open(log_file, "a", encoding="utf-8", buffering=1)
         except OSError as exc:
-            raise UsageError(f"--log-file {log_file}: {exc.strerror}") from None
+            raise UsageError(f"{where} {log_file}: {exc.strerror}") from None
 
 
 def _log(line: str) -> None:
@@ -98,6 +100,7 @@ class Bars(Progress):
         self.values.update(values)
         if self.bar is not None:
             self.bar.set_postfix(refresh=False, **values)
+        self._line_when_due()
 
     def note(self, message: str) -> None:
         if self.bar is not None:

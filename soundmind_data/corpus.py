@@ -32,8 +32,9 @@ WORKDIR_VARIABLE = "$WORKDIR"
 
 
 def in_workdir(text: str, workdir: Path) -> str:
-    """`text` with the (absolute) work dir written as $WORKDIR."""
-    return text.replace(str(workdir), WORKDIR_VARIABLE)
+    """`text` with the (absolute) work dir written as $WORKDIR, where it is a whole path or a path's start (so
+    `/data/demo-in` stays itself when the work dir is `/data/demo`)."""
+    return re.sub(re.escape(str(workdir)) + r"(?=/|\s|['\"]|$)", lambda _: WORKDIR_VARIABLE, text)
 
 
 def from_workdir(text: str, workdir: Path) -> Path:

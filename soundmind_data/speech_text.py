@@ -82,6 +82,7 @@ _SIGN_PATTERN = re.compile("|".join(re.escape(s) for s in _SIGN_WORDS))
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹ⁿ", "0123456789n")
 _SUPERSCRIPT = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹ⁿ]+")
 _POWER_WORDS = {"2": "squared", "3": "cubed"}
+_UNIT_BEFORE = re.compile(r"\d ?[A-Za-z]{1,3}$")
 
 _NUMBER_TEXT = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 # "555-1234" and "555-123-4567" are telephone numbers, read digit by digit, never as a range or a subtraction.
@@ -94,7 +95,7 @@ _APPROXIMATELY = re.compile(r"~(?=\s*\d)")
 # "1990s") are the normaliser's.
 _TENS = re.compile(r"\b10s(?= of\b)|(?<=\bthe )10s\b")
 _SECONDS = re.compile(r"(?<![\w.])(10|\d*[1-9](?:\.\d+)?)s\b")
-_TIMES = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x\b")  # "5x faster"
+_TIMES = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)x(?= [A-Za-z])")  # "5x faster"; "2x + 1" is algebra
 _WORD_SLASH_WORD = re.compile(r"(?<=[A-Za-z]{2})/(?=[A-Za-z]{2})")  # "death/injury": a choice
 _AND_OR = re.compile(r"\band/or\b")
 # Regnal numbers: "Henry VIII" is "Henry the 8th", which the normaliser reads as an ordinal; after a word that
@@ -132,6 +133,8 @@ def _equals(match: re.Match) -> str:
 
 def _superscript(match: re.Match) -> str:
     power = match.group(0).translate(_SUPERSCRIPT_DIGITS)
+    if _UNIT_BEFORE.search(match.string, 0, match.start()):  # "3 m²": a unit, which the normaliser reads whole
+        return power
     return f" {_POWER_WORDS.get(power) or 'to the power of ' + power} "
 
 
@@ -275,11 +278,15 @@ _CAPITALS = re.compile(r"\b[A-Z]{2,}\b")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
+# Written forms other grammars of the normaliser than its whitelist read ("St Louis" is "Saint Louis").
+_ABBREVIATED = frozenset({"St", "Dr", "Mr", "Mrs", "Ms", "Mt", "Jr", "Sr", "Ft", "Ave", "Rd", "Blvd"})
+
+
 def _needs_normaliser(sentence: str) -> bool:
     if not _PLAIN.fullmatch(sentence) or _CAPITALS.search(sentence):
         return True
     whitelist = _whitelist()
-    return any(word in whitelist for word in _WORD.findall(sentence))
+    return any(word in whitelist or word in _ABBREVIATED for word in _WORD.findall(sentence))
 
 
 def _normalise_line(normaliser, line: str) -> str:
@@ -324,9 +331,10 @@ def unspeakable_in_speech(text: str) -> str:
 
 # ----------------------------------------------------------------------------------------------------- chunking
 # A sentence ends at ".", "!" or "?" (and any closing quote or bracket) before a space and a word that can start a
-# sentence, or at a line break; not after an initial or an abbreviation ("J. K. Rowling", "Dr. Li", "No. 5").
+# sentence, or at a line break; not after an abbreviation ("Dr. Li", "No. 5", "e.g. Li"). A single capital before a
+# full stop is a sentence's last word in logic text ("If P then Q. Not Q."), not an initial.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[^a-z0-9\s])|\n+")
-_NO_BREAK_AFTER = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|Prof|St|No|Jr|Sr|vs|etc|approx)|\b\w\.\w)\.$")
+_NO_BREAK_AFTER = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|Prof|St|No|Jr|Sr|vs|approx)|\b\w\.\w)\.$")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 
 

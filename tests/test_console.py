@@ -61,7 +61,7 @@ def test_quiet_silences_progress_and_a_log_file_keeps_it_timestamped(tmp_path):
 
 def test_a_log_file_that_is_not_a_file_is_a_usage_error(tmp_path, run_cli):
     proc = run_cli("--log-file", tmp_path, "validate", six_items(tmp_path), check_rc=2)
-    assert proc.stderr.strip() == f"error: --log-file {tmp_path}: exists and is not a regular file"
+    assert proc.stderr.strip() == f"error: --log-file {tmp_path}: is a folder; give a file name"
 
 
 def _env() -> dict[str, str]:

@@ -132,10 +132,20 @@ def test_chunks_fit_the_limit_and_lose_no_word(words, separators, max_chars):
     assert re.findall(r"\w+", " ".join(chunks)) == re.findall(r"\w+", text)
 
 
-def test_chunks_never_end_after_an_abbreviation_or_an_initial():
-    text = "Dr. Li met J. K. Rowling, e.g. at No. 5 Main St. on a Monday. Then she left. vs. nothing"
+def test_chunks_never_end_after_an_abbreviation_but_do_after_a_variable():
+    text = "Dr. Li met Prof. Wang, e.g. at No. 5 Main St. on a Monday. Then she left. vs. nothing"
     assert split_sentences(text, 400) == [
-        "Dr. Li met J. K. Rowling, e.g. at No. 5 Main St. on a Monday.", "Then she left. vs. nothing"]
+        "Dr. Li met Prof. Wang, e.g. at No. 5 Main St. on a Monday.", "Then she left. vs. nothing"]
+    assert split_sentences("If P then Q. Not Q. Therefore not P.", 400) == ["If P then Q.", "Not Q.", "Therefore not P."]
+
+
+@pytest.mark.parametrize("text, speech", [
+    ("f(x) = 2x + 1, 5x faster", "f(x) equals two x plus one, five times faster"),  # algebra is not "times"
+    ("3 m² and x²", "three square meters and x squared"),  # a unit's power is the normaliser's
+    ("St Louis is big.", "Saint Louis is big."),  # not a plain sentence, though it looks like one
+])
+def test_the_domain_layer_leaves_the_normaliser_what_it_reads_right(text, speech):
+    assert to_speech_text(text) == speech
 
 
 def test_plain_sentences_skip_the_normaliser_only_where_it_would_change_nothing():

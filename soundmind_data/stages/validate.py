@@ -13,6 +13,7 @@ Failures are collected as records (line, id, check, field, message) so the CLI c
 from __future__ import annotations
 
 import heapq
+import multiprocessing
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -181,13 +182,13 @@ class ItemChecker:
     loaded on first use."""
 
     def __init__(self, manifest_dir: Path, config: CheckConfig, asr: str | None, asr_model: str | None,
-                 asr_device: str):
+                 asr_device: str, asr_engine: Any = None):
         self.manifest_dir = manifest_dir
         self.config = config
         self.asr_name = asr
         self.asr_model = asr_model
         self.asr_device = asr_device
-        self._asr = None
+        self._asr = asr_engine  # loaded on first use when not given
 
     def __call__(self, item: dict[str, Any]) -> list[FileResult]:
         results = []
@@ -234,10 +235,11 @@ def _check_in_worker(item: dict[str, Any]) -> list[FileResult]:
 
 
 @contextmanager
-def _checker_pool(workers: int, checker_args: tuple) -> Iterator[Callable[[dict], Future]]:
-    """A `submit(item) -> Future` running ItemChecker in `workers` processes (in this process when workers is 1)."""
+def _checker_pool(workers: int, checker_args: tuple, asr_engine: Any, device: str) -> Iterator[Callable[[dict], Future]]:
+    """A `submit(item) -> Future` running ItemChecker in `workers` processes (in this process when workers is 1,
+    with the ASR engine already loaded here)."""
     if workers == 1:
-        checker = ItemChecker(*checker_args)
+        checker = ItemChecker(*checker_args, asr_engine=asr_engine)
 
         def submit(item: dict) -> Future:
             future: Future = Future()
@@ -246,7 +248,9 @@ def _checker_pool(workers: int, checker_args: tuple) -> Iterator[Callable[[dict]
 
         yield submit
         return
-    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=checker_args)
+    # CUDA does not survive a fork: workers of a GPU judge start afresh (each loads its own copy of the model).
+    context = multiprocessing.get_context("spawn") if device == "cuda" else None
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=checker_args)
     try:
         yield lambda item: pool.submit(_check_in_worker, item)
     except BaseException:
@@ -275,10 +279,11 @@ def validate_manifest(
         raise UsageError(f"--workers {workers}: expected 1 or more")
     if out is not None:
         _check_out_path(path, Path(out))
+    asr_engine = None
     if asr is not None:  # a bad --asr or --asr-model is a usage error now, not a failure on the first audio file
         from soundmind_data.checks.asr import load_backend
 
-        load_backend(asr, asr_model, asr_device)
+        asr_engine = load_backend(asr, asr_model, asr_device)
     if audio:  # compile the speech normaliser's grammars here, once, before workers need them
         prepare_normaliser()
     report = ValidateReport(manifest=str(path), out=str(out) if out else None, config=(config or CheckConfig()) if audio else None,
@@ -286,7 +291,7 @@ def validate_manifest(
     seen_ids: dict[bytes, int] = {}
     pending: deque[tuple[Line, bool, Future | None]] = deque()  # (line, schema-valid, its audio results)
     checker_args = (path.parent, report.config, asr, asr_model, asr_device)
-    with (AtomicWriter(out) if out else nullcontext()) as writer, _checker_pool(workers, checker_args) as submit:
+    with (AtomicWriter(out) if out else nullcontext()) as writer, _checker_pool(workers, checker_args, asr_engine, asr_device) as submit:
         for line in iter_lines(path):
             report.items += 1
             checkable = _annotation_checks(line, report, seen_ids, strict)
