@@ -222,9 +222,10 @@ def _grammars_compiled(folder: Path) -> bool:
 
 
 def prepare_normaliser() -> None:
-    """Load the normaliser now (compiling its grammars if this machine has none), so that worker processes forked
-    afterwards inherit it instead of each loading it."""
-    if _normaliser_version():
+    """Compile the normaliser's grammars now if this machine has none (a minute, once), so that worker processes
+    started afterwards load them rather than queue on the lock. Loading is left to first use: a fully cached
+    synthesis re-run never pays for it."""
+    if _normaliser_version() and not _grammars_compiled(grammar_cache_dir()):
         _load_normaliser()
 
 
