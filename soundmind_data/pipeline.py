@@ -21,7 +21,6 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +30,7 @@ from soundmind_data import __version__, schemas
 from soundmind_data.corpus import (AUDIO_FIELDS, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, RUN_LOG, STATE_FILE, LabelCounts,
                                    in_workdir)
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hub import sha256_file
+from soundmind_data.digests import file_digest
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
 from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
@@ -219,16 +218,10 @@ def _plan(step: Step, stage: Stage, manifest: Path | None, workdir: Path) -> Pla
     return Plan(step, stage, options, manifest if stage.reads_manifest else None, out, out_manifest, report)
 
 
-@lru_cache(maxsize=256)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    return sha256_file(Path(path))
-
-
 def file_sha256(path: Path) -> str:
     """sha256 of a file. A stage's output is hashed once to check it and again as the next stage's input: the
     digest is remembered for as long as the file's size and modification time stay the same."""
-    stat = path.stat()
-    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return file_digest(path, "sha256")
 
 
 def _files_read(plan: Plan) -> list[Path]:

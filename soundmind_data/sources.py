@@ -18,7 +18,6 @@ library never prints: progress goes through `stage.Progress`, and the report's `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from soundmind_data import __version__, tempfiles
+from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import write_json
 from soundmind_data.stage import SILENT, Progress, Summary
@@ -216,13 +216,6 @@ def _read_lock(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return data
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _problem(file: SourceFile, size: int, sha256: str, expected: str | None) -> str | None:
     """Why a file of this size and digest is not the one wanted (None when it is)."""
@@ -242,7 +235,7 @@ def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, record
     if os.path.lexists(target):
         if not target.is_file():  # a folder, a FIFO, a device, a dangling link: never read it or rename over it
             raise UsageError(f"{target}: exists and is not a regular file; refusing to replace it")
-        result.size, result.sha256 = target.stat().st_size, _sha256(target)
+        result.size, result.sha256 = target.stat().st_size, file_digest(target, "sha256")
         if problem := _problem(file, result.size, result.sha256, expected):
             result.status = "failed"
             result.error = f"already there, but {problem} ({pin}); delete it to download it again"
@@ -277,7 +270,7 @@ def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, record
             return result
 
     result.size = partial.stat().st_size
-    result.sha256 = _sha256(partial)
+    result.sha256 = file_digest(partial, "sha256")
     if problem := _problem(file, result.size, result.sha256, expected):
         partial.unlink(missing_ok=True)
         result.status = "failed"
