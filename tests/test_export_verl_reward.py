@@ -40,11 +40,11 @@ def spoken_items(tmp_path) -> list[dict]:
 def test_verl_row_carries_the_answer_audio_duration(spoken_items):
     answered, unanswered = spoken_items
     for modality in ("audio", "text", "both"):
-        question = None if modality == "text" else "audio/train/a-000-question.flac"
+        question = None if modality == "text" else {"bytes": b"fLaC", "path": "a-000-question.flac"}
         row = verl_row(answered, 0, modality, question, None if modality == "text" else "audio/train/a-000-answer.flac")
         assert schemas.first_error("verl-row", row) is None
         assert row["extra_info"]["answer_duration_s"] == 2.0  # in text modality too: it is the reward's reference
-    row = verl_row(unanswered, 1, "both", "audio/train/a-001-question.flac", None)
+    row = verl_row(unanswered, 1, "both", {"bytes": b"fLaC", "path": "a-001-question.flac"}, None)
     assert schemas.first_error("verl-row", row) is None and row["extra_info"]["answer_duration_s"] is None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import hashlib
 import json
 import os
@@ -373,16 +375,19 @@ def test_export_verl_round_trips(manifest, tmp_path, modality, run_cli):
             record = records[row["extra_info"]["id"]]
             assert parse_label(row["reward_model"]["ground_truth"]) == record["label"]
             assert row["extra_info"]["index"] == index
-            user = next(message for message in row["prompt"] if message["role"] == "user")
-            text = next(part["text"] for part in user["content"] if part["type"] == "text")
-            audio = [part["audio"] for part in user["content"] if part["type"] == "audio"]
-            assert (record["question_text"] in text) == (modality != "audio")
+            user = next(message["content"] for message in row["prompt"] if message["role"] == "user")
+            assert (record["question_text"] in user) == (modality != "audio")
+            assert user.count("<audio>") == len(row["audios"] or [])  # verl pairs placeholders with entries
             if modality == "text":
-                assert audio == [] and row["audios"] is None
+                assert row["audios"] is None and row["extra_info"]["answer_audio"] is None
             else:
-                assert audio == row["audios"] == [row["extra_info"]["question_audio"]]
-                decoded, _ = soundfile.read(out / audio[0], dtype="int16")
+                decoded, _ = soundfile.read(io.BytesIO(row["audios"][0]["bytes"]), dtype="int16")
                 np.testing.assert_array_equal(decoded, source_samples(manifest, record, "question_audio"))
+                if "answer_audio" in record:
+                    decoded, _ = soundfile.read(out / row["extra_info"]["answer_audio"], dtype="int16")
+                    np.testing.assert_array_equal(decoded, source_samples(manifest, record, "answer_audio"))
+                else:
+                    assert row["extra_info"]["answer_audio"] is None
     assert not (out / ".export-staging").exists()
     if modality == "text":
         assert not (out / "audio").exists()

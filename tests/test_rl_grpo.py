@@ -187,11 +187,10 @@ def test_prompts_from_the_verl_export(tmp_path):
     items = _with_audio(tmp_path, tiny.toy_items(2), [-10, -60])
     rows = []
     for index, item in enumerate(items):
-        audio = f"audio/train/{item['id']}.flac"
-        (tmp_path / "audio" / "train").mkdir(parents=True, exist_ok=True)
+        flac = io.BytesIO()
         samples, rate = soundfile.read(str(tmp_path / item["question_audio"]["path"]))
-        soundfile.write(str(tmp_path / audio), samples, rate, format="FLAC")
-        row = export.verl_row(item, index, "both", audio, None)
+        soundfile.write(flac, samples, rate, format="FLAC")
+        row = export.verl_row(item, index, "both", {"bytes": flac.getvalue(), "path": f"{item['id']}.flac"}, None)
         assert schemas.first_error("verl-row", row) is None
         rows.append(row)
     path = tmp_path / "train.parquet"
@@ -203,7 +202,7 @@ def test_prompts_from_the_verl_export(tmp_path):
     assert [p.truth.label for p in text] == [0, 1]
     assert text[0].truth.reference_tokens == len(items[0]["answer_text"].split())
     both = load_prompts(path, "both")
-    assert both[0].audio == tmp_path / "audio/train/toy-0000.flac" and both[0].text == text[0].text
+    assert both[0].audio.startswith(b"fLaC") and both[0].text == text[0].text
     trainer = Trainer(toy_config(tmp_path, data=str(path), mode="both", steps=1, prompts_per_step=2, group_size=2))
     loud, quiet = (trainer.policy.render(p).split()[:tiny.AUDIO_SEGMENTS] for p in trainer.prompts)
     assert loud != quiet

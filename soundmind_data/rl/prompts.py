@@ -6,9 +6,10 @@
 
 Parquet rows follow verl's layout, as `soundmind-data export --format verl` writes them: `prompt` (a string, or chat
 messages whose last user message holds the question, as a string or as `{type: text|audio, ...}` parts),
-`reward_model.ground_truth` (a label, or a mapping / JSON string with `label` and reference lengths), `audios` (paths
-relative to the parquet's folder) and `extra_info` (`id`, `answer_text` and `answer_duration_s` for the length
-references). Row schema: schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the
+`reward_model.ground_truth` (a label, or a mapping / JSON string with `label` and reference lengths), `audios` (the
+question audio: embedded `{bytes, path}` as our export writes it, or a path relative to the parquet's folder) and
+`extra_info` (`id`, `answer_text` and `answer_duration_s` for the length references). A user message's string content
+may carry verl's `<audio>` placeholder, which is not part of the question text. Row schema: schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the
 instruction as text: train it in audio+text mode to give the policy that instruction too.
 
 A parquet without a `prompt` column but with `question_text` and `label` is a shard of the published dataset
@@ -29,6 +30,7 @@ from soundmind_data.labels import parse_label
 from soundmind_data.rl.reward import GroundTruth, count_tokens
 
 MODES = ("text", "audio", "audio+text")
+AUDIO_PLACEHOLDER = "<audio>"  # verl's marker for where an `audios` entry is heard
 ALIASES = {"both": "audio+text"}
 # The columns of a published shard that training reads; question_text and label mark the layout.
 PUBLISHED_COLUMNS = ("id", "label", "question_text", "answer_text", "answer_duration_s", "question_audio")
@@ -136,7 +138,10 @@ def _verl_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Pro
         audios = record.get("audios") or part_audios
         if not audios:
             raise DataError(f"{where}: audios: required in {mode} mode")
-        audio = path.parent / audios[0]
+        first = audios[0]
+        audio = first.get("bytes") if isinstance(first, dict) else path.parent / first
+        if not audio:
+            raise DataError(f"{where}: audios: entry 1 has no bytes")
     return Prompt(str(extra.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth)
 
 
@@ -149,7 +154,7 @@ def _user_turn(prompt: str | list[dict]) -> tuple[str | None, list[str]]:
         return None, []
     content = users[-1]
     if isinstance(content, str):
-        return content, []
+        return content.replace(AUDIO_PLACEHOLDER, "").strip() or None, []
     texts = [part["text"] for part in content if part.get("type") == "text" and part.get("text")]
     audios = [part["audio"] for part in content if part.get("type") == "audio" and part.get("audio")]
     return (" ".join(texts) or None), audios

@@ -3,12 +3,15 @@
 - `soundmind-folders`: the original SoundMind corpus layout, `<split>/<id>/question.wav`, `answer_<label>.wav`
   (label 0 or 1, as SoundMind's loader builds the name), `annotation.json` ({id, user_content, answer, label}), and
   `<split>/metadata.jsonl` with one annotation per line plus the two audio paths.
-- `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages whose user
-  turn has audio and/or text parts, `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it,
-  except that `reward_model.ground_truth` is the label itself (`entailed` / `not-entailed`), not the whole
-  chain-of-thought answer. Audio goes beside it as FLAC under `audio/<split>/`, referenced by paths relative to the
-  export folder (where the parquet files are), in the audio parts and in an `audios` column (verl's convention for
-  multimodal inputs).
+- `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages, `audios`,
+  `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it, except that
+  `reward_model.ground_truth` is the label itself (`entailed` / `not-entailed`), not the whole chain-of-thought answer.
+  Message content is a string, with verl's `<audio>` placeholder where the question is heard (`--modality audio|both`);
+  the question audio is embedded in the `audios` column as FLAC bytes (`{bytes, path}`, as `datasets`' Audio feature
+  stores audio), which verl's loader can't decode by itself: `soundmind_data.rl.verl_dataset.SoundMindRLHFDataset`
+  (verl's `data.custom_cls`) decodes it at the processor's rate. The reference answer audio, which training never
+  feeds to the policy, goes beside it as FLAC under `audio/<split>/`, referenced by `extra_info.answer_audio`, a path
+  relative to the export folder (where the parquet files are).
 
 Everything is written into a staging folder inside OUT and moved into place per split at the end, so an interrupted
 export never leaves a split half written.
@@ -34,6 +37,7 @@ from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.corpus import split_sort_key
 from soundmind_data.hubfolder import check_names, checked_audio_bytes, decoding, flac_bytes
 from soundmind_data.paths import check_output_folder
+from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
 
@@ -42,6 +46,7 @@ MODALITIES = ("audio", "text", "both")
 VERL_DATA_SOURCE = "soundmind-data/alr"  # verl picks the reward function by data_source
 VERL_ABILITY = "logic"
 VERL_BATCH_ROWS = 1000
+VERL_BATCH_BYTES = 64 << 20  # embedded question audio: a row group holds at most about this much of it
 # Qwen2.5-Omni's documented system prompt: the model expects it whenever audio is involved.
 SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
                  "auditory and visual inputs, as well as generating text and speech.")
@@ -169,42 +174,39 @@ class SoundMindFolders:
 
 
 def verl_schema() -> pa.Schema:
-    part = pa.struct([("type", pa.string()), ("text", pa.string()), ("audio", pa.string())])
-    message = pa.struct([("role", pa.string()), ("content", pa.list_(part))])
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     return pa.schema([
         ("data_source", pa.string()),
         ("prompt", pa.list_(message)),
-        ("audios", pa.list_(pa.string())),
+        ("audios", pa.list_(audio)),
         ("ability", pa.string()),
         ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
         ("extra_info", pa.struct([
             ("split", pa.string()), ("index", pa.int64()), ("id", pa.string()), ("label", pa.int64()),
             ("question_text", pa.string()), ("answer_text", pa.string()),
-            ("question_audio", pa.string()), ("answer_audio", pa.string()), ("answer_duration_s", pa.float64()),
+            ("answer_audio", pa.string()), ("answer_duration_s", pa.float64()),
         ])),
     ])
 
 
-def verl_row(item: dict, index: int, modality: str, question_audio: str | None, answer_audio: str | None) -> dict[str, Any]:
-    """One verl row. The user turn: audio only (the question is heard, the instruction read), text only, or both."""
-    user_parts = []
-    if modality in ("audio", "both"):
-        user_parts.append({"type": "audio", "text": None, "audio": question_audio})
-    prompt_text = INSTRUCTION if modality == "audio" else f"{item['question_text']} {INSTRUCTION}"
-    user_parts.append({"type": "text", "text": prompt_text, "audio": None})
+def verl_row(item: dict, index: int, modality: str, question_audio: dict | None, answer_audio: str | None) -> dict[str, Any]:
+    """One verl row. The user turn: audio only (the question is heard, the instruction read), text only, or both.
+
+    `question_audio` is `{bytes, path}` (the FLAC and its name), `answer_audio` a path relative to the export folder.
+    """
+    text = INSTRUCTION if modality == "audio" else f"{item['question_text']} {INSTRUCTION}"
+    user = text if modality == "text" else f"{AUDIO_PLACEHOLDER}\n{text}"
     return {
         "data_source": VERL_DATA_SOURCE,
-        "prompt": [
-            {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT, "audio": None}]},
-            {"role": "user", "content": user_parts},
-        ],
-        "audios": [question_audio] if question_audio else None,  # verl's multimodal column convention
+        "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
+        "audios": [question_audio] if question_audio else None,  # one entry per <audio> placeholder, in order
         "ability": VERL_ABILITY,
         "reward_model": {"style": "rule", "ground_truth": LABEL_NAMES[item["label"]]},
         "extra_info": {
             "split": item["split"], "index": index, "id": item["id"], "label": item["label"],
             "question_text": item["question_text"], "answer_text": item.get("answer_text"),
-            "question_audio": question_audio, "answer_audio": answer_audio,
+            "answer_audio": answer_audio,
             # the audio-length reward's reference (rl.adapters.compute_score reads it), in every modality: the
             # prompt's modality is what the policy hears, not whether its spoken answer is scored
             "answer_duration_s": (item.get("answer_audio") or {}).get("duration_s"),
@@ -219,37 +221,37 @@ class VerlParquet:
         self.files: list[str] = []
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._buffers: dict[str, list[dict]] = {}
+        self._buffered_bytes: dict[str, int] = {}
 
-    def _audio(self, item: dict, key: str, root: Path, where: str) -> str | None:
-        """Copy one audio file as FLAC under audio/<split>/ and return its path relative to the export folder."""
+    def _flac(self, item: dict, key: str, root: Path, where: str) -> bytes | None:
         data = checked_audio_bytes(item, key, root, where)
-        if data is None:
-            return None
-        relative = f"audio/{item['split']}/{item['id']}-{key.removesuffix('_audio')}.flac"
-        target = self.staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(flac_bytes(data, f"{where}: {key}.path"))
-        self.files.append(relative)
-        return relative
+        return None if data is None else flac_bytes(data, f"{where}: {key}.path")
 
     def add(self, item: dict, root: Path, where: str, index: int) -> None:
         question = answer = None
         if self.modality != "text":
-            question = self._audio(item, "question_audio", root, where)
-            if question is None:
+            flac = self._flac(item, "question_audio", root, where)
+            if flac is None:
                 raise DataError(f"{where}: question_audio: missing (use --modality text, or run synthesis first)")
-            answer = self._audio(item, "answer_audio", root, where)
+            question = {"bytes": flac, "path": f"{item['id']}-question.flac"}
+            answer_flac = self._flac(item, "answer_audio", root, where)
+            if answer_flac is not None:
+                answer = f"audio/{item['split']}/{item['id']}-answer.flac"
+                (self.staging / answer).parent.mkdir(parents=True, exist_ok=True)
+                (self.staging / answer).write_bytes(answer_flac)
+                self.files.append(answer)
         split = item["split"]
         buffer = self._buffers.setdefault(split, [])
         buffer.append(verl_row(item, index, self.modality, question, answer))
-        if len(buffer) >= VERL_BATCH_ROWS:
+        self._buffered_bytes[split] = self._buffered_bytes.get(split, 0) + len(question["bytes"] if question else b"")
+        if len(buffer) >= VERL_BATCH_ROWS or self._buffered_bytes[split] >= VERL_BATCH_BYTES:
             self._flush(split)
 
     def _flush(self, split: str) -> None:
         if split not in self._writers:
             self._writers[split] = pq.ParquetWriter(self.staging / f"{split}.parquet", self.schema)
         self._writers[split].write_table(pa.Table.from_pylist(self._buffers[split], schema=self.schema))
-        self._buffers[split] = []
+        self._buffers[split], self._buffered_bytes[split] = [], 0
 
     def close(self) -> None:
         for split in list(self._buffers):
