@@ -14,7 +14,7 @@ import pytest
 import soundfile
 
 from factories import item, write_jsonl
-from soundmind_data.stages.export import export
+from soundmind_data.stages.export import VERL_DATASET_OVERRIDES, export
 
 verl = pytest.importorskip("verl", reason="verl is not installed (make setup installs verl==0.9.1 with --no-deps)")
 pytest.importorskip("hydra", reason="hydra-core is not installed (the `clients` extra)")
@@ -86,6 +86,7 @@ def test_the_readme_recipe_is_a_valid_verl_config(verl_config, exported):
     from verl.utils.dataset.rl_dataset import get_dataset_class
 
     assert verl_config.data.train_files == f"{exported}/train.parquet"
+    assert set(VERL_DATASET_OVERRIDES.split()) <= set(readme_verl_overrides())  # what `export` tells verl users
     assert get_dataset_class(verl_config.data).__name__ == "SoundMindRLHFDataset"
     assert verl_config.reward.custom_reward_function.reward_kwargs.weights.answer == 3.0
     assert get_custom_reward_fn(verl_config) is not None

@@ -45,6 +45,8 @@ FORMATS = ("soundmind-folders", "verl")
 MODALITIES = ("audio", "text", "both")
 VERL_DATA_SOURCE = "soundmind-data/alr"  # verl picks the reward function by data_source
 VERL_ABILITY = "logic"
+VERL_DATASET_OVERRIDES = ("data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset "
+                          "data.custom_cls.name=SoundMindRLHFDataset")
 VERL_BATCH_ROWS = 1000
 VERL_BATCH_BYTES = 64 << 20  # embedded question audio: a row group holds at most about this much of it
 # Qwen2.5-Omni's documented system prompt: the model expects it whenever audio is involved.
@@ -70,8 +72,11 @@ class ExportResult(StageReport):
     def summary(self) -> Summary:
         splits = ", ".join(f"{split} {count}" for split, count in self.splits.items())
         modality = f" ({self.modality})" if self.format == "verl" else ""
-        return Summary(err=[f"export: {self.items} items ({splits}) as {self.format}{modality} -> {self.out}, "
-                            f"{len(self.files)} files"])
+        lines = [f"export: {self.items} items ({splits}) as {self.format}{modality} -> {self.out}, "
+                 f"{len(self.files)} files"]
+        if self.format == "verl" and self.modality != "text":  # verl can't decode the embedded audio by itself
+            lines.append(f"export: for verl, add {VERL_DATASET_OVERRIDES}")
+        return Summary(err=lines)
 
 
 def export(
