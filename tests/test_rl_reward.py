@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from soundmind_data.labels import parse_final_answer
 from soundmind_data.rl import compute_score, reward_func, trl_reward
-from soundmind_data.rl.reward import (RewardWeights, answer_reward, audio_format_reward, audio_length_reward, decision,
+from soundmind_data.rl.adapters import (MIN_PROMPT_TAIL, prompt_tail_length, response_after_prompt,
+                                        strip_trailing_special_tokens)
+from soundmind_data.rl.reward import (GroundTruth, RewardWeights, answer_reward, audio_format_reward, audio_length_reward, decision,
                                       format_reward, score, speech_seconds, text_length_reward)
 
 T = "<think>The major premise gives a rule; the minor premise places the case under it.</think>\n"
@@ -320,3 +322,77 @@ def test_adapters_read_the_reference_answer_audio_duration(speech_wav):
     totals = trl_reward(prompts=["q"], completions=[response], ground_truth=[0], response_audio=[str(speech_wav)],
                         extra_info=[{"answer_duration_s": 2.4, "answer_text": " ".join(["w"] * 34)}])
     assert totals == [pytest.approx(1.0 + 2.0 + 1.0 * 0.5 + 0.5 + 0.75 * result["audio_length"])]
+
+
+# -------------------------------------------------------------------------- OpenRLHF: what its query string carries
+@pytest.mark.parametrize("ending", ["<|im_end|>", "<|im_end|>\n<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>",
+                                    "<end_of_turn>\n<eos>", "<\uff5cend\u2581of\u2581sentence\uff5c>", "<eos>", " \n"])
+def test_strip_trailing_special_tokens(ending):
+    assert strip_trailing_special_tokens(T + "Answer: entailed" + ending) == T + "Answer: entailed"
+
+
+@pytest.mark.parametrize("text", [T + "Answer: entailed<|im_end|> and more", T + "Answer: entailed <| not a marker |>",
+                                  T + "Answer: entailed</think>", "<|im_end|>x"])
+def test_strip_leaves_markers_that_do_not_end_the_text(text):
+    assert strip_trailing_special_tokens(text) == text
+
+
+PROMPT = ("<|im_start|>system\nYou reason.<|im_end|>\n<|im_start|>user\nAll cats purr. Tom 🐈 is a cat. Think inside "
+          "<think> </think> tags, then write 'Answer: entailed' or 'Answer: not-entailed'.<|im_end|>\n"
+          "<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize("cut", [0, 1, 40, 60, len(PROMPT) - 22])
+def test_response_after_a_left_truncated_prompt(cut):
+    response = T + "Answer: entailed"
+    assert response_after_prompt(PROMPT[cut:] + response, PROMPT) == response
+    assert response_after_prompt(PROMPT[cut:] + "blah blah", PROMPT) == "blah blah"
+
+
+def test_response_after_a_prompt_cut_inside_a_multibyte_character():
+    cut = PROMPT.index("🐈") + 1  # the rest of the emoji's bytes decode to one or more U+FFFD
+    for garbage in ("\ufffd", "\ufffd\ufffd\ufffd"):
+        assert response_after_prompt(garbage + PROMPT[cut:] + "blah", PROMPT) == "blah"
+
+
+def test_response_is_not_found_when_the_prompt_is_not_at_the_query_start():
+    assert response_after_prompt(PROMPT[:-30] + "Answer: not-entailed", PROMPT) is None  # no tail of the prompt
+    assert response_after_prompt("assistant\nblah", PROMPT) is None  # a tail under MIN_PROMPT_TAIL: a coincidence?
+    assert prompt_tail_length(PROMPT, PROMPT[-MIN_PROMPT_TAIL:] + "x") == MIN_PROMPT_TAIL
+    repeated = "abcdefghijklmnop" * 4  # the longest suffix wins where the tail repeats
+    assert prompt_tail_length(repeated, repeated[5:] + "response") == len(repeated) - 5
+
+
+def test_openrlhf_reward_func_scores_an_unfound_response_as_empty(caplog):
+    """Scoring the whole query would score the prompt: its instruction ends with "Answer: not-entailed"."""
+    result = reward_func([PROMPT[40:-30] + "<|im_end|>"], [PROMPT], ["not-entailed"])
+    assert result["rewards"].tolist() == [0.0]
+    assert "not at the start of the query" in caplog.text
+
+
+def test_openrlhf_reward_func_strips_the_end_markers_and_reads_export_labels():
+    query = PROMPT[50:] + T + "Answer: not-entailed<|im_end|>"
+    extra_info = {"split": "train", "index": 0, "id": "x", "label": 0, "question_text": "q",
+                  "answer_text": " ".join(["w"] * 32), "answer_audio": None, "answer_duration_s": None}
+    result = reward_func([query] * 3, [PROMPT] * 3,
+                         [{"style": "rule", "ground_truth": "not-entailed"}, extra_info, json.dumps(extra_info)])
+    assert result["rewards"].tolist() == [3.0, 3.5, 3.5]  # the response has 16 words
+    assert result["extra_logs"]["text_length"].tolist() == [0.0, 0.5, 0.5]
+
+
+def test_ground_truth_reads_our_export_columns():
+    assert GroundTruth.parse({"style": "rule", "ground_truth": "entailed"}) == GroundTruth(1)
+    assert GroundTruth.parse({"style": "rule", "ground_truth": json.dumps({"label": 0, "reference_tokens": 7})}) == \
+        GroundTruth(0, 7)
+    extra_info = {"label": 1, "answer_text": "three words here", "answer_duration_s": 2.5, "question_text": "q"}
+    assert GroundTruth.parse(extra_info) == GroundTruth(1, 3, 2.5)
+    assert GroundTruth.parse({"label": 1, "reference_tokens": 9, "answer_text": "two words"}).reference_tokens == 9
+    with pytest.raises(ValueError, match="neither 'label' nor 'ground_truth'"):
+        GroundTruth.parse({"style": "rule"})
+
+
+def test_trl_reward_reads_verl_columns():
+    completions = [[{"role": "assistant", "content": T + "Answer: not entailed"}]]
+    assert trl_reward(prompts=[[{"role": "user", "content": "q"}]], completions=completions,
+                      reward_model=[{"style": "rule", "ground_truth": "not-entailed"}],
+                      extra_info=[{"label": 0, "answer_text": " ".join(["w"] * 34)}]) == [3.5]

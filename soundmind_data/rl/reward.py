@@ -80,38 +80,42 @@ class GroundTruth:
     @classmethod
     def parse(cls, value: Any) -> "GroundTruth":
         """Accept what the adapters receive: a label (0/1, "entailed", "not-entailed"...), or a mapping (or its JSON
-        string) with `label` and optional `reference_tokens` / `reference_seconds` (or `reference_text`, whose words
-        are counted). Raises ValueError for anything else."""
+        string) with either `label` or `ground_truth` (itself any of these), and optional reference lengths, read as
+        `completed` reads them. So each column of our verl export is a ground truth on its own: `reward_model`
+        ({"style": "rule", "ground_truth": "entailed"}) and `extra_info` (`label`, `answer_text`, `answer_duration_s`),
+        which is what OpenRLHF passes as the label with `--label_key reward_model` or `--label_key extra_info`.
+        Raises ValueError for anything else."""
         if isinstance(value, GroundTruth):
             return value
         if isinstance(value, str) and value.lstrip().startswith("{"):  # parquet columns often carry JSON strings
             value = json.loads(value)
         if isinstance(value, Mapping):
-            if "label" not in value:
-                raise ValueError("ground truth mapping has no 'label'")
-            tokens = value.get("reference_tokens")
-            if tokens is None and value.get("reference_text"):
-                tokens = count_tokens(value["reference_text"])
-            seconds = value.get("reference_seconds")
-            return cls(parse_label(value["label"]), None if tokens is None else int(tokens),
-                       None if seconds is None else float(seconds))
+            if value.get("label") is not None:
+                truth = cls(parse_label(value["label"]))
+            elif value.get("ground_truth") is not None:  # verl's reward_model column
+                truth = cls.parse(value["ground_truth"])
+            else:
+                raise ValueError("ground truth mapping has neither 'label' nor 'ground_truth'")
+            return truth.completed(value)
         return cls(parse_label(value))
 
     def completed(self, extra: Mapping[str, Any] | None) -> "GroundTruth":
         """The reference lengths this truth lacks, taken from the row beside it (verl's `extra_info`, a TRL column,
-        a published row): `reference_tokens`, else the words of `answer_text`; `reference_seconds`, else
-        `answer_duration_s` (the reference answer audio's duration, as `export --format verl` and `publish` write it).
+        a published row) or from its own mapping: `reference_tokens`, else the words of `reference_text`, else those
+        of `answer_text`; `reference_seconds`, else `answer_duration_s` (the reference answer audio's duration, as
+        `export --format verl` and `publish` write it). A missing, empty or zero reference is no reference.
         """
         if not extra:
             return self
         tokens = self.reference_tokens
         if tokens is None:
-            tokens = extra.get("reference_tokens") or (count_tokens(extra["answer_text"]) if extra.get("answer_text")
-                                                      else None)
+            text = extra.get("reference_text") or extra.get("answer_text")
+            tokens = extra.get("reference_tokens") or (count_tokens(text) if text else None)
         seconds = self.reference_seconds
         if seconds is None:
             seconds = extra.get("reference_seconds") or extra.get("answer_duration_s")
-        return GroundTruth(self.label, tokens, None if seconds is None else float(seconds))
+        return GroundTruth(self.label, None if tokens is None else int(tokens),
+                           None if seconds is None else float(seconds))
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,13 @@ def load_audio(audio: Audio) -> tuple[np.ndarray, int]:
     samples, sample_rate = audio
     samples = np.asarray(samples, dtype=np.float32)
     return (samples.mean(axis=1) if samples.ndim == 2 else samples), int(sample_rate)
+
+
+def resampled(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """`samples` at `target` Hz (what a model's audio processor expects)."""
+    import soxr
+
+    return samples if rate == target else soxr.resample(samples, rate, target)
 
 
 def speech_seconds(samples: np.ndarray, sample_rate: int, *, frame_ms: float = 30.0, floor_db: float = -45.0,
