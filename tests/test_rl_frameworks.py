@@ -1,21 +1,33 @@
-"""The reward adapters inside the real RL frameworks, called the way each framework calls them.
+"""Our exports and reward adapters inside the real RL frameworks (verl, TRL, OpenRLHF), called the way each calls
+them, with the README's recipes as they are written.
 
-Each section skips, with the reason, when its framework is not installed. Nothing is downloaded: the tokenizer is a
-byte-level BPE trained here on the prompts at hand, wrapped with ChatML special tokens and a ChatML chat template (the
-template of the Qwen models SoundMind trains), and the model, where one is needed, is soundmind_data.rl.tiny's
+Each section skips, with the reason, when its framework is not installed. Nothing is downloaded: tokenizers are
+trained here on the prompts at hand (with ChatML special tokens and template, the template of the Qwen models SoundMind
+trains), Qwen2-Audio's processor is built from them, and the model, where one is needed, is soundmind_data.rl.tiny's
 random 2-layer Llama.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
+import hashlib
+import re
+import shlex
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
+from factories import item, write_jsonl
 from soundmind_data.rl.reward import count_tokens
-from soundmind_data.stages.export import INSTRUCTION, SYSTEM_PROMPT
+from soundmind_data.stages.export import INSTRUCTION, SYSTEM_PROMPT, VERL_DATASET_OVERRIDES, export
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+REWARD_FILE = "from soundmind_data.rl import reward_func"  # OpenRLHF's --reward.remote_url file, whole
 
 THINK = "<think>Tom is a cat, and every cat purrs, so Tom purrs.</think>\nAnswer: not-entailed"
 QUESTION = "Major premise: all cats purr. Minor premise: Tom 🐈 is a cat. Conclusion: Tom never purrs."
@@ -30,19 +42,23 @@ CHATML = ("{% for message in messages %}"
 # ================================================================================================================
 # Shared: a row shaped like our verl export, and a ChatML tokenizer built offline
 # ================================================================================================================
-def export_row(question: str = QUESTION, label: int = 0) -> dict:
-    """A text-only row as `soundmind-data export --format verl` writes it (string content, no audio)."""
-    return {
-        "data_source": "soundmind-data/alr",
-        "prompt": [{"role": "system", "content": SYSTEM_PROMPT},
-                   {"role": "user", "content": f"{question} {INSTRUCTION}"}],
-        "audios": None,
-        "ability": "logical-reasoning",
-        "reward_model": {"style": "rule", "ground_truth": ("not-entailed", "entailed")[label]},
-        "extra_info": {"split": "train", "index": label, "id": f"alr-{label:03d}", "label": label,
-                       "question_text": question, "answer_text": " ".join(["word"] * ANSWER_WORDS),
-                       "question_audio": None, "answer_audio": None, "answer_duration_s": None},
-    }
+def readme_block(marker: str) -> str:
+    """The fenced code block that follows `<!-- marker` in the README: the recipe users copy is the one tested."""
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index(f"<!-- {marker}"):]
+    return re.search(r"```\w*\n(.*?)```", after, re.DOTALL).group(1)
+
+
+@pytest.fixture(scope="module")
+def export_parquet(tmp_path_factory):
+    """`soundmind-data export --format verl --modality text` of two items (not entailed, then entailed), whose
+    reference answers are ANSWER_WORDS long: the parquet the TRL and OpenRLHF recipes read."""
+    root = tmp_path_factory.mktemp("corpus")
+    answer = " ".join(["word"] * ANSWER_WORDS)
+    items = [item("alr-000", label=0, question_text=QUESTION, answer=answer),
+             item("alr-001", label=1, question_text=OTHER_QUESTION, answer=answer)]
+    export(write_jsonl(root / "manifest.jsonl", items), fmt="verl", out=root / "verl-data", modality="text")
+    return root / "verl-data" / "train.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +103,8 @@ def openrlhf_executor(tmp_path_factory):
     agent = pytest.importorskip("openrlhf.utils.agent",
                                 reason="OpenRLHF is not installed (pip install --no-deps openrlhf)")
     reward_file = tmp_path_factory.mktemp("openrlhf") / "soundmind_reward.py"
-    reward_file.write_text("from soundmind_data.rl import reward_func\n")  # the README's file, as it is
+    reward_file.write_text(REWARD_FILE + "\n")  # the README's file, as it is
     return agent.SingleTurnAgentExecutor(remote_rm_url=str(reward_file))
-
-
-@pytest.fixture(scope="module")
-def export_parquet(tmp_path_factory):
-    """A parquet with our export's columns (two text-only rows: label 0, then label 1), as `--data.prompt_dataset`."""
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
-    path = tmp_path_factory.mktemp("verl-data") / "train.parquet"
-    pq.write_table(pa.Table.from_pylist([export_row(QUESTION, 0), export_row(OTHER_QUESTION, 1)]), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -199,58 +204,46 @@ def test_openrlhf_truncation_inside_a_multibyte_character(openrlhf_executor, ope
         assert rewards(output)[:2] == expected
 
 
-# The README's OpenRLHF recipe: the file and label key the tests above use, and flags OpenRLHF's CLI declares.
-OPENRLHF_RECIPE = """\
-soundmind-data export corpus/manifest.jsonl --format verl --modality text --out verl-data
-echo "from soundmind_data.rl import reward_func" > soundmind_reward.py
-python3 -m openrlhf.cli.train_ppo_ray \\
-    --actor.model_name_or_path Qwen/Qwen2.5-7B-Instruct \\
-    --data.prompt_dataset verl-data/train.parquet \\
-    --data.input_key prompt \\
-    --data.label_key extra_info \\
-    --data.apply_chat_template \\
-    --data.max_len 3072 \\
-    --rollout.max_new_tokens 1024 \\
-    --reward.remote_url soundmind_reward.py \\
-    --algo.advantage.estimator group_norm \\
-    --rollout.n_samples_per_prompt 8
-"""
-
-
 def test_openrlhf_recipe_uses_flags_openrlhf_declares(openrlhf_executor):
     """train_ppo_ray imports ray and builds its parser under __main__: its declared flags are read from its source."""
     import importlib.util
-    import re
-    from pathlib import Path
 
+    recipe = readme_block("openrlhf-recipe")
     source = Path(importlib.util.find_spec("openrlhf.cli.train_ppo_ray").origin).read_text(encoding="utf-8")
     declared = set(re.findall(r"add_argument\(\s*\"(--[\w.]+)\"", source))
-    used = re.findall(r"^\s+(--[\w.]+)", OPENRLHF_RECIPE, re.MULTILINE)
+    used = re.findall(r"^\s+(--[\w.]+)", recipe, re.MULTILINE)
     assert len(used) == 10 and set(used) <= declared, sorted(set(used) - declared)
-    assert "from soundmind_data.rl import reward_func" in OPENRLHF_RECIPE  # the file the executor above loads
-    assert "--data.input_key prompt" in OPENRLHF_RECIPE and "--data.label_key extra_info" in OPENRLHF_RECIPE
+    assert f'"{REWARD_FILE}"' in recipe  # the file the executor above loads
+    assert "--data.input_key prompt" in recipe and "--data.label_key extra_info" in recipe
 
 
 # ================================================================================================================
 # TRL: GRPOTrainer for 2 steps with reward_funcs=[trl_reward], on CPU
 # ================================================================================================================
-def trl_dataset(shape: str, export_parquet, cache_dir):
-    """`plain`: string prompts with `ground_truth` and `extra_info` columns; `verl`: our export's parquet as it is
-    (chat prompts, `reward_model`, `extra_info` and the other columns), loaded as the README's TRL recipe loads it."""
-    from datasets import Dataset, load_dataset
+TRL_TEST_SETTINGS = dict(max_steps=2, per_device_train_batch_size=2, num_generations=2, max_completion_length=8,
+                         use_cpu=True, bf16=False, report_to="none", logging_steps=1, save_strategy="no", seed=0,
+                         disable_tqdm=True)  # laid over the recipe's GRPOConfig: 2 short steps on a CPU
+README_TRL_MODEL = '"Qwen/Qwen2.5-0.5B-Instruct"'
 
-    if shape == "verl":
-        return load_dataset("parquet", data_files=str(export_parquet), split="train", cache_dir=str(cache_dir))
-    rows = [export_row(QUESTION, 0), export_row(OTHER_QUESTION, 1)]
+
+def plain_dataset(export_parquet):
+    """String prompts with `ground_truth` and `extra_info` columns: the other dataset shape trl_reward reads."""
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    rows = pq.read_table(export_parquet).to_pylist()
     return Dataset.from_list([{"prompt": row["prompt"][1]["content"], "extra_info": row["extra_info"],
                                "ground_truth": row["reward_model"]["ground_truth"]} for row in rows])
 
 
-@pytest.mark.parametrize("shape", ["plain", "verl"])
-def test_trl_grpo_trainer_trains_with_trl_reward(chatml_tokenizer, export_parquet, tmp_path, shape):
-    pytest.importorskip("trl", reason="TRL is not installed (pip install trl)")
-    from trl import GRPOConfig, GRPOTrainer
+@pytest.mark.parametrize("shape", ["readme", "plain"])
+def test_trl_grpo_trainer_trains_with_trl_reward(chatml_tokenizer, export_parquet, tmp_path, monkeypatch, shape):
+    """`readme`: the README's TRL recipe run as it is on our export, with a tiny local model for Qwen and 2 CPU steps;
+    `plain`: string prompts with a `ground_truth` column."""
+    trl = pytest.importorskip("trl", reason="TRL is not installed (pip install trl)")
+    import datasets
 
+    import soundmind_data.rl
     from soundmind_data.rl import trl_reward
     from soundmind_data.rl.tiny import build_model
 
@@ -265,19 +258,192 @@ def test_trl_grpo_trainer_trains_with_trl_reward(chatml_tokenizer, export_parque
     model = build_model(len(chatml_tokenizer), seed=0)
     for config in (model.config, model.generation_config):
         config.pad_token_id, config.eos_token_id = chatml_tokenizer.pad_token_id, chatml_tokenizer.eos_token_id
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=2, num_generations=2,
-                      max_completion_length=8, use_cpu=True, bf16=False, report_to="none", logging_steps=1,
-                      save_strategy="no", seed=0, disable_tqdm=True)
-    trainer = GRPOTrainer(model=model, reward_funcs=[spy], args=args, processing_class=chatml_tokenizer,
-                          train_dataset=trl_dataset(shape, export_parquet, tmp_path / "hf-datasets"))
-    trainer.train()
+    real_config = trl.GRPOConfig
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+    if shape == "readme":
+        model.save_pretrained(tmp_path / "model")
+        chatml_tokenizer.save_pretrained(tmp_path / "model")
+        recipe = readme_block("trl-recipe")
+        assert recipe.count(README_TRL_MODEL) == 1 and "verl-data/train.parquet" in recipe
+        monkeypatch.chdir(export_parquet.parent.parent)  # where the recipe's export went
+        monkeypatch.setattr(trl, "GRPOConfig", lambda **given: real_config(
+            **{**given, **TRL_TEST_SETTINGS, "output_dir": str(tmp_path / "out")}))
+        monkeypatch.setattr(soundmind_data.rl, "trl_reward", spy)
+        namespace: dict = {}
+        exec(recipe.replace(README_TRL_MODEL, repr(str(tmp_path / "model"))), namespace)
+        trainer = namespace["trainer"]
+        assert all(isinstance(completion, list) for completion in calls[0][0])  # chat completions: messages
+    else:
+        trainer = trl.GRPOTrainer(model=model, reward_funcs=[spy], processing_class=chatml_tokenizer,
+                                  args=real_config(output_dir=str(tmp_path / "out"), **TRL_TEST_SETTINGS),
+                                  train_dataset=plain_dataset(export_parquet))
+        trainer.train()
 
     assert trainer.state.global_step == 2 and len(calls) == 2
-    if shape == "verl":
-        assert all(isinstance(completion, list) for completion in calls[0][0])  # chat completions: messages
     logged = [entry["rewards/trl_reward/mean"] for entry in trainer.state.log_history
               if "rewards/trl_reward/mean" in entry]
     assert logged == [pytest.approx(sum(totals) / len(totals)) for _, totals in calls]
     # the random model earns no format or answer: a reward above 0 is text length, so extra_info reached trl_reward
     totals = [total for _, step in calls for total in step]
     assert all(0.0 <= total < 1.0 for total in totals) and max(totals) > 0.0
+
+
+# ================================================================================================================
+# verl 0.9.1: its config with the README's overrides, RLHFDataset with our dataset class and a Qwen2-Audio
+# processor built locally, its reward manager with our compute_score
+# ================================================================================================================
+SOURCE_RATE = 22_050  # Piper's rate: the dataset class must resample to the processor's 16 kHz
+QUESTION_SECONDS = {"tr-0": 1.5, "tr-1": 2.25, "dv-0": 1.0}
+RIGHT = "<think>The minor premise puts Tom under the rule, so the conclusion follows from it.</think>\nAnswer: entailed"
+WRONG = "<think>The minor premise puts Tom under the rule, so the conclusion follows from it.</think>\nAnswer: not-entailed"
+
+
+def readme_verl_overrides() -> list[str]:
+    """The Hydra overrides of the README's verl command, as a shell would split them."""
+    block = readme_block("verl-recipe")
+    command = block[block.index("python3 -m verl.trainer.main_ppo"):].replace("\\\n", " ")
+    return shlex.split(command)[3:]
+
+
+def _verl_tone(path: Path, seconds: float) -> dict:
+    samples = 0.2 * np.sin(2 * np.pi * 330 * np.arange(int(seconds * SOURCE_RATE)) / SOURCE_RATE)
+    soundfile.write(path, samples.astype(np.float32), SOURCE_RATE, subtype="PCM_16")
+    return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "sample_rate": SOURCE_RATE,
+            "duration_s": seconds}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    """A small corpus with question and answer audio, exported as the README says (`--modality both`)."""
+    root = tmp_path_factory.mktemp("verl")
+    items = [item("tr-0", label=1), item("tr-1", label=0), item("dv-0", split="dev", label=1)]
+    for record in items:
+        record["question_audio"] = _verl_tone(root / f"{record['id']}-q.wav", QUESTION_SECONDS[record["id"]])
+        record["answer_audio"] = _verl_tone(root / f"{record['id']}-a.wav", 3.0)
+    write_jsonl(root / "manifest.jsonl", items)
+    export(root / "manifest.jsonl", fmt="verl", out=root / "verl-data", modality="both")
+    return root / "verl-data"
+
+
+@pytest.fixture(scope="module")
+def verl_config(exported):
+    """verl's own trainer config, composed by Hydra with the README's overrides, data paths pointed at the export."""
+    pytest.importorskip("verl", reason="verl is not installed (make setup installs verl==0.9.1 with --no-deps)")
+    pytest.importorskip("hydra", reason="hydra-core is not installed (the `clients` extra)")
+    from hydra import compose, initialize_config_module
+
+    overrides = [o.replace("verl-data/", f"{exported}/") for o in readme_verl_overrides()]
+    # datasets >= 5 runs a filter with one worker in a forked pool process, and a fork of this process, whose torch
+    # threads other tests have started, can hang: the same filter runs in-process
+    overrides.append("data.filter_overlong_prompts_workers=null")
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        return compose(config_name="ppo_trainer", overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def processor(tmp_path_factory):
+    """Qwen2-Audio's processor class with a tokenizer trained here (ChatML and audio special tokens), no download."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2AudioProcessor, WhisperFeatureExtractor
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
+    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    corpus = [item("x")["question_text"], RIGHT, WRONG, "system user assistant Audio 1:"]
+    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", *special]))
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                      unk_token="[UNK]", additional_special_tokens=special[1:])
+    return Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=wrapped)
+
+
+def test_the_readme_recipe_is_a_valid_verl_config(verl_config, exported):
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.utils.dataset.rl_dataset import get_dataset_class
+
+    assert verl_config.data.train_files == f"{exported}/train.parquet"
+    assert set(VERL_DATASET_OVERRIDES.split()) <= set(readme_verl_overrides())  # what `export` tells verl users
+    assert get_dataset_class(verl_config.data).__name__ == "SoundMindRLHFDataset"
+    assert verl_config.reward.custom_reward_function.reward_kwargs.weights.answer == 3.0
+    assert get_custom_reward_fn(verl_config) is not None
+    # without Hydra's "+", the weight override is refused: the form the README used to show
+    from hydra import compose, initialize_config_module
+    from hydra.errors import ConfigCompositionException
+
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        with pytest.raises(ConfigCompositionException, match="use \\+"):
+            compose(config_name="ppo_trainer", overrides=["reward.custom_reward_function.reward_kwargs.weights.answer=3"])
+
+
+def test_verl_loads_every_row_with_the_question_heard_and_read(verl_config, processor, exported):
+    from verl.utils.dataset.rl_dataset import get_dataset_class
+    from verl.utils.tokenizer import build_multimodal_processor_inputs
+
+    dataset_class = get_dataset_class(verl_config.data)
+    dataset = dataset_class(data_files=verl_config.data.train_files, tokenizer=processor.tokenizer,
+                            config=verl_config.data, processor=processor)
+    assert len(dataset) == 2  # verl's length filter dropped nothing (a failed row is dropped, not raised)
+    for index, expected_id in enumerate(["tr-0", "tr-1"]):
+        row = dataset[index]
+        assert row["extra_info"]["id"] == expected_id and row["reward_model"]["ground_truth"] in ("entailed", "not-entailed")
+        user = row["raw_prompt"][-1]["content"]
+        audio = [part["audio"] for part in user if part["type"] == "audio"]
+        text = " ".join(part["text"] for part in user if part["type"] == "text")
+        assert len(audio) == 1 and audio[0].dtype == np.float32
+        assert len(audio[0]) == pytest.approx(QUESTION_SECONDS[expected_id] * 16_000, abs=2)  # resampled to 16 kHz
+        assert item("x")["question_text"] in text and "Answer: entailed" in text
+
+        # what verl's agent loop then does with it: the chat template, the audio extracted, the processor's inputs
+        messages = row["raw_prompt"]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert prompt.count("<|AUDIO|>") == 1 and item("x")["question_text"] in prompt
+        _, _, audios = dataset_class._process_multi_modal_info(messages, 14, verl_config.data)
+        inputs = build_multimodal_processor_inputs(processor, text=[prompt], audio=audios)
+        assert inputs["input_features"].shape[:2] == (1, 128)
+        assert int((inputs["input_ids"] == processor.audio_token_id).sum()) > 1  # the placeholder, expanded
+
+
+def test_verl_reward_manager_scores_with_our_compute_score(verl_config, processor, exported):
+    import torch
+    from verl import DataProto
+    from verl.trainer.ppo.reward import load_reward_manager
+    from verl.utils.dataset.rl_dataset import get_dataset_class
+
+    tokenizer = processor.tokenizer
+    dataset = get_dataset_class(verl_config.data)(data_files=verl_config.data.train_files, tokenizer=tokenizer,
+                                                  config=verl_config.data, processor=processor)
+    row = dataset[0]  # tr-0, entailed
+
+    def batch(response: str) -> DataProto:
+        prompt_ids = torch.tensor([tokenizer.encode("system user assistant")])
+        response_ids = torch.tensor([tokenizer.encode(response)])
+        mask = torch.ones(1, prompt_ids.shape[1] + response_ids.shape[1], dtype=torch.long)
+        non_tensors = {key: np.array([row[key]], dtype=object) for key in ("data_source", "reward_model", "extra_info")}
+        return DataProto.from_dict(tensors={"prompts": prompt_ids, "responses": response_ids, "attention_mask": mask},
+                                   non_tensors=non_tensors)
+
+    async def scores() -> list[dict]:
+        manager = load_reward_manager(verl_config, tokenizer)  # its event loop must be the running one
+        return [await manager.run_single(batch(response)) for response in (RIGHT, WRONG)]
+
+    right, wrong = asyncio.run(scores())
+    reference_words = len(row["extra_info"]["answer_text"].split())
+    text_length = min(1.0, len(RIGHT.split()) / reference_words)
+    # the README's weights.answer=3.0 reached compute_score: format 1 + answer 3 + text length
+    assert right["reward_score"] == pytest.approx(1.0 + 3.0 + text_length)
+    assert wrong["reward_score"] == pytest.approx(1.0 + 0.0 + text_length)
+    assert right["reward_extra_info"]["answer"] == 1.0 and wrong["reward_extra_info"]["answer"] == 0.0
+
+
+def test_a_text_export_needs_no_processor(verl_config, processor, exported, tmp_path):
+    """`--modality text` rows are plain chat: verl loads them with a tokenizer alone."""
+    from verl.utils.dataset.rl_dataset import get_dataset_class
+
+    manifest = exported.parent / "manifest.jsonl"
+    export(manifest, fmt="verl", out=tmp_path / "text", modality="text")
+    tokenizer = copy.deepcopy(processor.tokenizer)  # the module's processor stays as it was
+    tokenizer.chat_template = processor.chat_template
+    dataset = get_dataset_class(verl_config.data)(data_files=str(tmp_path / "text" / "train.parquet"),
+                                                  tokenizer=tokenizer, config=verl_config.data)
+    assert len(dataset) == 2
+    user = dataset[1]["raw_prompt"][-1]["content"]
+    assert isinstance(user, str) and user.startswith(item("x")["question_text"]) and "<audio>" not in user
