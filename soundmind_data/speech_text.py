@@ -39,10 +39,10 @@ from pathlib import Path
 
 from soundmind_data.errors import UsageError
 from soundmind_data.speakable import unspeakable_chars
+from soundmind_data.usercache import CACHE_ENV, cache_root
 
 NORMALISER_PACKAGE = "nemo-text-processing"
 SPEECH_RULES_VERSION = 2  # bump when the domain layer changes what a text is read as (cached speech text is keyed by it)
-CACHE_ENV = "SOUNDMIND_DATA_CACHE"
 
 # ------------------------------------------------------------------------------------------------ domain layer
 # Read with spaces around them, so "¬A→B" and "¬ A → B" sound the same. Applied before the normaliser, which
@@ -185,8 +185,7 @@ def _after_normaliser(text: str) -> str:
 # -------------------------------------------------------------------------------------------------- normaliser
 def grammar_cache_dir() -> Path:
     """Where the normaliser's compiled grammars live: `$SOUNDMIND_DATA_CACHE`, else the user's cache folder."""
-    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "soundmind-data"
-    return Path(root) / f"{NORMALISER_PACKAGE}-{_normaliser_version()}"
+    return cache_root() / f"{NORMALISER_PACKAGE}-{_normaliser_version()}"
 
 
 @lru_cache(maxsize=1)

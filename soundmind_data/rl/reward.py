@@ -83,7 +83,7 @@ class GroundTruth:
         string) with either `label` or `ground_truth` (itself any of these), and optional reference lengths, read as
         `completed` reads them. So each column of our verl export is a ground truth on its own: `reward_model`
         ({"style": "rule", "ground_truth": "entailed"}) and `extra_info` (`label`, `answer_text`, `answer_duration_s`),
-        which is what OpenRLHF passes as the label with `--label_key reward_model` or `--label_key extra_info`.
+        which is what OpenRLHF passes as the label with `--data.label_key reward_model` or `--data.label_key extra_info`.
         Raises ValueError for anything else."""
         if isinstance(value, GroundTruth):
             return value
