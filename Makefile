@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
-	$(BIN)/pip install --quiet --no-deps $(NO_DEPS)
+	$(BIN)/pip install --quiet --no-deps $(NO_DEPS) || \
+		echo "warning: could not install $(NO_DEPS): the tests that need them skip, saying why"
 	touch $(STAMP)
 
 system-deps:
@@ -49,7 +50,7 @@ demo: $(STAMP)
 	$(BIN)/soundmind-data train --config pipelines/train-tiny.yaml --data $(DEMO_DIR)/manifest.jsonl --out $(DEMO_DIR)/train
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 # grpo_real trains a real model for 30-45 minutes: `make bench-grpo-real` runs it on its own.
 bench: $(STAMP)

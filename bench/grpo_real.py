@@ -2,9 +2,9 @@
 PyPI) trained by our trainer on SoundMind-format prompts.
 
 Data: the 20 LogiQA 2.0 NLI triplets of the demo (examples/demo/logiqa2-nli-demo.jsonl: gold labels, 10 entailed,
-10 not), each as SoundMind's question text (what `ingest` writes) followed by a reply layout the 135M model can copy
-(it ignores an instruction in prose, the export's included: with it, not one of 16 samples earns a reward), text
-mode, every response forced to start with "<think>". They carry no reference answer, so the reward is format +
+10 not), each as SoundMind's question text (what `ingest` writes) followed by the config's `instruction`, a reply
+layout the 135M model can copy (it ignores an instruction in prose, the export's included: with it, not one of 16
+samples earns a reward), text mode, every response forced to start with "<think>". They carry no reference answer, so the reward is format +
 2 x answer (0 to 3) and its growth comes from those two components alone.
 
 What to expect: the untrained model copies the layout but stops after "</think>" (reward 0); within about 5 steps it
@@ -43,13 +43,10 @@ from soundmind_data.stages.ingest import from_logiqa
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "examples" / "demo" / "logiqa2-nli-demo.jsonl"
-# The layout the reward checks, shown rather than described.
-LAYOUT = ('\n\nReply in exactly this form:\n<think> your reasoning in one or two sentences </think>\n'
-          'Answer: entailed\n(or "Answer: not-entailed").')
 WINDOW = 10  # steps averaged at each end of the curve
 TARGET_GAIN = 0.5
 TARGET_MINUTES = 45
-CONFIG = ROOT / "pipelines" / "train-smollm2.yaml"  # the settings: model, batch shape, sampling, optimiser
+CONFIG = ROOT / "pipelines" / "train-smollm2.yaml"  # the settings: model, reply layout, batch shape, sampling
 SMOKE = dict(steps=3, prompts_per_step=2, group_size=2, max_new_tokens=12)
 
 
@@ -57,7 +54,6 @@ def write_prompts(path: Path) -> Path:
     with AtomicWriter(path) as out, open(SOURCE, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             item = from_logiqa(json.loads(line), split="train", file=SOURCE.name, line=number, id_prefix="demo")
-            item["question_text"] += LAYOUT
             out.write_record(item)
     return path
 

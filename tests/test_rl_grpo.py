@@ -388,3 +388,27 @@ def test_prompts_from_a_published_shard(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows).drop(["question_audio"]), path)
     with pytest.raises(DataError, match=r"parquet: question_audio: column required in audio\+text mode"):
         load_prompts(path, "both")
+
+
+def test_a_parquet_audio_path_may_not_lead_outside_its_folder(tmp_path):
+    (tmp_path / "secret.wav").write_bytes(b"RIFF")
+    row = {"prompt": [{"role": "user", "content": "<audio>\ncue"}], "audios": ["../secret.wav"],
+           "reward_model": {"ground_truth": "entailed", "style": "rule"}, "extra_info": {"id": "q1"}}
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.Table.from_pylist([row]), tmp_path / "data" / "train.parquet")
+    with pytest.raises(DataError, match=r"train.parquet:row 1: audios: '../secret.wav' leads outside"):
+        load_prompts(tmp_path / "data" / "train.parquet", "audio")
+
+
+def test_the_instruction_is_read_after_each_question(tmp_path):
+    """What the smollm2 config shows a small model: the reply layout, after the question in text mode, alone in
+    audio mode."""
+    layout = "Reply in exactly this form:\n<think> why </think>\nAnswer: entailed"
+    text = Trainer(toy_config(tmp_path / "text", steps=1, instruction=layout + "\n"))
+    item = tiny.toy_items(1)[0]
+    assert text.prompts[0].text == f"{item['question_text']}\n\n{layout}"
+    assert text.policy.render(text.prompts[0]).startswith(f"{item['question_text']}\n\nReply in exactly")
+    items = _with_audio(tmp_path, tiny.toy_items(2), [-10, -60])
+    data = write_jsonl(tmp_path / "audio.jsonl", items)
+    audio = Trainer(toy_config(tmp_path / "audio", data=str(data), mode="audio", steps=1, instruction=layout))
+    assert [p.text for p in audio.prompts] == [layout, layout]

@@ -355,6 +355,14 @@ def test_response_after_a_prompt_cut_inside_a_multibyte_character():
         assert response_after_prompt(garbage + PROMPT[cut:] + "blah", PROMPT) == "blah"
 
 
+def test_response_after_a_decode_that_tidied_the_prompt():
+    """A tokenizer whose decode tidies spaces ("cat ." -> "cat.") gives no exact tail: the assistant opener is found."""
+    prompt = PROMPT.replace("a cat.", "a cat .")
+    query = PROMPT[20:] + T + "Answer: entailed"  # cut from the left, and " ." decoded as "."
+    assert prompt_tail_length(prompt, query) == 0  # no exact tail
+    assert response_after_prompt(query, prompt) == T + "Answer: entailed"
+
+
 def test_response_is_not_found_when_the_prompt_is_not_at_the_query_start():
     assert response_after_prompt(PROMPT[:-30] + "Answer: not-entailed", PROMPT) is None  # no tail of the prompt
     assert response_after_prompt("assistant\nblah", PROMPT) is None  # a tail under MIN_PROMPT_TAIL: a coincidence?
@@ -396,3 +404,13 @@ def test_trl_reward_reads_verl_columns():
     assert trl_reward(prompts=[[{"role": "user", "content": "q"}]], completions=completions,
                       reward_model=[{"style": "rule", "ground_truth": "not-entailed"}],
                       extra_info=[{"label": 0, "answer_text": " ".join(["w"] * 34)}]) == [3.5]
+
+
+@pytest.mark.parametrize("extra", [{"answer_text": "   "}, {"reference_tokens": -3}, {"reference_tokens": 0},
+                                   {"answer_duration_s": float("nan")}, {"answer_duration_s": -1.0},
+                                   {"answer_duration_s": float("inf")}])
+def test_an_odd_reference_is_no_reference(extra):
+    """One odd row must not fail a framework's whole batch, nor earn full length credit against NaN."""
+    truth = GroundTruth.parse(1).completed(extra)
+    assert truth.reference_tokens is None and truth.reference_seconds is None
+    assert score(T + "Answer: entailed", truth).text_length is None

@@ -95,9 +95,13 @@ def model_folder(name: str) -> Path:
         except OSError as exc:
             raise UsageError(f"{target.parent}: cannot create the model cache: {exc.strerror} "
                              f"(set {CACHE_ENV} to a writable folder)") from None
-        with FileLock(str(target.parent / f".{target.name}.lock")):
-            if not _complete(target, name):  # another process may have built it while this one waited
-                _build(name, checked_source(name), target)
+        try:
+            with FileLock(str(target.parent / f".{target.name}.lock")):
+                if not _complete(target, name):  # another process may have built it while this one waited
+                    _build(name, checked_source(name), target)
+        except OSError as exc:  # a full disk, a read-only or foreign cache: one line, not a traceback
+            raise UsageError(f"{target.parent}: cannot build model {name} there: {exc.strerror or exc} "
+                             f"(set {CACHE_ENV} to a writable folder)") from None
     return target
 
 
@@ -165,6 +169,7 @@ def _build(name: str, gguf: Path, target: Path) -> None:
             encoding="utf-8")
         if target.exists():  # a folder without its record: an incomplete build of an older version of this code
             shutil.rmtree(target)
+        staging.chmod(0o755)  # a temp folder is private; the cache may be shared by the machine's users
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

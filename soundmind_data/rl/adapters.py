@@ -135,13 +135,19 @@ def response_after_prompt(query: str, prompt: str) -> str | None:
     be cut inside a multi-byte character (decoded as U+FFFD). The response is what follows the longest suffix of the
     prompt that the query (without those U+FFFD) starts with: the tail ends with the chat template's assistant-turn
     opener, and the response cannot extend it unless the tail repeats itself, which a tail of hundreds of tokens
-    does not.
+    does not. Failing that, it is what follows the last occurrence of the prompt's final line (the opener).
     """
     if query.startswith(prompt):
         return query[len(prompt):]
     head = query.lstrip(_REPLACEMENT)
     tail = prompt_tail_length(prompt, head)
-    return head[tail:] if tail else None
+    if tail:
+        return head[tail:]
+    # A decode that does not give the prompt's text back exactly (a tokenizer that tidies spaces) leaves no exact
+    # tail; the response still follows the last occurrence of the prompt's final line, the assistant-turn opener.
+    opener = prompt.rstrip().rpartition("\n")[2]
+    at = query.rfind(opener) if len(opener) >= MIN_PROMPT_TAIL else -1
+    return query[at + len(opener):].lstrip() if at != -1 else None
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], *,

@@ -41,6 +41,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     response_prefix: str = ""  # forced start of every response (e.g. "<think>"), part of what is scored
+    instruction: str = ""  # read after each question (in audio mode, the only text): how to lay out the reply
     checkpoint_every: int = 10
     reward_weights: dict[str, float] = field(default_factory=dict)
     tiny_model: dict[str, int] = field(default_factory=dict)  # hidden_size, layers, heads for the tiny policy

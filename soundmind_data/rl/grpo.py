@@ -30,7 +30,7 @@ from soundmind_data.jsonl import AtomicWriter, dumps, iter_records
 from soundmind_data.llm import bundled
 from soundmind_data.rl import tiny
 from soundmind_data.rl.config import TINY, TrainConfig
-from soundmind_data.rl.prompts import Prompt, load_prompts
+from soundmind_data.rl.prompts import Prompt, load_prompts, with_instruction
 from soundmind_data.rl.reward import COMPONENTS, load_audio, resampled, score
 
 CHECKPOINT = "checkpoint.pt"
@@ -260,7 +260,7 @@ class Trainer:
         if resume:
             state = torch.load(checkpoint_path, map_location=config.device, weights_only=True)
             check_resumable(checkpoint_path, state["config"], config)
-        self.prompts = load_prompts(config.data, config.mode)
+        self.prompts = with_instruction(load_prompts(config.data, config.mode), config.instruction)
         self.out.mkdir(parents=True, exist_ok=True)
         self.policy, self.reference = self._build_policies(resume)
         self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=config.learning_rate,

@@ -19,7 +19,7 @@ audio is read from the FLAC bytes embedded in `question_audio`, and the answer a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.labels import parse_label
+from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.rl.reward import GroundTruth, count_tokens
 
 MODES = ("text", "audio", "audio+text")
@@ -58,6 +59,15 @@ def load_prompts(path: str | Path, mode: str) -> list[Prompt]:
     return prompts
 
 
+def with_instruction(prompts: list[Prompt], instruction: str) -> list[Prompt]:
+    """Each prompt with `instruction` read after its question, as a paragraph of its own (in audio mode, where the
+    question is only heard, the instruction is the prompt's text)."""
+    instruction = instruction.strip()
+    if not instruction:
+        return prompts
+    return [replace(p, text=f"{p.text}\n\n{instruction}" if p.text else instruction) for p in prompts]
+
+
 def _from_manifest(path: Path, mode: str) -> list[Prompt]:
     prompts = []
     for number, item in enumerate(iter_records(path), start=1):
@@ -69,7 +79,10 @@ def _from_manifest(path: Path, mode: str) -> list[Prompt]:
             if "question_audio" not in item:
                 raise DataError(f"{path}:{number}: question_audio: required in {mode} mode "
                                 "(synthesize the corpus first)")
-            audio = path.parent / item["question_audio"]["path"]
+            try:
+                audio = audio_file(path.parent, item["question_audio"]["path"])
+            except UnsafePath as exc:
+                raise DataError(f"{path}:{number}: question_audio.path: {exc}") from None
         reference = item.get("answer_text")
         seconds = item.get("answer_audio", {}).get("duration_s")
         truth = GroundTruth(item["label"], count_tokens(reference) if reference else None, seconds)
@@ -139,9 +152,15 @@ def _verl_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Pro
         if not audios:
             raise DataError(f"{where}: audios: required in {mode} mode")
         first = audios[0]
-        audio = first.get("bytes") if isinstance(first, dict) else path.parent / first
-        if not audio:
-            raise DataError(f"{where}: audios: entry 1 has no bytes")
+        if isinstance(first, dict):
+            audio = first.get("bytes")
+            if not audio:
+                raise DataError(f"{where}: audios: entry 1 has no bytes")
+        else:
+            try:  # a path beside the parquet, never one that leads elsewhere
+                audio = audio_file(path.parent, first)
+            except UnsafePath as exc:
+                raise DataError(f"{where}: audios: {first!r} {exc}") from None
     return Prompt(str(extra.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -103,7 +104,8 @@ class GroundTruth:
         """The reference lengths this truth lacks, taken from the row beside it (verl's `extra_info`, a TRL column,
         a published row) or from its own mapping: `reference_tokens`, else the words of `reference_text`, else those
         of `answer_text`; `reference_seconds`, else `answer_duration_s` (the reference answer audio's duration, as
-        `export --format verl` and `publish` write it). A missing, empty or zero reference is no reference.
+        `export --format verl` and `publish` write it). A missing, empty, zero, negative or non-finite reference is no
+        reference: one odd row must not fail a whole training batch.
         """
         if not extra:
             return self
@@ -114,8 +116,16 @@ class GroundTruth:
         seconds = self.reference_seconds
         if seconds is None:
             seconds = extra.get("reference_seconds") or extra.get("answer_duration_s")
-        return GroundTruth(self.label, None if tokens is None else int(tokens),
-                           None if seconds is None else float(seconds))
+        return GroundTruth(self.label, _positive(tokens, int), _positive(seconds, float))
+
+
+def _positive(value: Any, kind: type) -> Any:
+    """`value` as `kind` if it is a finite number above 0, else None."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
 
 
 @dataclass(frozen=True)

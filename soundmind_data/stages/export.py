@@ -35,7 +35,7 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.corpus import split_sort_key
-from soundmind_data.hubfolder import check_names, checked_audio_bytes, decoding, flac_bytes
+from soundmind_data.hubfolder import ROW_GROUP_BYTES, check_names, checked_audio_bytes, decoding, flac_bytes
 from soundmind_data.paths import check_output_folder
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
@@ -48,7 +48,6 @@ VERL_ABILITY = "logic"
 VERL_DATASET_OVERRIDES = ("data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset "
                           "data.custom_cls.name=SoundMindRLHFDataset")
 VERL_BATCH_ROWS = 1000
-VERL_BATCH_BYTES = 64 << 20  # embedded question audio: a row group holds at most about this much of it
 # Qwen2.5-Omni's documented system prompt: the model expects it whenever audio is involved.
 SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
                  "auditory and visual inputs, as well as generating text and speech.")
@@ -249,7 +248,7 @@ class VerlParquet:
         buffer = self._buffers.setdefault(split, [])
         buffer.append(verl_row(item, index, self.modality, question, answer))
         self._buffered_bytes[split] = self._buffered_bytes.get(split, 0) + len(question["bytes"] if question else b"")
-        if len(buffer) >= VERL_BATCH_ROWS or self._buffered_bytes[split] >= VERL_BATCH_BYTES:
+        if len(buffer) >= VERL_BATCH_ROWS or self._buffered_bytes[split] >= ROW_GROUP_BYTES:
             self._flush(split)
 
     def _flush(self, split: str) -> None:
