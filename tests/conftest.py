@@ -21,3 +21,15 @@ def run_cli():
         return proc
 
     return run
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Two test workers share two cores; one torch thread each keeps them from fighting (and results bit-stable).
+    Modules that train use it for every test: `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

