@@ -9,8 +9,9 @@ messages whose last user message holds the question, as a string or as `{type: t
 `reward_model.ground_truth` (a label, or a mapping / JSON string with `label` and reference lengths), `audios` (the
 question audio: embedded `{bytes, path}` as our export writes it, or a path relative to the parquet's folder) and
 `extra_info` (`id`, `answer_text` and `answer_duration_s` for the length references). A user message's string content
-may carry verl's `<audio>` placeholder, which is not part of the question text. Row schema: schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the
-instruction as text: train it in audio+text mode to give the policy that instruction too.
+may carry verl's `<audio>` placeholder, which is not part of the question text. Row schema:
+schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the instruction as text: train
+it in audio+text mode to give the policy that instruction too.
 
 A parquet without a `prompt` column but with `question_text` and `label` is a shard of the published dataset
 (`soundmind-data publish`, data/{split}-0000N-of-0000M.parquet, schemas/published-row.schema.json): the question
