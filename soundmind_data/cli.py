@@ -335,7 +335,9 @@ def export_command(
 ) -> None:
     """Write the corpus in layouts other tools read: the original SoundMind folders
     (<split>/<id>/question.wav, answer_<label>.wav, annotation.json, <split>/metadata.jsonl) or verl's RL parquet
-    (<split>.parquet, ground truth = the label, audio as FLAC under audio/).
+    (<split>.parquet, ground truth = the label, the question audio embedded as FLAC for verl's <audio> placeholder,
+    which verl reads with data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset
+    data.custom_cls.name=SoundMindRLHFDataset; the answer audio as FLAC under audio/).
 
     Example: soundmind-data export synth/manifest.jsonl --format verl --modality audio --out verl-data
     """
