@@ -50,7 +50,7 @@ demo: $(STAMP)
 	$(BIN)/soundmind-data train --config pipelines/train-tiny.yaml --data $(DEMO_DIR)/manifest.jsonl --out $(DEMO_DIR)/train
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q --durations=15
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=15
 
 # grpo_real trains a real model for 30-45 minutes: `make bench-grpo-real` runs it on its own.
 bench: $(STAMP)
