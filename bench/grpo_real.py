@@ -13,7 +13,8 @@ about 0.5): a 135M model learns the format here, not the logic, and its "reasoni
 
 Settings: pipelines/train-smollm2.yaml (2 prompts x 8 completions of up to 48 tokens a step, temperature 0.7,
 lr 2e-5, KL 0.04, 30 steps). Prints one line per step, then the mean reward (total, format, answer) of the first and
-the last 10 steps, the seconds per step and the trained policy's greedy replies to 4 prompts, and writes
+the last 10 steps, the seconds per step, the trained policy's greedy verdicts on every prompt by label (does the
+verdict depend on the item?) and its first replies, and writes
 OUT/metrics.jsonl, OUT/summary.json and OUT/reward.png (the curve per step and its running mean). Target (issue 16): the last 10 steps' mean at least 0.5 above the first 10's, within 45 minutes on
 2 cores. The model is de-quantised into the user's cache on first use (about 45 s, once).
 
@@ -27,6 +28,7 @@ import argparse
 import json
 import shutil
 import statistics
+from collections import Counter
 import sys
 import time
 from dataclasses import asdict
@@ -58,9 +60,9 @@ def write_prompts(path: Path) -> Path:
     return path
 
 
-def greedy_answers(trainer: Trainer, count: int = 4) -> list[tuple[str, int, str]]:
-    """What the trained policy now writes, greedily, for the first `count` prompts: (reply, label, reward line)."""
-    prompts = trainer.prompts[:count]
+def greedy_answers(trainer: Trainer) -> list[tuple[str, int, str, object]]:
+    """What the trained policy now writes, greedily, for every prompt: (reply, label, reward line, its verdict)."""
+    prompts = trainer.prompts
     policy, tokenizer = trainer.policy, trainer.policy.tokenizer
     inputs = policy.encode(prompts)
     policy.model.eval()
@@ -74,7 +76,7 @@ def greedy_answers(trainer: Trainer, count: int = 4) -> list[tuple[str, int, str
     for prompt, text in zip(prompts, texts):
         reply = policy.response(text)
         result = score(reply, prompt.truth)
-        rows.append((reply, prompt.truth.label, f"format {result.format:g}, answer {result.answer:g}"))
+        rows.append((reply, prompt.truth.label, f"format {result.format:g}, answer {result.answer:g}", result.decision))
     return rows
 
 
@@ -170,8 +172,14 @@ def main() -> None:
     else:
         verdict = "met" if summary["target_met"] else "MISSED"
     print(f"target: last {WINDOW} steps >= first {WINDOW} + {TARGET_GAIN} within {TARGET_MINUTES} min: {verdict}")
-    print("the trained policy's greedy replies to the first prompts:")
-    for reply, label, scored in greedy_answers(trainer):
+    replies = greedy_answers(trainer)
+    # whether the verdict depends on the item at all: a policy that copies one verdict says it for both labels
+    for label in (1, 0):
+        verdicts = Counter(str(decision) for _, item_label, _, decision in replies if item_label == label)
+        print(f"greedy verdicts on the {sum(verdicts.values())} {'entailed' if label else 'not-entailed'} items: "
+              + ", ".join(f"{name} {count}" for name, count in verdicts.most_common()))
+    print(f"distinct greedy replies: {len({reply for reply, *_ in replies})} of {len(replies)}; the first ones:")
+    for reply, label, scored, _ in replies[:4]:
         print(f"  [{'entailed' if label else 'not-entailed'}; {scored}] {reply!r}")
     print(f"plot -> {png}; metrics -> {args.out / 'metrics.jsonl'}")
 
