@@ -14,9 +14,9 @@ about 0.5): a 135M model learns the format here, not the logic, and its "reasoni
 Settings: pipelines/train-smollm2.yaml (2 prompts x 8 completions of up to 48 tokens a step, temperature 0.7,
 lr 2e-5, KL 0.04, 30 steps). Prints one line per step, then the mean reward (total, format, answer) of the first and
 the last 10 steps, the seconds per step, the trained policy's greedy verdicts on every prompt by label (does the
-verdict depend on the item?) and its first replies, and writes
-OUT/metrics.jsonl, OUT/summary.json and OUT/reward.png (the curve per step and its running mean). Target (issue 16): the last 10 steps' mean at least 0.5 above the first 10's, within 45 minutes on
-2 cores. The model is de-quantised into the user's cache on first use (about 45 s, once).
+verdict depend on the item?) and its first replies, and writes OUT/metrics.jsonl, OUT/summary.json and OUT/reward.png
+(the curve per step and its running mean). Target (issue 16): the last 10 steps' mean at least 0.5 above the first
+10's, within 45 minutes on 2 cores. The model is de-quantised into the user's cache on first use (about 45 s, once).
 
 Run:  .venv/bin/python bench/grpo_real.py [--steps N] [--out bench-out/grpo-real]
       .venv/bin/python bench/grpo_real.py --smoke      (3 tiny steps, about 2 minutes: the loop runs, not learning)
