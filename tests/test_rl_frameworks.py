@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import hashlib
 import re
 import shlex
 import types
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
-from factories import item, write_jsonl
+from factories import item, write_jsonl, write_tone
 from soundmind_data.rl.reward import count_tokens
 from soundmind_data.stages.export import INSTRUCTION, SYSTEM_PROMPT, VERL_DATASET_OVERRIDES, export
 
@@ -305,21 +303,14 @@ def readme_verl_overrides() -> list[str]:
     return shlex.split(command)[3:]
 
 
-def _verl_tone(path: Path, seconds: float) -> dict:
-    samples = 0.2 * np.sin(2 * np.pi * 330 * np.arange(int(seconds * SOURCE_RATE)) / SOURCE_RATE)
-    soundfile.write(path, samples.astype(np.float32), SOURCE_RATE, subtype="PCM_16")
-    return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "sample_rate": SOURCE_RATE,
-            "duration_s": seconds}
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:
     """A small corpus with question and answer audio, exported as the README says (`--modality both`)."""
     root = tmp_path_factory.mktemp("verl")
     items = [item("tr-0", label=1), item("tr-1", label=0), item("dv-0", split="dev", label=1)]
     for record in items:
-        record["question_audio"] = _verl_tone(root / f"{record['id']}-q.wav", QUESTION_SECONDS[record["id"]])
-        record["answer_audio"] = _verl_tone(root / f"{record['id']}-a.wav", 3.0)
+        record["question_audio"] = write_tone(root / f"{record['id']}-q.flac", QUESTION_SECONDS[record["id"]], SOURCE_RATE)
+        record["answer_audio"] = write_tone(root / f"{record['id']}-a.flac", 3.0, SOURCE_RATE)
     write_jsonl(root / "manifest.jsonl", items)
     export(root / "manifest.jsonl", fmt="verl", out=root / "verl-data", modality="both")
     return root / "verl-data"

@@ -57,9 +57,10 @@ NAMED_MODELS = {
 _LOCK = threading.Lock()  # the file lock serialises processes; this one the threads of one process
 
 
-def is_named(model: str) -> bool:
-    """Whether `model` is one of NAMED_MODELS (a name wins over a Hub id or a folder of the same spelling)."""
-    return model in NAMED_MODELS
+def resolve(model: str) -> str | Path:
+    """What `from_pretrained` should load for `model`: a named model's folder (built on first use), else `model` as
+    given (a Hub id or a folder). A name wins over a Hub id or a folder of the same spelling."""
+    return model_folder(model) if model in NAMED_MODELS else model
 
 
 def package_folder(name: str) -> Path:

@@ -28,7 +28,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        source = bundled.model_folder(model) if bundled.is_named(model) else model
+        source = bundled.resolve(model)
 
         self.model = model
         self.temperature = temperature

@@ -193,7 +193,7 @@ def load_hf_policy(config: TrainConfig, *, reference: bool) -> Policy:
     except ImportError as exc:
         raise UsageError(f"model {config.model!r} needs the 'train' extra: pip install 'soundmind-data[train]' ({exc})") from None
     dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
-    source = bundled.model_folder(config.model) if bundled.is_named(config.model) else config.model
+    source = bundled.resolve(config.model)
     try:
         if "Omni" in config.model:
             model_class = transformers.Qwen2_5OmniThinkerForConditionalGeneration
