@@ -431,6 +431,43 @@ def speech_text_command(
         raise typer.Exit(1)
 
 
+@app.command("review")
+def review_command(
+    corpus: Path = typer.Argument(..., metavar="CORPUS_DIR_OR_MANIFEST", help="A pipeline's work dir, a folder holding manifest.jsonl, or a manifest (JSONL)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the page into (index.html and its files); replaced whole when it holds an earlier review page."),
+    decisions: List[Path] = typer.Option([], "--decisions", help="A curate decisions file (repeatable): its decisions and reasons; dropped items are read from --validated or the manifest."),
+    validated: Optional[Path] = typer.Option(None, "--validated", help="A `validate --out` manifest: WER, transcripts, loudness and failed checks by id."),
+    embed: bool = typer.Option(False, "--embed", help="Copy the audio into OUT/audio/ (send the folder on its own) instead of linking to the corpus."),
+) -> None:
+    """Write a review page: listen to every item, kept and dropped, and see why it was kept or dropped.
+
+    A static site (OUT/index.html, its script and data beside it): open it from the file system in any browser, no
+    server and no network. The table of every item (id, split, label, decision and reasons, seconds, loudness, WER,
+    failed checks) sorts, filters and searches; an opened item shows its question and answer, the speech text and
+    what the ASR heard with the differences marked, and plays its audio. The header counts items per split and label
+    and decisions per reason, and shows the corpus card's licence and the plots. For a work dir, the items each stage
+    dropped are found by itself; `run` writes WORKDIR/review/ at the end of every pipeline.
+
+    Example: soundmind-data review demo-out --out demo-out/review
+    Example: soundmind-data review corpus/07-validate.jsonl --decisions corpus/08-curate.decisions.jsonl --out review
+    """
+    from soundmind_data.corpus import STATE_FILE
+    from soundmind_data.pipeline import review_sources
+    from soundmind_data.review import review_sources_of, write_review
+
+    if corpus.is_dir() and (corpus / STATE_FILE).is_file():
+        sources = review_sources(corpus.resolve())
+        sources.decisions, sources.validated = list(decisions), validated
+    else:
+        sources = review_sources_of(corpus, decisions=decisions, validated=validated)
+    for path in [*decisions, *([validated] if validated else [])]:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    with Bars() as bars:
+        report = write_review(sources, out, embed=embed, progress=bars)
+    show(report)
+
+
 @app.command()
 def run(
     pipeline_file: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline: a YAML list of stages (schemas/pipeline.schema.json)."),

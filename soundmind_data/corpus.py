@@ -41,6 +41,7 @@ def from_workdir(text: str, workdir: Path) -> Path:
     """A path written by `in_workdir`, back in the work dir where it is now."""
     return Path(text.replace(WORKDIR_VARIABLE, str(workdir)))
 PLOTS_DIR = "plots"  # PNGs drawn from the final manifest; publish shows them on the dataset card
+REVIEW_DIR = "review"  # the review page of the final corpus (index.html), which `run` writes
 CORPUS_MANIFEST = "manifest.jsonl"  # the manifest a folder with audio holds, beside `audio/`
 AUDIO_DIR = "audio"  # where a folder with audio keeps it: audio/{split}/{id}/{question,answer}.{ext}
 # A Hub-ready folder.

@@ -27,12 +27,13 @@ from typing import Any, Callable
 import yaml
 
 from soundmind_data import __version__, schemas
-from soundmind_data.corpus import (AUDIO_FIELDS, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, RUN_LOG, STATE_FILE, LabelCounts,
-                                   in_workdir)
+from soundmind_data.corpus import (AUDIO_FIELDS, CARD_FILE, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR, RUN_LOG,
+                                   STATE_FILE, LabelCounts, in_workdir)
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.digests import file_digest
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
 from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.review import ReviewReport, ReviewSources, StageStep, write_review
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
     command_line, option_values, parse_options
 from soundmind_data.table import format_table, split_label_table
@@ -92,6 +93,8 @@ class RunSummary:
     final_manifest: Path | None = None
     plots: list[Path] = field(default_factory=list)
     hub_folder: Path | None = None  # the Hub-ready folder, when a publish stage ran or was skipped
+    review: ReviewReport | None = None  # the review page of the final corpus, when it was written
+    review_page: Path | None = None  # where it is (written by this run or an earlier one)
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +120,10 @@ class RunSummary:
         text.out.append(f"work dir: {self.workdir} (run log: {self.run_log})")
         if self.plots:
             text.out.append(f"plots: {', '.join(str(path) for path in self.plots)}")
+        if self.review_page:
+            text.out.append(f"review page: {self.review_page}")
+        if self.review:
+            text.err += [line for line in self.review.summary().err]
         if self.exit_code:
             failed = next(r for r in self.stages if r.status == "failed")
             text.err.append(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")
@@ -264,7 +271,7 @@ def _audio_files_digest(manifest: Path) -> str:
     return digest.hexdigest()
 
 
-_STATE_PATHS = ("manifest", "output", "failures_file")  # kept relative to the work dir in the state file
+_STATE_PATHS = ("input", "manifest", "output", "failures_file")  # kept relative to the work dir in the state file
 
 
 def _load_state(workdir: Path) -> dict[str, Any]:
@@ -317,6 +324,7 @@ def _remember(state: dict[str, Any], workdir: Path, plan: Plan, fingerprint: str
     set_aside_file = report.set_aside_file if report else None
     state[plan.step.name] = {
         "fingerprint": fingerprint,
+        "input": str(plan.manifest) if plan.manifest else None,
         "manifest": str(manifest) if manifest else None,
         "manifest_sha256": file_sha256(manifest) if written else None,
         "audio_files": _audio_files_digest(manifest) if written else None,
@@ -404,7 +412,37 @@ def run_pipeline(
         if step.index == last_manifest_stage:  # before publish, which copies the plots onto the dataset card
             summary.plots = plot_corpus(manifest, workdir, redraw=any(r.status == "ran" for r in summary.stages))
     summary.final_manifest = manifest
+    if only_index is None and summary.exit_code == 0 and manifest is not None:
+        page = workdir / REVIEW_DIR
+        summary.review_page = page / "index.html"
+        if any(r.status == "ran" for r in summary.stages) or not summary.review_page.is_file():
+            summary.review = write_review(review_sources(workdir, title=pipeline.name), page, progress=progress)
     return summary
+
+
+def review_sources(workdir: Path, *, title: str | None = None) -> ReviewSources:
+    """What the review page of a work dir shows: its final corpus (the last manifest a stage wrote), the items each
+    stage dropped on the way, the card of its Hub-ready folder and its plots."""
+    state = _load_state(workdir)
+    if not state:
+        raise UsageError(f"{workdir}: no {STATE_FILE}: not a pipeline's work dir, or no stage has run there yet")
+    stages, previous = [], None
+    for name, record in state.items():  # in the order the stages first ran: the pipeline's
+        wrote = Path(record["manifest"]) if record.get("manifest") else None
+        if wrote is None or not wrote.is_file():
+            continue
+        read = record.get("input") or previous  # a state file written before the input was recorded
+        if read and Path(read).is_file() and Path(read) != wrote:
+            failures = record.get("failures_file")
+            stages.append(StageStep(name, Path(read), wrote, Path(failures) if failures else None))
+        previous = str(wrote)
+    if previous is None:
+        raise UsageError(f"{workdir}: no stage has written a manifest yet")
+    cards = [Path(r["output"]) / CARD_FILE for r in state.values() if r.get("output")
+             and (Path(r["output"]) / CARD_FILE).is_file()]
+    plots = sorted((workdir / PLOTS_DIR).glob("*.png"))
+    return ReviewSources(Path(previous), stages=stages, card=cards[-1] if cards else None, plots=plots or None,
+                         title=title or workdir.name)
 
 
 def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: str, progress: Progress,

@@ -204,6 +204,7 @@ class ItemChecker:
                     result.skip("asr_wer")
                 else:
                     self._round_trip(result, decoded, speech, f"{item['id']}:{audio_field}")
+                    result.speech_text = speech if speech != text else None
             results.append(result)
         return results
 
@@ -214,6 +215,7 @@ class ItemChecker:
             self._asr = load_backend(self.asr_name, self.asr_model, self.asr_device)
         trip = round_trip(self._asr, decoded.mono, decoded.sample_rate, speech, self.config, seed_key)
         result.wer, result.wer_sample_s, result.wer_sampled = round(trip.wer, 4), round(trip.sample_s, 2), not trip.whole
+        result.transcript = trip.transcript
         max_wer = self.config.max_wer[self.asr_name]
         scope = "" if trip.whole else f" on a {trip.sample_s:.0f} s sample of {decoded.duration_s:.0f} s"
         heard = trip.transcript if len(trip.transcript) <= 80 else trip.transcript[:77] + "..."
@@ -375,8 +377,10 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
     results = {result.field: result for result in future.result()} if future else {}
     for result in results.values():
         report.add_file(line.number, record["id"], result)
-        if result.wer is not None:
-            record[result.field] = {**record[result.field], "wer": result.wer, "wer_sample_s": result.wer_sample_s}
+        if result.wer is not None:  # and what was heard, for a reviewer to read beside the text (`review`)
+            heard = {"transcript": result.transcript, **({"speech_text": result.speech_text} if result.speech_text else {})}
+            stale = {key: value for key, value in record[result.field].items() if key != "speech_text"}
+            record[result.field] = {**stale, "wer": result.wer, "wer_sample_s": result.wer_sample_s, **heard}
     if checkable:
         _add_distributions(record, results, report.distributions)
     failed_checks = report.failed_checks(line.number)

@@ -1,0 +1,466 @@
+"""The review page: a static site to listen to a corpus and see why each item was kept or dropped.
+
+`write_review(sources, out)` writes OUT/index.html with its script and style (the files of `site/`, copied as they
+are: no build step, nothing fetched from the network) and the data beside them:
+- OUT/data/index.js: one row per item, what the table shows, sorts, filters and searches, and the summary header;
+- OUT/data/details-NNNNN.js: the texts, speech texts, transcripts and their differences, CHUNK items a file, loaded
+  when an item is opened. So a corpus of 10,000 items opens at once, and the page draws one page of rows at a time.
+The data files hold JSON handed to one function call rather than bare JSON: a page opened from the file system may
+not fetch() files beside it (Chromium and Firefox refuse file:// requests), but it may load scripts.
+
+Items: every item of the corpus under review (kept, relabelled, to be regenerated), then every item dropped on the
+way to it, read from the last manifest that held it: by a pipeline's stages (an id in a stage's input and not in its
+output; its reasons from the file the stage set it aside in, else the stage's name), or by the curate decisions
+files given. Durations, loudness, WER, failed checks and transcripts are the item's own, or a validated manifest's.
+Audio is linked relative to OUT (opened through `paths.audio_file`: never outside the manifest's folder) or, with
+`embed`, copied under OUT/audio/ so the folder can be sent on its own.
+
+Memory holds the index rows (a few hundred bytes an item) and a validated manifest's measurements; the texts are
+streamed from the manifests into the detail files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+from urllib.parse import quote
+
+from soundmind_data import tempfiles
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, CARD_FILE, CORPUS_MANIFEST, PLOTS_DIR, \
+    split_sort_key
+from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import iter_manifest_lines, iter_records, iter_selected
+from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.stage import SILENT, Progress, Summary
+
+SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css
+PAGE = "index.html"
+DATA_DIR = "data"
+CHUNK = 250  # items per detail file: a few MB of long spoken answers, loaded in well under a second
+DECISIONS = ("keep", "relabel", "regenerate", "drop")  # curate's, in the order the page lists them
+KEPT = "keep"
+DROPPED = "drop"
+_MARKER = ".soundmind-review"  # names a folder this module wrote, which it may replace
+_MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+NO_REASON = "(none)"
+
+
+@dataclass(frozen=True)
+class StageStep:
+    """One stage of a pipeline as the review reads it: the manifest it read, the one it wrote, the file listing
+    what it set aside (with the reasons), if any."""
+
+    name: str
+    read: Path
+    wrote: Path
+    set_aside: Path | None = None
+
+
+@dataclass
+class ReviewSources:
+    """What a review page is made from."""
+
+    manifest: Path  # the corpus under review
+    stages: list[StageStep] = field(default_factory=list)  # a pipeline's stages, in order: where items were dropped
+    decisions: list[Path] = field(default_factory=list)  # curate decisions files
+    validated: Path | None = None  # a `validate --out` manifest: measurements and transcripts by id
+    card: Path | None = None  # the corpus card (README.md), for its licence
+    plots: list[Path] | None = None  # PNGs to show; None draws the corpus plots from the manifest
+    title: str | None = None
+
+
+@dataclass
+class ReviewReport:
+    out: Path
+    items: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    audio_linked: int = 0
+    audio_missing: int = 0  # named by an item but not found (or outside its manifest's folder)
+    embedded: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def page(self) -> Path:
+        return self.out / PAGE
+
+    def summary(self) -> Summary:
+        counts = ", ".join(f"{self.decisions[d]} {d}" for d in DECISIONS if self.decisions[d])
+        audio = f"{self.audio_linked} audio files {'copied' if self.embedded else 'linked'}"
+        text = Summary(out=[f"review page: {self.page}"],
+                       err=[f"review: {self.items} items ({counts or 'none'}); {audio}"
+                            + (f", {self.audio_missing} missing" if self.audio_missing else "")])
+        text.err += [f"review: {note}" for note in self.notes]
+        return text
+
+
+def write_review(sources: ReviewSources, out: str | Path, *, embed: bool = False,
+                 progress: Progress = SILENT) -> ReviewReport:
+    """Write the review page of `sources` into the folder `out`, built aside and moved into place whole."""
+    out = Path(out).resolve()
+    _check_out(out, sources.manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tempfiles.sweep(out.parent, out.name)
+    staging = tempfiles.make_temp_dir(out.parent, out.name)
+    try:
+        report = _build(sources, staging, out, embed, progress)
+        (staging / _MARKER).write_text("written by soundmind-data review; replaced whole on the next run\n")
+        staging.chmod(0o755)  # make_temp_dir makes it private; the page is meant to be opened and shared
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def _check_out(out: Path, manifest: Path) -> None:
+    corpus = Path(os.path.realpath(Path(manifest).parent))
+    if corpus.is_relative_to(out):
+        raise UsageError(f"--out {out}: is or holds the corpus being reviewed ({manifest}): choose a new folder")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / _MARKER).is_file())):
+        raise UsageError(f"--out {out}: exists and is not a review page written by soundmind-data; "
+                         f"refusing to replace it: choose a new folder")
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / tempfiles.temp_name(out.name)
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------------- building
+@dataclass
+class _Found:
+    """An item dropped on the way to the corpus: where it was last seen, and why it left."""
+
+    decision: str
+    reasons: list[str]
+    dropped_by: str
+    note: str = ""
+    split: str = ""  # what a decision line says of an item that no manifest given holds
+    manifest: Path | None = None
+    position: int = -1  # 0-based among the manifest's non-blank lines
+
+
+def _build(sources: ReviewSources, staging: Path, out: Path, embed: bool, progress: Progress) -> ReviewReport:
+    report = ReviewReport(out, embedded=embed)
+    decided = _read_decisions(sources.decisions)
+    measured = _read_validated(sources.validated, report) if sources.validated else {}
+    writer = _Writer(staging, out, embed, report, sources.manifest.parent)
+    progress.start("review", total=None)
+    seen: set[str] = set()
+    for line in iter_manifest_lines(sources.manifest):
+        record = line.record
+        seen.add(record.get("id"))
+        decision = decided.pop(record.get("id"), None)
+        writer.add(record, sources.manifest, line.number, decision, measured)
+        progress.advance()
+    for found_in, found in _dropped_items(sources, seen, decided):
+        for position, record in iter_selected(found_in, {f.position for f in found}):
+            one = next(f for f in found if f.position == position)
+            writer.add(record, found_in, position + 1, one, measured)
+            progress.advance()
+    for item_id, decision in decided.items():  # decided, but in no manifest given: what the decision line says
+        writer.add({"id": item_id, "split": decision.split}, None, None, decision, measured)
+    writer.finish(_summary(sources, staging, writer, report))
+    return report
+
+
+def _read_decisions(paths: list[Path]) -> dict[str, _Found]:
+    """id -> the last decision about it among curate decisions files (a later file is a later pass)."""
+    decided: dict[str, _Found] = {}
+    for path in paths:
+        for line in iter_manifest_lines(path):
+            record = line.record
+            if not isinstance(record.get("id"), str) or record.get("decision") not in DECISIONS:
+                raise UsageError(f"{path}:{line.number}: decision: not a curate decisions line "
+                                 f"(expected id, decision one of {', '.join(DECISIONS)}, reasons)")
+            decided[record["id"]] = _Found(record["decision"], [str(r) for r in record.get("reasons") or []],
+                                           "curate", split=str(record.get("split", "")))
+    return decided
+
+
+def _dropped_items(sources: ReviewSources, seen: set[str],
+                   decided: dict[str, _Found]) -> Iterator[tuple[Path, list[_Found]]]:
+    """(manifest, the dropped items to read from it) for items not in the corpus: those a stage of the pipeline
+    dropped (from the manifest it read) and those a decisions file names (from the validated manifest)."""
+    by_manifest: dict[Path, list[_Found]] = {}
+    for step in reversed(sources.stages):  # the latest stage an item reached is the one that dropped it
+        reasons = None
+        kept = {record.get("id") for record in iter_records(step.wrote)}
+        for position, record in enumerate(iter_records(step.read)):
+            item_id = record.get("id")
+            if item_id in kept or item_id in seen:
+                continue
+            seen.add(item_id)
+            if reasons is None:
+                reasons = _set_aside_reasons(step.set_aside)
+            decision = decided.pop(item_id, None)
+            why, note = reasons.get(item_id) or (decision.reasons if decision else [step.name], "")
+            found = _Found(DROPPED, why, step.name, note, manifest=step.read, position=position)
+            by_manifest.setdefault(step.read, []).append(found)
+    if sources.validated and decided:
+        for position, record in enumerate(iter_records(sources.validated)):
+            decision = decided.pop(record.get("id"), None) if record.get("id") not in seen else None
+            if decision:
+                seen.add(record["id"])
+                decision.manifest, decision.position = sources.validated, position
+                by_manifest.setdefault(sources.validated, []).append(decision)
+    yield from by_manifest.items()
+
+
+def _set_aside_reasons(path: Path | None) -> dict[str, tuple[list[str], str]]:
+    """id -> (reasons, note) from a stage's set-aside lines: curate's decisions ({reasons}), synthesis failures
+    ({field, reason}: the stage's message). A stage whose set-aside file is a report (validate) drops nothing."""
+    found: dict[str, tuple[list[str], str]] = {}
+    if path is None or path.suffix != ".jsonl" or not path.is_file():
+        return found
+    for record in iter_records(path):
+        if not isinstance(record.get("id"), str):
+            continue
+        if record.get("reasons"):
+            found[record["id"]] = ([str(r) for r in record["reasons"]], "")
+        elif record.get("reason"):
+            reasons, notes = found.get(record["id"], ([], ""))
+            note = f"{record.get('field', '')}: {record['reason']}".lstrip(": ")
+            found[record["id"]] = (reasons, "; ".join(filter(None, [notes, note])))
+    return {item_id: (reasons or [path.stem.split(".")[0]], note) for item_id, (reasons, note) in found.items()}
+
+
+_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", "transcript", "speech_text")
+
+
+def _read_validated(path: Path, report: ReviewReport) -> dict[str, dict[str, Any]]:
+    """id -> the validated manifest's measurements: failed checks and, per audio field, duration, loudness, WER and
+    transcript."""
+    measured = {}
+    for record in iter_records(path):
+        if isinstance(record.get("id"), str):
+            measured[record["id"]] = {
+                "failed_checks": record.get("failed_checks"),
+                **{key: {k: v for k, v in (record.get(key) or {}).items() if k in _MEASURED} for key in AUDIO_FIELDS}}
+    if not measured:
+        report.notes.append(f"{path}: no items to take measurements from")
+    return measured
+
+
+class _Writer:
+    """Turns items into index rows (kept in memory) and detail records (written CHUNK at a time)."""
+
+    def __init__(self, staging: Path, out: Path, embed: bool, report: ReviewReport, corpus: Path):
+        self.staging, self.out, self.embed, self.report = staging, out, embed, report
+        self.corpus = corpus.resolve()  # the folder of the manifest under review
+        self.rows: list[dict[str, Any]] = []
+        self.details: list[dict[str, Any]] = []
+        self.chunks = 0
+        self._diff = _Differ(report)
+        (staging / DATA_DIR).mkdir()
+
+    def add(self, record: dict[str, Any], manifest: Path | None, line: int | None, found: _Found | None,
+            measured: dict[str, dict[str, Any]]) -> None:
+        item_id = str(record.get("id"))
+        extra = measured.get(item_id, {})
+        curation = record.get("curation") or {}
+        decision = found.decision if found else curation.get("decision", KEPT)
+        reasons = found.reasons if found else list(curation.get("reasons") or [])
+        audio = {key.removesuffix("_audio"): {**(record.get(key) or {}), **extra.get(key, {})} for key in AUDIO_FIELDS}
+        label = record.get("label")
+        self.rows.append({
+            "id": item_id, "split": str(record.get("split", "")),
+            "label": LABEL_NAMES[label] if label in (0, 1) else "",
+            "decision": decision, "reasons": reasons, "dropped_by": found.dropped_by if found and decision == DROPPED else "",
+            "question_s": audio["question"].get("duration_s"), "answer_s": audio["answer"].get("duration_s"),
+            "question_lufs": audio["question"].get("loudness_lufs"), "answer_lufs": audio["answer"].get("loudness_lufs"),
+            "question_wer": audio["question"].get("wer"), "answer_wer": audio["answer"].get("wer"),
+            "failed_checks": list(extra.get("failed_checks") or record.get("failed_checks") or []),
+            "search": " ".join(str(record.get(key) or "") for key in
+                               ("major_premise", "minor_premise", "conclusion")).lower(),
+        })
+        old_label = curation.get("old_label")
+        self.details.append({
+            "source": f"{self._shown(manifest)}:{line}" if manifest else "",
+            "note": found.note if found else "",
+            "old_label": LABEL_NAMES[old_label] if old_label in (0, 1) else "",
+            **{name: self._spoken(record, AUDIO_TEXT[f"{name}_audio"], audio[name], manifest)
+               for name in ("question", "answer")},
+        })
+        self.report.items += 1
+        self.report.decisions[decision] += 1
+        if len(self.details) == CHUNK:
+            self._flush()
+
+    def _spoken(self, record: dict[str, Any], text_field: str, audio: dict[str, Any],
+                manifest: Path | None) -> dict[str, Any]:
+        """One text of an item and how it was heard: the text, the speech text, the audio link, the transcript."""
+        text = record.get(text_field)
+        transcript = audio.get("transcript")
+        speech = audio.get("speech_text")
+        duration, sample = audio.get("duration_s"), audio.get("wer_sample_s")
+        sampled = bool(duration and sample is not None and sample < 0.95 * duration)
+        return {
+            "text": text if isinstance(text, str) else None,
+            "speech_text": speech if isinstance(speech, str) and speech != text else None,
+            "audio": self._audio(audio, manifest) if audio.get("path") and manifest else None,
+            "transcript": transcript if isinstance(transcript, str) else None,
+            "sampled": sampled,
+            "diff": (self._diff(speech or text, transcript)
+                     if isinstance(transcript, str) and isinstance(speech or text, str) and not sampled else None),
+        }
+
+    def _shown(self, path: Path) -> str:
+        """A manifest's path as the page names it: relative to the corpus folder when inside it."""
+        return os.path.relpath(path, self.corpus) if path.resolve().is_relative_to(self.corpus) else str(path)
+
+    def _audio(self, audio: dict[str, Any], manifest: Path) -> str | None:
+        """The link the page plays the file by, relative to the page; None for a file missing or out of bounds."""
+        try:
+            path = audio_file(manifest.parent, str(audio["path"]))
+        except UnsafePath:
+            path = None
+        if path is None or not path.is_file():
+            self.report.audio_missing += 1
+            return None
+        self.report.audio_linked += 1
+        if not self.embed:
+            return quote(os.path.relpath(path, self.out))
+        relative = Path(AUDIO_DIR, os.path.relpath(path, os.path.realpath(manifest.parent)))
+        target = self.staging / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)  # cheap and as good as a copy: audio files are replaced, never edited
+            except OSError:
+                shutil.copyfile(path, target)
+        return quote(relative.as_posix())
+
+    def _flush(self) -> None:
+        _write_data(self.staging / DATA_DIR / f"details-{self.chunks:05d}.js", "details", self.details,
+                    chunk=self.chunks)
+        self.chunks += 1
+        self.details = []
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if self.details:
+            self._flush()
+        _write_data(self.staging / DATA_DIR / "index.js", "index",
+                    {"summary": summary, "chunk_size": CHUNK, "rows": self.rows})
+        for name in ("index.html", "review.js", "review.css"):
+            shutil.copyfile(SITE / name, self.staging / name)
+
+
+def _write_data(path: Path, kind: str, data: Any, **extra: Any) -> None:
+    payload = json.dumps({"kind": kind, **extra, "data": data}, ensure_ascii=False, separators=(",", ":"))
+    path.write_text(f"soundmindReview.receive({payload});\n", encoding="utf-8")
+
+
+class _Differ:
+    """Word differences between the speech text and the transcript, as the WER counted them: a list of
+    [equal | substitute | delete | insert, words of the text, words heard]. None where the `asr` extra is missing."""
+
+    def __init__(self, report: ReviewReport):
+        self.report = report
+        self.available: bool | None = None
+
+    def __call__(self, reference: str, transcript: str) -> list[list[str]] | None:
+        if self.available is None:
+            try:
+                import jiwer  # noqa: F401
+                from soundmind_data.checks.asr import wer_words
+                wer_words("ready")
+                self.available = True
+            except (ImportError, UsageError):
+                self.available = False
+                self.report.notes.append("transcripts shown without differences: pip install 'soundmind-data[asr]'")
+        if not self.available:
+            return None
+        import jiwer
+        from soundmind_data.checks.asr import wer_words
+
+        said, heard = wer_words(reference), transcript.split()
+        if not said or not heard:
+            return [["delete", " ".join(said), ""]] if said else [["insert", "", " ".join(heard)]] if heard else []
+        output = jiwer.process_words(" ".join(said), " ".join(heard))
+        return [[chunk.type, " ".join(said[chunk.ref_start_idx:chunk.ref_end_idx]),
+                 "" if chunk.type == "equal" else " ".join(heard[chunk.hyp_start_idx:chunk.hyp_end_idx])]
+                for chunk in output.alignments[0]]
+
+
+# -------------------------------------------------------------------------------------------------------- summary
+def _summary(sources: ReviewSources, staging: Path, writer: _Writer, report: ReviewReport) -> dict[str, Any]:
+    """The header: split x label counts (in the corpus, dropped), decisions x reasons, licence, plots."""
+    splits: dict[str, Counter] = {}
+    by_reason: dict[str, Counter] = {}
+    for row in writer.rows:
+        column = "dropped" if row["decision"] == DROPPED else row["label"]
+        splits.setdefault(row["split"], Counter())[column] += 1
+        for reason in row["reasons"] or [NO_REASON]:
+            by_reason.setdefault(reason, Counter())[row["decision"]] += 1
+    licence, licence_text, title = _card(sources.card, report)
+    return {
+        "title": sources.title or title or sources.manifest.parent.name or "corpus",
+        "manifest": str(sources.manifest),
+        "licence": licence, "licence_text": licence_text,
+        "decisions": [d for d in DECISIONS],
+        "split_label": {"columns": [*LABEL_NAMES, "dropped"],
+                        "rows": [[split, *(splits[split][c] for c in (*LABEL_NAMES, "dropped"))]
+                                 for split in sorted(splits, key=split_sort_key)]},
+        "decision_reason": {"columns": list(DECISIONS),
+                            "rows": [[reason, *(counts[d] for d in DECISIONS)]
+                                     for reason, counts in sorted(by_reason.items(), key=lambda kv: -sum(kv[1].values()))]},
+        "plots": _plots(sources, staging, report),
+    }
+
+
+def _card(card: Path | None, report: ReviewReport) -> tuple[str, str, str]:
+    """(licence id, the card's licence paragraph, pretty name) of a dataset card; blanks without one."""
+    if card is None or not card.is_file():
+        return "", "", ""
+    from huggingface_hub import DatasetCard
+
+    try:
+        loaded = DatasetCard.load(card)
+    except Exception as exc:  # a card hand-edited into bad YAML still leaves a page worth reading
+        report.notes.append(f"{card}: cannot read the card ({type(exc).__name__}); no licence shown")
+        return "", "", ""
+    paragraphs = loaded.text.split("\n\n")
+    heading = next((i for i, p in enumerate(paragraphs) if p.strip().lower() in ("## licence", "## license")), None)
+    text = paragraphs[heading + 1].strip() if heading is not None and heading + 1 < len(paragraphs) else ""
+    text = _MARKDOWN_LINK.sub(r"\1", text)  # the page shows it as text: "[LogiQA 2.0](https://...)" reads badly
+    return str(loaded.data.license or ""), text, str(loaded.data.pretty_name or "")
+
+
+def _plots(sources: ReviewSources, staging: Path, report: ReviewReport) -> list[str]:
+    folder = staging / PLOTS_DIR
+    folder.mkdir()
+    if sources.plots is None:
+        from soundmind_data.plots import write_corpus_plots
+
+        try:
+            return [f"{PLOTS_DIR}/{path.name}" for path in write_corpus_plots(sources.manifest, folder)]
+        except ImportError:  # matplotlib, imported when the first figure is drawn
+            report.notes.append("no plots: pip install 'soundmind-data[plots]'")
+            return []
+    for path in sources.plots:
+        shutil.copyfile(path, folder / path.name)
+    return [f"{PLOTS_DIR}/{path.name}" for path in sources.plots]
+
+
+def review_sources_of(path: Path, *, decisions: Iterable[Path] = (), validated: Path | None = None) -> ReviewSources:
+    """The sources for a manifest file, or for a folder holding one (`manifest.jsonl`)."""
+    manifest = path / CORPUS_MANIFEST if path.is_dir() else path
+    if not manifest.is_file():
+        raise UsageError(f"{path}: no manifest there (a JSONL file, or a folder holding {CORPUS_MANIFEST} "
+                         f"or a pipeline's work dir)")
+    card = manifest.parent / CARD_FILE
+    return ReviewSources(manifest, decisions=list(decisions), validated=validated,
+                         card=card if card.is_file() else None)
