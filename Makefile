@@ -1,6 +1,7 @@
 # The README's two commands: `make demo` (the main job, offline) and `make test` (the whole suite).
 # Each sets up everything it needs on a fresh machine: a virtual env, pip installs, and Debian's ffmpeg
-# (audio decoding for `datasets`/torchcodec and mp3/opus export) and espeak-ng (the zero-model TTS fallback).
+# (audio decoding for `datasets`/torchcodec and mp3/opus export), espeak-ng (the zero-model TTS fallback) and chromium
+# (the review page's screenshot, and the tests that open the page in a real browser).
 
 PYTHON ?= python3
 VENV := .venv
@@ -32,6 +33,7 @@ system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			echo "installing Debian packages:$$missing"; \
@@ -41,15 +43,23 @@ system-deps:
 		fi; \
 	fi
 
-demo: $(STAMP)
+demo: system-deps $(STAMP)
 	$(BIN)/soundmind-data run pipelines/demo.yaml --workdir $(DEMO_DIR)
+	@browser=$$(command -v chromium || command -v chromium-browser); profile=$$(mktemp -d); \
+	if [ -n "$$browser" ] && "$$browser" --headless --disable-gpu --hide-scrollbars --user-data-dir=$$profile \
+		$$([ "$$(id -u)" = 0 ] && echo --no-sandbox) --window-size=1400,1300 --virtual-time-budget=10000 \
+		--screenshot=$(DEMO_DIR)/review.png "file://$(abspath $(DEMO_DIR))/review/index.html" >/dev/null 2>&1; \
+	then echo "review page: $(DEMO_DIR)/review/index.html (screenshot: $(DEMO_DIR)/review.png)"; \
+	else echo "review page: $(DEMO_DIR)/review/index.html (no screenshot: chromium is missing or failed)"; fi; \
+	rm -rf $$profile
 	@$(BIN)/python -c "import datasets; ds = datasets.load_dataset('$(DEMO_DIR)/soundmind-demo'); \
 	row = ds['train'][0]; audio = row['question_audio'].get_all_samples(); \
 	print('loaded back with datasets:', {s: ds[s].num_rows for s in ds}, '| first row', row['id'], \
 	ds['train'].features['label'].int2str(row['label']), f'question audio {audio.data.shape[-1] / audio.sample_rate:.1f} s')"
-	$(BIN)/soundmind-data train --config pipelines/train-tiny.yaml --data $(DEMO_DIR)/manifest.jsonl --out $(DEMO_DIR)/train
+	$(BIN)/soundmind-data train --config pipelines/train-tiny.yaml --data $(DEMO_DIR)/manifest.jsonl --out $(DEMO_DIR)/train \
+		$$([ -f $(DEMO_DIR)/train/checkpoint.pt ] && echo --resume)
 
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=15
 
 # grpo_real trains a real model for 30-45 minutes: `make bench-grpo-real` runs it on its own.

@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,3 +41,43 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium (what `make test` installs where missing), or another Chromium on PATH."""
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A real headless Chromium driven by Playwright (its own browsers are never downloaded: the system's runs)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright missing: pip install -e '.[dev]'")
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no chromium on PATH: `make test` installs Debian's chromium package")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(chromium):
+    """Open a local HTML file in a new page; the page's `problems` lists its console errors and uncaught exceptions
+    (a file it could not load shows as a console error too)."""
+    contexts = []
+
+    def open_(path: Path):
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.problems = []
+        page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+        page.on("pageerror", lambda error: page.problems.append(f"uncaught: {error}"))
+        page.goto(Path(path).resolve().as_uri())
+        page.wait_for_load_state("load")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()

@@ -21,7 +21,7 @@ LAYERS = [
     ("pipeline", 4),
     ("stages", 3),
     ("card", 2), ("hubfolder", 2), ("plots", 2), ("hub", 2), ("checks", 2), ("tts", 2), ("llm", 2), ("rl", 2),
-    ("sources", 2),
+    ("sources", 2), ("review", 2),
     ("stage", 1), ("speech_text", 1), ("speakable", 1), ("procpool", 1), ("template", 1),
     ("", 0),  # errors, tempfiles, jsonl, schemas, corpus, labels, textkey, table, the package itself
 ]

@@ -260,6 +260,7 @@ class _Writer:
     def __init__(self, staging: Path, out: Path, embed: bool, report: ReviewReport, corpus: Path):
         self.staging, self.out, self.embed, self.report = staging, out, embed, report
         self.corpus = corpus.resolve()  # the folder of the manifest under review
+        self._copies: dict[Path, Path] = {}  # with `embed`: audio file -> its copy's path in OUT
         self.rows: list[dict[str, Any]] = []
         self.details: list[dict[str, Any]] = []
         self.chunks = 0
@@ -309,7 +310,8 @@ class _Writer:
         sampled = bool(duration and sample is not None and sample < 0.95 * duration)
         return {
             "text": text if isinstance(text, str) else None,
-            "speech_text": speech if isinstance(speech, str) and speech != text else None,
+            # shown where the words differ, not where normalisation only joined lines
+            "speech_text": speech if isinstance(speech, str) and speech.split() != str(text).split() else None,
             "audio": self._audio(audio, manifest) if audio.get("path") and manifest else None,
             "transcript": transcript if isinstance(transcript, str) else None,
             "sampled": sampled,
@@ -333,9 +335,14 @@ class _Writer:
         self.report.audio_linked += 1
         if not self.embed:
             return quote(os.path.relpath(path, self.out))
-        relative = Path(AUDIO_DIR, os.path.relpath(path, os.path.realpath(manifest.parent)))
-        target = self.staging / relative
-        if not target.exists():
+        relative = self._copies.get(path)
+        if relative is None:  # OUT/audio/ mirrors the corpus's audio/ (another path of a manifest's goes aside)
+            inside = Path(os.path.relpath(path, os.path.realpath(manifest.parent))).parts
+            relative = Path(AUDIO_DIR, *(inside[1:] if inside[0] == AUDIO_DIR else inside))
+            if relative in self._copies.values():
+                relative = Path(AUDIO_DIR, f"{len(self._copies)}", *inside)
+            self._copies[path] = relative
+            target = self.staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(path, target)  # cheap and as good as a copy: audio files are replaced, never edited

@@ -1,0 +1,237 @@
+"""`soundmind-data review`: the page is opened in a real headless Chromium, its table read, filtered, sorted and
+its items opened; the audio it plays must be files that exist, and the page must log no error."""
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import orjson
+import pytest
+from factories import item, read_jsonl, text_pipeline, write_jsonl, write_tone
+
+from soundmind_data.checks.asr import wer_words
+from soundmind_data.review import CHUNK, ReviewSources, write_review
+
+HOSTILE = '<img src=x onerror="window.pwned = 1">'
+
+
+def _with_audio(corpus: Path, record: dict) -> dict:
+    for name in ("question", "answer"):
+        audio = write_tone(corpus / "audio" / record["split"] / record["id"] / f"{name}.flac")
+        record[f"{name}_audio"] = {**audio, "path": f"audio/{record['split']}/{record['id']}/{name}.flac",
+                                   "loudness_lufs": -23.0}
+    return record
+
+
+@pytest.fixture
+def curated(tmp_path):
+    """A corpus after curation: kept, relabelled and hostile items in the manifest; two dropped ones only in the
+    validated manifest; one only in the decisions file. Item c was heard wrong."""
+    corpus = tmp_path / "corpus"
+    validated = [_with_audio(corpus, item(i, conclusion=f"Conclusion {i}")) for i in "abcde"]
+    validated.append(_with_audio(corpus, item("g", conclusion=HOSTILE, answer=f"{HOSTILE}\n\nAnswer: entailed.")))
+    for record in validated:
+        record["failed_checks"] = []
+        for name in ("question", "answer"):
+            text = record[f"{name}_text"]
+            record[f"{name}_audio"].update(wer=0.0, wer_sample_s=0.5, transcript=" ".join(wer_words(text)))
+    c_answer = validated[2]["answer_audio"]
+    c_answer.update(wer=0.25, transcript=c_answer["transcript"].replace("case", "cake"))
+    validated[2]["question_audio"]["speech_text"] = validated[2]["question_text"].replace("Conclusion c", "Conclusion see")
+    validated[4].update(failed_checks=["asr_wer"])
+    validated[4]["answer_audio"]["wer"] = 0.9
+    write_jsonl(corpus / "validated.jsonl", validated)
+    kept = [dict(validated[0]), dict(validated[1], label=1, curation={"decision": "relabel", "reasons": ["gold_disagree"],
+                                                                        "old_label": 0}),
+            dict(validated[2]), dict(validated[5])]
+    for record in kept:  # what curate writes: the measurements travel with the item, the transcripts from --validated
+        for name in ("question", "answer"):
+            record[f"{name}_audio"] = {k: v for k, v in record[f"{name}_audio"].items()
+                                       if k not in ("transcript", "speech_text")}
+    write_jsonl(corpus / "curated.jsonl", kept)
+    write_jsonl(corpus / "curated.decisions.jsonl", [
+        {"id": "b", "split": "train", "line": 2, "decision": "relabel", "reasons": ["gold_disagree"], "old_label": 0},
+        {"id": "d", "split": "train", "line": 4, "decision": "drop", "reasons": ["duplicate"]},
+        {"id": "e", "split": "train", "line": 5, "decision": "drop", "reasons": ["asr_wer"]},
+        {"id": "f", "split": "test", "line": 7, "decision": "drop", "reasons": ["cross_split_leak"]},
+    ])
+    return corpus
+
+
+def _review(run_cli, corpus: Path, out: Path, *extra) -> str:
+    proc = run_cli("review", corpus / "curated.jsonl", "--decisions", corpus / "curated.decisions.jsonl",
+                   "--validated", corpus / "validated.jsonl", "--out", out, *extra, check_rc=0)
+    return proc.stdout + proc.stderr
+
+
+def _listed(page) -> list[str]:
+    return page.locator("#items tbody tr.item").evaluate_all("rows => rows.map(row => row.dataset.id)")
+
+
+def _choose(page, name: str, value: str) -> list[str]:
+    page.select_option(f"#filters select[name={name}]", value)
+    return _listed(page)
+
+
+def _open_all(page) -> None:
+    """Open every listed item, and wait until each shows its texts."""
+    for item_id in _listed(page):
+        page.click(f"tr.item[data-id='{item_id}']")
+    page.wait_for_function("document.querySelectorAll('tr.detail .spoken').length"
+                           " === document.querySelectorAll('tr.item').length")
+
+
+def _played_files(page) -> list[Path]:
+    return [Path(unquote(urlparse(src).path)) for src in
+            page.locator("tr.detail audio").evaluate_all("players => players.map(p => p.src)")]
+
+
+def test_every_item_is_listed_filtered_and_heard(curated, tmp_path, run_cli, open_page):
+    out = tmp_path / "review"
+    said = _review(run_cli, curated, out)
+    assert f"review page: {out / 'index.html'}" in said
+    assert "7 items (3 keep, 1 relabel, 3 drop); 12 audio files linked" in said
+    page = open_page(out / "index.html")
+
+    assert sorted(_listed(page)) == list("abcdefg")  # kept and dropped alike, f known from its decision only
+    assert sorted(_choose(page, "decision", "drop")) == ["d", "e", "f"]
+    assert _choose(page, "decision", "relabel") == ["b"]
+    assert sorted(_choose(page, "decision", "keep")) == ["a", "c", "g"]
+    _choose(page, "decision", "")
+    assert _choose(page, "reason", "duplicate") == ["d"]
+    _choose(page, "reason", "")
+    assert _choose(page, "check", "asr_wer") == ["e"]  # the failed check as the validated manifest has it
+    _choose(page, "check", "")
+    page.fill("#filters input[name=text]", "conclusion c")
+    assert _listed(page) == ["c"]
+    page.fill("#filters input[name=text]", "")
+
+    page.click("#items thead th:nth-child(9) button")  # WER, ascending then descending
+    page.click("#items thead th:nth-child(9) button")
+    assert _listed(page)[:2] == ["e", "c"]
+    assert page.locator("#items thead th:nth-child(9)").get_attribute("aria-sort") == "descending"
+
+    _open_all(page)
+    played = _played_files(page)
+    assert len(played) == 12 and all(path.is_file() for path in played)
+    assert {path.resolve().parent.parent.parent for path in played} == {(curated / "audio").resolve()}
+    question, answer = page.locator("tr.detail[data-for=c] section").all()
+    assert answer.locator("del").all_inner_texts() == ["case"] and answer.locator("ins").all_inner_texts() == ["cake"]
+    assert "Conclusion see" in question.inner_text()  # the speech text, where it differs from the written one
+    assert question.locator("del").all_inner_texts() == ["see"] and question.locator("ins").all_inner_texts() == ["c"]
+    assert page.locator("tr.detail[data-for=a] :is(del, ins)").count() == 0  # heard as said
+    assert "label was not-entailed" in page.locator("tr.detail[data-for=b]").inner_text()
+    assert "no text, no audio" in page.locator("tr.detail[data-for=f]").inner_text()
+    hostile = page.locator("tr.detail[data-for=g]")
+    assert HOSTILE in hostile.inner_text() and hostile.locator("img").count() == 0
+    assert page.evaluate("window.pwned") is None
+    header = page.locator("header").inner_text()
+    assert "Licence: not stated" in header and "gold_disagree" in header
+    assert page.problems == []
+
+
+def test_embed_copies_the_audio_into_the_page_folder(curated, tmp_path, run_cli, open_page):
+    out = tmp_path / "review"
+    assert "12 audio files copied" in _review(run_cli, curated, out, "--embed")
+    page = open_page(out / "index.html")
+    _open_all(page)
+    played = _played_files(page)
+    assert len(played) == 12
+    for path in played:
+        assert path.resolve().is_relative_to(out.resolve())
+        assert path.read_bytes() == (curated / path.relative_to(out)).read_bytes()  # audio/ mirrors the corpus's
+    assert page.problems == []
+
+
+def test_a_pipeline_run_writes_the_review_of_its_final_corpus(tmp_path, run_cli, open_page):
+    """Items dropped by curate (an answer against its label) and by balance (downsampled) are listed with the stage
+    and reasons, from the manifests the pipeline wrote."""
+    pipeline = text_pipeline(tmp_path, extra="""  - stage: curate
+    with: {policy: %s}
+""" % (Path(__file__).parent.parent / "pipelines/policies/no-llm.yaml"))
+    source = tmp_path / "src.jsonl"
+    lines = read_jsonl(source)
+    lines[4].update(label=1, answer="Nothing forces it.\n\nAnswer: not entailed.")  # entailed: never downsampled
+    write_jsonl(source, lines)
+    work = tmp_path / "work"
+    proc = run_cli("run", pipeline, "--workdir", work, check_rc=0)
+    assert f"review page: {work / 'review' / 'index.html'}" in proc.stdout
+
+    kept = {record["id"] for record in read_jsonl(work / "05-curate.jsonl")}
+    balanced_away = {r["id"] for r in read_jsonl(work / "04-balance.jsonl")} ^ \
+        {r["id"] for r in read_jsonl(work / "02-split.jsonl")}
+    assert balanced_away and "i4" not in kept
+    page = open_page(work / "review" / "index.html")
+    assert sorted(_listed(page)) == sorted(f"i{n}" for n in range(12))
+    assert sorted(_choose(page, "decision", "drop")) == sorted(balanced_away | {"i4"})
+    assert _choose(page, "reason", "answer_label_disagree") == ["i4"]
+    assert sorted(_choose(page, "reason", "balance")) == sorted(balanced_away)
+    rows = page.locator("#items tbody tr.item td:nth-child(6)").all_inner_texts()
+    assert set(rows) == {"balance"}
+    assert page.problems == []
+
+    page_file = work / "review" / "index.html"
+    before = page_file.stat().st_mtime_ns
+    run_cli("run", pipeline, "--workdir", work, check_rc=0)  # nothing changed: the page is not written again
+    assert page_file.stat().st_mtime_ns == before
+
+
+def test_ten_thousand_items_open_a_page_at_a_time(tmp_path, open_page):
+    corpus = tmp_path / "big"
+    corpus.mkdir()
+    with open(corpus / "manifest.jsonl", "wb") as out:
+        for n in range(10_000):
+            out.write(orjson.dumps(item(f"i{n:05d}", split=("train", "dev", "test")[n % 3], label=n % 2,
+                                        conclusion=f"Claim number {n}")) + b"\n")
+    report = write_review(ReviewSources(corpus / "manifest.jsonl", plots=[]), tmp_path / "review")
+    assert report.items == 10_000
+    assert len(list((tmp_path / "review" / "data").glob("details-*.js"))) == -(-10_000 // CHUNK)
+    page = open_page(tmp_path / "review" / "index.html")
+    assert len(_listed(page)) == 100  # one page of rows in the document, not 10,000
+    assert page.locator("#count").inner_text() == "10000 of 10000 items"
+    page.click("#next")
+    assert _listed(page)[0] == "i00100"
+    assert len(_choose(page, "split", "dev")) == 100
+    assert page.locator("#count").inner_text() == "3333 of 10000 items"
+    _choose(page, "split", "")
+    page.fill("#filters input[name=text]", "claim number 9999")
+    assert _listed(page) == ["i09999"]
+    page.click("tr.item[data-id=i09999]")  # its texts come from the last detail file
+    assert "Claim number 9999" in page.locator("tr.detail").inner_text()
+    assert page.problems == []
+
+
+def test_what_review_refuses(curated, tmp_path, run_cli):
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("mine")
+    proc = run_cli("review", curated / "curated.jsonl", "--out", mine, check_rc=2)
+    assert "is not a review page written by soundmind-data" in proc.stderr and "Traceback" not in proc.stderr
+    assert (mine / "todo.txt").read_text() == "mine" and len(list(mine.iterdir())) == 1
+    proc = run_cli("review", curated / "curated.jsonl", "--out", tmp_path, check_rc=2)
+    assert "holds the corpus being reviewed" in proc.stderr
+
+    bad = write_jsonl(tmp_path / "bad.decisions.jsonl", [{"id": "a", "decision": "keep"}, {"id": "b", "decision": "x"}])
+    proc = run_cli("review", curated / "curated.jsonl", "--decisions", bad, "--out", tmp_path / "r", check_rc=2)
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {bad}:2: decision:")
+    assert not (tmp_path / "r").exists()
+
+    out = tmp_path / "again"
+    run_cli("review", curated / "curated.jsonl", "--out", out, check_rc=0)
+    run_cli("review", curated / "curated.jsonl", "--out", out, check_rc=0)  # an earlier page is replaced whole
+    assert [p.name for p in tmp_path.glob(".again*")] == []
+
+
+def test_audio_outside_the_corpus_folder_is_not_linked(curated, tmp_path, run_cli):
+    secret = tmp_path / "secret.flac"
+    secret.write_bytes(b"not yours")
+    target = curated / "audio" / "train" / "a" / "answer.flac"
+    target.unlink()
+    os.symlink(secret, target)
+    out = tmp_path / "review"
+    proc = run_cli("review", curated / "curated.jsonl", "--out", out, check_rc=0)
+    assert "7 audio files linked, 1 missing" in proc.stderr
+    details = (out / "data" / "details-00000.js").read_text()
+    assert "secret" not in details
+    first = orjson.loads(details[details.index("(") + 1:details.rindex(")")])["data"][0]
+    assert first["answer"]["audio"] is None and first["question"]["audio"].endswith("question.flac")
