@@ -12,6 +12,7 @@ import datasets
 import pytest
 from conftest import ROOT
 from factories import read_jsonl
+from pages import choose, listed, open_all, played_files
 
 DEMO = ROOT / "pipelines" / "demo.yaml"
 LIMIT = "6"
@@ -21,7 +22,7 @@ def _log_statuses(work):
     return [(e["stage"], e["status"]) for e in read_jsonl(work / "run-log.jsonl")]
 
 
-def test_demo_pipeline_end_to_end(tmp_path, run_cli):
+def test_demo_pipeline_end_to_end(tmp_path, run_cli, request):
     work = tmp_path / "work"
     proc = run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
     assert [status for _, status in _log_statuses(work)] == ["ran"] * 9
@@ -54,6 +55,18 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli):
     # nothing changed: a re-run skips every stage
     run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
     assert [status for _, status in _log_statuses(work)[9:]] == ["skipped"] * 9
+
+    # the review page, in a real browser: every item, the audio it plays exists, what Whisper heard, no error
+    assert f"review page: {work / 'review' / 'index.html'}" in proc.stdout
+    page = request.getfixturevalue("open_page")(work / "review" / "index.html")  # skips here without chromium
+    assert sorted(listed(page)) == sorted(i["id"] for i in read_jsonl(work / "01-ingest.jsonl"))
+    assert sorted(choose(page, "decision", "keep")) == sorted(item["id"] for item in manifest)
+    choose(page, "decision", "")
+    open_all(page)
+    played = played_files(page)
+    assert len(played) == 2 * len(manifest) and all(path.is_file() for path in played)
+    assert page.locator("tr.detail section h4", has_text="Heard").count() == 2 * len(manifest)
+    assert page.problems == []
 
 
 def test_killed_mid_synthesis_resumes(tmp_path, run_cli):

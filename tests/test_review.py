@@ -3,11 +3,11 @@ its items opened; the audio it plays must be files that exist, and the page must
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import orjson
 import pytest
 from factories import item, read_jsonl, text_pipeline, write_jsonl, write_tone
+from pages import choose, listed, open_all, played_files
 
 from soundmind_data.checks.asr import wer_words
 from soundmind_data.review import CHUNK, ReviewSources, write_review
@@ -64,28 +64,6 @@ def _review(run_cli, corpus: Path, out: Path, *extra) -> str:
     return proc.stdout + proc.stderr
 
 
-def _listed(page) -> list[str]:
-    return page.locator("#items tbody tr.item").evaluate_all("rows => rows.map(row => row.dataset.id)")
-
-
-def _choose(page, name: str, value: str) -> list[str]:
-    page.select_option(f"#filters select[name={name}]", value)
-    return _listed(page)
-
-
-def _open_all(page) -> None:
-    """Open every listed item, and wait until each shows its texts."""
-    for item_id in _listed(page):
-        page.click(f"tr.item[data-id='{item_id}']")
-    page.wait_for_function("document.querySelectorAll('tr.detail .spoken').length"
-                           " === document.querySelectorAll('tr.item').length")
-
-
-def _played_files(page) -> list[Path]:
-    return [Path(unquote(urlparse(src).path)) for src in
-            page.locator("tr.detail audio").evaluate_all("players => players.map(p => p.src)")]
-
-
 def test_every_item_is_listed_filtered_and_heard(curated, tmp_path, run_cli, open_page):
     out = tmp_path / "review"
     said = _review(run_cli, curated, out)
@@ -93,26 +71,26 @@ def test_every_item_is_listed_filtered_and_heard(curated, tmp_path, run_cli, ope
     assert "7 items (3 keep, 1 relabel, 3 drop); 12 audio files linked" in said
     page = open_page(out / "index.html")
 
-    assert sorted(_listed(page)) == list("abcdefg")  # kept and dropped alike, f known from its decision only
-    assert sorted(_choose(page, "decision", "drop")) == ["d", "e", "f"]
-    assert _choose(page, "decision", "relabel") == ["b"]
-    assert sorted(_choose(page, "decision", "keep")) == ["a", "c", "g"]
-    _choose(page, "decision", "")
-    assert _choose(page, "reason", "duplicate") == ["d"]
-    _choose(page, "reason", "")
-    assert _choose(page, "check", "asr_wer") == ["e"]  # the failed check as the validated manifest has it
-    _choose(page, "check", "")
+    assert sorted(listed(page)) == list("abcdefg")  # kept and dropped alike, f known from its decision only
+    assert sorted(choose(page, "decision", "drop")) == ["d", "e", "f"]
+    assert choose(page, "decision", "relabel") == ["b"]
+    assert sorted(choose(page, "decision", "keep")) == ["a", "c", "g"]
+    choose(page, "decision", "")
+    assert choose(page, "reason", "duplicate") == ["d"]
+    choose(page, "reason", "")
+    assert choose(page, "check", "asr_wer") == ["e"]  # the failed check as the validated manifest has it
+    choose(page, "check", "")
     page.fill("#filters input[name=text]", "conclusion c")
-    assert _listed(page) == ["c"]
+    assert listed(page) == ["c"]
     page.fill("#filters input[name=text]", "")
 
     page.click("#items thead th:nth-child(9) button")  # WER, ascending then descending
     page.click("#items thead th:nth-child(9) button")
-    assert _listed(page)[:2] == ["e", "c"]
+    assert listed(page)[:2] == ["e", "c"]
     assert page.locator("#items thead th:nth-child(9)").get_attribute("aria-sort") == "descending"
 
-    _open_all(page)
-    played = _played_files(page)
+    open_all(page)
+    played = played_files(page)
     assert len(played) == 12 and all(path.is_file() for path in played)
     assert {path.resolve().parent.parent.parent for path in played} == {(curated / "audio").resolve()}
     question, answer = page.locator("tr.detail[data-for=c] section").all()
@@ -134,8 +112,8 @@ def test_embed_copies_the_audio_into_the_page_folder(curated, tmp_path, run_cli,
     out = tmp_path / "review"
     assert "12 audio files copied" in _review(run_cli, curated, out, "--embed")
     page = open_page(out / "index.html")
-    _open_all(page)
-    played = _played_files(page)
+    open_all(page)
+    played = played_files(page)
     assert len(played) == 12
     for path in played:
         assert path.resolve().is_relative_to(out.resolve())
@@ -162,10 +140,10 @@ def test_a_pipeline_run_writes_the_review_of_its_final_corpus(tmp_path, run_cli,
         {r["id"] for r in read_jsonl(work / "02-split.jsonl")}
     assert balanced_away and "i4" not in kept
     page = open_page(work / "review" / "index.html")
-    assert sorted(_listed(page)) == sorted(f"i{n}" for n in range(12))
-    assert sorted(_choose(page, "decision", "drop")) == sorted(balanced_away | {"i4"})
-    assert _choose(page, "reason", "answer_label_disagree") == ["i4"]
-    assert sorted(_choose(page, "reason", "balance")) == sorted(balanced_away)
+    assert sorted(listed(page)) == sorted(f"i{n}" for n in range(12))
+    assert sorted(choose(page, "decision", "drop")) == sorted(balanced_away | {"i4"})
+    assert choose(page, "reason", "answer_label_disagree") == ["i4"]
+    assert sorted(choose(page, "reason", "balance")) == sorted(balanced_away)
     rows = page.locator("#items tbody tr.item td:nth-child(6)").all_inner_texts()
     assert set(rows) == {"balance"}
     assert page.problems == []
@@ -187,15 +165,15 @@ def test_ten_thousand_items_open_a_page_at_a_time(tmp_path, open_page):
     assert report.items == 10_000
     assert len(list((tmp_path / "review" / "data").glob("details-*.js"))) == -(-10_000 // CHUNK)
     page = open_page(tmp_path / "review" / "index.html")
-    assert len(_listed(page)) == 100  # one page of rows in the document, not 10,000
+    assert len(listed(page)) == 100  # one page of rows in the document, not 10,000
     assert page.locator("#count").inner_text() == "10000 of 10000 items"
     page.click("#next")
-    assert _listed(page)[0] == "i00100"
-    assert len(_choose(page, "split", "dev")) == 100
+    assert listed(page)[0] == "i00100"
+    assert len(choose(page, "split", "dev")) == 100
     assert page.locator("#count").inner_text() == "3333 of 10000 items"
-    _choose(page, "split", "")
+    choose(page, "split", "")
     page.fill("#filters input[name=text]", "claim number 9999")
-    assert _listed(page) == ["i09999"]
+    assert listed(page) == ["i09999"]
     page.click("tr.item[data-id=i09999]")  # its texts come from the last detail file
     assert "Claim number 9999" in page.locator("tr.detail").inner_text()
     assert page.problems == []

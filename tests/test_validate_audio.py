@@ -19,7 +19,7 @@ import soundfile
 from factories import item, read_jsonl, write_jsonl
 
 from soundmind_data import schemas
-from soundmind_data.checks.asr import _best_span
+from soundmind_data.checks.asr import _best_span, wer_words
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.stages.validate import validate_manifest
 
@@ -124,6 +124,13 @@ def test_clean_piper_audio_of_words_and_logic_passes_every_check_including_whisp
         assert 0 <= audio["wer"] <= report["asr"]["max_wer"]
         assert audio["wer_sample_s"] == pytest.approx(audio["duration_s"], abs=0.05)  # transcribed whole
     assert checked["clean"]["question_audio"]["wer"] <= 0.15  # everyday words: Whisper mishears a word at most
+    # what was heard is kept for review: the logic item was spoken as words, and heard as them
+    logic = checked["logic"]["question_audio"]
+    assert "not w" in logic["speech_text"].lower() and "¬" in LOGIC and "¬" not in logic["speech_text"]
+    assert "modus" in logic["transcript"] and "¬" not in logic["transcript"]
+    assert "speech_text" not in checked["clean"]["question_audio"]  # plain words are spoken as written
+    other = checked["other_sentence"]["question_audio"]
+    assert other["transcript"] and other["transcript"] != " ".join(wer_words(QUESTION))
     for record in checked.values():
         assert schemas.first_error("item", record) is None
 
