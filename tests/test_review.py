@@ -9,7 +9,7 @@ import pytest
 from factories import item, read_jsonl, text_pipeline, write_jsonl, write_tone
 from pages import choose, listed, open_all, played_files
 
-from soundmind_data.checks.asr import wer_words
+from soundmind_data.checks.asr import wer_words, word_errors
 from soundmind_data.review import CHUNK, ReviewSources, write_review
 
 HOSTILE = '<img src=x onerror="window.pwned = 1">'
@@ -30,14 +30,16 @@ def curated(tmp_path):
     corpus = tmp_path / "corpus"
     validated = [_with_audio(corpus, item(i, conclusion=f"Conclusion {i}")) for i in "abcde"]
     validated.append(_with_audio(corpus, item("g", conclusion=HOSTILE, answer=f"{HOSTILE}\n\nAnswer: entailed.")))
-    for record in validated:
+    validated[2]["question_audio"]["speech_text"] = validated[2]["question_text"].replace("Conclusion c", "Conclusion see")
+    for record in validated:  # as `validate --asr` writes them: each text heard as written, but c's answer misheard
         record["failed_checks"] = []
         for name in ("question", "answer"):
-            text = record[f"{name}_text"]
-            record[f"{name}_audio"].update(wer=0.0, wer_sample_s=0.5, transcript=" ".join(wer_words(text)))
-    c_answer = validated[2]["answer_audio"]
-    c_answer.update(wer=0.25, transcript=c_answer["transcript"].replace("case", "cake"))
-    validated[2]["question_audio"]["speech_text"] = validated[2]["question_text"].replace("Conclusion c", "Conclusion see")
+            audio = record[f"{name}_audio"]
+            said = wer_words(audio.get("speech_text") or record[f"{name}_text"])
+            heard = wer_words(record[f"{name}_text"].replace("case", "cake") if record["id"] == "c" else
+                              record[f"{name}_text"])
+            wer, edits = word_errors(said, heard)
+            audio.update(wer=round(wer, 4), wer_sample_s=0.5, transcript=" ".join(heard), heard_edits=edits)
     validated[4].update(failed_checks=["asr_wer"])
     validated[4]["answer_audio"]["wer"] = 0.9
     write_jsonl(corpus / "validated.jsonl", validated)
@@ -47,7 +49,7 @@ def curated(tmp_path):
     for record in kept:  # what curate writes: the measurements travel with the item, the transcripts from --validated
         for name in ("question", "answer"):
             record[f"{name}_audio"] = {k: v for k, v in record[f"{name}_audio"].items()
-                                       if k not in ("transcript", "speech_text")}
+                                       if k not in ("transcript", "heard_edits", "speech_text")}
     write_jsonl(corpus / "curated.jsonl", kept)
     write_jsonl(corpus / "curated.decisions.jsonl", [
         {"id": "b", "split": "train", "line": 2, "decision": "relabel", "reasons": ["gold_disagree"], "old_label": 0},

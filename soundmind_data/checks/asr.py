@@ -168,6 +168,19 @@ class RoundTrip:
     sample_s: float  # seconds of audio transcribed
     whole: bool  # False: measured on a bounded sample of long audio
     transcript: str  # what was heard (the windows' transcripts joined by " … " when sampled)
+    # Heard whole: where the transcript differs from the speech text, as the WER counted it. Each edit is
+    # (start, end, said): the transcript's words [start:end] stand where the text said `said` (an empty range: words
+    # not heard; an empty `said`: words heard that were not said). None when sampled.
+    edits: list[tuple[int, int, str]] | None = None
+
+
+def word_errors(said: list[str], heard: list[str]) -> tuple[float, list[tuple[int, int, str]]]:
+    """The WER of `heard` against `said` (both normalised words) and the edits that make it (RoundTrip.edits)."""
+    if not said:
+        return float(bool(heard)), [(0, len(heard), "")] if heard else []
+    output = jiwer.process_words(" ".join(said), " ".join(heard))
+    return output.wer, [(chunk.hyp_start_idx, chunk.hyp_end_idx, " ".join(said[chunk.ref_start_idx:chunk.ref_end_idx]))
+                        for chunk in output.alignments[0] if chunk.type != "equal"]
 
 
 def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_rate: int, reference: str,
@@ -189,8 +202,8 @@ def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_r
     sample_s = sum(end - start for start, end in windows)
     if whole:
         hypothesis = [word for words in heard for word in words]
-        wer = jiwer.wer(" ".join(reference_words), " ".join(hypothesis)) if reference_words else float(bool(hypothesis))
-        return RoundTrip(wer, sample_s, True, " ".join(hypothesis))
+        wer, edits = word_errors(reference_words, hypothesis)
+        return RoundTrip(wer, sample_s, True, " ".join(hypothesis), edits)
     errors = counted = 0
     for (start, end), words in zip(windows, heard):
         window_errors, window_words = _window_errors(reference_words, words, start / duration, end / duration)

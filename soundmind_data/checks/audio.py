@@ -37,6 +37,7 @@ class FileResult:
     wer_sample_s: float | None = None  # seconds of audio the WER was measured on
     wer_sampled: bool = False  # True: long audio, WER measured on a bounded sample
     transcript: str | None = None  # what the ASR heard, normalised as the WER compares it
+    heard_edits: list[tuple[int, int, str]] | None = None  # how it differs from the speech text (RoundTrip.edits)
     speech_text: str | None = None  # the text the WER was measured against, where it differs from the written text
 
     def check(self, name: str, ok: bool, message: str = "", subfield: str = "") -> bool:

@@ -237,7 +237,7 @@ def _set_aside_reasons(path: Path | None) -> dict[str, tuple[list[str], str]]:
     return {item_id: (reasons or [path.stem.split(".")[0]], note) for item_id, (reasons, note) in found.items()}
 
 
-_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", "transcript", "speech_text")
+_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", "transcript", "heard_edits", "speech_text")
 
 
 def _read_validated(path: Path, report: ReviewReport) -> dict[str, dict[str, Any]]:
@@ -264,7 +264,6 @@ class _Writer:
         self.rows: list[dict[str, Any]] = []
         self.details: list[dict[str, Any]] = []
         self.chunks = 0
-        self._diff = _Differ(report)
         (staging / DATA_DIR).mkdir()
 
     def add(self, record: dict[str, Any], manifest: Path | None, line: int | None, found: _Found | None,
@@ -304,19 +303,18 @@ class _Writer:
                 manifest: Path | None) -> dict[str, Any]:
         """One text of an item and how it was heard: the text, the speech text, the audio link, the transcript."""
         text = record.get(text_field)
-        transcript = audio.get("transcript")
+        transcript, edits = audio.get("transcript"), audio.get("heard_edits")
         speech = audio.get("speech_text")
         duration, sample = audio.get("duration_s"), audio.get("wer_sample_s")
-        sampled = bool(duration and sample is not None and sample < 0.95 * duration)
+        diff = _differences(transcript, edits) if isinstance(transcript, str) and isinstance(edits, list) else None
         return {
             "text": text if isinstance(text, str) else None,
             # shown where the words differ, not where normalisation only joined lines
             "speech_text": speech if isinstance(speech, str) and speech.split() != str(text).split() else None,
             "audio": self._audio(audio, manifest) if audio.get("path") and manifest else None,
-            "transcript": transcript if isinstance(transcript, str) else None,
-            "sampled": sampled,
-            "diff": (self._diff(speech or text, transcript)
-                     if isinstance(transcript, str) and isinstance(speech or text, str) and not sampled else None),
+            "transcript": transcript if isinstance(transcript, str) and diff is None else None,
+            "diff": diff,  # the transcript, marked where it differs from what was said
+            "sampled": bool(duration and sample is not None and sample < 0.95 * duration),
         }
 
     def _shown(self, path: Path) -> str:
@@ -370,36 +368,19 @@ def _write_data(path: Path, kind: str, data: Any, **extra: Any) -> None:
     path.write_text(f"soundmindReview.receive({payload});\n", encoding="utf-8")
 
 
-class _Differ:
-    """Word differences between the speech text and the transcript, as the WER counted them: a list of
-    [equal | substitute | delete | insert, words of the text, words heard]. None where the `asr` extra is missing."""
-
-    def __init__(self, report: ReviewReport):
-        self.report = report
-        self.available: bool | None = None
-
-    def __call__(self, reference: str, transcript: str) -> list[list[str]] | None:
-        if self.available is None:
-            try:
-                import jiwer  # noqa: F401
-                from soundmind_data.checks.asr import wer_words
-                wer_words("ready")
-                self.available = True
-            except (ImportError, UsageError):
-                self.available = False
-                self.report.notes.append("transcripts shown without differences: pip install 'soundmind-data[asr]'")
-        if not self.available:
-            return None
-        import jiwer
-        from soundmind_data.checks.asr import wer_words
-
-        said, heard = wer_words(reference), transcript.split()
-        if not said or not heard:
-            return [["delete", " ".join(said), ""]] if said else [["insert", "", " ".join(heard)]] if heard else []
-        output = jiwer.process_words(" ".join(said), " ".join(heard))
-        return [[chunk.type, " ".join(said[chunk.ref_start_idx:chunk.ref_end_idx]),
-                 "" if chunk.type == "equal" else " ".join(heard[chunk.hyp_start_idx:chunk.hyp_end_idx])]
-                for chunk in output.alignments[0]]
+def _differences(transcript: str, edits: list) -> list[list[str]]:
+    """The transcript as the page marks it, from validate's edits: [equal | substitute | delete | insert, words of
+    the text, words heard] in order."""
+    heard, chunks, at = transcript.split(), [], 0
+    for start, end, said in edits:
+        if start > at:
+            chunks.append(["equal", " ".join(heard[at:start]), " ".join(heard[at:start])])
+        kind = "insert" if not said else "delete" if start == end else "substitute"
+        chunks.append([kind, said, " ".join(heard[start:end])])
+        at = end
+    if at < len(heard):
+        chunks.append(["equal", " ".join(heard[at:]), " ".join(heard[at:])])
+    return chunks
 
 
 # -------------------------------------------------------------------------------------------------------- summary

@@ -215,7 +215,7 @@ class ItemChecker:
             self._asr = load_backend(self.asr_name, self.asr_model, self.asr_device)
         trip = round_trip(self._asr, decoded.mono, decoded.sample_rate, speech, self.config, seed_key)
         result.wer, result.wer_sample_s, result.wer_sampled = round(trip.wer, 4), round(trip.sample_s, 2), not trip.whole
-        result.transcript = trip.transcript
+        result.transcript, result.heard_edits = trip.transcript, trip.edits
         max_wer = self.config.max_wer[self.asr_name]
         scope = "" if trip.whole else f" on a {trip.sample_s:.0f} s sample of {decoded.duration_s:.0f} s"
         heard = trip.transcript if len(trip.transcript) <= 80 else trip.transcript[:77] + "..."
@@ -378,8 +378,11 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
     for result in results.values():
         report.add_file(line.number, record["id"], result)
         if result.wer is not None:  # and what was heard, for a reviewer to read beside the text (`review`)
-            heard = {"transcript": result.transcript, **({"speech_text": result.speech_text} if result.speech_text else {})}
-            stale = {key: value for key, value in record[result.field].items() if key != "speech_text"}
+            heard = {"transcript": result.transcript,
+                     **({"heard_edits": result.heard_edits} if result.heard_edits is not None else {}),
+                     **({"speech_text": result.speech_text} if result.speech_text else {})}
+            stale = {key: value for key, value in record[result.field].items()
+                     if key not in ("speech_text", "heard_edits")}
             record[result.field] = {**stale, "wer": result.wer, "wer_sample_s": result.wer_sample_s, **heard}
     if checkable:
         _add_distributions(record, results, report.distributions)

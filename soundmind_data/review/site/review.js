@@ -196,7 +196,7 @@ function spoken(title, part) {
   if (part.speech_text) {
     section.append(element("h4", {}, "Spoken as"), element("p", {class: "text speech"}, part.speech_text));
   }
-  if (part.transcript !== null) {
+  if (part.transcript !== null || part.diff !== null) {
     section.append(element("h4", {}, part.sampled ? "Heard (sampled windows, joined by …)" : "Heard"),
                    part.diff ? difference(part.diff) : element("p", {class: "text heard"}, part.transcript));
   }
@@ -206,7 +206,7 @@ function spoken(title, part) {
 function difference(chunks) {  // [equal | substitute | delete | insert, words said, words heard]
   const text = element("p", {class: "text heard"});
   for (const [kind, said, heard] of chunks) {
-    if (kind === "equal") text.append(said);
+    if (kind === "equal") text.append(heard);
     if (kind === "substitute" || kind === "delete") text.append(element("del", {title: "said, not heard"}, said));
     if (kind === "substitute" || kind === "insert") text.append(element("ins", {title: "heard, not said"}, heard));
     text.append(" ");
