@@ -56,16 +56,19 @@ def build_corpus(folder: Path, items: int, answer_words: int) -> tuple[Path, Pat
             record = item(f"i{n:05d}", split=("train", "dev", "test")[n % 3], label=n % 2,
                           conclusion=f"Claim number {n}", answer=" ".join(words) + ". Answer: entailed.",
                           failed_checks=["asr_wer"] if n in dropped and n % 20 == 0 else [])
-            for name in ("question", "answer"):
+            question = record["question_text"].lower().split()
+            spoken = {"question": (question, question, None),
+                      "answer": (words, heard, " ".join(words).replace("1998", "nineteen ninety-eight"))}
+            for name, (said, got, speech_text) in spoken.items():
                 path = folder / "audio" / record["split"] / record["id"] / f"{name}.flac"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.link(tone, path)
                 record[f"{name}_audio"] = {
                     "path": path.relative_to(folder).as_posix(), "sha256": sha, "sample_rate": 16000,
                     "duration_s": 0.5, "loudness_lufs": -23.0, "wer": round(float(rng.random()) / 10, 4),
-                    "wer_sample_s": 0.5, "transcript": " ".join(heard),
-                    "heard_edits": [[k, k + 1, said] for k, (said, got) in enumerate(zip(words, heard)) if said != got],
-                    "speech_text": " ".join(words).replace("1998", "nineteen ninety-eight")}
+                    "wer_sample_s": 0.5, "transcript": " ".join(got),
+                    "heard_edits": [[k, k + 1, a] for k, (a, b) in enumerate(zip(said, got)) if a != b],
+                    **({"speech_text": speech_text} if speech_text else {})}
             validated.write(orjson.dumps(record) + b"\n")
             if n in dropped:
                 reasons = ["asr_wer"] if record["failed_checks"] else ["duplicate"]

@@ -370,16 +370,16 @@ def _write_data(path: Path, kind: str, data: Any, **extra: Any) -> None:
 
 def _differences(transcript: str, edits: list) -> list[list[str]]:
     """The transcript as the page marks it, from validate's edits: [equal | substitute | delete | insert, words of
-    the text, words heard] in order."""
+    the text, words heard] in order (an equal stretch's words are given once, as heard)."""
     heard, chunks, at = transcript.split(), [], 0
     for start, end, said in edits:
         if start > at:
-            chunks.append(["equal", " ".join(heard[at:start]), " ".join(heard[at:start])])
+            chunks.append(["equal", "", " ".join(heard[at:start])])
         kind = "insert" if not said else "delete" if start == end else "substitute"
         chunks.append([kind, said, " ".join(heard[start:end])])
         at = end
     if at < len(heard):
-        chunks.append(["equal", " ".join(heard[at:]), " ".join(heard[at:])])
+        chunks.append(["equal", "", " ".join(heard[at:])])
     return chunks
 
 
