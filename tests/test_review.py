@@ -177,6 +177,7 @@ def test_ten_thousand_items_open_a_page_at_a_time(tmp_path, open_page):
     page.fill("#filters input[name=text]", "claim number 9999")
     assert listed(page) == ["i09999"]
     page.click("tr.item[data-id=i09999]")  # its texts come from the last detail file
+    page.wait_for_selector("tr.detail .spoken")
     assert "Claim number 9999" in page.locator("tr.detail").inner_text()
     assert page.problems == []
 
