@@ -33,7 +33,7 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.digests import file_digest
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
 from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.review import ReviewReport, ReviewSources, StageStep, write_review
+from soundmind_data.review import ReviewReport, ReviewSources, StageStep, sources_of_page, write_review
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
     command_line, option_values, parse_options
 from soundmind_data.table import format_table, split_label_table
@@ -93,8 +93,9 @@ class RunSummary:
     final_manifest: Path | None = None
     plots: list[Path] = field(default_factory=list)
     hub_folder: Path | None = None  # the Hub-ready folder, when a publish stage ran or was skipped
-    review: ReviewReport | None = None  # the review page of the final corpus, when it was written
+    review: ReviewReport | None = None  # the review page of the final corpus, when this run wrote it
     review_page: Path | None = None  # where it is (written by this run or an earlier one)
+    review_note: str | None = None  # why it could not be written
 
     @property
     def exit_code(self) -> int:
@@ -123,7 +124,9 @@ class RunSummary:
         if self.review_page:
             text.out.append(f"review page: {self.review_page}")
         if self.review:
-            text.err += [line for line in self.review.summary().err]
+            text.err += self.review.summary().err
+        if self.review_note:
+            text.err.append(f"run: warning: {self.review_note}")
         if self.exit_code:
             failed = next(r for r in self.stages if r.status == "failed")
             text.err.append(f"run: stage {failed.stage} failed (exit {failed.exit_code}); fix it and re-run to resume")
@@ -151,6 +154,9 @@ def load_pipeline(path: str | Path) -> Pipeline:
         if not ID_PATTERN.fullmatch(name):
             raise UsageError(f"{path}: stages.{index - 1}.name: {name!r} is not a plain file name (letters, digits, "
                              f"'.', '_', '-'; not '.' or '..')")
+        if name in (PLOTS_DIR, REVIEW_DIR):  # folders the runner writes into the work dir itself
+            raise UsageError(f"{path}: stages.{index - 1}.name: {name!r} is the name of the work dir's "
+                             f"{name} folder; name the stage otherwise")
         if name in seen:
             name = f"{name}-{index}"
         seen.add(name)
@@ -271,7 +277,7 @@ def _audio_files_digest(manifest: Path) -> str:
     return digest.hexdigest()
 
 
-_STATE_PATHS = ("input", "manifest", "output", "failures_file")  # kept relative to the work dir in the state file
+_STATE_PATHS = ("manifest", "output", "failures_file")  # kept relative to the work dir in the state file
 
 
 def _load_state(workdir: Path) -> dict[str, Any]:
@@ -324,7 +330,6 @@ def _remember(state: dict[str, Any], workdir: Path, plan: Plan, fingerprint: str
     set_aside_file = report.set_aside_file if report else None
     state[plan.step.name] = {
         "fingerprint": fingerprint,
-        "input": str(plan.manifest) if plan.manifest else None,
         "manifest": str(manifest) if manifest else None,
         "manifest_sha256": file_sha256(manifest) if written else None,
         "audio_files": _audio_files_digest(manifest) if written else None,
@@ -383,6 +388,7 @@ def run_pipeline(
 
     summary = RunSummary(workdir)
     manifest: Path | None = None
+    reviewed: list[Plan] = []  # the stages of this run, in order, for the review page
     last_manifest_stage = max(s.index for s in pipeline.stages if declared[s.name].writes_manifest)
     for step in pipeline.stages:
         plan = _plan(step, declared[step.name], manifest, workdir)
@@ -405,6 +411,7 @@ def run_pipeline(
         _append_log(workdir, run)
         if run.status == "failed":
             break
+        reviewed.append(plan)
         if plan.out_manifest is not None:
             manifest = plan.out_manifest
         if plan.stage.hub_ready:
@@ -413,36 +420,31 @@ def run_pipeline(
             summary.plots = plot_corpus(manifest, workdir, redraw=any(r.status == "ran" for r in summary.stages))
     summary.final_manifest = manifest
     if only_index is None and summary.exit_code == 0 and manifest is not None:
-        page = workdir / REVIEW_DIR
-        summary.review_page = page / "index.html"
-        if any(r.status == "ran" for r in summary.stages) or not summary.review_page.is_file():
-            summary.review = write_review(review_sources(workdir, title=pipeline.name), page, progress=progress)
+        _review(summary, pipeline, reviewed, state, progress)
     return summary
 
 
-def review_sources(workdir: Path, *, title: str | None = None) -> ReviewSources:
-    """What the review page of a work dir shows: its final corpus (the last manifest a stage wrote), the items each
-    stage dropped on the way, the card of its Hub-ready folder and its plots."""
-    state = _load_state(workdir)
-    if not state:
-        raise UsageError(f"{workdir}: no {STATE_FILE}: not a pipeline's work dir, or no stage has run there yet")
-    stages, previous = [], None
-    for name, record in state.items():  # in the order the stages first ran: the pipeline's
-        wrote = Path(record["manifest"]) if record.get("manifest") else None
-        if wrote is None or not wrote.is_file():
-            continue
-        read = record.get("input") or previous  # a state file written before the input was recorded
-        if read and Path(read).is_file() and Path(read) != wrote:
-            failures = record.get("failures_file")
-            stages.append(StageStep(name, Path(read), wrote, Path(failures) if failures else None))
-        previous = str(wrote)
-    if previous is None:
-        raise UsageError(f"{workdir}: no stage has written a manifest yet")
-    cards = [Path(r["output"]) / CARD_FILE for r in state.values() if r.get("output")
-             and (Path(r["output"]) / CARD_FILE).is_file()]
-    plots = sorted((workdir / PLOTS_DIR).glob("*.png"))
-    return ReviewSources(Path(previous), stages=stages, card=cards[-1] if cards else None, plots=plots or None,
-                         title=title or workdir.name)
+def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: dict[str, Any],
+            progress: Progress) -> None:
+    """Write WORKDIR/review/: the final corpus and every item each stage of this run dropped on the way, when a
+    stage ran or there is no page yet. A page that cannot be written is a warning: the corpus is built."""
+    page = summary.workdir / REVIEW_DIR
+    if not any(r.status == "ran" for r in summary.stages) and (page / "index.html").is_file():
+        summary.review_page = page / "index.html"
+        return
+    card = summary.hub_folder / CARD_FILE if summary.hub_folder else None
+    stages = [StageStep(plan.step.name, plan.manifest, plan.out_manifest,
+                        Path(state[plan.step.name]["failures_file"]) if state[plan.step.name].get("failures_file")
+                        else None)
+              for plan in plans if plan.manifest and plan.out_manifest]
+    sources = ReviewSources(summary.final_manifest, stages=stages, card=card if card and card.is_file() else None,
+                            plots=summary.plots or None, title=pipeline.name)
+    try:
+        summary.review = write_review(sources, page, progress=progress)
+    except (UsageError, DataError) as exc:
+        summary.review_note = f"no review page: {exc}"
+    else:
+        summary.review_page = summary.review.page
 
 
 def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: str, progress: Progress,
@@ -504,3 +506,9 @@ def corpus_summary(manifest: Path) -> tuple[LabelCounts, float]:
         for key in AUDIO_FIELDS:
             audio_s += (item.get(key) or {}).get("duration_s", 0.0)
     return counts, audio_s / 3600
+
+
+def review_sources(workdir: Path) -> ReviewSources:
+    """What the review page of a work dir was made from at the end of its last finished run (its sources file), to
+    make it again: elsewhere, or with the audio copied in."""
+    return sources_of_page(workdir / REVIEW_DIR, workdir)

@@ -48,9 +48,11 @@ def find_chromium() -> str | None:
     return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """A real headless Chromium driven by Playwright (its own browsers are never downloaded: the system's runs)."""
+    """A real headless Chromium driven by Playwright (its own browsers are never downloaded: the system's runs).
+    Per module, not per session: Playwright keeps an asyncio loop running in the process while the browser is up,
+    and the tests that call asyncio.run() themselves (OpenRLHF's executor) must not share a worker with it."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright missing: pip install -e '.[dev]'")
     executable = find_chromium()
     if executable is None:

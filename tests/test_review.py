@@ -2,6 +2,7 @@
 its items opened; the audio it plays must be files that exist, and the page must log no error."""
 
 import os
+import shutil
 from pathlib import Path
 
 import orjson
@@ -154,6 +155,23 @@ def test_a_pipeline_run_writes_the_review_of_its_final_corpus(tmp_path, run_cli,
     before = page_file.stat().st_mtime_ns
     run_cli("run", pipeline, "--workdir", work, check_rc=0)  # nothing changed: the page is not written again
     assert page_file.stat().st_mtime_ns == before
+    again = run_cli("review", work, "--out", tmp_path / "again", check_rc=0)  # made again from what the run used
+    assert "12 items (" in again.stderr and (tmp_path / "again" / "index.html").is_file()
+
+    # a run without balance reviews what that run made, not the stale balance manifest still in the work dir
+    run_cli("run", pipeline, "--workdir", work, "--skip", "balance", check_rc=0)
+    page = open_page(page_file)
+    assert sorted(listed(page)) == sorted(f"i{n}" for n in range(12))
+    assert choose(page, "decision", "drop") == ["i4"]
+    assert "balance" not in page.locator("#filters select[name=reason]").inner_text()
+
+    # a folder of the user's where the page goes is left alone, and the corpus is still built
+    shutil.rmtree(work / "review")
+    (work / "review").mkdir()
+    (work / "review" / "notes.txt").write_text("mine")
+    proc = run_cli("run", pipeline, "--workdir", work, "--from", "curate", check_rc=0)
+    assert "warning: no review page" in proc.stderr and "review page:" not in proc.stdout
+    assert [p.name for p in (work / "review").iterdir()] == ["notes.txt"]
 
 
 def test_ten_thousand_items_open_a_page_at_a_time(tmp_path, open_page):
@@ -192,10 +210,20 @@ def test_what_review_refuses(curated, tmp_path, run_cli):
     proc = run_cli("review", curated / "curated.jsonl", "--out", tmp_path, check_rc=2)
     assert "holds the corpus being reviewed" in proc.stderr
 
-    bad = write_jsonl(tmp_path / "bad.decisions.jsonl", [{"id": "a", "decision": "keep"}, {"id": "b", "decision": "x"}])
+    good = {"id": "a", "split": "train", "line": 1, "decision": "drop", "reasons": ["duplicate"]}
+    bad = write_jsonl(tmp_path / "bad.decisions.jsonl", [good, {**good, "decision": "x"}])
     proc = run_cli("review", curated / "curated.jsonl", "--decisions", bad, "--out", tmp_path / "r", check_rc=2)
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {bad}:2: decision:")
     assert not (tmp_path / "r").exists()
+    broken = write_jsonl(tmp_path / "broken.jsonl", [read_jsonl(curated / "curated.jsonl")[0], {"id": "x", "split": "train"}])
+    proc = run_cli("review", broken, "--out", tmp_path / "r", check_rc=1)  # a manifest line the item schema refuses
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {broken}:2: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+    pipeline = tmp_path / "p.yaml"  # the run writes WORKDIR/review and WORKDIR/plots: no stage may take the names
+    pipeline.write_text("stages:\n  - stage: ingest\n    with: {sources: [x.jsonl]}\n  - stage: publish\n    name: review\n")
+    proc = run_cli("run", pipeline, "--workdir", tmp_path / "w", check_rc=2)
+    assert "stages.1.name: 'review' is the name of the work dir's review folder" in proc.stderr
 
     out = tmp_path / "again"
     run_cli("review", curated / "curated.jsonl", "--out", out, check_rc=0)

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
-from soundmind_data import tempfiles
+from soundmind_data import schemas, tempfiles
 from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, CARD_FILE, CORPUS_MANIFEST, PLOTS_DIR, \
     split_sort_key
-from soundmind_data.errors import UsageError
+from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_manifest_lines, iter_records, iter_selected
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.paths import UnsafePath, audio_file
@@ -48,6 +48,7 @@ DECISIONS = ("keep", "relabel", "regenerate", "drop")  # curate's, in the order 
 KEPT = "keep"
 DROPPED = "drop"
 _MARKER = ".soundmind-review"  # names a folder this module wrote, which it may replace
+SOURCES_FILE = "sources.json"  # what the page was made from, so that it can be made again (`review WORKDIR`)
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 NO_REASON = "(none)"
 
@@ -74,6 +75,43 @@ class ReviewSources:
     card: Path | None = None  # the corpus card (README.md), for its licence
     plots: list[Path] | None = None  # PNGs to show; None draws the corpus plots from the manifest
     title: str | None = None
+
+
+    def to_json(self) -> dict[str, Any]:
+        """The sources, paths relative to the corpus folder where inside it (a moved work dir keeps its review)."""
+        root = self.manifest.parent.resolve()
+
+        def name(path: Path | None) -> str | None:
+            return None if path is None else os.path.relpath(path, root) if Path(path).resolve().is_relative_to(root) \
+                else str(path)
+
+        return {"manifest": name(self.manifest), "title": self.title, "card": name(self.card),
+                "plots": None if self.plots is None else [name(path) for path in self.plots],
+                "decisions": [name(path) for path in self.decisions], "validated": name(self.validated),
+                "stages": [{"name": s.name, "read": name(s.read), "wrote": name(s.wrote), "set_aside": name(s.set_aside)}
+                           for s in self.stages]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], root: Path) -> "ReviewSources":
+        def path(text: str | None) -> Path | None:
+            return None if text is None else root / text
+
+        return cls(path(data["manifest"]), title=data.get("title"), card=path(data.get("card")),
+                   plots=None if data.get("plots") is None else [path(p) for p in data["plots"]],
+                   decisions=[path(p) for p in data.get("decisions", [])], validated=path(data.get("validated")),
+                   stages=[StageStep(s["name"], path(s["read"]), path(s["wrote"]), path(s.get("set_aside")))
+                           for s in data.get("stages", [])])
+
+
+def sources_of_page(page: Path, corpus: Path) -> ReviewSources:
+    """What the review page in the folder `page` was made from (its SOURCES_FILE), with paths in `corpus`."""
+    try:
+        return ReviewSources.from_json(json.loads((page / SOURCES_FILE).read_text(encoding="utf-8")), corpus)
+    except FileNotFoundError:
+        raise UsageError(f"{corpus}: no review page of a finished run in {page}: run the pipeline to the end (it "
+                         f"writes one), or review a manifest") from None
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"{page / SOURCES_FILE}: not what soundmind-data review writes") from None
 
 
 @dataclass
@@ -105,9 +143,12 @@ def write_review(sources: ReviewSources, out: str | Path, *, embed: bool = False
     """Write the review page of `sources` into the folder `out`, built aside and moved into place whole."""
     out = Path(out).resolve()
     _check_out(out, sources.manifest)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tempfiles.sweep(out.parent, out.name)
-    staging = tempfiles.make_temp_dir(out.parent, out.name)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfiles.sweep(out.parent, out.name)
+        staging = tempfiles.make_temp_dir(out.parent, out.name)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write there: {exc.strerror}") from None
     try:
         report = _build(sources, staging, out, embed, progress)
         (staging / _MARKER).write_text("written by soundmind-data review; replaced whole on the next run\n")
@@ -122,10 +163,14 @@ def write_review(sources: ReviewSources, out: str | Path, *, embed: bool = False
 def _check_out(out: Path, manifest: Path) -> None:
     corpus = Path(os.path.realpath(Path(manifest).parent))
     if corpus.is_relative_to(out):
-        raise UsageError(f"--out {out}: is or holds the corpus being reviewed ({manifest}): choose a new folder")
+        raise UsageError(f"{out}: is or holds the corpus being reviewed ({manifest}); the review page needs a "
+                         f"folder of its own")
+    if out.is_relative_to(corpus / AUDIO_DIR):
+        raise UsageError(f"{out}: lies in the audio folder of the corpus being reviewed ({manifest}); write the "
+                         f"page elsewhere")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / _MARKER).is_file())):
-        raise UsageError(f"--out {out}: exists and is not a review page written by soundmind-data; "
-                         f"refusing to replace it: choose a new folder")
+        raise UsageError(f"{out}: exists and is not a review page written by soundmind-data; refusing to replace "
+                         f"it: move it away or write the page elsewhere")
 
 
 def _swap_in(staging: Path, out: Path) -> None:
@@ -160,20 +205,28 @@ def _build(sources: ReviewSources, staging: Path, out: Path, embed: bool, progre
     progress.start("review", total=None)
     seen: set[str] = set()
     for line in iter_manifest_lines(sources.manifest):
-        record = line.record
-        seen.add(record.get("id"))
-        decision = decided.pop(record.get("id"), None)
-        writer.add(record, sources.manifest, line.number, decision, measured)
+        record = _checked(line.record, sources.manifest, line.number)
+        seen.add(record["id"])
+        writer.add(record, sources.manifest, line.number, decided.pop(record["id"], None), measured)
         progress.advance()
     for found_in, found in _dropped_items(sources, seen, decided):
-        for position, record in iter_selected(found_in, {f.position for f in found}):
-            one = next(f for f in found if f.position == position)
-            writer.add(record, found_in, position + 1, one, measured)
+        at = {one.position: one for one in found}
+        for position, record in iter_selected(found_in, at):
+            writer.add(_checked(record, found_in, position + 1), found_in, position + 1, at[position], measured)
             progress.advance()
     for item_id, decision in decided.items():  # decided, but in no manifest given: what the decision line says
         writer.add({"id": item_id, "split": decision.split}, None, None, decision, measured)
     writer.finish(_summary(sources, staging, writer, report))
+    (staging / SOURCES_FILE).write_text(json.dumps(sources.to_json(), indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def _checked(record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    """An item as the item schema has it, or a one-line error naming file, line and field."""
+    problem = schemas.first_error("item", record)
+    if problem:
+        raise DataError(f"{path}:{line}: {problem}")
+    return record
 
 
 def _read_decisions(paths: list[Path]) -> dict[str, _Found]:
@@ -182,11 +235,11 @@ def _read_decisions(paths: list[Path]) -> dict[str, _Found]:
     for path in paths:
         for line in iter_manifest_lines(path):
             record = line.record
-            if not isinstance(record.get("id"), str) or record.get("decision") not in DECISIONS:
-                raise UsageError(f"{path}:{line.number}: decision: not a curate decisions line "
-                                 f"(expected id, decision one of {', '.join(DECISIONS)}, reasons)")
-            decided[record["id"]] = _Found(record["decision"], [str(r) for r in record.get("reasons") or []],
-                                           "curate", split=str(record.get("split", "")))
+            problem = schemas.first_error("curate-decision", record)
+            if problem:
+                raise UsageError(f"{path}:{line.number}: {problem} (not a curate decisions line)")
+            decided[record["id"]] = _Found(record["decision"], list(record.get("reasons") or []), "curate",
+                                           split=record["split"])
     return decided
 
 
@@ -228,7 +281,7 @@ def _set_aside_reasons(path: Path | None) -> dict[str, tuple[list[str], str]]:
     for record in iter_records(path):
         if not isinstance(record.get("id"), str):
             continue
-        if record.get("reasons"):
+        if isinstance(record.get("reasons"), list) and record["reasons"]:
             found[record["id"]] = ([str(r) for r in record["reasons"]], "")
         elif record.get("reason"):
             reasons, notes = found.get(record["id"], ([], ""))
@@ -237,21 +290,30 @@ def _set_aside_reasons(path: Path | None) -> dict[str, tuple[list[str], str]]:
     return {item_id: (reasons or [path.stem.split(".")[0]], note) for item_id, (reasons, note) in found.items()}
 
 
-_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", "transcript", "heard_edits", "speech_text")
+_HEARD = ("transcript", "heard_edits", "speech_text")  # written together by `validate --asr`
+_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", *_HEARD)
 
 
 def _read_validated(path: Path, report: ReviewReport) -> dict[str, dict[str, Any]]:
     """id -> the validated manifest's measurements: failed checks and, per audio field, duration, loudness, WER and
     transcript."""
     measured = {}
-    for record in iter_records(path):
-        if isinstance(record.get("id"), str):
-            measured[record["id"]] = {
-                "failed_checks": record.get("failed_checks"),
-                **{key: {k: v for k, v in (record.get(key) or {}).items() if k in _MEASURED} for key in AUDIO_FIELDS}}
+    for line in iter_manifest_lines(path):
+        record = _checked(line.record, path, line.number)
+        measured[record["id"]] = {
+            "failed_checks": record.get("failed_checks"),
+            **{key: {k: v for k, v in (record.get(key) or {}).items() if k in _MEASURED} for key in AUDIO_FIELDS}}
     if not measured:
         report.notes.append(f"{path}: no items to take measurements from")
     return measured
+
+
+def _measured(own: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
+    """An item's audio entry with a validated manifest's measurements over it; what was heard is taken whole from
+    the one that heard it, so an older transcript's edits never mark a newer transcript."""
+    if "transcript" in validated:
+        own = {key: value for key, value in own.items() if key not in _HEARD}
+    return {**own, **validated}
 
 
 class _Writer:
@@ -261,6 +323,7 @@ class _Writer:
         self.staging, self.out, self.embed, self.report = staging, out, embed, report
         self.corpus = corpus.resolve()  # the folder of the manifest under review
         self._copies: dict[Path, Path] = {}  # with `embed`: audio file -> its copy's path in OUT
+        self._copied: set[Path] = set()  # the paths in OUT taken
         self.rows: list[dict[str, Any]] = []
         self.details: list[dict[str, Any]] = []
         self.chunks = 0
@@ -273,7 +336,7 @@ class _Writer:
         curation = record.get("curation") or {}
         decision = found.decision if found else curation.get("decision", KEPT)
         reasons = found.reasons if found else list(curation.get("reasons") or [])
-        audio = {key.removesuffix("_audio"): {**(record.get(key) or {}), **extra.get(key, {})} for key in AUDIO_FIELDS}
+        audio = {key.removesuffix("_audio"): _measured(record.get(key) or {}, extra.get(key, {})) for key in AUDIO_FIELDS}
         label = record.get("label")
         self.rows.append({
             "id": item_id, "split": str(record.get("split", "")),
@@ -337,9 +400,10 @@ class _Writer:
         if relative is None:  # OUT/audio/ mirrors the corpus's audio/ (another path of a manifest's goes aside)
             inside = Path(os.path.relpath(path, os.path.realpath(manifest.parent))).parts
             relative = Path(AUDIO_DIR, *(inside[1:] if inside[0] == AUDIO_DIR else inside))
-            if relative in self._copies.values():
+            if relative in self._copied:
                 relative = Path(AUDIO_DIR, f"{len(self._copies)}", *inside)
             self._copies[path] = relative
+            self._copied.add(relative)
             target = self.staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
