@@ -445,10 +445,11 @@ def review_command(
     server and no network. The table of every item (id, split, label, decision and reasons, seconds, loudness, WER,
     failed checks) sorts, filters and searches; an opened item shows its question and answer, the speech text and
     what the ASR heard with the differences marked, and plays its audio. The header counts items per split and label
-    and decisions per reason, and shows the corpus card's licence and the plots. For a work dir, the items each stage
-    dropped are found by itself; `run` writes WORKDIR/review/ at the end of every pipeline.
+    and decisions per reason, and shows the corpus card's licence and the plots. `run` writes WORKDIR/review/ at the
+    end of a pipeline, with every item each stage dropped; for a work dir, that page is made again from what it
+    used (WORKDIR/review/sources.json), e.g. elsewhere with --embed.
 
-    Example: soundmind-data review demo-out --out demo-out/review
+    Example: soundmind-data review demo-out --out demo-review --embed
     Example: soundmind-data review corpus/07-validate.jsonl --decisions corpus/08-curate.decisions.jsonl --out review
     """
     from soundmind_data.corpus import STATE_FILE
