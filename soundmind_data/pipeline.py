@@ -27,13 +27,14 @@ from typing import Any, Callable
 import yaml
 
 from soundmind_data import __version__, schemas
-from soundmind_data.corpus import (AUDIO_FIELDS, CARD_FILE, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR, RUN_LOG,
+from soundmind_data.corpus import (AUDIO_DIR, AUDIO_FIELDS, CARD_FILE, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR, RUN_LOG,
                                    STATE_FILE, LabelCounts, in_workdir)
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.digests import file_digest
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
 from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.review import ReviewReport, ReviewSources, StageStep, sources_of_page, write_review
+from soundmind_data.review import ReviewReport, ReviewSources, StageStep, saved_inputs_sha256, sources_of_page, \
+    write_review
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
     command_line, option_values, parse_options
 from soundmind_data.table import format_table, split_label_table
@@ -154,7 +155,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
         if not ID_PATTERN.fullmatch(name):
             raise UsageError(f"{path}: stages.{index - 1}.name: {name!r} is not a plain file name (letters, digits, "
                              f"'.', '_', '-'; not '.' or '..')")
-        if name in (PLOTS_DIR, REVIEW_DIR):  # folders the runner writes into the work dir itself
+        if name in (AUDIO_DIR, PLOTS_DIR, REVIEW_DIR):  # folders the runner and synthesis write into the work dir
             raise UsageError(f"{path}: stages.{index - 1}.name: {name!r} is the name of the work dir's "
                              f"{name} folder; name the stage otherwise")
         if name in seen:
@@ -426,12 +427,9 @@ def run_pipeline(
 
 def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: dict[str, Any],
             progress: Progress) -> None:
-    """Write WORKDIR/review/: the final corpus and every item each stage of this run dropped on the way, when a
-    stage ran or there is no page yet. A page that cannot be written is a warning: the corpus is built."""
+    """Write WORKDIR/review/: the final corpus and every item each stage of this run dropped on the way, unless the
+    page there was made from the same files. A page that cannot be written is a warning: the corpus is built."""
     page = summary.workdir / REVIEW_DIR
-    if not any(r.status == "ran" for r in summary.stages) and (page / "index.html").is_file():
-        summary.review_page = page / "index.html"
-        return
     card = summary.hub_folder / CARD_FILE if summary.hub_folder else None
     stages = [StageStep(plan.step.name, plan.manifest, plan.out_manifest,
                         Path(state[plan.step.name]["failures_file"]) if state[plan.step.name].get("failures_file")
@@ -439,6 +437,9 @@ def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: d
               for plan in plans if plan.manifest and plan.out_manifest]
     sources = ReviewSources(summary.final_manifest, stages=stages, card=card if card and card.is_file() else None,
                             plots=summary.plots or None, title=pipeline.name)
+    if (page / "index.html").is_file() and saved_inputs_sha256(page) == sources.inputs_sha256():
+        summary.review_page = page / "index.html"  # made from the same files: nothing to write
+        return
     try:
         summary.review = write_review(sources, page, progress=progress)
     except (UsageError, DataError) as exc:

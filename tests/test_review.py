@@ -1,6 +1,7 @@
 """`soundmind-data review`: the page is opened in a real headless Chromium, its table read, filtered, sorted and
 its items opened; the audio it plays must be files that exist, and the page must log no error."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -165,6 +166,19 @@ def test_a_pipeline_run_writes_the_review_of_its_final_corpus(tmp_path, run_cli,
     assert choose(page, "decision", "drop") == ["i4"]
     assert "balance" not in page.locator("#filters select[name=reason]").inner_text()
 
+    # every stage skipped but the last one left out: the page is of this run's corpus all the same
+    run_cli("run", pipeline, "--workdir", work, "--skip", "curate", check_rc=0)
+    page = open_page(page_file)
+    assert sorted(choose(page, "decision", "drop")) == sorted(balanced_away)
+
+    # sources.json travels with the work dir: a path in it that leads out of the work dir is refused
+    sources = json.loads((work / "review" / "sources.json").read_text())
+    (tmp_path / "secret.png").write_bytes(b"not yours")
+    (work / "review" / "sources.json").write_text(json.dumps({**sources, "plots": ["../secret.png"]}))
+    proc = run_cli("review", work, "--out", tmp_path / "leak", check_rc=2)
+    assert "'../secret.png' is not a path inside" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "leak").exists()
+
     # a folder of the user's where the page goes is left alone, and the corpus is still built
     shutil.rmtree(work / "review")
     (work / "review").mkdir()
@@ -208,7 +222,7 @@ def test_what_review_refuses(curated, tmp_path, run_cli):
     assert "is not a review page written by soundmind-data" in proc.stderr and "Traceback" not in proc.stderr
     assert (mine / "todo.txt").read_text() == "mine" and len(list(mine.iterdir())) == 1
     proc = run_cli("review", curated / "curated.jsonl", "--out", tmp_path, check_rc=2)
-    assert "holds the corpus being reviewed" in proc.stderr
+    assert "is or holds the folder of the corpus being read" in proc.stderr
 
     good = {"id": "a", "split": "train", "line": 1, "decision": "drop", "reasons": ["duplicate"]}
     bad = write_jsonl(tmp_path / "bad.decisions.jsonl", [good, {**good, "decision": "x"}])

@@ -21,6 +21,7 @@ streamed from the manifests into the detail files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,10 +35,11 @@ from urllib.parse import quote
 from soundmind_data import schemas, tempfiles
 from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, CARD_FILE, CORPUS_MANIFEST, PLOTS_DIR, \
     split_sort_key
+from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_manifest_lines, iter_records, iter_selected
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.paths import UnsafePath, audio_file, check_output_folder
 from soundmind_data.stage import SILENT, Progress, Summary
 
 SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css
@@ -91,10 +93,29 @@ class ReviewSources:
                 "stages": [{"name": s.name, "read": name(s.read), "wrote": name(s.wrote), "set_aside": name(s.set_aside)}
                            for s in self.stages]}
 
+    def inputs_sha256(self) -> str:
+        """A digest of the sources and of every file they name: the same digest, the same page."""
+        digest = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode())
+        named = [self.manifest, self.card, self.validated, *self.decisions, *(self.plots or []),
+                 *(path for step in self.stages for path in (step.read, step.wrote, step.set_aside))]
+        for path in named:
+            if path is not None and Path(path).is_file():
+                digest.update(f"\0{path}\0{file_digest(Path(path), 'sha256')}".encode())
+        return digest.hexdigest()
+
     @classmethod
     def from_json(cls, data: dict[str, Any], root: Path) -> "ReviewSources":
+        """Sources saved by `to_json` for a corpus now in `root`; a path that is absolute or leads out of `root` is
+        refused (the file travels with a work dir, and must not make the review read elsewhere)."""
+        folder = Path(os.path.realpath(root))
+
         def path(text: str | None) -> Path | None:
-            return None if text is None else root / text
+            if text is None:
+                return None
+            if not isinstance(text, str) or os.path.isabs(text) or \
+                    not Path(os.path.realpath(folder / text)).is_relative_to(folder):
+                raise ValueError(f"{text!r} is not a path inside {root}")
+            return root / text
 
         return cls(path(data["manifest"]), title=data.get("title"), card=path(data.get("card")),
                    plots=None if data.get("plots") is None else [path(p) for p in data["plots"]],
@@ -110,8 +131,19 @@ def sources_of_page(page: Path, corpus: Path) -> ReviewSources:
     except FileNotFoundError:
         raise UsageError(f"{corpus}: no review page of a finished run in {page}: run the pipeline to the end (it "
                          f"writes one), or review a manifest") from None
-    except (ValueError, KeyError, TypeError):
-        raise UsageError(f"{page / SOURCES_FILE}: not what soundmind-data review writes") from None
+    except OSError as exc:
+        raise UsageError(f"{page / SOURCES_FILE}: cannot read: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = f": {exc}" if isinstance(exc, ValueError) and "inside" in str(exc) else ""
+        raise UsageError(f"{page / SOURCES_FILE}: not what soundmind-data review writes{detail}") from None
+
+
+def saved_inputs_sha256(page: Path) -> str | None:
+    """The inputs digest the page in `page` was made from, if it has one."""
+    try:
+        return json.loads((page / SOURCES_FILE).read_text(encoding="utf-8")).get("inputs_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @dataclass
@@ -154,6 +186,9 @@ def write_review(sources: ReviewSources, out: str | Path, *, embed: bool = False
         (staging / _MARKER).write_text("written by soundmind-data review; replaced whole on the next run\n")
         staging.chmod(0o755)  # make_temp_dir makes it private; the page is meant to be opened and shared
         _swap_in(staging, out)
+    except OSError as exc:  # a file named by the sources gone, a full disk: nothing is left half-written
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DataError(f"{out}: review page not written: {exc.filename or ''}: {exc.strerror}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -161,13 +196,7 @@ def write_review(sources: ReviewSources, out: str | Path, *, embed: bool = False
 
 
 def _check_out(out: Path, manifest: Path) -> None:
-    corpus = Path(os.path.realpath(Path(manifest).parent))
-    if corpus.is_relative_to(out):
-        raise UsageError(f"{out}: is or holds the corpus being reviewed ({manifest}); the review page needs a "
-                         f"folder of its own")
-    if out.is_relative_to(corpus / AUDIO_DIR):
-        raise UsageError(f"{out}: lies in the audio folder of the corpus being reviewed ({manifest}); write the "
-                         f"page elsewhere")
+    check_output_folder(out, manifest, "--out")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / _MARKER).is_file())):
         raise UsageError(f"{out}: exists and is not a review page written by soundmind-data; refusing to replace "
                          f"it: move it away or write the page elsewhere")
@@ -195,6 +224,7 @@ class _Found:
     split: str = ""  # what a decision line says of an item that no manifest given holds
     manifest: Path | None = None
     position: int = -1  # 0-based among the manifest's non-blank lines
+    line: int | None = None  # its line number there
 
 
 def _build(sources: ReviewSources, staging: Path, out: Path, embed: bool, progress: Progress) -> ReviewReport:
@@ -212,12 +242,14 @@ def _build(sources: ReviewSources, staging: Path, out: Path, embed: bool, progre
     for found_in, found in _dropped_items(sources, seen, decided):
         at = {one.position: one for one in found}
         for position, record in iter_selected(found_in, at):
-            writer.add(_checked(record, found_in, position + 1), found_in, position + 1, at[position], measured)
+            one = at[position]
+            writer.add(_checked(record, found_in, one.line), found_in, one.line, one, measured)
             progress.advance()
     for item_id, decision in decided.items():  # decided, but in no manifest given: what the decision line says
         writer.add({"id": item_id, "split": decision.split}, None, None, decision, measured)
     writer.finish(_summary(sources, staging, writer, report))
-    (staging / SOURCES_FILE).write_text(json.dumps(sources.to_json(), indent=2) + "\n", encoding="utf-8")
+    saved = {**sources.to_json(), "inputs_sha256": sources.inputs_sha256()}
+    (staging / SOURCES_FILE).write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
     return report
 
 
@@ -251,8 +283,8 @@ def _dropped_items(sources: ReviewSources, seen: set[str],
     for step in reversed(sources.stages):  # the latest stage an item reached is the one that dropped it
         reasons = None
         kept = {record.get("id") for record in iter_records(step.wrote)}
-        for position, record in enumerate(iter_records(step.read)):
-            item_id = record.get("id")
+        for position, line in enumerate(iter_manifest_lines(step.read)):
+            item_id = line.record.get("id")
             if item_id in kept or item_id in seen:
                 continue
             seen.add(item_id)
@@ -260,14 +292,15 @@ def _dropped_items(sources: ReviewSources, seen: set[str],
                 reasons = _set_aside_reasons(step.set_aside)
             decision = decided.pop(item_id, None)
             why, note = reasons.get(item_id) or (decision.reasons if decision else [step.name], "")
-            found = _Found(DROPPED, why, step.name, note, manifest=step.read, position=position)
+            found = _Found(DROPPED, why, step.name, note, manifest=step.read, position=position, line=line.number)
             by_manifest.setdefault(step.read, []).append(found)
     if sources.validated and decided:
-        for position, record in enumerate(iter_records(sources.validated)):
-            decision = decided.pop(record.get("id"), None) if record.get("id") not in seen else None
+        for position, line in enumerate(iter_manifest_lines(sources.validated)):
+            item_id = line.record.get("id")
+            decision = decided.pop(item_id, None) if item_id not in seen else None
             if decision:
-                seen.add(record["id"])
-                decision.manifest, decision.position = sources.validated, position
+                seen.add(item_id)
+                decision.manifest, decision.position, decision.line = sources.validated, position, line.number
                 by_manifest.setdefault(sources.validated, []).append(decision)
     yield from by_manifest.items()
 
@@ -460,7 +493,7 @@ def _summary(sources: ReviewSources, staging: Path, writer: _Writer, report: Rev
     licence, licence_text, title = _card(sources.card, report)
     return {
         "title": sources.title or title or sources.manifest.parent.name or "corpus",
-        "manifest": str(sources.manifest),
+        "manifest": os.path.relpath(sources.manifest.resolve(), writer.out),
         "licence": licence, "licence_text": licence_text,
         "decisions": [d for d in DECISIONS],
         "split_label": {"columns": [*LABEL_NAMES, "dropped"],
