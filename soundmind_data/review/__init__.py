@@ -78,7 +78,6 @@ class ReviewSources:
     plots: list[Path] | None = None  # PNGs to show; None draws the corpus plots from the manifest
     title: str | None = None
 
-
     def to_json(self) -> dict[str, Any]:
         """The sources, paths relative to the corpus folder where inside it (a moved work dir keeps its review)."""
         root = self.manifest.parent.resolve()
@@ -117,7 +116,10 @@ class ReviewSources:
                 raise ValueError(f"{text!r} is not a path inside {root}")
             return root / text
 
-        return cls(path(data["manifest"]), title=data.get("title"), card=path(data.get("card")),
+        manifest = path(data["manifest"])
+        if manifest is None:
+            raise ValueError("no manifest")
+        return cls(manifest, title=data.get("title"), card=path(data.get("card")),
                    plots=None if data.get("plots") is None else [path(p) for p in data["plots"]],
                    decisions=[path(p) for p in data.get("decisions", [])], validated=path(data.get("validated")),
                    stages=[StageStep(s["name"], path(s["read"]), path(s["wrote"]), path(s.get("set_aside")))
