@@ -17,6 +17,11 @@ from soundmind_data.labels import LABEL_NAMES
 # Each audio field of an item and the text field it speaks.
 AUDIO_TEXT = {"question_audio": "question_text", "answer_audio": "answer_text"}
 AUDIO_FIELDS = tuple(AUDIO_TEXT)
+# What `validate --asr` writes on an audio entry about what was heard; written (and replaced) together.
+HEARD_FIELDS = ("transcript", "heard_edits", "speech_text")
+
+# What curate decides for each item, in the order reports and the review page list them.
+DECISIONS = ("keep", "relabel", "regenerate", "drop")
 
 ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")  # a folder name, never "." or ".."
 SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")  # what `datasets` accepts as a split name (no "-")

@@ -33,8 +33,8 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.digests import file_digest
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
 from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.review import ReviewReport, ReviewSources, StageStep, saved_inputs_sha256, sources_of_page, \
-    write_review
+from soundmind_data.review import PAGE, ReviewReport, ReviewSources, StageStep, saved_inputs_sha256, \
+    sources_of_page, write_review
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
     command_line, option_values, parse_options
 from soundmind_data.table import format_table, split_label_table
@@ -437,8 +437,8 @@ def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: d
               for plan in plans if plan.manifest and plan.out_manifest]
     sources = ReviewSources(summary.final_manifest, stages=stages, card=card if card and card.is_file() else None,
                             plots=summary.plots or None, title=pipeline.name)
-    if (page / "index.html").is_file() and saved_inputs_sha256(page) == sources.inputs_sha256():
-        summary.review_page = page / "index.html"  # made from the same files: nothing to write
+    if (page / PAGE).is_file() and saved_inputs_sha256(page) == sources.inputs_sha256():
+        summary.review_page = page / PAGE  # made from the same files: nothing to write
         return
     try:
         summary.review = write_review(sources, page, progress=progress)

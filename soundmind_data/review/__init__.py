@@ -33,8 +33,8 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from soundmind_data import schemas, tempfiles
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, CARD_FILE, CORPUS_MANIFEST, PLOTS_DIR, \
-    split_sort_key
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, CARD_FILE, CORPUS_MANIFEST, DECISIONS, \
+    HEARD_FIELDS, PLOTS_DIR, split_sort_key
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_manifest_lines, iter_records, iter_selected
@@ -46,9 +46,7 @@ SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css
 PAGE = "index.html"
 DATA_DIR = "data"
 CHUNK = 250  # items per detail file: a few MB of long spoken answers, loaded in well under a second
-DECISIONS = ("keep", "relabel", "regenerate", "drop")  # curate's, in the order the page lists them
-KEPT = "keep"
-DROPPED = "drop"
+KEPT, DROPPED = DECISIONS[0], DECISIONS[-1]  # "keep", "drop"
 _MARKER = ".soundmind-review"  # names a folder this module wrote, which it may replace
 SOURCES_FILE = "sources.json"  # what the page was made from, so that it can be made again (`review WORKDIR`)
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -282,11 +280,16 @@ def _dropped_items(sources: ReviewSources, seen: set[str],
     """(manifest, the dropped items to read from it) for items not in the corpus: those a stage of the pipeline
     dropped (from the manifest it read) and those a decisions file names (from the validated manifest)."""
     by_manifest: dict[Path, list[_Found]] = {}
+    ids: dict[Path, set[str]] = {}  # each stage's output is the next one's input: its ids are collected once
     for step in reversed(sources.stages):  # the latest stage an item reached is the one that dropped it
         reasons = None
-        kept = {record.get("id") for record in iter_records(step.wrote)}
+        kept = ids.pop(step.wrote, None)
+        if kept is None:
+            kept = {record.get("id") for record in iter_records(step.wrote)}
+        read_ids = ids[step.read] = set()
         for position, line in enumerate(iter_manifest_lines(step.read)):
             item_id = line.record.get("id")
+            read_ids.add(item_id)
             if item_id in kept or item_id in seen:
                 continue
             seen.add(item_id)
@@ -325,8 +328,7 @@ def _set_aside_reasons(path: Path | None) -> dict[str, tuple[list[str], str]]:
     return {item_id: (reasons or [path.stem.split(".")[0]], note) for item_id, (reasons, note) in found.items()}
 
 
-_HEARD = ("transcript", "heard_edits", "speech_text")  # written together by `validate --asr`
-_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", *_HEARD)
+_MEASURED = ("duration_s", "loudness_lufs", "wer", "wer_sample_s", *HEARD_FIELDS)
 
 
 def _read_validated(path: Path, report: ReviewReport) -> dict[str, dict[str, Any]]:
@@ -347,7 +349,7 @@ def _measured(own: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
     """An item's audio entry with a validated manifest's measurements over it; what was heard is taken whole from
     the one that heard it, so an older transcript's edits never mark a newer transcript."""
     if "transcript" in validated:
-        own = {key: value for key, value in own.items() if key not in _HEARD}
+        own = {key: value for key, value in own.items() if key not in HEARD_FIELDS}
     return {**own, **validated}
 
 
@@ -497,7 +499,6 @@ def _summary(sources: ReviewSources, staging: Path, writer: _Writer, report: Rev
         "title": sources.title or title or sources.manifest.parent.name or "corpus",
         "manifest": os.path.relpath(sources.manifest.resolve(), writer.out),
         "licence": licence, "licence_text": licence_text,
-        "decisions": [d for d in DECISIONS],
         "split_label": {"columns": [*LABEL_NAMES, "dropped"],
                         "rows": [[split, *(splits[split][c] for c in (*LABEL_NAMES, "dropped"))]
                                  for split in sorted(splits, key=split_sort_key)]},

@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 
 from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN
+from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
     write_json
@@ -45,7 +45,6 @@ from soundmind_data.stages.audit import answer_check, checked_item, load_gold
 from soundmind_data.table import format_table
 from soundmind_data.textkey import triplet_key
 
-DECISIONS = ("keep", "relabel", "regenerate", "drop")
 NOT_NEEDING_AN_ANSWER = b',"needs_answer":false}\n'  # what a kept line gains: `dumps` would write it so
 MAX_SPLITS = 2**16 - 1  # split codes are stored as uint16
 LAST_LINE = 2**62  # source lines beyond this sort as equal (they only order copies)

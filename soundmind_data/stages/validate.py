@@ -25,7 +25,7 @@ from soundmind_data import schemas
 from soundmind_data.checks import ALL_CHECKS
 from soundmind_data.checks.audio import FAIL, PASS, SKIP, Decoded, FileResult, check_audio
 from soundmind_data.checks.config import CheckConfig, load_config
-from soundmind_data.corpus import AUDIO_TEXT
+from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_lines, write_json
 from soundmind_data.plots import Distributions, write_plots
@@ -381,8 +381,7 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
             heard = {"transcript": result.transcript,
                      **({"heard_edits": result.heard_edits} if result.heard_edits is not None else {}),
                      **({"speech_text": result.speech_text} if result.speech_text else {})}
-            stale = {key: value for key, value in record[result.field].items()
-                     if key not in ("speech_text", "heard_edits")}
+            stale = {key: value for key, value in record[result.field].items() if key not in HEARD_FIELDS}
             record[result.field] = {**stale, "wer": result.wer, "wer_sample_s": result.wer_sample_s, **heard}
     if checkable:
         _add_distributions(record, results, report.distributions)
