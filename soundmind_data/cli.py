@@ -196,12 +196,15 @@ def reason(
 def synthesize(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose texts are to be spoken."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: audio/<split>/<id>/, manifest.jsonl, failures.jsonl."),
-    backend: str = typer.Option("piper", "--backend", "-b", help="piper (default, CC0 voice shipped on PyPI), espeak (no model) or coqui (GPU, optional extra)."),
-    voice: List[str] = typer.Option([], "--voice", "-v", help="Voice(s), repeatable or comma-separated; each item gets one by a hash of its id. Default: en_US-joe-medium (piper), en-us (espeak), XTTS-v2 Ana Florence (coqui)."),
+    voices: List[str] = typer.Option([], "--voices", help="Voices by the names `soundmind-data voices` prints (piper:joe, hibari:heart, kokoro:jf_alpha, a Kokoro mix kokoro:jf_alpha+jm_kumo@0.5), repeatable or comma-separated, or 'all' for the default pool. The speaker plan gives each item one voice, balanced within every split x label. Default: piper:joe."),
+    test_voices: List[str] = typer.Option([], "--test-voices", help="Voices held for the test split only and kept out of every other split (speaker-disjoint evaluation); comma-separated."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the speaker plan."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Read --voice names as this engine's (piper, hibari, kokoro, flite, espeak, coqui); kept for scripts, --voices is the way."),
+    voice: List[str] = typer.Option([], "--voice", "-v", help="Voice(s) of --backend by the engine's own names (en_US-joe-medium, a Piper .onnx path, en-gb...), repeatable or comma-separated."),
     workers: int = typer.Option(1, "--workers", "-w", help="Worker processes, each with one single-threaded engine (Ray actors with --engine ray)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only lines whose number modulo N is I (for Slurm arrays, k8s jobs); writes manifest.shard-I-of-N.jsonl."),
     engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data; RAY_ADDRESS or a local Ray)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (piper: needs onnxruntime-gpu; coqui: torch with CUDA)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (piper, kokoro: need onnxruntime-gpu, the gpu extra; coqui: torch with CUDA; hibari, flite, espeak: CPU only)."),
     fmt: str = typer.Option("flac", "--format", "-f", help="flac, wav, mp3 or opus."),
     sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
     target_lufs: float = typer.Option(-23.0, "--target-lufs", help="Integrated loudness of every file (ITU-R BS.1770), LUFS."),
@@ -213,11 +216,15 @@ def synthesize(
     text, or a failed synthesis, goes to OUT/failures.jsonl with the reason, and the exit code is 1. Finished audio
     is cached by content: re-running synthesises only new or changed texts, and a killed run resumes.
 
-    Example: soundmind-data synthesize items.jsonl --out corpus --workers 2
+    Every voice comes out at --sample-rate and --target-lufs whatever its engine's own rate; each audio entry
+    records its voice and engine. Changing an item's voice re-renders that item alone.
+
+    Example: soundmind-data synthesize items.jsonl --out corpus --workers 2 --voices all --test-voices kokoro:jm_kumo
     """
     from soundmind_data.stages.synthesize import SynthesizeOptions
 
-    options = SynthesizeOptions(backend=backend, voice=tuple(voice), workers=workers, shard=shard, engine=engine,
+    options = SynthesizeOptions(voices=tuple(voices), test_voices=tuple(test_voices), seed=seed,
+                                backend=backend, voice=tuple(voice), workers=workers, shard=shard, engine=engine,
                                 device=device, format=fmt, sample_rate=sample_rate, target_lufs=target_lufs,
                                 cache=cache)
     _run_stage("synthesize", manifest, out, options)
@@ -399,6 +406,31 @@ def diff_command(
     from soundmind_data.stages.diff import diff_manifests
 
     show(diff_manifests(old, new, report_path=json_report))
+
+
+@app.command("voices")
+def voices_command(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects (name, engine, sex, accent, sample_rate, license, installed, install, default_pool) for scripts."),
+) -> None:
+    """List every voice the toolkit knows: name, engine, sex, accent, native sample rate, licence of the voice
+    data, and whether it is installed (else the exact line that installs it). Voices marked * form the default
+    pool, `synthesize --voices all`.
+
+    Example: soundmind-data voices
+    """
+    import json
+
+    from soundmind_data.table import format_table
+    from soundmind_data.tts.voices import CATALOG
+
+    if as_json:
+        typer.echo(json.dumps([voice.describe() for voice in CATALOG], indent=1))
+        return
+    rows = [(voice.name + (" *" if voice.default_pool else ""), voice.engine, voice.sex, voice.accent,
+             voice.sample_rate or "", voice.license, "installed" if voice.installed else voice.install)
+            for voice in CATALOG]
+    typer.echo(format_table(("voice", "engine", "sex", "accent", "Hz", "licence", "installed"), rows))
+    typer.echo("* the default pool (--voices all)")
 
 
 @app.command("speech-text")

@@ -44,6 +44,8 @@ from soundmind_data.speech_text import (SPEECH_RULES_VERSION, normaliser_name, n
 from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
 from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load_backend
+from soundmind_data.tts.plan import SpeakerPlan
+from soundmind_data.tts.voices import Voice, engine_default, resolve_all
 
 RENDER_VERSION = 1  # bump when tts/audio.py changes the audio it makes, so old cache entries are not reused
 PAUSE_S = 0.3  # silence between sentence chunks
@@ -52,7 +54,6 @@ RAY_WINDOW = 1024  # manifest lines handed to Ray at a time
 # Loudness targets the limiter can reach within 1 LU for speech (streaming services use -14; -10 missed by 2.8 LU)
 MIN_TARGET_LUFS, MAX_TARGET_LUFS = -40.0, -14.0
 ENGINES = ("local", "ray")
-# (file name, text field, audio field) of what is spoken per item
 
 
 class Unspeakable(Exception):
@@ -63,8 +64,10 @@ class Unspeakable(Exception):
 class SynthesisOptions:
     """Everything that decides what audio an item gets."""
 
-    backend: str = "piper"
-    voices: tuple[str, ...] = ()  # empty: the backend's default voice; several: one per item, by hash of its id
+    backend: str | None = None  # the engine of voice names written without ENGINE: (the legacy --backend/--voice)
+    voices: tuple[str, ...] = ()  # names as `voices` prints them, or "all"; empty: the backend's default voice
+    test_voices: tuple[str, ...] = ()  # held for the test split, kept out of every other split
+    seed: int = 0  # of the speaker plan
     device: str = "cpu"
     fmt: str = "flac"
     sample_rate: int = 16000
@@ -72,7 +75,7 @@ class SynthesisOptions:
     pause_s: float = PAUSE_S
 
     def check(self) -> None:
-        if self.backend not in BACKEND_MODULES:
+        if self.backend is not None and self.backend not in BACKEND_MODULES:
             raise UsageError(f"--backend {self.backend!r}: choose one of {', '.join(BACKEND_MODULES)}")
         if self.fmt not in FORMATS:
             raise UsageError(f"--format {self.fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -85,6 +88,12 @@ class SynthesisOptions:
         if not MIN_TARGET_LUFS <= self.target_lufs <= MAX_TARGET_LUFS:
             raise UsageError(f"--target-lufs {self.target_lufs:g}: expected {MIN_TARGET_LUFS:g} to {MAX_TARGET_LUFS:g} "
                              "(speech louder than that cannot reach its target without clipping)")
+
+    def plan(self) -> SpeakerPlan:
+        """The speaker plan these options describe; a voice that is unknown or not installed is a usage error."""
+        voices = resolve_all(self.voices or (engine_default(self.backend or "piper").name,), self.backend)
+        test_voices = resolve_all(self.test_voices, self.backend)
+        return SpeakerPlan(voices + tuple(v for v in test_voices if v not in voices), test_voices, self.seed)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -99,12 +108,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return shard
 
 
-def voice_for(item_id: str, voices: tuple[str, ...]) -> str | None:
-    """The item's voice: stable across runs and machines (a hash of the id, not Python's salted hash())."""
-    if not voices:
-        return None
-    digest = hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
-    return voices[int.from_bytes(digest, "big") % len(voices)]
 
 
 @dataclass
@@ -250,21 +253,27 @@ class Synthesizer:
         self.options = options
         self.out_dir = out_dir
         self.cache = cache
-        self._backends: dict[str | None, Backend] = {}
+        self.plan = options.plan()
+        self._voices = {voice.name: voice for voice in self.plan.voices}
+        self._backends: dict[str, Backend] = {}
 
-    def backend(self, voice: str | None) -> Backend:
-        if voice not in self._backends:
-            self._backends[voice] = load_backend(self.options.backend, voice, self.options.device)
-        return self._backends[voice]
+    def backend(self, voice_name: str) -> Backend:
+        """The loaded engine of one voice of the plan (built on first use, then kept)."""
+        if voice_name not in self._backends:
+            voice = self._voices[voice_name]
+            self._backends[voice_name] = load_backend(voice.engine, voice.engine_voice, self.options.device)
+        return self._backends[voice_name]
 
-    def process(self, line: int, record: dict[str, Any] | None, error: str | None) -> ItemResult:
+    def process(self, line: int, record: dict[str, Any] | None, error: str | None, voice_name: str | None) -> ItemResult:
+        """One manifest line, spoken by `voice_name` (the plan's voice for it; None for a line that is an error)."""
         if error is None:
             error = schemas.first_error("item", record)
-        if error is not None:
+        if error is not None or voice_name is None:
             item_id = record.get("id") if isinstance(record, dict) else None
-            return ItemResult(line, None, [_failure(line, item_id, "", error)])
+            return ItemResult(line, None, [_failure(line, item_id, "", error or "no voice planned")])
         item = dict(record)
-        backend = self.backend(voice_for(item["id"], self.options.voices))
+        voice = self._voices[voice_name]
+        backend = self.backend(voice_name)
         result = ItemResult(line, item)
         for audio_field, text_field in AUDIO_TEXT.items():
             name = audio_field.removesuffix("_audio")  # question, answer: the audio file's name
@@ -273,7 +282,8 @@ class Synthesizer:
                 item.pop(audio_field, None)
                 continue
             try:
-                item[audio_field] = self._speak(text, backend, item, name, result)
+                item[audio_field] = {**self._speak(text, backend, item, name, result),
+                                     "voice": voice.name, "engine": voice.engine}
             except (BackendError, Unspeakable) as exc:
                 result.failures.append(_failure(line, item["id"], text_field, str(exc)))
         item["tts"] = {**backend.provenance.to_item_field(), "normaliser": normaliser_name()}
@@ -327,7 +337,7 @@ def _start_worker(options: SynthesisOptions, out_dir: Path, cache_root: Path) ->
     _WORKER = Synthesizer(options, out_dir, Cache(cache_root))
 
 
-def _work(task: tuple[int, dict | None, str | None]) -> ItemResult:
+def _work(task: Task) -> ItemResult:
     assert _WORKER is not None
     return _WORKER.process(*task)
 
@@ -430,18 +440,34 @@ class _RayWorker:
 
 
 # --------------------------------------------------------------------------------------------------------- stage
-def _tasks(manifest: Path, shard: tuple[int, int] | None) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, record, error) of each line of this shard; a repeated id is an error, since two items would
-    share one audio folder and the second would overwrite the first's files."""
+Task = tuple[int, "dict | None", "str | None", "str | None"]  # line number, record, error, voice name
+
+
+def plan_voices(manifest: Path, plan: SpeakerPlan) -> dict[int, str]:
+    """The voice name of every line that names an id, a split and a label, by line number. The whole manifest is
+    planned, also for one shard, so that every shard gives an item the voice a single run would."""
+    def planned() -> Iterator[tuple[int, str, str, object]]:
+        for line in iter_lines(manifest):
+            record = line.record if isinstance(line.record, dict) else {}
+            if isinstance(record.get("id"), str) and isinstance(record.get("split"), str):
+                yield line.number, record["id"], record["split"], record.get("label")
+
+    return {line: voice.name for line, voice in plan.assign(planned()).items()}
+
+
+def _tasks(manifest: Path, shard: tuple[int, int] | None, voices: dict[int, str]) -> Iterator[Task]:
+    """The task of each line of this shard; a repeated id is an error, since two items would share one audio folder
+    and the second would overwrite the first's files."""
     seen_ids = DigestSet()
     for line in iter_lines(manifest):
         if shard is not None and line.number % shard[1] != shard[0]:
             continue
         item_id = line.record.get("id") if isinstance(line.record, dict) else None
+        voice = voices.get(line.number)
         if isinstance(item_id, str) and not seen_ids.add(id_digest(item_id)):
-            yield line.number, line.record, f"id: duplicate id {item_id!r} (an earlier line has it)"
+            yield line.number, line.record, f"id: duplicate id {item_id!r} (an earlier line has it)", voice
         else:
-            yield line.number, line.record, line.error
+            yield line.number, line.record, line.error, voice
 
 
 def output_names(shard: tuple[int, int] | None) -> tuple[str, str]:
@@ -481,8 +507,9 @@ def synthesize_manifest(
     # Build (and md5-check) the voices once here, before anything in OUT is created or removed: a backend that
     # cannot run (a missing extra, no GPU, a bad --voice) is one usage error that leaves the last run's files alone.
     synthesizer = Synthesizer(options, out_dir, cache)
-    for voice in options.voices or (None,):
-        synthesizer.backend(voice)
+    for voice in synthesizer.plan.voices:
+        synthesizer.backend(voice.name)
+    voices = plan_voices(Path(manifest), synthesizer.plan)
     prepare_normaliser()  # compiles its grammars the first time on this machine, before workers fork
     cache.prepare()
     cache.sweep()
@@ -490,7 +517,7 @@ def synthesize_manifest(
     # A re-run replaces audio files in place: the previous run's manifest must not outlive it and describe files that
     # have changed under it (the new one appears, atomically, when the run finishes).
     (out_dir / manifest_name).unlink(missing_ok=True)
-    tasks = _tasks(manifest, shard)
+    tasks = _tasks(manifest, shard, voices)
     initargs = (options, out_dir, cache.root)
     if engine == "ray":
         results = _run_ray(tasks, workers, initargs)
@@ -525,7 +552,10 @@ def split_voices(voices: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SynthesizeOptions:
-    backend: str = "piper"
+    voices: tuple[str, ...] = ()
+    test_voices: tuple[str, ...] = ()
+    seed: int = 0
+    backend: str | None = None
     voice: tuple[str, ...] = ()
     workers: int = 1
     shard: str | None = None
@@ -540,8 +570,12 @@ class SynthesizeOptions:
 def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None = None,
         progress: Progress = SILENT) -> SynthesisSummary:
     """The synthesize stage: `out` is a folder (audio/, manifest.jsonl, failures.jsonl)."""
-    synthesis = SynthesisOptions(backend=options.backend, voices=split_voices(options.voice), device=options.device,
-                                 fmt=options.format, sample_rate=options.sample_rate, target_lufs=options.target_lufs)
+    if options.voices and options.voice:
+        raise UsageError("--voices and --voice: give one (--voices names carry their engine: piper:joe)")
+    synthesis = SynthesisOptions(backend=options.backend, voices=split_voices(options.voices or options.voice),
+                                 test_voices=split_voices(options.test_voices), seed=options.seed,
+                                 device=options.device, fmt=options.format, sample_rate=options.sample_rate,
+                                 target_lufs=options.target_lufs)
     shard = parse_shard(options.shard) if options.shard else None
     if note := normaliser_note():
         progress.note(note)

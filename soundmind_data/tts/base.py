@@ -1,7 +1,7 @@
 """The backend interface: what every TTS engine provides, and how a backend is found by name.
 
-A backend turns a list of speech-text chunks (each within its `max_chars`) into one float32 mono array per chunk at
-its native sample rate. Everything after that (joining, trimming, loudness, resampling, encoding) is the stage's
+A backend turns a list of speech-text chunks (each within its `max_chars`) into float32 mono arrays at its native
+sample rate: one per chunk, or one per model call when an engine packs several chunks into one call (Kokoro). Everything after that (joining, trimming, loudness, resampling, encoding) is the stage's
 job, so a new engine is one module with one class, named `BACKEND` in that module and listed in `BACKEND_MODULES`.
 Backends are built inside each worker process (model sessions cannot be pickled, and each worker must own its
 single-threaded engine); building one should be cheap, with the model loaded on the first `synthesize`, so that a
@@ -22,6 +22,9 @@ from soundmind_data.errors import UsageError
 # name -> module defining `Backend` subclass `BACKEND`; importing lazily keeps optional engines optional.
 BACKEND_MODULES = {
     "piper": "soundmind_data.tts.piper",
+    "hibari": "soundmind_data.tts.hibari",
+    "kokoro": "soundmind_data.tts.kokoro",
+    "flite": "soundmind_data.tts.flite",
     "espeak": "soundmind_data.tts.espeak",
     "coqui": "soundmind_data.tts.coqui",
 }
@@ -57,7 +60,8 @@ class Backend(ABC):
 
     @abstractmethod
     def synthesize(self, chunks: list[str]) -> list[np.ndarray]:
-        """One float32 mono array in [-1, 1] per chunk; raises BackendError when the engine fails."""
+        """Float32 mono arrays in [-1, 1], in the chunks' order (the stage joins them with a pause between);
+        raises BackendError when the engine fails."""
 
 
 def load_backend(name: str, voice: str | None, device: str) -> Backend:

