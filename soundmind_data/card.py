@@ -80,6 +80,13 @@ def _mean(total: float, count: int) -> str:
     return f"{total / count:.1f}" if count else "-"
 
 
+def _voice_rows(build: BuildResult) -> list[tuple[Any, ...]]:
+    """(voice, engine, licence, items in each split) rows, the most-heard voice first; a voice a split never hears
+    shows 0 there (as a speaker-disjoint test split's voices do in the other splits)."""
+    ranked = sorted(build.voices.items(), key=lambda entry: (-sum(entry[1].values()), entry[0]))
+    return [(*speaker, *(per_split[split] for split in build.splits)) for speaker, per_split in ranked]
+
+
 def read_stage_runs(run_log: Path) -> list[dict[str, Any]]:
     """The latest `ran` entry of each stage in a pipeline's run log (schemas/run-log.schema.json), in the order the
     stages first appear; [] when there is no run log. Skipped entries are left out: the data is what the stage's last
@@ -146,8 +153,6 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         hours = (stats.question_seconds + stats.answer_seconds) / 3600
         split_rows.append((split, stats.labels[0], stats.labels[1], stats.rows, f"{hours:.2f}",
                            _mean(stats.question_seconds, stats.rows), _mean(stats.answer_seconds, stats.answers)))
-    voice_rows = [(backend or "-", voice or "-", licence or "unknown", count)
-                  for (backend, voice, licence), count in sorted(build.voices.items(), key=lambda kv: -kv[1])]
     audit_rows = [(check.replace("_", " "), count) for check, count in audit_counts]
     if license_id == LOGIQA_LICENSE:
         licence_text = (
@@ -180,7 +185,9 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         *(["## Plots", "\n\n".join(f"![{Path(path).stem.replace('-', ' ')}]({path})" for path in plots)]
           if plots else []),
         "## Voices",
-        markdown_table(("TTS backend", "voice", "voice licence", "items"), voice_rows),
+        "Who speaks the items (the `voice` column: the voice of the question, which also reads the answer), the "
+        "engine and the licence of the voice, and items per split:",
+        markdown_table(("voice", "engine", "voice licence", *build.splits), _voice_rows(build)),
         "## Licence",
         licence_text,
         "## Curation",

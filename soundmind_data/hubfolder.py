@@ -18,7 +18,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,7 +30,9 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.plots import UNKNOWN_VOICE, voice_of
 from soundmind_data.textkey import id_digest
+from soundmind_data.tts.voices import CATALOG
 
 # Streaming readers and the Hub's dataset viewer fetch whole row groups to read one row: ~100 rows keeps that small,
 # and the byte cap keeps long spoken answers from making a row group huge.
@@ -38,6 +40,8 @@ ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_SHARD_SIZE = "500MB"
 FLAC_MAGIC = b"fLaC"
+# Licences by voice name, whether or not the voice is installed here: publishing needs no TTS engine.
+CATALOG_VOICES = {voice.name: voice for voice in CATALOG}
 
 
 def features():
@@ -66,6 +70,7 @@ def features():
         "question_loudness_lufs": number,
         "answer_loudness_lufs": number,
         "sample_rate": integer,
+        "voice": text,
         "tts_backend": text,
         "tts_voice": text,
         "tts_license": text,
@@ -136,6 +141,33 @@ def _audio_field(item: dict, key: str, name: str) -> Any:
     return None if audio is None else audio.get(name)
 
 
+class Speaker(NamedTuple):
+    """Who speaks an item, as its row and the card's Voices table name it."""
+
+    voice: str  # ENGINE:VOICE
+    engine: str
+    license: str
+
+
+def public_voice(name: str) -> str:
+    """A voice name fit to publish: a model given by its path (`piper:/home/me/my-voice.onnx`) keeps only its file
+    name, since the path the builder typed may reveal their home folder."""
+    engine, colon, engine_voice = name.partition(":")
+    return f"{engine}:{Path(engine_voice).name}" if colon and "/" in engine_voice else name
+
+
+def speaker(item: dict) -> Speaker:
+    """The voice of an item's question audio (the speaker plan gives its answer the same voice), its engine and
+    licence. Audio made before entries named their voice is attributed as `plots.voice_of` does; the licence is the
+    catalog's, else what the item's `tts` record says (a Kokoro mix, a model of the builder's own)."""
+    audio, tts = item["question_audio"], item.get("tts") or {}
+    name = voice_of(item, audio)
+    engine, colon, _ = name.partition(":")
+    known = CATALOG_VOICES.get(name)
+    return Speaker(voice=public_voice(name), engine=audio.get("engine") or (engine if colon else UNKNOWN_VOICE),
+                   license=known.license if known else tts.get("license") or "unknown")
+
+
 def to_row(item: dict, root: Path, where: str) -> dict[str, Any]:
     """One manifest item as a published row (audio read, checked and embedded)."""
     source, tts = item["source"], item.get("tts") or {}
@@ -164,6 +196,7 @@ def to_row(item: dict, root: Path, where: str) -> dict[str, Any]:
         "question_loudness_lufs": _audio_field(item, "question_audio", "loudness_lufs"),
         "answer_loudness_lufs": _audio_field(item, "answer_audio", "loudness_lufs"),
         "sample_rate": item["question_audio"]["sample_rate"],
+        "voice": speaker(item).voice,
         "tts_backend": tts.get("backend"),
         "tts_voice": tts.get("voice"),
         "tts_license": tts.get("license"),
@@ -227,7 +260,7 @@ class SplitStats:
 class BuildResult:
     folder: Path
     splits: dict[str, SplitStats] = field(default_factory=dict)
-    voices: Counter = field(default_factory=Counter)  # (backend, voice, license) -> items
+    voices: dict[Speaker, Counter] = field(default_factory=dict)  # speaker -> items per split
     source_datasets: Counter = field(default_factory=Counter)
     toolkit_versions: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)  # paths relative to `folder`, README.md included
@@ -383,8 +416,8 @@ def build_folder(
                 result.splits[split] = SplitStats()
             writers[split].write(row, size, where)
             result.splits[split].add(row, size)
+            result.voices.setdefault(speaker(item), Counter())[split] += 1
             tts = item.get("tts") or {}
-            result.voices[(tts.get("backend"), tts.get("voice"), tts.get("license"))] += 1
             result.source_datasets[item["source"]["dataset"]] += 1
             if tts.get("toolkit_version"):
                 result.toolkit_versions.add(tts["toolkit_version"])

@@ -1,4 +1,5 @@
-"""PNG plots of a corpus: items per split and label, durations per split and label, WER and loudness distributions.
+"""PNG plots of a corpus: items per split and label, durations per split and label, WER and loudness distributions,
+and, when more than one voice speaks, durations and speaking rates per voice.
 
 Drawn with matplotlib's Agg canvas on Figure objects (never pyplot), so no display, no global state, and it works
 the same in worker processes, CI and over SSH.
@@ -10,53 +11,106 @@ import math
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from soundmind_data.corpus import AUDIO_FIELDS, LabelCounts
+from soundmind_data.corpus import AUDIO_FIELDS, AUDIO_TEXT, LabelCounts
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records
 from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.textkey import spoken_words
 
 KINDS = tuple(field.removesuffix("_audio") for field in AUDIO_FIELDS)  # question, answer
 DPI = 100
 LABEL_BALANCE_PNG = "label-balance.png"
 LABEL_BALANCE_SIZE_IN = (6.4, 3.6)  # inches; pixels = inches x DPI
 DURATIONS_PNG = "durations.png"
+VOICES_PNG = "voices.png"
+UNKNOWN_VOICE = "unknown"
+
+
+def voice_of(item: dict[str, Any], audio: dict[str, Any]) -> str:
+    """Who speaks an audio entry of `item`: the entry's `voice`. Audio made before entries named their voice is
+    attributed to the item's `tts` record (BACKEND:VOICE), else to "unknown", so older manifests still count."""
+    voice = audio.get("voice")
+    if isinstance(voice, str) and voice:
+        return voice
+    tts = item.get("tts")
+    if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
+        return f"{tts['backend']}:{tts['voice']}"
+    return UNKNOWN_VOICE
 
 
 @dataclass
 class Distributions:
-    """One row per audio file, in compact arrays (18 bytes a file), for plots of corpora of any size."""
+    """One row per audio file, in compact arrays (22 bytes a file), for plots of corpora of any size."""
 
     splits: dict[str, int] = field(default_factory=dict)  # split name -> code
+    voices: dict[str, int] = field(default_factory=dict)  # voice name -> code
     split: array = field(default_factory=lambda: array("H"))
+    voice: array = field(default_factory=lambda: array("H"))
     label: array = field(default_factory=lambda: array("b"))
     kind: array = field(default_factory=lambda: array("b"))  # index into KINDS
     duration_s: array = field(default_factory=lambda: array("f"))
     loudness_lufs: array = field(default_factory=lambda: array("f"))  # NaN: unknown
     wer: array = field(default_factory=lambda: array("f"))  # NaN: unknown
+    words: array = field(default_factory=lambda: array("f"))  # words of the spoken text; NaN: unknown
 
     def add(self, split: str, label: int, kind: str, duration_s: float, loudness_lufs: float | None,
-            wer: float | None) -> None:
+            wer: float | None, *, voice: str, words: int | None) -> None:
         self.split.append(self.splits.setdefault(split, len(self.splits)))
+        self.voice.append(self.voices.setdefault(voice, len(self.voices)))
         self.label.append(label)
         self.kind.append(KINDS.index(kind))
         self.duration_s.append(duration_s)
         self.loudness_lufs.append(math.nan if loudness_lufs is None else loudness_lufs)
         self.wer.append(math.nan if wer is None else wer)
+        self.words.append(math.nan if words is None else words)
+
+
+@dataclass(frozen=True)
+class VoiceFigures:
+    """The audio files one voice spoke, per kind (question, answer): their durations, and their speaking rates in
+    words of the spoken text per second (files whose word count is known)."""
+
+    voice: str
+    duration_s: dict[str, np.ndarray]
+    words_per_s: dict[str, np.ndarray]
+
+    @property
+    def files(self) -> int:
+        return sum(values.size for values in self.duration_s.values())
+
+
+def voice_figures(data: Distributions) -> list[VoiceFigures]:
+    """What the voices plot draws, one entry per voice in name order."""
+    columns = _columns(data)
+    duration = columns["duration_s"]
+    rate = np.divide(columns["words"], duration, out=np.full(duration.shape, np.nan, dtype=duration.dtype),
+                     where=duration > 0)
+    figures = []
+    for voice in sorted(data.voices):
+        of_kind = {kind: (columns["voice"] == data.voices[voice]) & (columns["kind"] == index)
+                   for index, kind in enumerate(KINDS)}
+        figures.append(VoiceFigures(voice, {kind: duration[rows] for kind, rows in of_kind.items()},
+                                    {kind: rate[rows & ~np.isnan(rate)] for kind, rows in of_kind.items()}))
+    return figures
 
 
 def write_plots(data: Distributions, folder: str | Path, *, loudness_target_lufs: float, loudness_tolerance_lu: float,
                 max_wer: float | None) -> list[Path]:
-    """Write durations.png, and wer.png / loudness.png when any file has those values; returns the paths written
-    (none when no audio file was measured: empty axes would only look like a broken plot)."""
+    """Write durations.png, wer.png / loudness.png when any file has those values, and voices.png when more than one
+    voice speaks; returns the paths written (none when no audio file was measured: empty axes would only look like a
+    broken plot)."""
     columns = _columns(data)
     if not columns["kind"].size:
         return []
     folder = _plot_folder(folder, "--plots")
     written = []
-    written.append(_save(_durations_figure(data, columns), folder / "durations.png"))
+    written.append(_save(_durations_figure(data, columns), folder / DURATIONS_PNG))
+    if len(data.voices) > 1:
+        written.append(_save(_voices_figure(voice_figures(data)), folder / VOICES_PNG))
 
     for column, name, unit, marks in (
         ("wer", "wer", "word error rate", [] if max_wer is None else [(max_wer, "max WER")]),
@@ -93,21 +147,33 @@ def distributions_of(manifest: str | Path) -> tuple[LabelCounts, Distributions]:
             audio = item.get(f"{kind}_audio")
             if audio:
                 data.add(item["split"], item["label"], kind, audio["duration_s"], audio.get("loudness_lufs"),
-                         audio.get("wer"))
+                         audio.get("wer"), voice=voice_of(item, audio), words=_recorded_words(item, kind, audio))
     return items.sorted(), data
+
+
+def _recorded_words(item: dict[str, Any], kind: str, audio: dict[str, Any]) -> int | None:
+    """The words an audio file says, as far as the manifest tells without normalising its text again (which would
+    cost the voices plot of a large corpus minutes): the speech text validate recorded where it differs from the
+    written text, else the written text. Symbols and numbers aside, the two have the same words."""
+    text = audio.get("speech_text") or item.get(AUDIO_TEXT[f"{kind}_audio"])
+    return len(spoken_words(text)) if isinstance(text, str) and text.strip() else None
 
 
 def write_corpus_plots(manifest: str | Path, folder: str | Path) -> list[Path]:
     """The plots a pipeline leaves beside its manifests and the dataset card shows: label-balance.png (items per split
-    and label) and, when the manifest has audio, durations.png; a durations.png of an earlier corpus with audio is
-    removed when this one has none. Returns the paths written."""
+    and label), durations.png when the manifest has audio, and voices.png when more than one voice speaks it; a plot
+    of an earlier corpus that this one does not call for is removed. Returns the paths written."""
     folder = _plot_folder(folder, "plots")
     items, data = distributions_of(manifest)
     written = [_save(_label_balance_figure(items), folder / LABEL_BALANCE_PNG)]
-    if len(data.duration_s):
-        written.append(_save(_durations_figure(data, _columns(data)), folder / DURATIONS_PNG))
-    else:
-        (folder / DURATIONS_PNG).unlink(missing_ok=True)
+    for name, wanted, draw in (
+        (DURATIONS_PNG, len(data.duration_s) > 0, lambda: _durations_figure(data, _columns(data))),
+        (VOICES_PNG, len(data.voices) > 1, lambda: _voices_figure(voice_figures(data))),
+    ):
+        if wanted:
+            written.append(_save(draw(), folder / name))
+        else:
+            (folder / name).unlink(missing_ok=True)
     return written
 
 
@@ -147,10 +213,37 @@ def _durations_figure(data: Distributions, columns: dict[str, np.ndarray]):
     return figure
 
 
+def _voices_figure(figures: list[VoiceFigures]):
+    """Two panels, durations and speaking rates, one row per voice: a dot per file (question and answer just above
+    and below the row's line) and a bar at each kind's mean, so a voice that speaks too fast, too slowly or
+    stops short stands apart from the others."""
+    figure = _new_figure(12, 1.2 + 0.45 * len(figures))
+    axes = figure.subplots(1, 2, sharey=True)
+    jitter = np.random.default_rng(0)  # seeded: the same corpus draws the same picture
+    panels = ((axes[0], "duration_s", "duration per voice", "duration (s)"),
+              (axes[1], "words_per_s", "speaking rate per voice", "words of the spoken text per second"))
+    for axis, column, title, unit in panels:
+        for index, kind in enumerate(KINDS):
+            offset = 0.18 if index else -0.18
+            colour = f"C{index}"
+            for row, voice in enumerate(figures):
+                values = getattr(voice, column)[kind]
+                axis.scatter(values, row + offset + jitter.uniform(-0.1, 0.1, values.size), s=8, alpha=0.5,
+                             color=colour, label=kind if row == 0 else None)
+                if values.size:
+                    axis.plot([values.mean()] * 2, [row + offset - 0.15, row + offset + 0.15], color=colour,
+                              linewidth=2.5)
+        axis.set(title=title, xlabel=unit)
+        axis.legend(fontsize="small")
+    axes[0].set_yticks(range(len(figures)), [f"{voice.voice} ({voice.files})" for voice in figures])
+    axes[0].invert_yaxis()  # the first voice in name order at the top, as a table reads
+    return figure
+
+
 def _columns(data: Distributions) -> dict[str, np.ndarray]:
     """The compact arrays as numpy views (no copy)."""
     return {name: np.frombuffer(getattr(data, name), dtype=np.dtype(getattr(data, name).typecode))
-            for name in ("split", "label", "kind", "duration_s", "loudness_lufs", "wer")}
+            for name in ("split", "voice", "label", "kind", "duration_s", "loudness_lufs", "wer", "words")}
 
 
 def _plot_folder(folder: str | Path, option: str) -> Path:

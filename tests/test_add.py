@@ -176,9 +176,9 @@ def test_add_synthesises_only_the_new_items_with_the_corpus_voice(tmp_path, run_
     ])
 
     proc = run_cli("add", new, "--to", manifest, "--json", tmp_path / "add.json", check_rc=0)
-    assert "4 audio files synthesised, 0 from cache (espeak)" in proc.stderr
+    assert "4 audio files synthesised, 0 from cache (espeak:en-us)" in proc.stderr
     report = json.loads((tmp_path / "add.json").read_text())
-    assert report["synthesis"]["backend"] == "espeak" and report["synthesis"]["synthesized"] == 4
+    assert report["synthesis"]["voices"] == ["espeak:en-us"] and report["synthesis"]["synthesized"] == 4
 
     after = _audio_files(corpus)
     assert {path: after[path] for path in existing_audio} == existing_audio  # same inode, mtime and content

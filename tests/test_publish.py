@@ -45,7 +45,8 @@ def write_audio(path: Path, seconds: float, freq: float, fmt: str) -> dict:
 
 def build_manifest(root: Path, *, unanswered: bool = False) -> Path:
     """Items over two splits: FLAC questions, WAV answers (re-encoded on publish), one item whose answer has no audio
-    (with `unanswered`, no answer at all: a finding the audit flags)."""
+    (with `unanswered`, no answer at all: a finding the audit flags). Its audio names no voice, as before the speaker
+    plan (tests/test_publish_voices.py has voices)."""
     (root / "audio").mkdir(parents=True)
     records, n = [], 0
     for split, count in SPLITS.items():
@@ -119,6 +120,7 @@ def test_local_publish_loads_back_with_datasets(manifest, tmp_path, run_cli, hub
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "ds-cache"))
     assert {split: len(loaded[split]) for split in loaded} == SPLITS
     assert loaded["train"].features == features()
+    assert loaded["train"].features["voice"] == datasets.Value("string")
     assert isinstance(loaded["train"].features["question_audio"], datasets.Audio)
     assert loaded["train"].features["label"].names == ["not-entailed", "entailed"]
     records = {record["id"]: record for record in read_jsonl(manifest)}
@@ -126,6 +128,7 @@ def test_local_publish_loads_back_with_datasets(manifest, tmp_path, run_cli, hub
         for row in loaded[split]:
             record = records[row["id"]]
             assert row["label"] == record["label"] and row["question_text"] == record["question_text"]
+            assert row["voice"] == "piper:en_US-joe-medium"  # audio without a voice: the item's tts BACKEND:VOICE
             decoded = row["question_audio"].get_all_samples()
             assert decoded.sample_rate == SAMPLE_RATE
             # FLAC is lossless: the decoded samples are the source samples
@@ -153,7 +156,9 @@ def test_card_yaml_parses_and_matches_the_data(manifest, tmp_path, run_cli, hub_
     assert info["download_size"] == sum(p.stat().st_size for p in (folder / "data").iterdir())
     # the readable part: split x label table, licences, the repo named, how it was built
     assert "| train | 3 | 3 | 6 |" in card and "| test | 2 | 1 | 3 |" in card
-    assert "CC BY-NC-SA 4.0" in card and "| piper | en_US-joe-medium | CC0-1.0 | 9 |" in card
+    assert "CC BY-NC-SA 4.0" in card
+    assert "| voice | engine | voice licence | train | test |\n|---|---|---|---|---|\n" \
+           "| piper:en_US-joe-medium | piper | CC0-1.0 | 6 | 3 |\n\n" in card
     assert "load_dataset('my-org/spoken-logic')" in card
     assert f"soundmind-data publish {manifest}" in card
     assert "| answer missing | 0 |" in card  # the audit of what is published (flagged items are refused)

