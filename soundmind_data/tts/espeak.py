@@ -45,8 +45,6 @@ class EspeakBackend(Backend):
     sample_rate = 22050
 
     def __init__(self, voice: str | None, device: str):
-        if device != "cpu":
-            raise UsageError("backend espeak runs on the CPU only; drop --device or use --backend piper or coqui")
         self._binary, version_line = _espeak()
         self._voice = voice or DEFAULT_VOICE
         if self._voice not in _voices(self._binary):

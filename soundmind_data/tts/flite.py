@@ -40,8 +40,6 @@ class FliteBackend(Backend):
     sample_rate = SAMPLE_RATE
 
     def __init__(self, voice: str | None, device: str):
-        if device != "cpu":
-            raise UsageError("the flite voices run on the CPU only")
         self._binary, toolkit_version = _flite()
         self._voice = voice or DEFAULT_VOICE
         if self._voice not in VOICES:

@@ -47,8 +47,6 @@ class HibariBackend(Backend):
         voice = voice or DEFAULT_VOICE
         if voice != DEFAULT_VOICE:
             raise UsageError(f"hibari voice {voice!r}: only {DEFAULT_VOICE!r} ships in the package")
-        if device != "cpu":
-            raise UsageError("hibari runs on the CPU only (about 100x real time on one core)")
         toolkit_version = toolkit()
         from hibari.voices import voice_path
 
