@@ -51,6 +51,11 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli, request):
     item = next(i for i in manifest if i["id"] == row["id"])
     assert samples.data.shape[-1] / 16000 == pytest.approx(item["question_audio"]["duration_s"], rel=0.01)
     assert item["question_audio"]["wer"] <= 0.3  # the Whisper round trip recorded by the validate stage
+    # spoken by several voices, the test split by one that no other split hears (speaker-disjoint evaluation)
+    voices = {split: set(ds[split]["voice"]) for split in ds}
+    assert voices["test"] == {"kokoro:jm_kumo"}
+    assert set().union(*(v for split, v in voices.items() if split != "test")) <= {"piper:joe", "hibari:heart"}
+    assert {i["question_audio"]["voice"] for i in manifest} == set().union(*voices.values())
 
     # nothing changed: a re-run skips every stage
     run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)

@@ -1,8 +1,9 @@
 """The speaker plan: which voice speaks each item.
 
-Within every split x label group, items are ordered by a seeded hash of their id and dealt to the group's voices in
-turn, starting at a seeded offset: each item's voice follows from its id, its group and the seed (never from the
-manifest's order or the machine), and the voices' item counts in a group differ by at most one. With test voices,
+Within every split x label group, items are ordered by a seeded hash of their id and dealt to the split's voices in
+turn, the dealing going on from group to group: each item's voice follows from its id, the groups' sizes and the
+seed (never from the manifest's order or the machine), and the voices' item counts differ by at most one within
+every group, every split and the corpus. With test voices,
 the `test` split is spoken only by them and every other split only by the others, so a model can be evaluated on
 speakers it never heard in training. Question and answer of an item share its voice.
 """
@@ -14,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Hashable, Iterable
 
+from soundmind_data.corpus import split_sort_key
 from soundmind_data.errors import UsageError
 from soundmind_data.tts.voices import Voice
 
@@ -54,9 +56,15 @@ class SpeakerPlan:
         for key, item_id, split, label in items:
             groups[(split, label)].append((_rank(self.seed, item_id), key))
         plan: dict[Hashable, Voice] = {}
-        for (split, label), members in groups.items():
+        # Dealing goes on from one group to the next (splits in their usual order, then labels), so the counts also
+        # differ by at most one within every split and over the corpus, not only within each group.
+        dealt: dict[tuple[str, ...], int] = {}  # per pool of voices: how many items it has dealt (from a seeded start)
+        for split, label in sorted(groups, key=lambda group: (split_sort_key(group[0]), str(group[1]))):
             pool = self.pool(split)
-            offset = _rank(self.seed, split, label) % len(pool)
-            for position, (_, key) in enumerate(sorted(members, key=lambda member: member[0])):
-                plan[key] = pool[(offset + position) % len(pool)]
+            names = tuple(voice.name for voice in pool)
+            position = dealt.get(names, _rank(self.seed) % len(pool))
+            for _, key in sorted(groups[(split, label)], key=lambda member: member[0]):
+                plan[key] = pool[position % len(pool)]
+                position += 1
+            dealt[names] = position
         return plan
