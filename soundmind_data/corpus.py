@@ -54,6 +54,21 @@ DATA_DIR = "data"  # data/{split}-{i:05d}-of-{n:05d}.parquet
 CARD_FILE = "README.md"
 
 
+UNKNOWN_VOICE = "unknown"  # who speaks audio made before audio entries named their voice, where tts does not say
+
+
+def voice_of(item: dict[str, Any], audio: dict[str, Any]) -> str:
+    """Who speaks an audio entry of `item`: the entry's `voice`. Audio made before entries named their voice is
+    attributed to the item's `tts` record (BACKEND:VOICE), else to "unknown", so older manifests still count."""
+    voice = audio.get("voice")
+    if isinstance(voice, str) and voice:
+        return voice
+    tts = item.get("tts")
+    if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
+        return f"{tts['backend']}:{tts['voice']}"
+    return UNKNOWN_VOICE
+
+
 def split_sort_key(split: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), split)
 

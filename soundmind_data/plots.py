@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from soundmind_data.corpus import AUDIO_FIELDS, AUDIO_TEXT, LabelCounts
+from soundmind_data.corpus import AUDIO_FIELDS, AUDIO_TEXT, LabelCounts, voice_of
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records
 from soundmind_data.labels import LABEL_NAMES
@@ -27,19 +27,6 @@ LABEL_BALANCE_PNG = "label-balance.png"
 LABEL_BALANCE_SIZE_IN = (6.4, 3.6)  # inches; pixels = inches x DPI
 DURATIONS_PNG = "durations.png"
 VOICES_PNG = "voices.png"
-UNKNOWN_VOICE = "unknown"
-
-
-def voice_of(item: dict[str, Any], audio: dict[str, Any]) -> str:
-    """Who speaks an audio entry of `item`: the entry's `voice`. Audio made before entries named their voice is
-    attributed to the item's `tts` record (BACKEND:VOICE), else to "unknown", so older manifests still count."""
-    voice = audio.get("voice")
-    if isinstance(voice, str) and voice:
-        return voice
-    tts = item.get("tts")
-    if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
-        return f"{tts['backend']}:{tts['voice']}"
-    return UNKNOWN_VOICE
 
 
 @dataclass
@@ -125,7 +112,8 @@ def write_plots(data: Distributions, folder: str | Path, *, loudness_target_lufs
         for index, kind in enumerate(KINDS):
             kind_values = values[(columns["kind"] == index) & ~np.isnan(values)]
             if kind_values.size:
-                axis.hist(kind_values, bins=30, histtype="step", linewidth=1.5, label=f"{kind} ({kind_values.size})")
+                axis.hist(kind_values, bins=_bin_edges(kind_values), histtype="step", linewidth=1.5,
+                          label=f"{kind} ({kind_values.size})")
         for x, mark_label in marks:
             axis.axvline(x, color="red", linestyle="--", label=mark_label)
         axis.set(title=f"{unit} per audio file", xlabel=unit, ylabel="files")
@@ -204,7 +192,7 @@ def _durations_figure(data: Distributions, columns: dict[str, np.ndarray]):
         for col, kind in enumerate(KINDS):
             axis = axes[row][col]
             in_panel = (columns["split"] == data.splits[split]) & (columns["kind"] == col)
-            bins = np.histogram_bin_edges(columns["duration_s"][in_panel], bins=30) if in_panel.any() else 10
+            bins = _bin_edges(columns["duration_s"][in_panel]) if in_panel.any() else 10
             for label, name in enumerate(LABEL_NAMES):
                 values = columns["duration_s"][in_panel & (columns["label"] == label)]
                 axis.hist(values, bins=bins, histtype="step", linewidth=1.5, label=f"{name} ({len(values)})")
@@ -238,6 +226,12 @@ def _voices_figure(figures: list[VoiceFigures]):
     axes[0].set_yticks(range(len(figures)), [f"{voice.voice} ({voice.files})" for voice in figures])
     axes[0].invert_yaxis()  # the first voice in name order at the top, as a table reads
     return figure
+
+
+def _bin_edges(values: np.ndarray) -> np.ndarray:
+    """30 histogram bins over the values, reckoned in float64: float32 cannot hold 30 distinct edges over the tiny
+    range of files loudness-normalised to one target (numpy then refuses to draw)."""
+    return np.histogram_bin_edges(values.astype(np.float64), bins=30)
 
 
 def _columns(data: Distributions) -> dict[str, np.ndarray]:

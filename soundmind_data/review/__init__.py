@@ -34,13 +34,12 @@ from urllib.parse import quote
 
 from soundmind_data import schemas, tempfiles
 from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, CARD_FILE, CORPUS_MANIFEST, DECISIONS, \
-    HEARD_FIELDS, PLOTS_DIR, split_sort_key
+    HEARD_FIELDS, PLOTS_DIR, split_sort_key, voice_of
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_manifest_lines, iter_records, iter_selected
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.paths import UnsafePath, audio_file, check_output_folder
-from soundmind_data.plots import voice_of
 from soundmind_data.stage import SILENT, Progress, Summary
 
 SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css

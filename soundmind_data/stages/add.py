@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, LabelCounts
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, voice_of
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
 from soundmind_data.stages import ingest as ingest_stage
@@ -217,22 +217,13 @@ def scan_corpus(manifest: Path, new: list[NewItem], on_line: Callable[[], None] 
             corpus.id_taken.add(item_id)
         if key in new_keys and key not in corpus.key_owner:
             corpus.key_owner[key] = (item_id, _exact_digest(record))
-        voice = _voice_of(record)
-        if voice is not None:
+        audio = record.get("question_audio")
+        voice = voice_of(record, audio) if isinstance(audio, dict) else UNKNOWN_VOICE
+        if voice != UNKNOWN_VOICE:
             corpus.voices.setdefault(voice, set()).add(record["split"])
         if corpus.audio is None and isinstance(record.get("question_audio"), dict):
             corpus.audio = record["question_audio"]
     return corpus
-
-
-def _voice_of(record: dict[str, Any]) -> str | None:
-    """Who speaks an item: its audio's voice name, or (audio made before voices were named) ENGINE:VOICE from tts."""
-    audio, tts = record.get("question_audio"), record.get("tts")
-    if isinstance(audio, dict) and isinstance(audio.get("voice"), str):
-        return audio["voice"]
-    if isinstance(tts, dict) and isinstance(tts.get("backend"), str) and isinstance(tts.get("voice"), str):
-        return f"{tts['backend']}:{tts['voice']}"
-    return None
 
 
 def _duplicate_kind(exact: bool) -> str:

@@ -26,10 +26,10 @@ from soundmind_data import schemas
 from soundmind_data.checks import ALL_CHECKS
 from soundmind_data.checks.audio import FAIL, PASS, SKIP, Decoded, FileResult, check_audio
 from soundmind_data.checks.config import CheckConfig, load_config
-from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS
+from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS, voice_of
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_lines, write_json
-from soundmind_data.plots import Distributions, voice_of, write_plots
+from soundmind_data.plots import Distributions, write_plots
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table
