@@ -25,12 +25,11 @@ import pyarrow.parquet as pq
 import soundfile
 
 from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS, DATA_DIR, ID_PATTERN, SPLIT_PATTERN, split_sort_key
+from soundmind_data.corpus import AUDIO_FIELDS, DATA_DIR, ID_PATTERN, SPLIT_PATTERN, split_sort_key, voice_of
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.plots import UNKNOWN_VOICE, voice_of
 from soundmind_data.textkey import id_digest
 from soundmind_data.tts.voices import CATALOG
 
@@ -158,13 +157,13 @@ def public_voice(name: str) -> str:
 
 def speaker(item: dict) -> Speaker:
     """The voice of an item's question audio (the speaker plan gives its answer the same voice), its engine and
-    licence. Audio made before entries named their voice is attributed as `plots.voice_of` does; the licence is the
+    licence. Audio made before entries named their voice is attributed as `corpus.voice_of` does; the licence is the
     catalog's, else what the item's `tts` record says (a Kokoro mix, a model of the builder's own)."""
     audio, tts = item["question_audio"], item.get("tts") or {}
     name = voice_of(item, audio)
     engine, colon, _ = name.partition(":")
     known = CATALOG_VOICES.get(name)
-    return Speaker(voice=public_voice(name), engine=audio.get("engine") or (engine if colon else UNKNOWN_VOICE),
+    return Speaker(voice=public_voice(name), engine=audio.get("engine") or (engine if colon else "unknown"),
                    license=known.license if known else tts.get("license") or "unknown")
 
 

@@ -350,7 +350,8 @@ def _published_rows(items: list[dict], levels_db: list[float]) -> list[dict]:
             "source_dataset": "contrib", "source_file": "toy", "source_line": index + 1, "source_gold_label": None,
             "question_duration_s": 1.0, "answer_duration_s": 0.5 + index, "question_wer": None, "answer_wer": None,
             "question_loudness_lufs": None, "answer_loudness_lufs": None, "sample_rate": 16000,
-            "tts_backend": "piper", "tts_voice": "en_US-joe-medium", "tts_license": "CC0-1.0", "tts_model_md5": None,
+            "voice": "piper:joe", "tts_backend": "piper", "tts_voice": "en_US-joe-medium", "tts_license": "CC0-1.0",
+            "tts_model_md5": None,
         })
     return rows
 
