@@ -33,12 +33,13 @@ def test_built_folder_loads_and_transcribes(tmp_path):
     assert {path.name: sha256(path) for path in folder.iterdir()} == SHA256
     assert {path.stat().st_mode & 0o777 for path in folder.iterdir()} == {0o644}
     wav = tmp_path / "clip.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "the parrot is fed at noon"], check=True)
+    # espeak-ng's robotic "the parrot is fed at noon" comes back as "the parrot is FNR2": a plainer sentence
+    subprocess.run(["espeak-ng", "-w", str(wav), "please open the window and close the door"], check=True)
     audio, rate = soundfile.read(wav, dtype="float32")
     model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
     segments, _info = model.transcribe(soxr.resample(audio, rate, 16000), language="en", beam_size=1)
     heard = " ".join(segment.text for segment in segments).lower()
-    assert all(word in heard for word in ("parrot", "fed", "noon")), heard
+    assert all(word in heard for word in ("open", "window", "close", "door")), heard
 
 
 def test_second_call_checks_and_does_not_rebuild(monkeypatch):
