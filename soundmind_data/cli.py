@@ -91,7 +91,8 @@ def validate(
     asr: Optional[str] = typer.Option(None, "--asr", help="ASR round trip (implies --audio): whisper (Whisper tiny.en, bundled and offline; the judge to use) or pocketsphinx (hears logic poorly)."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model for --asr whisper: a CTranslate2 folder or a name in the Hugging Face cache (e.g. large-v3 with --device cuda); never downloaded."),
     device: str = typer.Option("cpu", "--device", help="Where the ASR runs: cpu or cuda."),
-    max_wer: Optional[float] = typer.Option(None, "--max-wer", help="Fail audio whose WER is above this (default: 0.3 whisper, 0.5 pocketsphinx)."),
+    max_per: Optional[float] = typer.Option(None, "--max-per", help="The gate: fail audio whose phoneme error rate, over the whole file or over the stretch holding the item's own words, is above this (default: 0.15 whisper, 0.35 pocketsphinx)."),
+    max_wer: Optional[float] = typer.Option(None, "--max-wer", help="Also fail audio whose word error rate is above this (default: none for whisper, 0.5 pocketsphinx)."),
     strict: bool = typer.Option(False, "--strict", help="Fail items whose answer's final verdict disagrees with the label."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds (see schemas/checks-config.schema.json)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Processes checking audio in parallel."),
@@ -110,7 +111,8 @@ def validate(
     """
     from soundmind_data.stages.validate import ValidateOptions
 
-    options = ValidateOptions(audio=audio, asr=asr, asr_model=asr_model, device=device, max_wer=max_wer, strict=strict,
+    options = ValidateOptions(audio=audio, asr=asr, asr_model=asr_model, device=device, max_per=max_per,
+                              max_wer=max_wer, strict=strict,
                               config=config_file, workers=workers, plots=plots)
     _run_stage("validate", manifest, out, options, json_report)
 

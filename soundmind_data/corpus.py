@@ -18,7 +18,7 @@ from soundmind_data.labels import LABEL_NAMES
 AUDIO_TEXT = {"question_audio": "question_text", "answer_audio": "answer_text"}
 AUDIO_FIELDS = tuple(AUDIO_TEXT)
 # What `validate --asr` writes on an audio entry about what was heard; written (and replaced) together.
-HEARD_FIELDS = ("transcript", "heard_edits", "speech_text")
+HEARD_FIELDS = ("transcript", "heard_edits", "speech_text", "per", "own_per", "judge")
 
 # What curate decides for each item, in the order reports and the review page list them.
 DECISIONS = ("keep", "relabel", "regenerate", "drop")

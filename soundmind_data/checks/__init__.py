@@ -21,5 +21,5 @@ FILE_CHECKS = (
 )
 SIGNAL_CHECKS = ("finite", "clipping", "silence_ratio", "edge_silence", "loudness")
 TEXT_CHECKS = ("speaking_rate",)
-ASR_CHECKS = ("asr_wer",)
+ASR_CHECKS = ("asr_per", "asr_wer")  # the phoneme error rate gate; a WER gate where one is set
 ALL_CHECKS = ANNOTATION_CHECKS + FILE_CHECKS + SIGNAL_CHECKS + TEXT_CHECKS + ASR_CHECKS

@@ -32,8 +32,10 @@ import jiwer
 import numpy as np
 
 from soundmind_data.checks.config import CheckConfig
+from soundmind_data.checks.phonemes import aligned_span, own_span, phoneme_error_rate
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
+from soundmind_data.template import render_clean
 from soundmind_data.tts.audio import resample
 
 ASR_RATE = 16000  # both backends take 16 kHz mono
@@ -72,6 +74,19 @@ def wer_words(text: str) -> list[str]:
     (whole, it would join the numbers of "in nineteen ninety eight, forty five percent" into "199845%")."""
     normalise = _whisper_normaliser()
     return [word for clause in _CLAUSE_END.split(_BRACKETS.sub(", ", text)) for word in normalise(clause).split()]
+
+
+@lru_cache(maxsize=1)
+def template_words() -> frozenset[str]:
+    """The words of the SoundMind question template without its fields."""
+    from soundmind_data.speech_text import to_speech_text
+
+    return frozenset(wer_words(to_speech_text(render_clean("", "", ""))))
+
+
+def own_words(fields: list[str]) -> frozenset[str]:
+    """The words of an item's premises and conclusion (speech texts) that the template does not have."""
+    return frozenset(word for field in fields for word in wer_words(field)) - template_words()
 
 
 class PocketsphinxASR:
@@ -118,7 +133,10 @@ class WhisperASR:
     name = "whisper"
     max_window_s = WHISPER_WINDOW_S
 
-    def __init__(self, model: str | None, device: str = "cpu") -> None:
+    def __init__(self, model: str | None, device: str = "cpu", hotwords: tuple[str, ...] = ()) -> None:
+        """`hotwords`: the domain's fixed vocabulary, given to the decoder as a prompt it leans on (never the
+        item's own text, which would make the judge hear what it is told to)."""
+        self._hotwords = " ".join(hotwords) or None
         try:
             from faster_whisper import BatchedInferencePipeline, WhisperModel
         except ImportError:
@@ -142,7 +160,7 @@ class WhisperASR:
         """One transcript per window, the windows decoded as one batch."""
         segments, _info = self._pipeline.transcribe(
             audio.astype(np.float32), language="en", beam_size=1, batch_size=8, without_timestamps=True,
-            vad_filter=False, clip_timestamps=[{"start": start, "end": end} for start, end in windows])
+            vad_filter=False, hotwords=self._hotwords, clip_timestamps=[{"start": start, "end": end} for start, end in windows])
         starts = [start for start, _ in windows]
         heard: list[list[str]] = [[] for _ in windows]
         for segment in segments:  # a segment starts at or after its window's start
@@ -150,7 +168,8 @@ class WhisperASR:
         return [" ".join(texts) for texts in heard]
 
 
-def load_backend(name: str, model: str | None = None, device: str = "cpu") -> PocketsphinxASR | WhisperASR:
+def load_backend(name: str, model: str | None = None, device: str = "cpu",
+                 hotwords: tuple[str, ...] = ()) -> PocketsphinxASR | WhisperASR:
     if name == "pocketsphinx":
         if model:
             raise UsageError("--asr-model is for --asr whisper; pocketsphinx uses the model in its wheel")
@@ -158,13 +177,15 @@ def load_backend(name: str, model: str | None = None, device: str = "cpu") -> Po
             raise UsageError("--asr pocketsphinx runs on the CPU only")
         return PocketsphinxASR()
     if name == "whisper":
-        return WhisperASR(model, device)
+        return WhisperASR(model, device, hotwords)
     raise UsageError(f"--asr {name}: expected one of {', '.join(BACKENDS)}")
 
 
 @dataclass(frozen=True)
 class RoundTrip:
     wer: float
+    per: float | None  # phoneme error rate, the gate (None when sampled: long audio is judged by its WER)
+    own_per: float | None  # the PER of the stretch holding the item's own words (None: sampled, or it has none)
     sample_s: float  # seconds of audio transcribed
     whole: bool  # False: measured on a bounded sample of long audio
     transcript: str  # what was heard (the windows' transcripts joined by " … " when sampled)
@@ -184,8 +205,9 @@ def word_errors(said: list[str], heard: list[str]) -> tuple[float, list[tuple[in
 
 
 def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_rate: int, reference: str,
-               config: CheckConfig, seed_key: str) -> RoundTrip:
-    """Transcribe `mono` (whole, or a bounded sample when long) and score it against the speech text `reference`.
+               config: CheckConfig, seed_key: str, own: frozenset[str] = frozenset()) -> RoundTrip:
+    """Transcribe `mono` (whole, or a bounded sample when long) and score it against the speech text `reference`:
+    WER and PER over the whole text, and PER over the stretch holding the item's `own` words (`phonemes.own_words`).
 
     `seed_key` (item id and field) picks the random window, so a result never depends on worker scheduling.
     """
@@ -203,13 +225,19 @@ def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_r
     if whole:
         hypothesis = [word for words in heard for word in words]
         wer, edits = word_errors(reference_words, hypothesis)
-        return RoundTrip(wer, sample_s, True, " ".join(hypothesis), edits)
+        span = own_span(reference_words, own)
+        own_per = None
+        if span is not None:
+            heard_start, heard_end = aligned_span(reference_words, hypothesis, *span)
+            own_per = phoneme_error_rate(reference_words[span[0]:span[1]], hypothesis[heard_start:heard_end])
+        return RoundTrip(wer, phoneme_error_rate(reference_words, hypothesis), own_per, sample_s, True,
+                         " ".join(hypothesis), edits)
     errors = counted = 0
     for (start, end), words in zip(windows, heard):
         window_errors, window_words = _window_errors(reference_words, words, start / duration, end / duration)
         errors += window_errors
         counted += window_words
-    return RoundTrip(errors / max(counted, 1), sample_s, False, " … ".join(" ".join(w) for w in heard))
+    return RoundTrip(errors / max(counted, 1), None, None, sample_s, False, " … ".join(" ".join(w) for w in heard))
 
 
 def _frame_energy(audio: np.ndarray) -> np.ndarray:

@@ -34,6 +34,10 @@ class FileResult:
     duration_s: float | None = None
     loudness_lufs: float | None = None
     wer: float | None = None
+    per: float | None = None  # phoneme error rate, the gate
+    own_per: float | None = None  # the PER of the stretch holding the item's own words
+    judge: str | None = None  # which ASR decided: the backend, or "whisper-base" for a second opinion
+    second_opinion: bool = False  # heard again by a second judge after the first failed it
     wer_sample_s: float | None = None  # seconds of audio the WER was measured on
     wer_sampled: bool = False  # True: long audio, WER measured on a bounded sample
     transcript: str | None = None  # what the ASR heard, normalised as the WER compares it

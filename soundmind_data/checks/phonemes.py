@@ -8,7 +8,7 @@ and punctuation are dropped: they carry no content and the ASR's spelling decide
 
 Judging what is the item's own: three quarters of a SoundMind question are its template, so the audio of another
 item's question scores a low error rate against this one's text. `own_span` finds the stretch of the reference that
-holds the item's own words (its premises' and conclusion's words that the template does not have), and
+holds the item's own words (`asr.own_words`: its premises' and conclusion's words the template does not have), and
 `aligned_span` the words heard there, so the gate can hold on that stretch too.
 """
 
@@ -19,7 +19,6 @@ from functools import lru_cache
 
 import jiwer
 
-from soundmind_data.template import render_clean
 
 VOICE = "en-us"
 _DROPPED = frozenset("ˈˌːˑ‿͡")  # stress, length, linking and tie marks
@@ -58,22 +57,6 @@ def phoneme_error_rate(said: list[str], heard: list[str]) -> float:
     """PER of `heard` against `said`; nothing said scores 0 when nothing is heard, else 1."""
     errors, count = phoneme_errors(said, heard)
     return errors / count if count else float(bool(errors))
-
-
-@lru_cache(maxsize=1)
-def template_words() -> frozenset[str]:
-    """The words of the SoundMind question template without its fields."""
-    from soundmind_data.checks.asr import wer_words
-    from soundmind_data.speech_text import to_speech_text
-
-    return frozenset(wer_words(to_speech_text(render_clean("", "", ""))))
-
-
-def own_words(fields: list[str]) -> frozenset[str]:
-    """The words of an item's premises and conclusion (speech texts) that the template does not have."""
-    from soundmind_data.checks.asr import wer_words
-
-    return frozenset(word for field in fields for word in wer_words(field)) - template_words()
 
 
 def own_span(said: list[str], own: frozenset[str]) -> tuple[int, int] | None:
