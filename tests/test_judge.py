@@ -1,19 +1,18 @@
 """The judge hears sounds, not spellings: the phoneme error rate against the issue's measured pairs, the item's own
 words (another item's question fails), Whisper's domain hotwords on real audio, and the second opinion deciding."""
 
-import json
 
 import jiwer
 import numpy as np
 import pytest
 import soundfile
 
-from factories import item, read_jsonl, write_jsonl
+from factories import item, write_jsonl
 from soundmind_data.checks import asr
-from soundmind_data.checks.config import CheckConfig
+from soundmind_data.checks import item as item_checks
+from soundmind_data.checks.config import CheckConfig, load_config
 from soundmind_data.checks.phonemes import aligned_span, own_span, phoneme_error_rate
 from soundmind_data.speech_text import to_speech_text
-from soundmind_data.stages import validate
 from soundmind_data.template import render_question
 from soundmind_data.tts.audio import resample
 from soundmind_data.tts.base import load_backend
@@ -84,14 +83,14 @@ def test_a_file_tiny_fails_is_heard_again_and_the_better_judge_decides(tmp_path,
     soundfile.write(tmp_path / "q.flac", samples, 16000)
     monkeypatch.setattr("soundmind_data.checks.whisper_base.bundled_whisper_base", lambda: tmp_path)
     monkeypatch.setattr(asr, "WhisperASR", lambda model, device, hotwords: Heard(to_speech_text(record["question_text"])))
-    checker = validate.ItemChecker(tmp_path, CheckConfig(), "whisper", None, "cpu", asr_engine=Heard("nothing alike"))
+    checker = item_checks.ItemChecker(tmp_path, CheckConfig(), "whisper", None, "cpu", asr_engine=Heard("nothing alike"))
     audio = {"path": "q.flac", "sha256": "0" * 64, "sample_rate": 16000, "duration_s": 3.0}
     [(result, _)] = checker({**record, "question_audio": audio})
-    assert result.second_opinion and result.judge == validate.SECOND_JUDGE
+    assert result.second_opinion and result.judge == item_checks.SECOND_JUDGE
     assert result.per == 0.0 and result.status["asr_per"] == "pass"
     # the second judge hearing no better: the first result stands, and fails
     monkeypatch.setattr(asr, "WhisperASR", lambda model, device, hotwords: Heard(""))  # hears nothing at all
-    checker = validate.ItemChecker(tmp_path, CheckConfig(), "whisper", None, "cpu", asr_engine=Heard("nothing alike"))
+    checker = item_checks.ItemChecker(tmp_path, CheckConfig(), "whisper", None, "cpu", asr_engine=Heard("nothing alike"))
     [(result, _)] = checker({**record, "question_audio": audio})
     assert result.judge == "whisper" and result.status["asr_per"] == "fail"
     assert "PER" in result.failures[-1][2] and "(whisper)" in result.failures[-1][2]
@@ -102,6 +101,6 @@ def test_max_per_is_an_option_and_a_config_key(tmp_path, run_cli):
     proc = run_cli("validate", manifest, "--max-per", "0.2", check_rc=2)
     assert proc.stderr.strip() == "error: --max-per needs --asr"
     (tmp_path / "checks.yaml").write_text("max_per: {whisper: 0.2}\nasr_hotwords: []\nsecond_opinion: false\n")
-    config = validate.load_config(tmp_path / "checks.yaml")
+    config = load_config(tmp_path / "checks.yaml")
     assert (config.max_per["whisper"], config.max_per["pocketsphinx"], config.asr_hotwords, config.second_opinion) \
         == (0.2, CheckConfig().max_per["pocketsphinx"], (), False)

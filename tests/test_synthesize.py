@@ -24,7 +24,7 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.stages import synthesize as stage
 from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
-from soundmind_data.tts import coqui, piper
+from soundmind_data.tts import coqui, piper, synthesizer
 from soundmind_data.tts.base import Backend, BackendError, Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +113,7 @@ def test_rerun_is_all_cache_hits_and_an_edit_resynthesises_only_that_item(tmp_pa
     def normalise_again(text):
         raise AssertionError(f"normalised again: {text!r}")
 
-    monkeypatch.setattr(stage, "to_speech_text", normalise_again)  # a re-run reads the speech text back
+    monkeypatch.setattr(synthesizer, "to_speech_text", normalise_again)  # a re-run reads the speech text back
     again = synthesize_manifest(manifest, out)
     assert (again.synthesized, again.cached) == (0, 3)
     assert read_jsonl(again.manifest) == before
@@ -235,7 +235,7 @@ def sound_runs(audio: np.ndarray, rate: int) -> list[tuple[float, float]]:
 
 def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, monkeypatch):
     engine = ToneBackend()
-    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: engine)
+    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: engine)
     sentence = "Because ¬A → B holds, and 12 of the 30 premises agree, the case at hand falls under the rule."
     answer = " ".join([sentence] * 150) + " Answer: entailed."  # about 3,000 words
     assert 2900 < len(answer.split()) < 3100
@@ -250,9 +250,9 @@ def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, mon
     runs = sound_runs(audio, rate)
     assert len(runs) == len(chunks)
     pauses = [b[0] - a[1] for a, b in zip(runs, runs[1:])]
-    assert all(abs(p - stage.PAUSE_S) < 0.03 for p in pauses)
+    assert all(abs(p - synthesizer.PAUSE_S) < 0.03 for p in pauses)
     spoken = sum(0.02 * len(c) for c in chunks)
-    assert abs(len(audio) / rate - (spoken + stage.PAUSE_S * (len(chunks) - 1) + 0.1)) < 0.5
+    assert abs(len(audio) / rate - (spoken + synthesizer.PAUSE_S * (len(chunks) - 1) + 0.1)) < 0.5
     loudness = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
     assert abs(loudness - -23.0) <= 1.0
 
@@ -265,7 +265,7 @@ class FailingBackend(ToneBackend):
 
 
 def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: FailingBackend())
+    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: FailingBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "This will fail now.", None),
                                                       short_item("b", "This will work.", None)])
     summary = synthesize_manifest(manifest, tmp_path / "out")
@@ -275,7 +275,7 @@ def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypa
 
 
 def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("same", "The first text.", None),
                                                       short_item("same", "The second text.", None)])
     summary = synthesize_manifest(manifest, tmp_path / "out")
@@ -288,7 +288,7 @@ def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
 
 
 def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("demo-x\n", "The first text.", None),
                                                       short_item("b", "The second text.", None, split="train\n"),
                                                       short_item("c", "The third text.", None)])
@@ -300,7 +300,7 @@ def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder
 
 
 def test_a_rerun_removes_the_previous_manifest_before_it_replaces_audio(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "Alpha text.", None)])
     out = tmp_path / "out"
     synthesize_manifest(manifest, out)
@@ -324,7 +324,7 @@ class DyingBackend(ToneBackend):
 
 
 def test_a_killed_pool_worker_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "load_backend", lambda name, voice, device: DyingBackend())  # forked workers inherit it
+    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: DyingBackend())  # forked workers inherit it
     texts = [f"Item {n} speaks." for n in range(6)] + ["Then I die here."]
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item(f"p{n}", t, None) for n, t in enumerate(texts)])
     out = tmp_path / "out"
