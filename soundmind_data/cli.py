@@ -233,6 +233,34 @@ def synthesize(
 
 
 @app.command()
+def rerender(
+    manifest: Path = typer.Argument(..., help="A `validate --out` manifest (each item's failed_checks)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Manifest to write, in the same folder (audio paths are relative to it)."),
+    attempts: int = typer.Option(2, "--attempts", min=0, help="Most times an item is spoken again before it is left to curate to drop."),
+    voices: List[str] = typer.Option([], "--voices", help="Voices to try besides the ones the item's split already has (soundmind-data voices names), comma-separated."),
+    asr: str = typer.Option("whisper", "--asr", help="The judge: whisper or pocketsphinx, as validate."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model, as validate's --asr-model."),
+    device: str = typer.Option("cpu", "--device", help="Where synthesis and the judge run: cpu or cuda."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds, as validate's."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder (default: the .cache folder beside MANIFEST, as synthesize makes it)."),
+    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
+) -> None:
+    """Speak again, with another voice of its split, every item whose audio failed a check, and judge it again, up
+    to --attempts times, before curate drops it.
+
+    The new audio goes to files of its own (audio/<split>/<id>/question.attempt-N.flac); every item that needed it
+    records each attempt's voice and failed checks under `rerender`. Exit code 1 when items still fail.
+
+    Example: soundmind-data rerender corpus/validated.jsonl --out corpus/rerendered.jsonl --attempts 2
+    """
+    from soundmind_data.stages.rerender import RerenderOptions
+
+    options = RerenderOptions(attempts=attempts, voices=tuple(voices), asr=asr, asr_model=asr_model,
+                              device=device, config=config_file, cache=cache)
+    _run_stage("rerender", manifest, out, options, json_report)
+
+
+@app.command()
 def train(
     config: Path = typer.Option(..., "--config", "-c", help="YAML run config (schemas/train-config.schema.json)."),
     data: Optional[str] = typer.Option(None, "--data", help="Override: item manifest (.jsonl) or verl parquet."),
@@ -382,13 +410,13 @@ def add_command(
     """
     from soundmind_data.stages.add import add_items
     from soundmind_data.stages.split import parse_ratios
-    from soundmind_data.stages.synthesize import split_voices
+    from soundmind_data.tts.voices import split_names
 
     parsed = parse_ratios(ratios) if ratios else None
     with Bars() as bars:
         bars.start("add", unit="line")
         report = add_items(new_items, to=to, fmt=fmt, ratios=parsed, seed=seed, synthesize=synthesize,
-                           backend=backend, voices=split_voices(voice), device=device, workers=workers,
+                           backend=backend, voices=split_names(voice), device=device, workers=workers,
                            cache_dir=cache, report_path=json_report, on_progress=bars.advance)
     show(report)
     if not report.ok:

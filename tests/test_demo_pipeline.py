@@ -25,7 +25,7 @@ def _log_statuses(work):
 def test_demo_pipeline_end_to_end(tmp_path, run_cli, request):
     work = tmp_path / "work"
     proc = run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
-    assert [status for _, status in _log_statuses(work)] == ["ran"] * 9
+    assert [status for _, status in _log_statuses(work)] == ["ran"] * 10
     assert "final manifest" in proc.stdout and "audio:" in proc.stdout
 
     # the sample items carry a wrong label and an answer against its label: curated away before anything is spoken
@@ -40,7 +40,7 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli, request):
     assert "Curation pass 1" in card and "Curation pass 2" in card
 
     ds = datasets.load_dataset(str(work / "soundmind-demo"))
-    manifest = read_jsonl(work / "08-curate-audio.jsonl")
+    manifest = read_jsonl(work / "09-curate-audio.jsonl")
     assert sum(ds[split].num_rows for split in ds) == len(manifest) > 0
     assert ds["train"].features["label"].names == ["not-entailed", "entailed"]
     mixed = [list(ds[split]["label"]) for split in ds if len(set(ds[split]["label"])) == 2]
@@ -59,7 +59,7 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli, request):
 
     # nothing changed: a re-run skips every stage
     run_cli("run", DEMO, "--workdir", work, "--limit", LIMIT, check_rc=0)
-    assert [status for _, status in _log_statuses(work)[9:]] == ["skipped"] * 9
+    assert [status for _, status in _log_statuses(work)[10:]] == ["skipped"] * 10
 
     # the review page, in a real browser: every item, the audio it plays exists, what Whisper heard, no error
     assert f"review page: {work / 'review' / 'index.html'}" in proc.stdout

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from soundmind_data.checks.asr import RoundTrip, own_words
 from soundmind_data.checks.audio import Decoded, FileResult, check_audio
 from soundmind_data.checks.config import CheckConfig
-from soundmind_data.corpus import AUDIO_TEXT
+from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS
 from soundmind_data.speech_text import to_speech_text
 from soundmind_data.textkey import spoken_words
 
@@ -119,3 +119,17 @@ class ItemChecker:
 
     def _second_opinion_applies(self) -> bool:
         return self.config.second_opinion and self.asr_name == "whisper" and self.asr_model is None
+
+
+def judged_entry(audio: dict[str, Any], result: FileResult) -> dict[str, Any]:
+    """An audio entry with what the judge measured and heard written on it (replacing an earlier judgement), for
+    curate to read and a reviewer to see beside the text (`review`); as it was when no ASR ran."""
+    if result.wer is None:
+        return audio
+    heard = {"transcript": result.transcript,
+             **({"heard_edits": result.heard_edits} if result.heard_edits is not None else {}),
+             **({"speech_text": result.speech_text} if result.speech_text else {})}
+    judged = {key: value for key, value in (("per", result.per), ("own_per", result.own_per), ("judge", result.judge))
+              if value is not None}
+    stale = {key: value for key, value in audio.items() if key not in HEARD_FIELDS}
+    return {**stale, "wer": result.wer, "wer_sample_s": result.wer_sample_s, **judged, **heard}

@@ -393,6 +393,7 @@ class _Writer:
             "source": f"{self._shown(manifest)}:{line}" if manifest else "",
             "note": found.note if found else "",
             "old_label": LABEL_NAMES[old_label] if old_label in (0, 1) else "",
+            "rerender": _attempts_note(record.get("rerender")),
             **{name: self._spoken(record, AUDIO_TEXT[f"{name}_audio"], audio[name], manifest)
                for name in ("question", "answer")},
         })
@@ -469,6 +470,16 @@ class _Writer:
 def _write_data(path: Path, kind: str, data: Any, **extra: Any) -> None:
     payload = json.dumps({"kind": kind, **extra, "data": data}, ensure_ascii=False, separators=(",", ":"))
     path.write_text(f"soundmindReview.receive({payload});\n", encoding="utf-8")
+
+
+def _attempts_note(rerender: Any) -> str:
+    """How many times the rerender stage had the item spoken, and what each voice failed."""
+    attempts = rerender.get("attempts") if isinstance(rerender, dict) else None
+    if not isinstance(attempts, list) or len(attempts) < 2:
+        return ""
+    said = [f"{attempt.get('voice')} " + (f"failed {', '.join(attempt.get('failed_checks') or [])}"
+                                          if attempt.get("failed_checks") else "passed") for attempt in attempts]
+    return f"spoken {len(attempts)} times: " + "; ".join(said)
 
 
 def _differences(transcript: str, edits: list) -> list[list[str]]:

@@ -11,8 +11,8 @@ import importlib
 
 from soundmind_data.stage import Stage
 
-PIPELINE_STAGES = ("ingest", "curate", "reason", "split", "synthesize", "validate", "audit", "balance", "publish",
-                   "export")
+PIPELINE_STAGES = ("ingest", "curate", "reason", "split", "synthesize", "validate", "rerender", "audit", "balance",
+                   "publish", "export")
 
 
 def declaration(name: str) -> Stage:

@@ -398,6 +398,8 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
                     entry["kept_instead"] = kept_ids[overall]
                 elif "duplicate" in reasons:
                     entry["kept_instead"] = kept_ids[in_split]
+                if isinstance(item.get("rerender"), dict):  # spoken again before this: each voice, each failure
+                    entry["rerender_attempts"] = item["rerender"]["attempts"]
                 decisions.write_record(entry)
             if decision == "drop":
                 continue

@@ -35,6 +35,7 @@ from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.tts.plan import SpeakerPlan
 # The engine's names, importable from here as before (add, tests and scripts use them).
 from soundmind_data.tts.synthesizer import Cache, ItemResult, SynthesisOptions, Synthesizer
+from soundmind_data.tts.voices import split_names
 
 TASKS_PER_WORKER = 4  # how far submission runs ahead of the writer: keeps workers busy, memory bounded
 RAY_WINDOW = 1024  # manifest lines handed to Ray at a time
@@ -314,11 +315,6 @@ def real_time_factor(wall_s: float, audio_s: float) -> str:
     return f"{wall_s / audio_s:.3f}" if audio_s > 0 else "n/a"
 
 
-def split_voices(voices: Iterable[str]) -> tuple[str, ...]:
-    """Voices given repeatedly or comma-separated (`-v a -v b,c`), as one tuple."""
-    return tuple(name.strip() for names in voices for name in names.split(",") if name.strip())
-
-
 @dataclass(frozen=True)
 class SynthesizeOptions:
     voices: tuple[str, ...] = ()
@@ -341,8 +337,8 @@ def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None =
     """The synthesize stage: `out` is a folder (audio/, manifest.jsonl, failures.jsonl)."""
     if options.voices and options.voice:
         raise UsageError("--voices and --voice: give one (--voices names carry their engine: piper:joe)")
-    synthesis = SynthesisOptions(backend=options.backend, voices=split_voices(options.voices or options.voice),
-                                 test_voices=split_voices(options.test_voices), seed=options.seed,
+    synthesis = SynthesisOptions(backend=options.backend, voices=split_names(options.voices or options.voice),
+                                 test_voices=split_names(options.test_voices), seed=options.seed,
                                  device=options.device, fmt=options.format, sample_rate=options.sample_rate,
                                  target_lufs=options.target_lufs)
     shard = parse_shard(options.shard) if options.shard else None

@@ -26,8 +26,8 @@ from soundmind_data import schemas
 from soundmind_data.checks import ALL_CHECKS
 from soundmind_data.checks.audio import FAIL, PASS, SKIP, FileResult
 from soundmind_data.checks.config import CheckConfig, load_config
-from soundmind_data.checks.item import CheckedFile, ItemChecker
-from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS, voice_of
+from soundmind_data.checks.item import CheckedFile, ItemChecker, judged_entry
+from soundmind_data.corpus import AUDIO_TEXT, voice_of
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_lines, write_json
 from soundmind_data.plots import Distributions, write_plots
@@ -437,14 +437,7 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
     checked = {file.result.field: file for file in future.result()} if future else {}
     for result, _words in checked.values():
         report.add_file(line.number, record["id"], result, voice_of(record, record[result.field]))
-        if result.wer is not None:  # and what was heard, for a reviewer to read beside the text (`review`)
-            heard = {"transcript": result.transcript,
-                     **({"heard_edits": result.heard_edits} if result.heard_edits is not None else {}),
-                     **({"speech_text": result.speech_text} if result.speech_text else {})}
-            stale = {key: value for key, value in record[result.field].items() if key not in HEARD_FIELDS}
-            judged = {key: value for key, value in (("per", result.per), ("own_per", result.own_per),
-                                                    ("judge", result.judge)) if value is not None}
-            record[result.field] = {**stale, "wer": result.wer, "wer_sample_s": result.wer_sample_s, **judged, **heard}
+        record[result.field] = judged_entry(record[result.field], result)
     if checkable:
         _add_distributions(record, checked, report.distributions)
     failed_checks = report.failed_checks(line.number)

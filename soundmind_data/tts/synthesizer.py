@@ -191,8 +191,11 @@ class Synthesizer:
             self._backends[voice_name] = load_backend(voice.engine, voice.engine_voice, self.options.device)
         return self._backends[voice_name]
 
-    def process(self, line: int, record: dict[str, Any] | None, error: str | None, voice_name: str | None) -> ItemResult:
-        """One manifest line, spoken by `voice_name` (the plan's voice for it; None for a line that is an error)."""
+    def process(self, line: int, record: dict[str, Any] | None, error: str | None, voice_name: str | None,
+                file_suffix: str = "") -> ItemResult:
+        """One manifest line, spoken by `voice_name` (the plan's voice for it; None for a line that is an error).
+        `file_suffix` names files apart from the first rendering's (`question.attempt-1.flac`: a re-render never
+        changes a file that earlier manifests describe)."""
         if error is None:
             error = schemas.first_error("item", record)
         if error is not None or voice_name is None:
@@ -203,7 +206,7 @@ class Synthesizer:
         backend = self.backend(voice_name)
         result = ItemResult(line, item)
         for audio_field, text_field in AUDIO_TEXT.items():
-            name = audio_field.removesuffix("_audio")  # question, answer: the audio file's name
+            name = audio_field.removesuffix("_audio") + file_suffix  # question, answer: the audio file's name
             text = item.get(text_field)
             if text is None:  # an item without an answer: nothing to speak, and no stale audio kept
                 item.pop(audio_field, None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from dataclasses import dataclass
+from typing import Iterable
 
 from soundmind_data.errors import UsageError
 
@@ -151,3 +152,8 @@ def resolve_all(names: tuple[str, ...], engine: str | None = None) -> tuple[Voic
             if voice.name not in {known.name for known in voices}:
                 voices.append(voice)
     return tuple(voices)
+
+
+def split_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Voice names given repeatedly or comma-separated (`--voices a --voices b,c`), as one tuple."""
+    return tuple(name.strip() for group in names for name in group.split(",") if name.strip())

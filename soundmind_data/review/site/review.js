@@ -187,7 +187,7 @@ function withChunk(chunk, done) {
 
 function detail(row, item) {
   const facts = [item.source && `from ${item.source}`, item.old_label && `label was ${item.old_label}`,
-                 row.dropped_by && `dropped by ${row.dropped_by}`, item.note].filter(Boolean);
+                 row.dropped_by && `dropped by ${row.dropped_by}`, item.rerender, item.note].filter(Boolean);
   return element("div", {class: "spoken"}, element("p", {class: "facts"}, facts.join(" · ")),
                  spoken("Question", item.question), spoken("Answer", item.answer));
 }

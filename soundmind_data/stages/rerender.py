@@ -1,0 +1,197 @@
+"""Rerender: an item whose audio failed a check is spoken again, by another voice of its split, and judged again, up
+to `attempts` times, before curate drops it.
+
+Reads a `validate --out` manifest (each item's `failed_checks`). An item that failed an audio check (a file, signal,
+speaking-rate or ASR check; not an annotation check, which new audio cannot mend) is synthesised again with the next
+voice its split already has (so a test split held for its own voices stays speaker-disjoint; `voices` names others),
+into files of their own (`audio/<split>/<id>/question.attempt-N.flac`: files that earlier manifests describe never
+change), and its audio is judged again by the same checks and the same judge as validate. The first attempt that
+passes every check stands; after the last, the item keeps its first audio and its failures, for curate to drop.
+Every item that needed it carries `rerender`: each attempt's voice and the checks it failed, the first being the
+audio validate judged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soundmind_data.checks import ANNOTATION_CHECKS
+from soundmind_data.checks.config import load_config
+from soundmind_data.checks.item import ItemChecker, judged_entry
+from soundmind_data.corpus import voice_of
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines, write_json
+from soundmind_data.speech_text import prepare_normaliser
+from soundmind_data.stage import MANIFEST, SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.tts.audio import FORMATS
+from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
+from soundmind_data.tts.voices import resolve_all, split_names
+
+
+@dataclass(frozen=True)
+class RerenderOptions:
+    attempts: int = field(default=2, metadata={"min": 0})
+    voices: tuple[str, ...] = ()
+    asr: str = "whisper"
+    asr_model: str | None = None
+    device: str = "cpu"
+    config: Path | None = None
+    cache: Path | None = None
+
+
+@dataclass
+class RerenderReport(StageReport):
+    manifest: str
+    out: str
+    items: int = 0
+    failed: int = 0  # items that came in with failed audio checks
+    mended: dict[int, int] = field(default_factory=dict)  # attempts it took -> items that then passed
+    still_failing: list[str] = field(default_factory=list)  # ids
+    synthesized: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.still_failing
+
+    @property
+    def set_aside(self) -> int:
+        return len(self.still_failing)
+
+    def summary(self) -> Summary:
+        mended = ", ".join(f"{count} after {attempts} attempt{'s' * (attempts > 1)}"
+                           for attempts, count in sorted(self.mended.items())) or "none"
+        return Summary(err=[f"rerender: {self.items} items, {self.failed} with failed audio: mended {mended}; "
+                            f"{len(self.still_failing)} still failing (curate drops them) -> {self.out}; "
+                            f"{self.synthesized} files synthesised in {self.wall_s:.1f} s"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"manifest": self.manifest, "out": self.out, "items": self.items, "failed": self.failed,
+                "mended": {str(attempts): count for attempts, count in sorted(self.mended.items())},
+                "still_failing": self.still_failing, "synthesized": self.synthesized}
+
+
+def _audio_failures(record: dict[str, Any]) -> list[str]:
+    return [check for check in record.get("failed_checks") or [] if check not in ANNOTATION_CHECKS]
+
+
+def _split_voices(manifest: Path) -> dict[str, list[str]]:
+    """The voices each split is spoken by, in order of first use."""
+    voices: dict[str, list[str]] = {}
+    for line in iter_lines(manifest):
+        record = line.record
+        if isinstance(record, dict) and isinstance(record.get("question_audio"), dict):
+            named = voices.setdefault(str(record.get("split")), [])
+            voice = voice_of(record, record["question_audio"])
+            if voice not in named:
+                named.append(voice)
+    return voices
+
+
+def next_voices(current: str, split_voices: list[str], extra: tuple[str, ...], attempts: int) -> list[str]:
+    """The voices to try, in turn: the split's others after `current` (cycling), then `extra`; the same voice again
+    when there is no other (an engine with random noise then says it differently)."""
+    others = split_voices[split_voices.index(current) + 1:] + split_voices[:split_voices.index(current)] \
+        if current in split_voices else list(split_voices)
+    pool = [voice for voice in dict.fromkeys(others + list(extra)) if voice != current] or [current]
+    return [pool[attempt % len(pool)] for attempt in range(attempts)]
+
+
+def run(manifest: Path, out: Path, options: RerenderOptions, *, report: Path | None = None,
+        progress: Progress = SILENT) -> RerenderReport:
+    """The rerender stage: `out` is the manifest again, failed items spoken anew where another voice passes."""
+    from soundmind_data.checks.asr import BACKENDS, load_backend
+
+    if options.asr not in BACKENDS:
+        raise UsageError(f"--asr {options.asr}: expected one of {', '.join(BACKENDS)}")
+    if not Path(manifest).is_file():
+        raise UsageError(f"{manifest}: no such file")
+    if Path(out).resolve().parent != Path(manifest).resolve().parent:
+        raise UsageError(f"--out {out}: must be in the manifest's folder (audio paths are relative to it)")
+    config = load_config(options.config)
+    extra_voices = tuple(voice.name for voice in resolve_all(split_names(options.voices)))  # an unknown voice is a usage error now, not a failure per item
+    folder = Path(manifest).parent
+    started = time.monotonic()
+    result = RerenderReport(str(manifest), str(out))
+    split_voices = _split_voices(manifest)
+    checker = ItemChecker(folder, config, options.asr, options.asr_model, options.device,
+                          asr_engine=load_backend(options.asr, options.asr_model, options.device, config.asr_hotwords))
+    synthesizers: dict[tuple, Synthesizer] = {}  # per (format, rate, loudness) of the audio being replaced
+    cache = Cache(Path(options.cache) if options.cache else folder / ".cache")
+    prepare_normaliser()
+    progress.start("rerender", total=count_lines(manifest))
+    with AtomicWriter(out) as writer:
+        for line in iter_lines(manifest):
+            if line.error is not None:
+                raise DataError(f"{manifest}:{line.number}: {line.error}")
+            record = line.record
+            result.items += 1
+            if _audio_failures(record) and options.attempts:
+                result.failed += 1
+                record = _rerender(record, line.number, split_voices, extra_voices, options, checker, synthesizers,
+                                   cache, result)
+                progress.note(f"{manifest}:{line.number}: {record['id']}: "
+                              + ("still failing" if _audio_failures(record) else "mended")
+                              + f" after {len(record['rerender']['attempts']) - 1} attempt(s)")
+            writer.write_record(record)
+            progress.advance()
+    result.wall_s = time.monotonic() - started
+    if report:
+        write_json(report, result.to_json())
+    return result
+
+
+def _rerender(record: dict[str, Any], line: int, split_voices: dict[str, list[str]], extra_voices: tuple[str, ...],
+              options: RerenderOptions,
+              checker: ItemChecker, synthesizers: dict[tuple, Synthesizer], cache: Cache,
+              result: RerenderReport) -> dict[str, Any]:
+    first = record["question_audio"]
+    current = voice_of(record, first)
+    attempts = [{"voice": current, "failed_checks": _audio_failures(record)}]
+    for number, voice in enumerate(next_voices(current, split_voices.get(record["split"], []), extra_voices,
+                                               options.attempts), start=1):
+        try:
+            synthesizer = _synthesizer(first, voice, options, cache, checker.manifest_dir, synthesizers)
+        except UsageError:  # a voice no engine has here (audio made elsewhere, or before voices were named)
+            attempts.append({"voice": voice, "failed_checks": ["synthesis"]})
+            continue
+        spoken = synthesizer.process(line, {key: value for key, value in record.items()
+                                            if key not in ("failed_checks", "rerender")}, None, voice,
+                                     file_suffix=f".attempt-{number}")
+        result.synthesized += spoken.synthesized
+        if spoken.item is None:  # the voice could not say it: that is this attempt's failure
+            attempts.append({"voice": voice, "failed_checks": ["synthesis"]})
+            continue
+        item = spoken.item
+        failed = []
+        for checked in checker(item):
+            item[checked.result.field] = judged_entry(item[checked.result.field], checked.result)
+            failed += checked.result.failed_checks
+        attempts.append({"voice": voice, "failed_checks": list(dict.fromkeys(failed))})
+        if not failed:
+            result.mended[number] = result.mended.get(number, 0) + 1
+            return {**item, "failed_checks": [check for check in record["failed_checks"] if check in ANNOTATION_CHECKS],
+                    "rerender": {"attempts": attempts}}
+    result.still_failing.append(record["id"])
+    return {**record, "rerender": {"attempts": attempts}}
+
+
+def _synthesizer(audio: dict[str, Any], voice: str, options: RerenderOptions, cache: Cache, folder: Path,
+                 synthesizers: dict[tuple, Synthesizer]) -> Synthesizer:
+    """An engine that makes files like `audio` (format, rate, loudness target) in `voice`."""
+    extension = Path(audio["path"]).suffix.lstrip(".")
+    fmt = next((name for name, (_, _, ext) in FORMATS.items() if ext == extension), "flac")
+    shape = (voice, fmt, audio["sample_rate"], audio.get("loudness_target_lufs", -23.0))
+    if shape not in synthesizers:
+        synthesis = SynthesisOptions(voices=(voice,), device=options.device, fmt=fmt, sample_rate=audio["sample_rate"],
+                                     target_lufs=shape[3])
+        synthesis.check()
+        synthesizers[shape] = Synthesizer(synthesis, folder, cache)
+        cache.prepare()
+    return synthesizers[shape]
+
+
+STAGE = Stage("rerender", run, RerenderOptions, report=True, output=MANIFEST)
