@@ -55,7 +55,7 @@ def build_corpus(folder: Path, items: int, answer_words: int) -> tuple[Path, Pat
             heard = [w if rng.random() > 0.02 else "mm" for w in words]
             record = item(f"i{n:05d}", split=("train", "dev", "test")[n % 3], label=n % 2,
                           conclusion=f"Claim number {n}", answer=" ".join(words) + ". Answer: entailed.",
-                          failed_checks=["asr_wer"] if n in dropped and n % 20 == 0 else [])
+                          failed_checks=["asr_per"] if n in dropped and n % 20 == 0 else [])
             question = record["question_text"].lower().split()
             spoken = {"question": (question, question, None),
                       "answer": (words, heard, " ".join(words).replace("1998", "nineteen ninety-eight"))}
@@ -71,7 +71,7 @@ def build_corpus(folder: Path, items: int, answer_words: int) -> tuple[Path, Pat
                     **({"speech_text": speech_text} if speech_text else {})}
             validated.write(orjson.dumps(record) + b"\n")
             if n in dropped:
-                reasons = ["asr_wer"] if record["failed_checks"] else ["duplicate"]
+                reasons = ["asr_per"] if record["failed_checks"] else ["duplicate"]
                 decisions.write(orjson.dumps({"id": record["id"], "split": record["split"], "line": n + 1,
                                               "decision": "drop", "reasons": reasons}) + b"\n")
             else:
