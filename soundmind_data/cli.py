@@ -91,7 +91,7 @@ def validate(
     asr: Optional[str] = typer.Option(None, "--asr", help="ASR round trip (implies --audio): whisper (Whisper tiny.en, bundled and offline; the judge to use) or pocketsphinx (hears logic poorly)."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model for --asr whisper: a CTranslate2 folder or a name in the Hugging Face cache (e.g. large-v3 with --device cuda); never downloaded."),
     device: str = typer.Option("cpu", "--device", help="Where the ASR runs: cpu or cuda."),
-    max_per: Optional[float] = typer.Option(None, "--max-per", help="The gate: fail audio whose phoneme error rate, over the whole file or over the stretch holding the item's own words, is above this (default: 0.15 whisper, 0.35 pocketsphinx)."),
+    max_per: Optional[float] = typer.Option(None, "--max-per", help="The gate: fail audio whose phoneme error rate, over the whole file or over the stretch holding the item's own words, is above this (default: 0.10 whisper, 0.35 pocketsphinx)."),
     max_wer: Optional[float] = typer.Option(None, "--max-wer", help="Also fail audio whose word error rate is above this (default: none for whisper, 0.5 pocketsphinx)."),
     strict: bool = typer.Option(False, "--strict", help="Fail items whose answer's final verdict disagrees with the label."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds (see schemas/checks-config.schema.json)."),
@@ -344,12 +344,14 @@ def publish(
     revision: Optional[str] = typer.Option(None, "--revision", help="Branch to commit to, created if missing (default: main)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and check everything, name the repo in the card, upload nothing."),
     allow_flagged: bool = typer.Option(False, "--allow-flagged", help="Publish even what the audit flags (answers against their label or missing, duplicates, cross-split leaks); the card says so."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Build in a --local-dir that holds files of its own (not an earlier publish), replacing its data/, plots/ and README.md."),
 ) -> None:
     """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
     decodes them, and upload them to the Hub.
 
     --local-dir alone builds the folder and uploads nothing; --repo-id uploads (building in --local-dir or in a
-    temporary folder beside the manifest). A manifest the audit flags (answers against their label or missing,
+    temporary folder beside the manifest). A --local-dir that holds files is refused unless it is an earlier
+    publish's or --overwrite is given. A manifest the audit flags (answers against their label or missing,
     duplicates, cross-split leaks) is refused unless --allow-flagged. Re-running after an interruption uploads only
     what is missing. The token comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the audit, the
     check or the upload fails.
@@ -359,7 +361,7 @@ def publish(
     from soundmind_data.stages.publish import PublishOptions
 
     options = PublishOptions(repo_id=repo_id, private=private, max_shard_size=max_shard_size, revision=revision,
-                             dry_run=dry_run, allow_flagged=allow_flagged)
+                             dry_run=dry_run, allow_flagged=allow_flagged, overwrite=overwrite)
     _run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]]))
 
 
@@ -367,8 +369,9 @@ def publish(
 def export_command(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio."),
     fmt: str = typer.Option(..., "--format", "-f", help="soundmind-folders (original SoundMind layout) or verl (RL parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write; its split folders/files are replaced."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write; its split folders/files and audio/ are replaced (a folder with files of its own, not an earlier export, only with --overwrite)."),
     modality: str = typer.Option("both", "--modality", help="verl only: what the prompt carries: audio, text or both."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds files of its own (not an earlier export), replacing its split folders/files and audio/."),
 ) -> None:
     """Write the corpus in layouts other tools read: the original SoundMind folders
     (<split>/<id>/question.wav, answer_<label>.wav, annotation.json, <split>/metadata.jsonl) or verl's RL parquet
@@ -380,7 +383,7 @@ def export_command(
     """
     from soundmind_data.stages.export import ExportOptions
 
-    _run_stage("export", manifest, out, ExportOptions(fmt, modality))
+    _run_stage("export", manifest, out, ExportOptions(fmt, modality, overwrite))
 
 
 @app.command("add")
@@ -472,15 +475,31 @@ def speech_text_command(
     This is the text synthesize speaks and validate --asr compares transcripts with: logic symbols, markdown,
     numbers, dates, times, money, measures and abbreviations read as words. Characters left unreadable (CJK,
     symbols without a reading) are listed on stderr, and the exit code is then 1: synthesize would refuse the item.
+    A stdin line that is not UTF-8 text stops it, named on stderr, with exit code 1.
 
     Example: echo 'If R → W and ¬W, then ¬R (since 2020-01-05, £3.50).' | soundmind-data speech-text
     """
+    from soundmind_data.errors import DataError
     from soundmind_data.speakable import describe, unspeakable_chars
     from soundmind_data.speech_text import normaliser_note, to_speech_text
 
+    def stdin_lines():
+        # Bytes decoded here, line by line: sys.stdin would hand on undecodable bytes as surrogates (or raise
+        # mid-iteration), and the normaliser crashes on them; a stream that is not UTF-8 is not worth reading on.
+        for number, raw in enumerate(sys.stdin.buffer, start=1):
+            try:
+                yield raw.rstrip(b"\r\n").decode("utf-8")
+            except UnicodeDecodeError as bad:
+                raise DataError(f"<stdin>:{number}: not UTF-8 text (byte {bad.start + 1} of the line)") from None
+
+    if text is not None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # argument bytes that are not UTF-8 arrive as lone surrogates
+            raise UsageError("TEXT: not UTF-8 text") from None
     if note := normaliser_note():
         err(note)
-    lines = [text] if text is not None else (line.rstrip("\r\n") for line in sys.stdin)
+    lines = [text] if text is not None else stdin_lines()
     found = 0
     for number, line in enumerate(lines, start=1):
         speech = to_speech_text(line)
@@ -581,6 +600,7 @@ def sources_fetch(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to download into (default: data/SOURCE, where pipelines/soundmind.yaml looks)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", envvar="SOUNDMIND_DATA_SOURCES_URL", help="Base URL serving MIRROR/SOURCE/FILE instead of the upstream hosts (or set $SOUNDMIND_DATA_SOURCES_URL)."),
     retries: int = typer.Option(3, "--retries", min=0, help="Resumed attempts after a transfer breaks off, per file."),
+    time_limit: float = typer.Option(1800.0, "--time-limit", min=0.1, metavar="SECONDS", help="Most seconds one file may take, retries included; a file not complete by then fails and the next run resumes it."),
 ) -> None:
     """Download the upstream source files, check them and place them atomically.
 
@@ -588,18 +608,20 @@ def sources_fetch(
 
     soundmind: the SoundMind dataset's train/dev/test metadata.jsonl from the Hugging Face Hub (MIT).
 
-    A file already there and matching its digest is not downloaded again; an interrupted download resumes.
+    A file already there and matching its digest is not downloaded again; an interrupted download resumes (from the start when the file changed upstream meanwhile).
+
+    A file that takes longer than --time-limit, or is bigger than its known size (else 256 MiB), fails and is not recorded.
 
     A file with no pinned sha256 is trusted on first use: its digest goes to OUT/sources.lock.json, and later fetches must match it.
 
-    Exit code 1 when a file fails its digest (it is removed) or cannot be downloaded, 2 for usage errors.
+    Exit code 1 when a file fails its digest (it is removed), its time limit or its size limit, or cannot be downloaded, 2 for usage errors.
 
     Example: soundmind-data sources fetch logiqa2-nli --out data/logiqa2-nli
     """
     from soundmind_data.sources import fetch
 
     with Bars() as bars:
-        report = fetch(names, out, mirror=mirror, retries=retries, progress=bars)
+        report = fetch(names, out, mirror=mirror, retries=retries, time_limit_s=time_limit, progress=bars)
     show(report)
     if not report.ok:
         raise typer.Exit(1)
@@ -611,10 +633,12 @@ def sources_list() -> None:
 
     Example: soundmind-data sources list
     """
+    from soundmind_data.redact import redact
     from soundmind_data.sources import SOURCES
     from soundmind_data.table import format_table
 
-    rows = [(source.name, file.name, source.licence, file.sha256 or "not pinned", source.upstream_url(file))
+    # Redacted: the Hub URLs follow HF_ENDPOINT, which may hold a password.
+    rows = [(source.name, file.name, source.licence, file.sha256 or "not pinned", redact(source.upstream_url(file)))
             for source in SOURCES.values() for file in source.files]
     typer.echo(format_table(("source", "file", "licence", "sha256", "url"), rows))
 

@@ -7,12 +7,15 @@ as FLAC bytes and the Hugging Face features in each file's schema metadata (so `
 rows per split) is ever in memory, whatever the corpus size.
 
 Shards are byte-for-byte reproducible from the same manifest and audio, so republishing re-uploads only what changed.
+A folder is rebuilt beside its old contents (in `.building/`) and swapped in by renames, so that whenever the folder
+holds a `data/` it is a whole one, and whenever it holds a card the card describes that `data/`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 from collections import Counter
 from contextlib import contextmanager
@@ -25,7 +28,7 @@ import pyarrow.parquet as pq
 import soundfile
 
 from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS, DATA_DIR, ID_PATTERN, SPLIT_PATTERN, split_sort_key, voice_of
+from soundmind_data.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, ID_PATTERN, SPLIT_PATTERN, split_sort_key, voice_of
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.labels import LABEL_NAMES
@@ -41,6 +44,8 @@ DEFAULT_MAX_SHARD_SIZE = "500MB"
 FLAC_MAGIC = b"fLaC"
 # Licences by voice name, whether or not the voice is installed here: publishing needs no TTS engine.
 CATALOG_VOICES = {voice.name: voice for voice in CATALOG}
+STAGING = ".building"  # the folder's next contents, written beside its current ones
+REPLACED = ".replaced"  # its previous contents, moved aside until the new ones are in place, then deleted
 
 
 def features():
@@ -375,25 +380,23 @@ def parse_size(text: str) -> int:
     return size
 
 
-def build_folder(
+def build_shards(
     manifest: str | Path,
     folder: str | Path,
     *,
     max_shard_size: str | int = DEFAULT_MAX_SHARD_SIZE,
     on_item: Callable[[], None] | None = None,
 ) -> BuildResult:
-    """Write `folder/data/*.parquet` from `manifest` (the card is written separately, from the result).
-
-    Shards are built in `folder/.building/` and only replace `folder/data/` once every split is complete, so an
-    interrupted build leaves the previous folder intact.
-    """
+    """Write the shards of `manifest` into `folder/.building/data/`, leaving the folder's own `data/` as it is until
+    `replace_contents` puts them in its place (an interrupted build leaves the previous folder intact). The result's
+    files are named as they will be in `folder`."""
     manifest, folder = Path(manifest), Path(folder)
     max_bytes = max_shard_size if isinstance(max_shard_size, int) else parse_size(max_shard_size)
     root = manifest.parent
-    staging = folder / ".building"
+    staging = folder / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        staging.mkdir(parents=True)
+        (staging / DATA_DIR).mkdir(parents=True)
     except OSError as exc:
         raise UsageError(f"{folder}: cannot create folder: {exc.strerror}") from None
     schema = arrow_schema()
@@ -411,7 +414,7 @@ def build_folder(
             size = row_bytes(row)
             split = item["split"]
             if split not in writers:
-                writers[split] = SplitWriter(staging, split, schema, max_bytes)
+                writers[split] = SplitWriter(staging / DATA_DIR, split, schema, max_bytes)
                 result.splits[split] = SplitStats()
             writers[split].write(row, size, where)
             result.splits[split].add(row, size)
@@ -432,10 +435,41 @@ def build_folder(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     result.splits = {split: result.splits[split] for split in sorted(result.splits, key=split_sort_key)}
-    data = folder / DATA_DIR
-    shutil.rmtree(data, ignore_errors=True)
-    staging.replace(data)
     result.files = [f"{DATA_DIR}/{name}" for stats in result.splits.values() for name in stats.shards]
+    return result
+
+
+def replace_contents(folder: Path, names: tuple[str, ...]) -> Path:
+    """Put what `folder/.building/` holds in place of the folder's entries `names` (an entry it does not hold is
+    removed from the folder), and take the folder's card away: it describes the old shards. Returns the folder the old entries were moved to, for the
+    caller to delete once the new card is written.
+
+    Every step is a rename, so a process killed at any moment leaves `data/` whole, old or new (it is missing only
+    between two renames), and never a card beside shards it does not describe; the next call deletes what such a run
+    left aside."""
+    staging, old = folder / STAGING, folder / REPLACED
+    shutil.rmtree(old, ignore_errors=True)  # left by a run killed before it had deleted it: the folder is whole
+    old.mkdir()
+    for name in (CARD_FILE, *names):
+        if os.path.lexists(folder / name):
+            (folder / name).replace(old / name)
+        if name != CARD_FILE and os.path.lexists(staging / name):
+            (staging / name).replace(folder / name)
+    staging.rmdir()
+    return old
+
+
+def build_folder(
+    manifest: str | Path,
+    folder: str | Path,
+    *,
+    max_shard_size: str | int = DEFAULT_MAX_SHARD_SIZE,
+    on_item: Callable[[], None] | None = None,
+) -> BuildResult:
+    """Write `folder/data/*.parquet` from `manifest`, replacing the folder's shards once the new ones are complete
+    and removing the card that described the old ones (the card is written separately, from the result)."""
+    result = build_shards(manifest, folder, max_shard_size=max_shard_size, on_item=on_item)
+    shutil.rmtree(replace_contents(Path(folder), (DATA_DIR,)))
     return result
 
 

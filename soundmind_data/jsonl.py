@@ -7,6 +7,7 @@ half-written file that later looks valid.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import stat
@@ -17,6 +18,8 @@ import orjson
 
 from soundmind_data import tempfiles
 from soundmind_data.errors import UsageError
+
+BOM = codecs.BOM_UTF8
 
 
 class Line(NamedTuple):
@@ -31,15 +34,20 @@ class Line(NamedTuple):
     error: str | None = None
 
 
-def _open(path: Path):
+def _open(path: Path, *, skip_bom: bool = True):
+    """The file for reading lines; with `skip_bom`, past a UTF-8 byte-order mark at its start (what Windows editors
+    write: orjson refuses it, which would cost the first line). Checked once per file, so lines stay as cheap."""
     try:
-        return path.open("rb")
+        handle = path.open("rb")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, expected a JSONL file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
+    if skip_bom and handle.peek(len(BOM)).startswith(BOM):
+        handle.read(len(BOM))
+    return handle
 
 
 def _decode(raw: bytes) -> tuple[Any, str | None]:
@@ -57,13 +65,15 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
     return record, None
 
 
-def iter_lines(path: str | Path) -> Iterator[Line]:
+def iter_lines(path: str | Path, *, skip_bom: bool = True) -> Iterator[Line]:
     """Yield every non-blank line of a JSONL file, decoded, or with the reason it is not a JSON object.
 
-    Invalid UTF-8 and malformed JSON are per-line errors, never exceptions: one bad line must not cost the rest.
+    Invalid UTF-8 and malformed JSON are per-line errors, never exceptions: one bad line must not cost the rest. A
+    byte-order mark at the start is skipped unless `skip_bom` is false; CRLF line ends need nothing (JSON allows a
+    CR after the object).
     """
     path = Path(path)
-    with _open(path) as handle:
+    with _open(path, skip_bom=skip_bom) as handle:
         for number, raw in enumerate(handle, start=1):
             if raw.isspace():
                 continue
@@ -97,10 +107,14 @@ def iter_checked(path: str | Path) -> Iterator[tuple[int, bytes, dict[str, Any]]
 
 def iter_manifest_lines(path: str | Path) -> Iterator[Line]:
     """Yield the decoded lines of a manifest we wrote ourselves, with their numbers for error messages; a line that is
-    not a JSON object is a hard error naming file and line."""
+    not a JSON object is a hard error naming file and line.
+
+    A byte-order mark is such an error too: the second passes of split and balance read a manifest's raw lines
+    again, and would choke on one that the first pass skipped. Ours never start with one.
+    """
     from soundmind_data.errors import DataError
 
-    for line in iter_lines(path):
+    for line in iter_lines(path, skip_bom=False):
         if line.error:
             raise DataError(f"{line.file}:{line.number}: {line.error}")
         yield line

@@ -3,7 +3,9 @@
 A manifest's audio paths are relative to its folder, the corpus folder, and nothing a manifest says may make a stage
 read outside it: not an absolute path, not a `..`, not a symlink that points out (the item schema refuses the first
 two; only resolving the path catches the third). And a stage that writes a folder replaces whole folders in it
-(export's `audio/` and split folders, publish's `data/`), so that folder must not be the corpus it is made from.
+(export's `audio/` and split folders, publish's `data/`), so that folder must not be the corpus it is made from, nor
+a folder of the user's: only a new or empty one, or an earlier output of the same command, which says so by a marker
+file.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from soundmind_data import __version__
 from soundmind_data.corpus import AUDIO_DIR
 from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import write_json
 
 
 class UnsafePath(ValueError):
@@ -46,3 +50,29 @@ def check_output_folder(out: Path, manifest: Path, flag: str) -> None:
     if target.is_relative_to(corpus / AUDIO_DIR):
         raise UsageError(f"{flag} {out}: lies in the audio folder of the corpus being read ({manifest}); writing "
                          f"there would replace its audio: choose another folder")
+
+
+def output_marker(command: str) -> str:
+    """The name of the file that marks a folder as `command`'s output."""
+    return f".soundmind-data-{command}"
+
+
+def check_output_owner(out: Path, command: str, flag: str, *, overwrite: bool) -> None:
+    """Refuse an output folder that holds anything and is not an earlier output of `command` (publish, export: they
+    replace whole folders in it, which may be the user's own `data/` or `audio/`), unless `overwrite`. Touches
+    nothing; `flag` is the option that named the folder, for the message."""
+    try:
+        entries = os.listdir(out)
+    except OSError:  # missing (it will be made), or not a folder at all: making it says why that fails
+        return
+    marker = output_marker(command)
+    if entries and marker not in entries and not overwrite:
+        raise UsageError(f"{flag} {out}: holds files and is not the output of an earlier {command} (no {marker} in "
+                         f"it), and {command} would replace folders in it: choose a new or empty folder, or pass "
+                         f"--overwrite to replace them")
+
+
+def mark_output(out: Path, command: str) -> None:
+    """Mark `out` as `command`'s output before anything else is written there, so that its next run (a pipeline's
+    re-run, a run after a kill) replaces it without --overwrite."""
+    write_json(out / output_marker(command), {"command": command, "version": __version__})

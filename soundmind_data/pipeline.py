@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from soundmind_data import __version__, schemas
+from soundmind_data import __version__, yamlfile
 from soundmind_data.corpus import (AUDIO_DIR, AUDIO_FIELDS, CARD_FILE, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR, RUN_LOG,
                                    STATE_FILE, LabelCounts, in_workdir)
 from soundmind_data.errors import DataError, UsageError
@@ -136,17 +134,8 @@ class RunSummary:
 
 def load_pipeline(path: str | Path) -> Pipeline:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    problem = schemas.first_error("pipeline", data)
-    if problem:
-        raise UsageError(f"{path}: {problem}")
+    data = yamlfile.load(path)
+    yamlfile.check(path, "pipeline", data)
     stages, seen = [], set()
     for index, entry in enumerate(data["stages"], start=1):
         name = entry.get("name") or entry["stage"]
@@ -190,7 +179,7 @@ def with_overrides(pipeline: Pipeline, *, sets: list[str] = (), skip: list[str] 
         stage = pipeline.stage_named(name)
         if stage.name not in stages:
             raise UsageError(f"--set {assignment!r}: stage {name!r} is skipped")
-        stage.options[option.replace("-", "_")] = yaml.safe_load(raw) if raw else ""
+        stage.options[option.replace("-", "_")] = yamlfile.parse_value(raw, f"--set {target}") if raw else ""
     if limit is not None:
         pipeline.stages[0].options["limit"] = limit
     return Pipeline(pipeline.path, pipeline.name, list(stages.values()))

@@ -5,7 +5,13 @@ its size and sha256. A download goes to a temp file in the output folder (named 
 every temp of this project is: `tempfiles`) and is renamed into place only once complete and checked, so a file in
 the folder is always a whole one. A download cut off (a dropped connection, Ctrl-C, a killed process) leaves its temp
 behind; the next attempt, in this run or a later one, takes it over and asks only for the rest (an HTTP Range
-request). A complete file is not downloaded again.
+request), provided it is still the same file upstream: the resume carries the validator (ETag or Last-Modified) of
+the response the first part came from, kept in a temp beside the partial (`_state_path`), and the total length must
+not have changed; otherwise the file is downloaded again from the start. A complete file is not downloaded again.
+
+Bounds: a file may take `time_limit_s` (retries included; `--time-limit`, default 30 minutes) and have its size in
+the table, or else its source's `max_size` (256 MiB, far above any real file of these sources). A file past either
+fails; nothing of it is recorded. A slow one keeps what arrived for the next run, an oversized one is removed.
 
 Digests: a file whose sha256 is pinned in the table must match it, or it is removed and the fetch fails. A file
 with no pinned digest is trusted on first use: the digest seen is recorded in `DIR/sources.lock.json` and every later
@@ -13,14 +19,20 @@ fetch into that folder must see it again. The lock file also records each file's
 
 `mirror` replaces the upstream hosts by one base URL laid out as `BASE/<source>/<file name>` (the layout the output
 folders have), for machines behind a proxy cache and for the tests, which serve fixture files on 127.0.0.1. The
-library never prints: progress goes through `stage.Progress`, and the report's `summary()` is what the CLI shows.
+Hub files follow HF_ENDPOINT; a user name and password in it are sent as HTTP Basic auth and shown as *** wherever a
+URL is shown or recorded. The library never prints: progress goes through `stage.Progress`, and the report's
+`summary()` is what the CLI shows.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -34,6 +46,7 @@ from soundmind_data import __version__, tempfiles
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import write_json
+from soundmind_data.redact import redact
 from soundmind_data.stage import SILENT, Progress, Summary
 from soundmind_data.table import format_table
 
@@ -41,6 +54,9 @@ MIRROR_ENV = "SOUNDMIND_DATA_SOURCES_URL"
 LOCK_NAME = "sources.lock.json"
 README_HINT = 'see README "Sources"'
 BLOCK = 1 << 16
+MAX_SIZE = 256 << 20  # bytes a file may have when the table does not give its size: an endless body stops here
+TIME_LIMIT_S = 1800.0  # seconds one file may take, retries included (--time-limit)
+RESUME = ".resume"  # a partial of NAME keeps its resume state in a temp of NAME.resume (see _state_path)
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,7 @@ class Source:
     homepage: str
     licence: str
     files: tuple[SourceFile, ...]
+    max_size: int = MAX_SIZE  # bytes any of its files may have where the file's own size is not known
 
     def upstream_url(self, file: SourceFile) -> str:
         if self.hub == "github":
@@ -146,6 +163,10 @@ class _Unreachable(Exception):
     """No connection to the host at all."""
 
 
+class _TooBig(Exception):
+    """The server announced, or sent, more bytes than the file may have."""
+
+
 def resolve(names: Sequence[str] | None, sources: Mapping[str, Source] | None = None) -> list[Source]:
     sources = SOURCES if sources is None else sources
     names = list(dict.fromkeys(names or sources))
@@ -167,13 +188,14 @@ def check_mirror(mirror: str | None) -> str | None:
 
 
 def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str | None = None, retries: int = 3,
-          retry_wait_s: float = 1.0, timeout_s: float = 60.0, progress: Progress = SILENT,
-          sources: Mapping[str, Source] | None = None) -> FetchReport:
+          retry_wait_s: float = 1.0, read_timeout_s: float = 60.0, time_limit_s: float = TIME_LIMIT_S,
+          progress: Progress = SILENT, sources: Mapping[str, Source] | None = None) -> FetchReport:
     """Download the files of the named sources (all when none are named) into `out` (default `data/<source>`).
 
-    Returns a report with one line per file; a file that failed its digest or size check is removed and marked
-    failed (the report's `ok` is then false). No connection to a host at all, or a transfer that keeps breaking
-    off after `retries` resumed attempts, stops the fetch with a DataError naming the host and what to do.
+    Returns a report with one line per file; a file that failed its digest or size check, was bigger than it may be
+    or not complete within `time_limit_s` is marked failed (the report's `ok` is then false) and not recorded. No
+    connection to a host at all, or a transfer that keeps breaking off after `retries` resumed attempts, stops the
+    fetch with a DataError naming the host and what to do. `read_timeout_s` bounds each wait for the server.
     """
     mirror = check_mirror(mirror)
     chosen = resolve(names, sources)
@@ -194,11 +216,12 @@ def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str |
             url = source.url(file, mirror)
             recorded = lock.get(source.name, {}).get(file.name, {})
             result = _fetch_file(source, file, folder, url, recorded.get("sha256"), retries=retries,
-                                 retry_wait_s=retry_wait_s, timeout_s=timeout_s, progress=progress)
+                                 retry_wait_s=retry_wait_s, read_timeout_s=read_timeout_s,
+                                 time_limit_s=time_limit_s, progress=progress)
             report.files.append(result)
             if result.status != "failed":
                 lock.setdefault(source.name, {})[file.name] = {
-                    "url": source.upstream_url(file), "size": result.size, "sha256": result.sha256,
+                    "url": redact(source.upstream_url(file)), "size": result.size, "sha256": result.sha256,
                     "pinned_upstream": file.sha256 is not None}
                 write_json(lock_path, lock)
     return report
@@ -227,11 +250,12 @@ def _problem(file: SourceFile, size: int, sha256: str, expected: str | None) -> 
 
 
 def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, recorded: str | None, *, retries: int,
-                retry_wait_s: float, timeout_s: float, progress: Progress) -> FetchedFile:
+                retry_wait_s: float, read_timeout_s: float, time_limit_s: float, progress: Progress) -> FetchedFile:
     target = folder / file.name
     expected = file.sha256 or recorded
     pin = "pinned" if file.sha256 else "recorded" if recorded else "first use"
-    result = FetchedFile(source.name, file.name, target, url, "present", pin=pin)
+    shown = redact(url)  # the URL as messages and the report show it: an HF_ENDPOINT's password is sent, never shown
+    result = FetchedFile(source.name, file.name, target, shown, "present", pin=pin)
     if os.path.lexists(target):
         if not target.is_file():  # a folder, a FIFO, a device, a dangling link: never read it or rename over it
             raise UsageError(f"{target}: exists and is not a regular file; refusing to replace it")
@@ -245,49 +269,66 @@ def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, record
     result.resumed_from = partial.stat().st_size
     if result.resumed_from:
         progress.note(f"{source.name}/{file.name}: resuming an interrupted download at byte {result.resumed_from:,}")
-    attempt = 0
-    while True:
-        try:
-            _download(url, partial, f"{source.name}/{file.name}", timeout_s=timeout_s, progress=progress)
-            break
-        except _Unreachable as exc:
-            if not partial.stat().st_size:
-                partial.unlink()  # nothing to resume
-            raise DataError(f"cannot reach {urllib.parse.urlsplit(url).netloc}: {exc}; download the files by hand "
-                            f"into {folder} ({README_HINT})") from None
-        except _Interrupted as exc:
-            attempt += 1
-            if attempt > retries:
-                raise DataError(f"{url}: {exc} ({retries} resumed attempts failed too); the "
-                                f"{partial.stat().st_size:,} bytes received are kept: run the same command again "
-                                f"to resume, or download the files by hand into {folder} ({README_HINT})") from None
-            progress.note(f"{source.name}/{file.name}: {exc}; resuming at byte {partial.stat().st_size:,} "
-                          f"(attempt {attempt + 1} of {retries + 1})")
-            time.sleep(retry_wait_s * attempt)
-        except urllib.error.HTTPError as exc:
-            partial.unlink(missing_ok=True)
-            result.status, result.error = "failed", f"{url}: HTTP {exc.code} {exc.reason}"
-            return result
+    limit = file.size if file.size is not None else source.max_size
+    with _Deadline(time_limit_s) as deadline:
+        attempt = 0
+        while True:
+            try:
+                _download(url, partial, f"{source.name}/{file.name}", limit=limit, deadline=deadline,
+                          read_timeout_s=read_timeout_s, progress=progress)
+                break
+            except (_Unreachable, _Interrupted) as exc:
+                if deadline.expired:  # the deadline cut the connection: what arrived is still good to resume
+                    result.status = "failed"
+                    result.error = (f"{shown}: not complete after {time_limit_s:g} s (--time-limit); the "
+                                    f"{partial.stat().st_size:,} bytes received are kept: run the same command "
+                                    f"again to resume")
+                    return result
+                if isinstance(exc, _Unreachable):
+                    if not partial.stat().st_size:
+                        _discard(partial)  # nothing to resume
+                    host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+                    raise DataError(f"cannot reach {host}: {exc}; download the files by hand into {folder} "
+                                    f"({README_HINT})") from None
+                attempt += 1
+                if attempt > retries:
+                    raise DataError(f"{shown}: {exc} ({retries} resumed attempts failed too); the "
+                                    f"{partial.stat().st_size:,} bytes received are kept: run the same command again "
+                                    f"to resume, or download the files by hand into {folder} ({README_HINT})") from None
+                progress.note(f"{source.name}/{file.name}: {exc}; resuming at byte {partial.stat().st_size:,} "
+                              f"(attempt {attempt + 1} of {retries + 1})")
+                time.sleep(min(retry_wait_s * attempt, deadline.left()))
+            except _TooBig as exc:
+                _discard(partial)
+                result.status, result.error = "failed", f"{shown}: {exc}; the download was removed"
+                return result
+            except urllib.error.HTTPError as exc:
+                _discard(partial)
+                result.status, result.error = "failed", f"{shown}: HTTP {exc.code} {exc.reason}"
+                return result
 
     result.size = partial.stat().st_size
     result.sha256 = file_digest(partial, "sha256")
     if problem := _problem(file, result.size, result.sha256, expected):
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         result.status = "failed"
-        result.error = (f"downloaded from {url}, but {problem} ({pin}); the download was removed" +
+        result.error = (f"downloaded from {shown}, but {problem} ({pin}); the download was removed" +
                         ("; if upstream changed on purpose, delete its entry in "
                          f"{folder / LOCK_NAME} to accept the new file" if pin == "recorded" else ""))
         return result
     with open(partial, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(partial, target)
+    _state_path(partial).unlink(missing_ok=True)
     result.status = "downloaded"
     return result
 
 
+# ------------------------------------------------------------------------------------- partials and their resume
 def _take_over(folder: Path, name: str) -> Path:
     """A temp of this process for downloading `name`: the largest one an interrupted download left (renamed to this
-    process, so the sweep of a concurrent writer leaves it alone), else a new empty one. Other leftovers go."""
+    process, with its resume state, so the sweep of a concurrent writer leaves them alone; emptied when it has none),
+    else a new empty one. Other leftovers go, and so do resume states whose partial is gone."""
     def size(path: Path) -> int:
         try:
             return path.stat().st_size if path.is_file() else -1
@@ -295,39 +336,188 @@ def _take_over(folder: Path, name: str) -> Path:
             return -1
 
     mine = folder / tempfiles.temp_name(name)
-    leftovers = sorted(tempfiles.abandoned(folder, name, own=True), key=size)
-    while leftovers:
-        candidate = leftovers.pop()
-        try:
-            if candidate.is_file():
-                os.rename(candidate, mine)
-                break
-        except OSError:  # taken by another process meanwhile
-            continue
-    for other in leftovers:
-        if other.is_file():
-            other.unlink(missing_ok=True)
-    if not mine.exists():
+    for candidate in sorted(tempfiles.abandoned(folder, name, own=True), key=size, reverse=True):
+        if _move(candidate, mine):
+            if not _move(_state_path(candidate), _state_path(mine)):
+                os.truncate(mine, 0)  # no validator to check its bytes against upstream with (see _download)
+            break
+    else:
         fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         os.close(fd)
+    for other in tempfiles.abandoned(folder, name, own=True) + tempfiles.abandoned(folder, name + RESUME, own=True):
+        if other not in (mine, _state_path(mine)) and other.is_file():
+            other.unlink(missing_ok=True)
     return mine
+
+
+def _move(path: Path, to: Path) -> bool:
+    """Rename a regular file; False when it is not one, or is gone (taken by another process meanwhile)."""
+    try:
+        if path.is_file():
+            os.rename(path, to)
+            return True
+    except OSError:
+        pass
+    return False
+
+
+def _discard(partial: Path) -> None:
+    partial.unlink(missing_ok=True)
+    _state_path(partial).unlink(missing_ok=True)
+
+
+def _state_path(partial: Path) -> Path:
+    """Where the resume state of `partial` is kept: the temp of NAME.resume with the same writer and random part, so
+    that it is taken over with the partial and, like any temp of a dead writer, swept."""
+    name, host, pid, token = partial.name[1:-len(tempfiles.SUFFIX)].rsplit("~", 3)
+    return partial.with_name(f".{name}{RESUME}~{host}~{pid}~{token}{tempfiles.SUFFIX}")
+
+
+def _read_state(partial: Path) -> dict[str, Any] | None:
+    """The validator and total size of the response `partial` began with; None when none was recorded (the server
+    sent no validator, or the partial is older than resume states) or the record is torn."""
+    try:
+        state = json.loads(_state_path(partial).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("validator"), str) \
+            or not isinstance(state.get("size"), (int, type(None))):
+        return None
+    return state
+
+
+def _write_state(partial: Path, headers: Any, size: int | None) -> None:
+    """Record the validator of the response `partial` is now written from: its ETag, else its Last-Modified (If-Range
+    may not carry a weak ETag). A response with neither leaves no state, so its partial is never resumed."""
+    etag = headers.get("ETag")
+    validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
+    if validator:
+        write_json(_state_path(partial), {"validator": validator, "size": size})
+    else:
+        _state_path(partial).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------------- the transfer
+class _Deadline:
+    """The time one file may take, retries included. The socket timeout bounds each wait for the server, not a
+    transfer: a server sending a byte now and then, in the headers or in the body, would hold the fetch forever.
+    When the time is up, every connection opened for the file is shut down, so whatever waits on one returns at
+    once, and `expired` tells that apart from a dropped connection. (Connecting is bounded by the socket timeout.)"""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._end = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._twins: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for twin in self._twins:
+                twin.close()
+            self._twins.clear()
+
+    def left(self) -> float:
+        return max(0.0, self._end - time.monotonic())
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's opener (proxies and redirects as usual) whose connections this deadline shuts down."""
+        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self))
+
+    def connection(self, base: type[http.client.HTTPConnection]) -> Any:
+        """A factory of `base` connections that open their socket through `_connect`."""
+        def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+            connection = base(*args, **kwargs)
+            connection._create_connection = self._connect  # type: ignore[attr-defined]  # http.client's socket hook
+            return connection
+        return make
+
+    def _connect(self, *args: Any, **kwargs: Any) -> socket.socket:
+        sock = socket.create_connection(*args, **kwargs)
+        # A twin (dup) of the socket reaches the same connection even once TLS has wrapped, and detached, `sock`.
+        twin = sock.dup()
+        with self._lock:
+            self._twins.append(twin)
+            if self.expired:
+                _shut(twin)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for twin in self._twins:
+                _shut(twin)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed already, at either end
+        pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self.deadline.connection(http.client.HTTPConnection), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self.deadline.connection(http.client.HTTPSConnection), req)
+
+
+def _request(url: str, headers: dict[str, str]) -> urllib.request.Request:
+    """A GET of `url`. A user name and password in it (an HF_ENDPOINT with credentials) go as HTTP Basic auth, as the
+    Hub's own client sends them (urllib would take them for part of the host name), and, like urllib's Basic auth
+    handler does, not along redirects: the Hub sends downloads on to a CDN."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    request = urllib.request.Request(urllib.parse.urlunsplit(parts._replace(netloc=host)), headers=headers)
+    if userinfo:
+        pair = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+        request.add_unredirected_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+    return request
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-def _download(url: str, partial: Path, desc: str, *, timeout_s: float, progress: Progress) -> None:
-    """Append the rest of the file at `url` to `partial` (all of it when the server ignores the Range request)."""
+def _download(url: str, partial: Path, desc: str, *, limit: int, deadline: _Deadline, read_timeout_s: float,
+              progress: Progress) -> None:
+    """Append the rest of the file at `url` to `partial`, or write all of it again where a resume is not safe.
+
+    A resume asks for the rest only if the file is still the one the partial began with: the Range request carries
+    that response's validator (If-Range), a server that finds the file changed sends all of it (200), and the total
+    length must be the one recorded then. A partial with no validator recorded is downloaded again from the start: a
+    bare Range request could join the head of one version to the tail of another. More than `limit` bytes, announced
+    or sent, raise _TooBig.
+    """
     offset = partial.stat().st_size
+    state = _read_state(partial) if offset else None
     headers = {"User-Agent": f"soundmind-data/{__version__}", "Accept-Encoding": "identity"}
-    if offset:
+    if state:
         headers["Range"] = f"bytes={offset}-"
+        headers["If-Range"] = state["validator"]
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout_s)
+        response = deadline.opener().open(_request(url, headers), timeout=read_timeout_s)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and offset:  # nothing left to send: the earlier attempt got it all, or too much
+        if exc.code == 416 and state:  # nothing left to send: the earlier attempt got it all, or too much
             match = re.fullmatch(r"bytes\s+\*/(\d+)", exc.headers.get("Content-Range", "") or "")
-            if match and int(match.group(1)) == offset:
+            if match and int(match.group(1)) == offset and state["size"] in (None, offset):
                 return
             partial.write_bytes(b"")
             raise _Interrupted("the server refused to resume; starting again") from None
@@ -342,30 +532,45 @@ def _download(url: str, partial: Path, desc: str, *, timeout_s: float, progress:
 
     with response:
         total: int | None
-        if offset and response.status == 206:
+        if state and response.status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
                 partial.write_bytes(b"")
                 raise _Interrupted("the server resumed at the wrong place; starting again")
             total = int(match.group(3)) if match.group(3) != "*" else None
+            if None not in (total, state["size"]) and total != state["size"]:
+                partial.write_bytes(b"")
+                raise _Interrupted(f"the file is now {total:,} bytes, not {state['size']:,}: it changed upstream; "
+                                   f"starting again")
             mode = "ab"
-        else:  # 200: the whole file (a server that does not do ranges sends it all again)
+        else:  # 200: the whole file (the first request, a file changed upstream, a server that does not resume)
+            if state:
+                progress.note(f"{desc}: the server sends the whole file again (it changed upstream, or the server "
+                              f"does not resume); starting again")
             offset = 0
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             mode = "wb"
+        if total is not None and total > limit:
+            raise _TooBig(f"the server announces {total:,} bytes, more than the {limit:,} bytes this file may have")
         progress.start(desc, unit="byte", total=total)
         if offset:
             progress.advance(offset)
         received = offset
         with open(partial, mode) as handle:
+            if mode == "wb":  # once the partial is empty: a state never describes the bytes of another version
+                _write_state(partial, response.headers, total)
             try:
                 while block := response.read(BLOCK):
+                    if received + len(block) > limit:
+                        raise _TooBig(f"the server sent more than the {limit:,} bytes this file may have")
                     handle.write(block)
                     received += len(block)
                     progress.advance(len(block))
             except (HTTPException, OSError) as exc:
                 handle.flush()
                 raise _Interrupted(f"connection lost after {received:,} bytes ({exc or type(exc).__name__})") from None
+        if deadline.expired:  # cut off by the deadline, which a body without a length would not show otherwise
+            raise _Interrupted(f"time limit reached after {received:,} bytes")
         if total is not None and received < total:
             raise _Interrupted(f"connection closed after {received:,} of {total:,} bytes")

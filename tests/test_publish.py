@@ -534,3 +534,127 @@ def test_the_card_says_what_answers_the_folder_holds(tmp_path, answers, wording)
     write_jsonl(manifest, records)
     prepare(manifest, tmp_path / "hub", repo_id=None, command="soundmind-data publish m")
     assert wording in (tmp_path / "hub" / "README.md").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ output folders: never the user's
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() if path.is_file() else None
+            for path in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("command, theirs", [
+    (("publish", "--local-dir"), "data/theirs.parquet"),
+    (("export", "--format", "soundmind-folders", "--out"), "train/notes.txt"),
+    (("export", "--format", "verl", "--out"), "audio/theirs.flac"),
+])
+def test_a_folder_of_the_users_is_refused_unless_overwrite(manifest, tmp_path, run_cli, hub_env, command, theirs):
+    name, *flags = command
+    folder = tmp_path / "theirs"
+    (folder / theirs).parent.mkdir(parents=True)
+    (folder / theirs).write_bytes(b"the user's own file")
+    before = _tree(folder)
+    proc = run_cli(name, manifest, *flags, folder, env=hub_env, check_rc=2)
+    assert proc.stderr.strip() == (
+        f"error: {flags[-1]} {folder}: holds files and is not the output of an earlier {name} (no "
+        f".soundmind-data-{name} in it), and {name} would replace folders in it: choose a new or empty folder, or "
+        f"pass --overwrite to replace them")
+    assert _tree(folder) == before  # the refusal touches nothing
+
+    run_cli(name, manifest, *flags, folder, "--overwrite", env=hub_env, check_rc=0)
+    assert not (folder / theirs).exists()  # replaced, as asked
+    from soundmind_data import __version__
+
+    marker = json.loads((folder / f".soundmind-data-{name}").read_text(encoding="utf-8"))
+    assert marker == {"command": name, "version": __version__}
+    run_cli(name, manifest, *flags, folder, env=hub_env, check_rc=0)  # its own earlier output: replaced again
+
+
+def test_an_empty_folder_is_taken_and_another_commands_output_is_not(manifest, tmp_path, run_cli, hub_env):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    run_cli("export", manifest, "--format", "verl", "--out", folder, check_rc=0)
+    proc = run_cli("publish", manifest, "--local-dir", folder, env=hub_env, check_rc=2)
+    assert "not the output of an earlier publish" in proc.stderr
+    assert not (folder / "data").exists()
+
+
+def test_the_runner_re_runs_an_export_into_its_own_folder(tmp_path, run_cli):
+    """A pipeline's publish and export write WORKDIR/NAME on every run: their marker lets a re-run replace it."""
+    from factories import text_pipeline
+
+    work = tmp_path / "work"
+    export_stage = "  - stage: export\n    with: {format: verl, modality: text}\n"
+    run_cli("run", text_pipeline(tmp_path, extra=export_stage), "--workdir", work, check_rc=0)
+    run_cli("run", text_pipeline(tmp_path, "upsample", extra=export_stage), "--workdir", work, check_rc=0)
+    statuses = [json.loads(line)["status"] for line in (work / "run-log.jsonl").read_text().splitlines()]
+    assert statuses[-2:] == ["ran", "ran"]  # balance changed, so export ran again into work/export
+    assert sum(pq.read_metadata(path).num_rows for path in (work / "export").glob("*.parquet")) == \
+        len(read_jsonl(work / "04-balance.jsonl"))
+
+
+def test_a_publish_stage_re_runs_into_its_own_folder(manifest, tmp_path):
+    """What the runner does on every re-run of a pipeline's publish: the same call into the same folder."""
+    from soundmind_data.stages import declaration
+    from soundmind_data.stages.publish import PublishOptions
+
+    publish = declaration("publish")
+    for _ in range(2):
+        assert publish.run(manifest, tmp_path / "work" / "hub", PublishOptions()).ok
+
+
+# Runs `python -m soundmind_data ARGS` with shutil.rmtree deleting one parquet shard of a folder and then killing
+# the process, as a kill -9 (or a SIGTERM) landing while publish deletes the old corpus does.
+KILLED_WHILE_DELETING = """
+import os, shutil, signal, sys
+from pathlib import Path
+
+delete = shutil.rmtree
+
+def killed_midway(path, *args, **kwargs):
+    shards = sorted(Path(path).rglob("*.parquet")) if Path(path).is_dir() else []
+    if shards:
+        shards[0].unlink()
+        os.kill(os.getpid(), signal.SIGKILL)
+    delete(path, *args, **kwargs)
+
+shutil.rmtree = killed_midway
+sys.argv[0] = "soundmind-data"
+from soundmind_data.cli import main
+main()
+"""
+
+
+def assert_whole(folder: Path) -> dict[str, int]:
+    """The folder's card describes exactly the shards in its data/: every split's i-of-n shards, all there, holding
+    the rows the card counts. Returns the rows per split."""
+    from soundmind_data.hubfolder import shard_name
+
+    info = read_card_metadata((folder / "README.md").read_text(encoding="utf-8"))["dataset_info"]
+    rows = {split["name"]: split["num_examples"] for split in info["splits"]}
+    shards = sorted(path.name for path in (folder / "data").iterdir())
+    expected = []
+    for split in rows:
+        count = sum(name.startswith(f"{split}-") for name in shards)
+        expected += [shard_name(split, index, count) for index in range(count)]
+        assert sum(pq.read_metadata(folder / "data" / name).num_rows for name in shards
+                   if name.startswith(f"{split}-")) == rows[split]
+    assert sorted(expected) == shards
+    assert info["download_size"] == sum((folder / "data" / name).stat().st_size for name in shards)
+    return rows
+
+
+def test_a_publish_killed_while_deleting_the_old_corpus_leaves_a_whole_folder(manifest, tmp_path, run_cli, hub_env):
+    from conftest import ROOT
+
+    folder = tmp_path / "hub"
+    run_cli("publish", manifest, "--local-dir", folder, "--max-shard-size", "40KB", env=hub_env, check_rc=0)
+    assert assert_whole(folder) == SPLITS
+    fewer = write_jsonl(manifest.parent / "fewer.jsonl", read_jsonl(manifest)[1:])  # one train item less
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_DELETING, "publish", str(fewer), "--local-dir",
+                             str(folder)], cwd=ROOT, env={**os.environ, **hub_env}, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert assert_whole(folder) in (SPLITS, {"train": 5, "test": 3})  # the old corpus or the new one, whole
+
+    run_cli("publish", fewer, "--local-dir", folder, env=hub_env, check_rc=0)  # the next run finishes the job
+    assert assert_whole(folder) == {"train": 5, "test": 3}
+    assert sorted(path.name for path in folder.iterdir()) == [".soundmind-data-publish", "README.md", "data"]

@@ -24,13 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class FixtureServer:
-    """Serves `files` ({url path: bytes}) on 127.0.0.1. `ranges`: honour Range requests (206). `drop`: {url path:
-    bytes} to send of the file's first request before cutting the connection (the full Content-Length announced).
-    `requests` records (path, Range header) of every GET."""
+    """Serves `files` ({url path: bytes}) on 127.0.0.1, each with a strong ETag (`etag`). `ranges`: honour Range
+    requests (206). `if_range`: honour If-Range too (a Range whose If-Range does not match the current ETag gets the
+    whole file, 200); without it the Range is served whatever If-Range says. `drop`: {url path: bytes} to send of
+    the file's first request before cutting the connection (the full Content-Length announced). `requests` records
+    (path, Range header) of every GET, `if_ranges` the If-Range header of each."""
 
-    def __init__(self, files: dict[str, bytes], *, ranges: bool = True, drop: dict[str, int] | None = None):
-        self.files, self.ranges, self.drop = dict(files), ranges, dict(drop or {})
+    def __init__(self, files: dict[str, bytes], *, ranges: bool = True, if_range: bool = True,
+                 drop: dict[str, int] | None = None):
+        self.files, self.ranges, self.if_range, self.drop = dict(files), ranges, if_range, dict(drop or {})
         self.requests: list[tuple[str, str | None]] = []
+        self.if_ranges: list[str | None] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,12 +44,15 @@ class FixtureServer:
                 pass
 
             def do_GET(self) -> None:
-                path, wanted = self.path, self.headers.get("Range")
+                path, wanted, validator = self.path, self.headers.get("Range"), self.headers.get("If-Range")
                 owner.requests.append((path, wanted))
+                owner.if_ranges.append(validator)
                 if path not in owner.files:
                     self.send_error(404)
                     return
                 body, start = owner.files[path], 0
+                if owner.if_range and validator is not None and validator != etag(body):
+                    wanted = None  # the file changed since the validator was given: all of it
                 if wanted and owner.ranges:
                     start = int(wanted.removeprefix("bytes=").split("-")[0])
                     if start >= len(body):
@@ -58,6 +65,7 @@ class FixtureServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
+                self.send_header("ETag", etag(body))
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 cut = owner.drop.pop(path, None)
@@ -85,6 +93,11 @@ class FixtureServer:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def etag(data: bytes) -> str:
+    """The strong ETag FixtureServer sends for `data`."""
+    return f'"{_sha(data)[:16]}"'
 
 
 def _lines(count: int, seed: str) -> bytes:
@@ -162,7 +175,7 @@ def test_an_interrupted_fetch_keeps_what_arrived_and_the_next_one_resumes_it(tmp
         with pytest.raises(DataError, match="run the same command again to resume"):
             _fetch(tmp_path, server, retries=0)
         assert not (tmp_path / "train.txt").exists()
-        [partial] = _temps(tmp_path)
+        [partial] = [name for name in _temps(tmp_path) if name.startswith(".train.txt~")]
         assert (tmp_path / partial).stat().st_size == 70_000
         report = _fetch(tmp_path, server)
     assert report.ok and report.files[0].resumed_from == 70_000
@@ -177,9 +190,15 @@ def _dead_pid() -> int:
     return process.pid
 
 
+def _left_by_a_killed_process(folder: Path, name: str, data: bytes, whole: bytes) -> None:
+    """The partial of `name` (holding `data`) and its resume state (the validator of `whole`) a killed fetch left."""
+    left = folder / f".{name}~{socket.gethostname()}~{_dead_pid()}~0001{tempfiles.SUFFIX}"
+    left.write_bytes(data)
+    sources._state_path(left).write_text(json.dumps({"validator": etag(whole), "size": len(whole)}))
+
+
 def test_a_killed_process_leaves_a_partial_that_the_next_fetch_takes_over(tmp_path):
-    left = tmp_path / f".train.txt~{socket.gethostname()}~{_dead_pid()}~0001{tempfiles.SUFFIX}"
-    left.write_bytes(TRAIN[:12_345])
+    _left_by_a_killed_process(tmp_path, "train.txt", TRAIN[:12_345], TRAIN)
     with FixtureServer(_served()) as server:
         report = _fetch(tmp_path, server)
     assert report.ok and report.files[0].resumed_from == 12_345
@@ -189,8 +208,7 @@ def test_a_killed_process_leaves_a_partial_that_the_next_fetch_takes_over(tmp_pa
 
 
 def test_a_server_without_range_support_sends_the_whole_file_again(tmp_path):
-    left = tmp_path / f".train.txt~{socket.gethostname()}~{_dead_pid()}~0001{tempfiles.SUFFIX}"
-    left.write_bytes(TRAIN[:5_000])
+    _left_by_a_killed_process(tmp_path, "train.txt", TRAIN[:5_000], TRAIN)
     with FixtureServer(_served(), ranges=False) as server:
         report = _fetch(tmp_path, server)
     assert report.ok
@@ -198,8 +216,7 @@ def test_a_server_without_range_support_sends_the_whole_file_again(tmp_path):
 
 
 def test_a_partial_that_is_already_complete_is_finished_without_a_body(tmp_path):
-    left = tmp_path / f".dev.txt~{socket.gethostname()}~{_dead_pid()}~0001{tempfiles.SUFFIX}"
-    left.write_bytes(DEV)  # killed between the last byte and the rename
+    _left_by_a_killed_process(tmp_path, "dev.txt", DEV, DEV)  # killed between the last byte and the rename
     with FixtureServer(_served()) as server:
         report = _fetch(tmp_path, server)
     assert report.ok and (tmp_path / "dev.txt").read_bytes() == DEV

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import schemas
 from soundmind_data.errors import UsageError
 from soundmind_data.rl.prompts import ALIASES
 from soundmind_data.rl.reward import RewardWeights
@@ -49,21 +48,14 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
         """Read and validate a YAML config; `overrides` (CLI options) that are not None replace its values."""
-        import yaml
+        from soundmind_data import yamlfile
 
         path = Path(path)
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file") from None
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML: {exc}") from None
+        values = yamlfile.load(path) or {}
         if not isinstance(values, dict):
             raise UsageError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
         values.update({k: v for k, v in overrides.items() if v is not None})
-        problem = schemas.first_error("train-config", values)
-        if problem:
-            raise UsageError(f"{path}: {problem}")
+        yamlfile.check(path, "train-config", values)
         if values.get("model", TINY) == TINY:
             _check_tiny_size(path, values.get("tiny_model", {}))
         return cls(**values)

@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import yaml
 
-from soundmind_data import schemas
+from soundmind_data import schemas, yamlfile
 from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
@@ -70,18 +69,8 @@ class Policy:
     def load(cls, path: Path | None) -> "Policy":
         if path is None:
             return cls()
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read the policy: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise UsageError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
-        problem = schemas.first_error("curate-policy", data)
-        if problem:
-            raise UsageError(f"{path}: {problem}")
+        data = yamlfile.load(path) or {}
+        yamlfile.check(path, "curate-policy", data)
         if "split_precedence" in data:
             data["split_precedence"] = tuple(data["split_precedence"])
         return cls(**data)

@@ -14,7 +14,8 @@
   relative to the export folder (where the parquet files are).
 
 Everything is written into a staging folder inside OUT and moved into place per split at the end, so an interrupted
-export never leaves a split half written.
+export never leaves a split half written. An OUT that holds anything must be an earlier export's (its
+`.soundmind-data-export` says so) unless `overwrite`: export replaces the split folders and files and `audio/` in it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.corpus import split_sort_key
 from soundmind_data.hubfolder import ROW_GROUP_BYTES, check_names, checked_audio_bytes, decoding, flac_bytes
-from soundmind_data.paths import check_output_folder
+from soundmind_data.paths import check_output_folder, check_output_owner, mark_output
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
@@ -84,6 +85,7 @@ def export(
     fmt: str,
     out: str | Path,
     modality: str = "both",
+    overwrite: bool = False,
     on_item: Callable[[], None] | None = None,
 ) -> ExportResult:
     if fmt not in FORMATS:
@@ -92,6 +94,8 @@ def export(
         raise UsageError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     manifest, out = Path(manifest), Path(out)
     check_output_folder(out, manifest, "--out")
+    check_output_owner(out, "export", "--out", overwrite=overwrite)
+    mark_output(out, "export")
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -274,13 +278,15 @@ class VerlParquet:
 class ExportOptions:
     format: str
     modality: str = "both"
+    overwrite: bool = False
 
 
 def run(manifest: Path, out: Path, options: ExportOptions, *, report: None = None,
         progress: Progress = SILENT) -> ExportResult:
     """The export stage: `out` is the folder to write."""
     progress.start("export")
-    return export(manifest, fmt=options.format, out=out, modality=options.modality, on_item=progress.advance)
+    return export(manifest, fmt=options.format, out=out, modality=options.modality, overwrite=options.overwrite,
+                  on_item=progress.advance)
 
 
 STAGE = Stage("export", run, ExportOptions, output=FOLDER)

@@ -2,7 +2,8 @@
 will load it, and uploaded to the Hugging Face Hub.
 
 With a folder (`out`, the CLI's --local-dir) the folder is built there and kept; without one it is staged in a
-temporary folder beside the manifest and removed after the upload. Nothing is uploaded until the pre-push check
+temporary folder beside the manifest and removed after the upload. A folder that holds anything must be an earlier
+publish's (its `.soundmind-data-publish` says so) unless `overwrite`: publish replaces its `data/`, `plots/` and card. Nothing is uploaded until the pre-push check
 passes, and nothing at all without a repo id or with `dry_run`. The token is read by `hub.resolve_token()` and never
 leaves `huggingface_hub`.
 """
@@ -17,11 +18,12 @@ from typing import Any
 
 from soundmind_data import hub, tempfiles
 from soundmind_data.card import read_stage_runs, render_card
-from soundmind_data.corpus import CARD_FILE, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
+from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, BuildResult, CheckResult, build_folder, check_folder, parse_size
+from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, STAGING, BuildResult, CheckResult, build_shards, check_folder, \
+    parse_size, replace_contents
 from soundmind_data.jsonl import AtomicWriter
-from soundmind_data.paths import check_output_folder
+from soundmind_data.paths import check_output_folder, check_output_owner, mark_output
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
 from soundmind_data.stages.audit import AuditReport, audit_manifest
 from soundmind_data.table import id_sample
@@ -38,6 +40,7 @@ class PublishOptions:
     revision: str | None = None
     dry_run: bool = False
     allow_flagged: bool = False
+    overwrite: bool = False
 
 
 @dataclass
@@ -85,14 +88,11 @@ class PublishReport(StageReport):
         return text
 
 
-def copy_plots(source: Path, folder: Path) -> list[str]:
-    """Copy `source/plots/*.png` into `folder/plots/`, replacing the plots of an earlier publish (a plot the pipeline
-    no longer draws must not linger on the card); returns their repo paths."""
-    source, target = Path(source) / PLOTS_DIR, Path(folder) / PLOTS_DIR
-    pngs = sorted(source.glob("*.png"))
-    if source.resolve() == target.resolve():  # publishing into the work dir itself: the plots are already in place
-        return [f"{PLOTS_DIR}/{png.name}" for png in pngs]
-    shutil.rmtree(target, ignore_errors=True)
+def copy_plots(source: Path, staging: Path) -> list[str]:
+    """Copy `source/plots/*.png` into `staging/plots/`, the plots that replace those of an earlier publish (a plot the
+    pipeline no longer draws must not linger on the card); returns their repo paths."""
+    target = Path(staging) / PLOTS_DIR
+    pngs = sorted((Path(source) / PLOTS_DIR).glob("*.png"))
     for png in pngs:
         with AtomicWriter(target / png.name) as out, open(png, "rb") as image:
             shutil.copyfileobj(image, out.file)
@@ -126,7 +126,8 @@ def _curation_reports(stage_runs: list[dict[str, Any]], workdir: Path) -> list[d
 def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
             max_shard_size: str = DEFAULT_MAX_SHARD_SIZE, audit: AuditReport | None = None, allow_flagged: bool = False,
             progress: Progress = SILENT) -> tuple[BuildResult, CheckResult]:
-    """Build the Hub-ready folder (shards, plots, then the card), then run the pre-push check on it. Uploads nothing.
+    """Build the Hub-ready folder (shards and plots beside the old ones, swapped in, then the card), then run the
+    pre-push check on it. Uploads nothing.
 
     A pipeline's run log, curate reports and plots beside the manifest (its work dir) are cited and shown on the
     card; with `allow_flagged`, the card names the audit's findings the corpus carries."""
@@ -135,14 +136,17 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     if stage_runs:  # built by a pipeline: its work dir is $WORKDIR on the card, as in the stage table
         command = in_workdir(command, Path(manifest).parent.resolve())
     progress.start("publish")
-    build = build_folder(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
-    build.files += copy_plots(Path(manifest).parent, folder)
+    build = build_shards(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
+    build.files += copy_plots(Path(manifest).parent, Path(folder) / STAGING)
+    # From here until the new card is written the folder has none: no card ever describes shards that are not there.
+    replaced = replace_contents(Path(folder), (DATA_DIR, PLOTS_DIR))
     card = render_card(build, audit.check_counts(), repo_id=repo_id, command=command, stage_runs=stage_runs,
                        curation=_curation_reports(stage_runs, Path(manifest).parent.resolve()),
                        flagged=flagged_findings(audit) if allow_flagged else None)
     with AtomicWriter(Path(folder) / CARD_FILE) as out:
         out.write(card)
     build.files.append(CARD_FILE)
+    shutil.rmtree(replaced)  # the slow step, last: a run killed here leaves a whole folder, and the next one removes it
     return build, check_folder(folder, build)
 
 
@@ -155,6 +159,7 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         raise UsageError(f"{manifest}: no such file")
     if out:
         check_output_folder(out, manifest, STAGE.output_flag)
+        check_output_owner(out, "publish", STAGE.output_flag, overwrite=options.overwrite)
     parse_size(options.max_shard_size)  # a bad size fails now, not after the build
     audit = audit_manifest(manifest)
     flagged = flagged_findings(audit)
@@ -166,7 +171,9 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         if not options.dry_run:  # a bad token or a missing permission fails here, before the corpus is built
             remote = hub.open_repo(options.repo_id, token=hub.resolve_token(), private=options.private,
                                    revision=options.revision)
-    if not out:
+    if out:
+        mark_output(out, "publish")
+    else:
         tempfiles.sweep(manifest.parent, "publish")  # staging folders of killed runs
     folder = out or tempfiles.make_temp_dir(manifest.parent, "publish")
     try:
