@@ -72,8 +72,13 @@ def metadata(build: BuildResult, *, repo_id: str | None):
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    """A table cell as text: a "|" or a line break in a value (a voice named in a manifest) would end the cell."""
+    return "" if value is None else " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _mean(total: float, count: int) -> str:

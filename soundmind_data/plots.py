@@ -223,7 +223,8 @@ def _voices_figure(figures: list[VoiceFigures]):
                               linewidth=2.5)
         axis.set(title=title, xlabel=unit)
         axis.legend(fontsize="small")
-    axes[0].set_yticks(range(len(figures)), [f"{voice.voice} ({voice.files})" for voice in figures])
+    # a voice's name is free text from the manifest: "$" would start matplotlib's math mode
+    axes[0].set_yticks(range(len(figures)), [f"{voice.voice} ({voice.files})".replace("$", r"\$") for voice in figures])
     axes[0].invert_yaxis()  # the first voice in name order at the top, as a table reads
     return figure
 

@@ -42,7 +42,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from soundmind_data import __version__, tempfiles
+from soundmind_data import __version__, schemas, tempfiles
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import write_json
@@ -234,8 +234,9 @@ def _read_lock(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
         return {}
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: unreadable ({exc}); move it away to record the digests anew") from None
-    if not isinstance(data, dict) or not all(isinstance(files, dict) for files in data.values()):
-        raise UsageError(f"{path}: not a sources lock file; move it away to record the digests anew")
+    if problem := schemas.first_error("sources-lock", data):  # a hand-edited entry: one line naming it
+        raise UsageError(f"{path}: {problem} (not a sources lock file); mend it, or move it away to record the "
+                         f"digests anew")
     return data
 
 

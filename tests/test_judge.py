@@ -104,3 +104,23 @@ def test_max_per_is_an_option_and_a_config_key(tmp_path, run_cli):
     config = load_config(tmp_path / "checks.yaml")
     assert (config.max_per["whisper"], config.max_per["pocketsphinx"], config.asr_hotwords, config.second_opinion) \
         == (0.2, CheckConfig().max_per["pocketsphinx"], (), False)
+
+
+def test_a_flipped_verdict_or_a_lost_negation_fails_however_few_phonemes_it_costs(tmp_path):
+    said = words("Maria did not attend the review session, so she did not pass. Answer: entailed.")
+    assert asr.meaning_flips(said, said) == ()
+    flipped = words("Maria did attend the review session, so she did not pass. Answer: not-entailed.")
+    flips = asr.meaning_flips(said, flipped)
+    assert any("verdict 'not entailed' where the text says 'entailed'" in flip for flip in flips)
+    assert asr.meaning_flips(said, words("Maria did attend the review session, so she did not pass. Answer: entailed.")) \
+        == ("heard 1 negation(s) where the text has 2",)
+    # through the judge: the file fails asr_per with the reason
+    record = item("x", answer="Maria did not attend, so she did not pass. Answer: entailed.")
+    samples = 0.1 * np.sin(np.arange(16000 * 3) / 5).astype(np.float32)
+    soundfile.write(tmp_path / "a.flac", samples, 16000)
+    config = CheckConfig(second_opinion=False)
+    heard = Heard(to_speech_text("Maria did attend, so she did not pass. Answer: entailed."))
+    checker = item_checks.ItemChecker(tmp_path, config, "whisper", None, "cpu", asr_engine=heard)
+    audio = {"path": "a.flac", "sha256": "0" * 64, "sample_rate": 16000, "duration_s": 3.0}
+    [(result, _)] = checker({**record, "answer_audio": audio})  # (no question audio: only the answer is judged)
+    assert result.status["asr_per"] == "fail" and "negation" in result.failures[-1][2]

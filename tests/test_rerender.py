@@ -7,7 +7,7 @@ import shutil
 
 from factories import item, read_jsonl, write_jsonl
 from soundmind_data import schemas
-from soundmind_data.stages.rerender import next_voices
+from soundmind_data.stages.rerender import allowed_extras, next_voices
 
 VOICES = "piper:joe,hibari:heart"
 
@@ -70,8 +70,8 @@ def test_an_item_no_voice_mends_keeps_its_failures_and_curate_lists_every_attemp
     assert "1 still failing" in proc.stderr
     failing = next(r for r in read_jsonl(corpus / "rerendered.jsonl") if r["id"] == "a")
     attempts = failing["rerender"]["attempts"]
-    assert [attempt["voice"] for attempt in attempts][1:] == [v for v in VOICES.split(",")
-                                                               if v != attempts[0]["voice"]] * 2
+    # the split's other voice, once: every engine here but hibari says a text the same way each time
+    assert [attempt["voice"] for attempt in attempts][1:] == [v for v in VOICES.split(",") if v != attempts[0]["voice"]]
     assert all("speaking_rate" in attempt["failed_checks"] for attempt in attempts[1:])
     assert failing["question_audio"] == next(r for r in read_jsonl(corpus / "validated.jsonl")
                                              if r["id"] == "a")["question_audio"]  # its first audio, as judged
@@ -81,7 +81,16 @@ def test_an_item_no_voice_mends_keeps_its_failures_and_curate_lists_every_attemp
     assert schemas.first_error("curate-decision", decision) is None
 
 
-def test_next_voices_go_round_the_splits_other_voices():
-    assert next_voices("b", ["a", "b", "c"], (), 3) == ["c", "a", "c"]
-    assert next_voices("a", ["a"], ("x",), 2) == ["x", "x"]
-    assert next_voices("a", ["a"], (), 2) == ["a", "a"]  # no other voice: the same again
+def test_next_voices_go_round_the_splits_other_voices_and_keep_the_test_split_apart():
+    assert next_voices("b", ["a", "b", "c"], (), 3) == ["c", "a"]
+    assert next_voices("a", ["a"], ("x",), 2) == ["x"]
+    assert next_voices("a", ["a"], (), 2) == ["a"]  # no other voice: the same again, once
+    voices = {"train": ["joe", "heart"], "test": ["kumo"]}
+    assert allowed_extras("test", voices, ("joe", "alpha")) == ("alpha",)  # a training voice never speaks test
+    assert allowed_extras("train", voices, ("kumo", "alpha")) == ("alpha",)  # nor a test-only voice train
+
+
+def test_rerender_refuses_to_overwrite_its_input(tmp_path, run_cli):
+    manifest = write_jsonl(tmp_path / "validated.jsonl", [item("a")])
+    proc = run_cli("rerender", manifest, "--out", manifest, check_rc=2)
+    assert "would overwrite the input manifest" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,10 +1,12 @@
 """`soundmind-data review`: the page is opened in a real headless Chromium, its table read, filtered, sorted and
 its items opened; the audio it plays must be files that exist, and the page must log no error."""
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 import orjson
 import pytest
@@ -291,3 +293,40 @@ def test_the_voice_column_and_filter(tmp_path, open_page):
     assert shown == {"a": "piper:joe", "b": "piper:joe", "c": "kokoro:jf_alpha", "d": "kokoro:jf_alpha / hibari:heart",
                      "e": "piper:en_US-joe-medium", "f": "", "g": "unknown"}
     assert page.problems == []
+
+
+def _page_data(out: Path, name: str) -> object:
+    text = (out / "data" / name).read_text(encoding="utf-8")
+    return orjson.loads(text[text.index("(") + 1:text.rindex(")")])["data"]
+
+
+def test_embedded_names_that_collide_never_write_into_the_corpus(tmp_path, run_cli):
+    """Issue 26.2: OUT/audio/ mirrors the corpus's audio/, so `x.flac` and `audio/x.flac` want the same name; the one
+    set aside, in a numbered folder, must not land on a name another file already has (here `audio/2/x.flac`, once
+    hard-linked to the corpus's own file): every embedded file is a new one, the corpus is left as it was."""
+    corpus = tmp_path / "corpus"
+    paths = {"p": ("audio/2/x.flac", "audio/x.flac"), "r": ("x.flac", "audio/1/x.flac"), "s": ("audio/3/x.flac", None)}
+    records = []
+    for item_id, (question, answer) in paths.items():
+        record = item(item_id)
+        for kind, path in (("question", question), ("answer", answer)):
+            if path:
+                data = f"audio of {path}".encode()
+                (corpus / path).parent.mkdir(parents=True, exist_ok=True)
+                (corpus / path).write_bytes(data)
+                record[f"{kind}_audio"] = {"path": path, "sha256": hashlib.sha256(data).hexdigest(),
+                                           "sample_rate": 16000, "duration_s": 1.0}
+        records.append(record)
+    write_jsonl(corpus / "manifest.jsonl", records)
+    before = {path: path.read_bytes() for path in corpus.rglob("*.flac")}
+
+    out = tmp_path / "review"
+    assert "5 audio files copied" in run_cli("review", corpus, "--out", out, "--embed", check_rc=0).stderr
+    assert {path: path.read_bytes() for path in corpus.rglob("*.flac")} == before
+    played = {}
+    for row, detail in zip(_page_data(out, "index.js")["rows"], _page_data(out, "details-00000.js")):
+        for kind in ("question", "answer"):
+            if detail[kind]["audio"]:
+                played[(row["id"], kind)] = (out / unquote(detail[kind]["audio"])).read_bytes()
+    assert played == {(item_id, kind): f"audio of {path}".encode() for item_id, pair in paths.items()
+                      for kind, path in zip(("question", "answer"), pair) if path}

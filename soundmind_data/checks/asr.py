@@ -193,6 +193,36 @@ class RoundTrip:
     # (start, end, said): the transcript's words [start:end] stand where the text said `said` (an empty range: words
     # not heard; an empty `said`: words heard that were not said). None when sampled.
     edits: list[tuple[int, int, str]] | None = None
+    # Heard whole: what flips the meaning although it costs few phonemes (a verdict or a negation heard otherwise)
+    meaning: tuple[str, ...] = ()
+
+
+# One word that flips an item's logic costs a few phonemes of a long file: counted apart, so that "did attend" for
+# "did not attend", or "Answer: not entailed" for "Answer: entailed", fails however clean the rest is.
+NEGATIONS = frozenset({"not", "no", "never"})  # the plain ones: rarer ("none", "nor") are misheard more than flipped
+VERDICT_WORD = "entailed"
+
+
+def _verdict(words: list[str]) -> str | None:
+    """The last verdict a text says: "not entailed" or "entailed"; None when it says none."""
+    for index in range(len(words) - 1, -1, -1):
+        if words[index] == VERDICT_WORD:
+            return "not entailed" if index and words[index - 1] == "not" else "entailed"
+    return None
+
+
+def meaning_flips(said: list[str], heard: list[str]) -> tuple[str, ...]:
+    """How `heard` says otherwise than `said` in the words that carry the logic: its final verdict, and how many
+    negations it has (normalised words: "didn't" is "did not")."""
+    flips = []
+    said_verdict, heard_verdict = _verdict(said), _verdict(heard)
+    if said_verdict and heard_verdict != said_verdict:
+        flips.append(f"heard the verdict {heard_verdict or 'nowhere'!r} where the text says {said_verdict!r}")
+    said_negations = sum(word in NEGATIONS for word in said)
+    heard_negations = sum(word in NEGATIONS for word in heard)
+    if said_negations != heard_negations:
+        flips.append(f"heard {heard_negations} negation(s) where the text has {said_negations}")
+    return tuple(flips)
 
 
 def word_errors(said: list[str], heard: list[str]) -> tuple[float, list[tuple[int, int, str]]]:
@@ -231,7 +261,7 @@ def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_r
             heard_start, heard_end = aligned_span(reference_words, hypothesis, *span)
             own_per = phoneme_error_rate(reference_words[span[0]:span[1]], hypothesis[heard_start:heard_end])
         return RoundTrip(wer, phoneme_error_rate(reference_words, hypothesis), own_per, sample_s, True,
-                         " ".join(hypothesis), edits)
+                         " ".join(hypothesis), edits, meaning_flips(reference_words, hypothesis))
     errors = counted = 0
     for (start, end), words in zip(windows, heard):
         window_errors, window_words = _window_errors(reference_words, words, start / duration, end / duration)

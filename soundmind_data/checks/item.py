@@ -109,6 +109,7 @@ class ItemChecker:
                 found.append(("asr_per", f"PER {trip.per:.2f} above {max_per:g}"))
             if trip.own_per is not None and trip.own_per > max_per:
                 found.append(("asr_per", f"PER {trip.own_per:.2f} on the item's own words above {max_per:g}"))
+            found += [("asr_per", flip) for flip in trip.meaning]
         max_wer = self.config.max_wer.get(self.asr_name)
         if max_wer is None and trip.per is None:
             max_wer = max_per

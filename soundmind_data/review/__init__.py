@@ -28,6 +28,7 @@ import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain, count
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
@@ -101,23 +102,23 @@ class ReviewSources:
         return digest.hexdigest()
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], root: Path) -> "ReviewSources":
-        """Sources saved by `to_json` for a corpus now in `root`; a path that is absolute or leads out of `root` is
-        refused (the file travels with a work dir, and must not make the review read elsewhere)."""
+    def from_json(cls, data: Any, root: Path) -> "ReviewSources":
+        """Sources saved by `to_json` for a corpus now in `root`. ValueError for data of another shape (naming the
+        field: the file may have been edited by hand) and for a path that is absolute or leads out of `root` (the
+        file travels with a work dir, and must not make the review read elsewhere)."""
+        problem = schemas.first_error("review-sources", data)
+        if problem:
+            raise ValueError(problem)
         folder = Path(os.path.realpath(root))
 
         def path(text: str | None) -> Path | None:
             if text is None:
                 return None
-            if not isinstance(text, str) or os.path.isabs(text) or \
-                    not Path(os.path.realpath(folder / text)).is_relative_to(folder):
+            if os.path.isabs(text) or not Path(os.path.realpath(folder / text)).is_relative_to(folder):
                 raise ValueError(f"{text!r} is not a path inside {root}")
             return root / text
 
-        manifest = path(data["manifest"])
-        if manifest is None:
-            raise ValueError("no manifest")
-        return cls(manifest, title=data.get("title"), card=path(data.get("card")),
+        return cls(path(data["manifest"]), title=data.get("title"), card=path(data.get("card")),
                    plots=None if data.get("plots") is None else [path(p) for p in data["plots"]],
                    decisions=[path(p) for p in data.get("decisions", [])], validated=path(data.get("validated")),
                    stages=[StageStep(s["name"], path(s["read"]), path(s["wrote"]), path(s.get("set_aside")))
@@ -133,9 +134,8 @@ def sources_of_page(page: Path, corpus: Path) -> ReviewSources:
                          f"writes one), or review a manifest") from None
     except OSError as exc:
         raise UsageError(f"{page / SOURCES_FILE}: cannot read: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        detail = f": {exc}" if isinstance(exc, ValueError) and "inside" in str(exc) else ""
-        raise UsageError(f"{page / SOURCES_FILE}: not what soundmind-data review writes{detail}") from None
+    except ValueError as exc:  # not JSON, not UTF-8, not of the schema's shape, a path out of the work dir
+        raise UsageError(f"{page / SOURCES_FILE}: not what soundmind-data review writes: {exc}") from None
 
 
 def saved_inputs_sha256(page: Path) -> str | None:
@@ -360,7 +360,6 @@ class _Writer:
         self.staging, self.out, self.embed, self.report = staging, out, embed, report
         self.corpus = corpus.resolve()  # the folder of the manifest under review
         self._copies: dict[Path, Path] = {}  # with `embed`: audio file -> its copy's path in OUT
-        self._copied: set[Path] = set()  # the paths in OUT taken
         self.rows: list[dict[str, Any]] = []
         self.details: list[dict[str, Any]] = []
         self.chunks = 0
@@ -437,20 +436,34 @@ class _Writer:
         if not self.embed:
             return quote(os.path.relpath(path, self.out))
         relative = self._copies.get(path)
-        if relative is None:  # OUT/audio/ mirrors the corpus's audio/ (another path of a manifest's goes aside)
-            inside = Path(os.path.relpath(path, os.path.realpath(manifest.parent))).parts
-            relative = Path(AUDIO_DIR, *(inside[1:] if inside[0] == AUDIO_DIR else inside))
-            if relative in self._copied:
-                relative = Path(AUDIO_DIR, f"{len(self._copies)}", *inside)
-            self._copies[path] = relative
-            self._copied.add(relative)
+        if relative is None:
+            relative = self._copies[path] = self._free_name(
+                Path(os.path.relpath(path, os.path.realpath(manifest.parent))).parts)
             target = self.staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
+            # A new file under a temp name, renamed into place: the copy never opens an existing name, which may be
+            # a hard link to a corpus file, and writes through it.
+            temp = target.with_name(tempfiles.temp_name(target.name))
             try:
-                os.link(path, target)  # cheap and as good as a copy: audio files are replaced, never edited
-            except OSError:
-                shutil.copyfile(path, target)
+                os.link(path, temp)  # cheap and as good as a copy: audio files are replaced, never edited
+            except OSError:  # another file system, or one without hard links
+                shutil.copyfile(path, temp)
+            os.replace(temp, target)
         return quote(relative.as_posix())
+
+    def _free_name(self, inside: tuple[str, ...]) -> Path:
+        """The name under OUT for the audio file at `inside` (its path in the manifest's folder) that no other
+        embedded file has: OUT/audio/ mirrors the corpus's audio/; a name taken (`x.flac` and `audio/x.flac` want
+        the same one) is set aside in the first numbered folder, OUT/audio/N/..., where the whole path is free."""
+        names = chain([Path(AUDIO_DIR, *(inside[1:] if inside[0] == AUDIO_DIR else inside))],
+                      (Path(AUDIO_DIR, str(n), *inside) for n in count(1)))
+        return next(name for name in names if self._free(self.staging / name))
+
+    def _free(self, target: Path) -> bool:
+        """Whether a file can be made at `target` in the staging folder: nothing there, nor a file where one of
+        its folders would be."""
+        folders = [folder for folder in target.parents if folder.is_relative_to(self.staging)]
+        return not os.path.lexists(target) and all(folder.is_dir() or not os.path.lexists(folder) for folder in folders)
 
     def _flush(self) -> None:
         _write_data(self.staging / DATA_DIR / f"details-{self.chunks:05d}.js", "details", self.details,

@@ -28,6 +28,7 @@ from soundmind_data.speech_text import prepare_normaliser
 from soundmind_data.stage import MANIFEST, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.tts.audio import FORMATS
 from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
+from soundmind_data.tts.plan import TEST_SPLIT
 from soundmind_data.tts.voices import resolve_all, split_names
 
 
@@ -38,6 +39,8 @@ class RerenderOptions:
     asr: str = "whisper"
     asr_model: str | None = None
     device: str = "cpu"
+    max_per: float | None = None
+    max_wer: float | None = None
     config: Path | None = None
     cache: Path | None = None
 
@@ -91,13 +94,24 @@ def _split_voices(manifest: Path) -> dict[str, list[str]]:
     return voices
 
 
+def allowed_extras(split: str, split_voices: dict[str, list[str]], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The extra voices a split may take without crossing the test split's boundary: the test split takes none that
+    another split has, and no other split takes one that only the test split has."""
+    elsewhere = {voice for name, voices in split_voices.items() if name != TEST_SPLIT for voice in voices}
+    test_only = set(split_voices.get(TEST_SPLIT, [])) - elsewhere
+    if split == TEST_SPLIT:
+        return tuple(voice for voice in extra if voice not in elsewhere)
+    return tuple(voice for voice in extra if voice not in test_only)
+
+
 def next_voices(current: str, split_voices: list[str], extra: tuple[str, ...], attempts: int) -> list[str]:
-    """The voices to try, in turn: the split's others after `current` (cycling), then `extra`; the same voice again
-    when there is no other (an engine with random noise then says it differently)."""
+    """The voices to try, in turn: the split's others after `current`, then `extra`, each once (every engine here
+    but hibari is deterministic, so the same voice again would say it the same way); `current` again only when there
+    is no other."""
     others = split_voices[split_voices.index(current) + 1:] + split_voices[:split_voices.index(current)] \
         if current in split_voices else list(split_voices)
     pool = [voice for voice in dict.fromkeys(others + list(extra)) if voice != current] or [current]
-    return [pool[attempt % len(pool)] for attempt in range(attempts)]
+    return pool[:attempts]
 
 
 def run(manifest: Path, out: Path, options: RerenderOptions, *, report: Path | None = None,
@@ -111,7 +125,14 @@ def run(manifest: Path, out: Path, options: RerenderOptions, *, report: Path | N
         raise UsageError(f"{manifest}: no such file")
     if Path(out).resolve().parent != Path(manifest).resolve().parent:
         raise UsageError(f"--out {out}: must be in the manifest's folder (audio paths are relative to it)")
+    if Path(out).resolve() == Path(manifest).resolve():
+        raise UsageError(f"--out {out}: would overwrite the input manifest; choose another name")
+    # the same gate as the validate run before it: an attempt must pass what the first audio failed
     config = load_config(options.config)
+    if options.max_per is not None:
+        config = config.with_bound("max_per", options.asr, options.max_per)
+    if options.max_wer is not None:
+        config = config.with_bound("max_wer", options.asr, options.max_wer)
     extra_voices = tuple(voice.name for voice in resolve_all(split_names(options.voices)))  # an unknown voice is a usage error now, not a failure per item
     folder = Path(manifest).parent
     started = time.monotonic()
@@ -129,7 +150,7 @@ def run(manifest: Path, out: Path, options: RerenderOptions, *, report: Path | N
                 raise DataError(f"{manifest}:{line.number}: {line.error}")
             record = line.record
             result.items += 1
-            if _audio_failures(record) and options.attempts:
+            if _audio_failures(record) and options.attempts and isinstance(record.get("question_audio"), dict):
                 result.failed += 1
                 record = _rerender(record, line.number, split_voices, extra_voices, options, checker, synthesizers,
                                    cache, result)
@@ -150,17 +171,20 @@ def _rerender(record: dict[str, Any], line: int, split_voices: dict[str, list[st
               result: RerenderReport) -> dict[str, Any]:
     first = record["question_audio"]
     current = voice_of(record, first)
-    attempts = [{"voice": current, "failed_checks": _audio_failures(record)}]
-    for number, voice in enumerate(next_voices(current, split_voices.get(record["split"], []), extra_voices,
-                                               options.attempts), start=1):
+    earlier = (record.get("rerender") or {}).get("attempts") or []  # a rerender run before this one
+    attempts = earlier or [{"voice": current, "failed_checks": _audio_failures(record)}]
+    split = str(record.get("split"))
+    candidates = next_voices(current, split_voices.get(split, []), allowed_extras(split, split_voices, extra_voices),
+                             options.attempts)
+    for number, voice in enumerate(candidates, start=len(attempts)):  # files an earlier run made keep their names
         try:
             synthesizer = _synthesizer(first, voice, options, cache, checker.manifest_dir, synthesizers)
-        except UsageError:  # a voice no engine has here (audio made elsewhere, or before voices were named)
+            spoken = synthesizer.process(line, {key: value for key, value in record.items()
+                                                if key not in ("failed_checks", "rerender")}, None, voice,
+                                         file_suffix=f".attempt-{number}")
+        except UsageError:  # a voice no engine has here (audio made elsewhere, or an engine not installed)
             attempts.append({"voice": voice, "failed_checks": ["synthesis"]})
             continue
-        spoken = synthesizer.process(line, {key: value for key, value in record.items()
-                                            if key not in ("failed_checks", "rerender")}, None, voice,
-                                     file_suffix=f".attempt-{number}")
         result.synthesized += spoken.synthesized
         if spoken.item is None:  # the voice could not say it: that is this attempt's failure
             attempts.append({"voice": voice, "failed_checks": ["synthesis"]})
@@ -172,7 +196,7 @@ def _rerender(record: dict[str, Any], line: int, split_voices: dict[str, list[st
             failed += checked.result.failed_checks
         attempts.append({"voice": voice, "failed_checks": list(dict.fromkeys(failed))})
         if not failed:
-            result.mended[number] = result.mended.get(number, 0) + 1
+            result.mended[len(attempts) - 1] = result.mended.get(len(attempts) - 1, 0) + 1
             return {**item, "failed_checks": [check for check in record["failed_checks"] if check in ANNOTATION_CHECKS],
                     "rerender": {"attempts": attempts}}
     result.still_failing.append(record["id"])

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import signal
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -102,7 +101,6 @@ _WORKER: Synthesizer | None = None
 
 def _start_worker(options: SynthesisOptions, out_dir: Path, cache_root: Path) -> None:
     global _WORKER
-    _die_with_parent()
     worker_signals()
     _WORKER = Synthesizer(options, out_dir, Cache(cache_root))
 
@@ -110,18 +108,6 @@ def _start_worker(options: SynthesisOptions, out_dir: Path, cache_root: Path) ->
 def _work(task: Task) -> ItemResult:
     assert _WORKER is not None
     return _WORKER.process(*task)
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when its parent dies (kill -9 leaves no orphans synthesising)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # other systems: orphans finish their current item and exit when the queue closes
 
 
 def _run_pool(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[ItemResult]:

@@ -63,7 +63,10 @@ def parse_mix(voice: str) -> dict[str, float]:
         if not found or found.group(1) not in STYLES or found.group(1) in weights:
             raise UsageError(f"kokoro voice {voice!r}: expected STYLE or STYLE+STYLE@WEIGHT..., each style once, "
                              f"styles: {', '.join(STYLES)}")
-        weights[found.group(1)] = float(found.group(2)) if found.group(2) else None
+        try:
+            weights[found.group(1)] = float(found.group(2)) if found.group(2) else None
+        except ValueError:
+            raise UsageError(f"kokoro voice {voice!r}: {found.group(2)!r} is not a weight") from None
     given = sum(weight for weight in weights.values() if weight is not None)
     unweighted = [style for style, weight in weights.items() if weight is None]
     if unweighted:

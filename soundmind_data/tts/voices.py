@@ -97,6 +97,17 @@ CATALOG: tuple[Voice, ...] = (
 _BY_NAME = {voice.name: voice for voice in CATALOG}
 
 
+def speaker(voice: Voice) -> tuple:
+    """Who a voice is, whatever it is called: `kokoro:jf_alpha@1`, `kokoro: jf_alpha` and `kokoro:jf_alpha` are one
+    speaker, and so are two spellings of one Kokoro mix."""
+    if voice.engine == "kokoro":
+        from soundmind_data.tts.kokoro import parse_mix
+
+        return ("kokoro", tuple(sorted((style, round(weight, 6)) for style, weight in
+                                       parse_mix(voice.engine_voice or "jf_alpha").items())))
+    return (voice.engine, (voice.engine_voice or "").strip())
+
+
 def default_pool() -> tuple[Voice, ...]:
     return tuple(voice for voice in CATALOG if voice.default_pool)
 
