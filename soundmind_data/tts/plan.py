@@ -1,7 +1,7 @@
 """The speaker plan: which voice speaks each item.
 
-Each item prefers the voice its id and the seed pick (a seeded hash, never Python's salted hash() nor the manifest's
-order). Within every split x label group the voices' item counts must differ by at most one, so a voice that more
+Each item prefers a place in the list of voices that its id and the seed pick (a seeded hash, never Python's salted
+hash() nor the manifest's order). Within every split x label group the voices' item counts must differ by at most one, so a voice that more
 items prefer than its share gives up the ones that hold to it least (a second seeded hash of their id) to the voices
 short of their share, each going to the one of those it ranks first. Adding or dropping an item therefore moves at
 most a couple of others: a corpus curated again, or grown by `add`, keeps almost every voice, and the synthesis cache
@@ -71,10 +71,10 @@ class SpeakerPlan:
     def _balanced(self, members: list[tuple[Hashable, str]], pool: tuple[Voice, ...],
                   group: tuple[str, object]) -> dict[Hashable, int]:
         """Each member's voice (an index into `pool`): its preferred one, moved only as far as balance needs."""
-        names = [voice.name for voice in pool]
-
-        def preference(item_id: str) -> list[int]:  # the voices in the order this item likes them
-            return sorted(range(len(pool)), key=lambda index: _rank(self.seed, item_id, names[index]))
+        # Preferences are for places in the pool, not names: a voice replaced by another takes over its items as they
+        # are, and only they are spoken again.
+        def preference(item_id: str) -> list[int]:  # the places in the order this item likes them
+            return sorted(range(len(pool)), key=lambda index: _rank(self.seed, item_id, index))
 
         chosen = {key: preference(item_id)[0] for key, item_id in members}
         counts = [0] * len(pool)
@@ -82,7 +82,7 @@ class SpeakerPlan:
             counts[index] += 1
         share, extra = divmod(len(members), len(pool))
         # the voices most items prefer keep one more than the share (ties broken by a seeded rank of the voice)
-        fuller = sorted(range(len(pool)), key=lambda index: (-counts[index], _rank(self.seed, *group, names[index])))
+        fuller = sorted(range(len(pool)), key=lambda index: (-counts[index], _rank(self.seed, *group, index)))
         target = {index: share + (rank < extra) for rank, index in enumerate(fuller)}
         hold = {key: _rank(self.seed, "hold", item_id) for key, item_id in members}
         holders: dict[int, list[Hashable]] = defaultdict(list)
