@@ -183,16 +183,19 @@ class ValidateReport(StageReport):
         self.wer_sampled_files += result.wer_sampled
         failed = result.failed_checks
         if failed or result.wer is not None:
-            entry = {"line": line, "id": item_id, "field": result.field, "failed": failed, "wer": result.wer}
-            # the field breaks ties: both files of one line can fail alike, and entries (dicts) do not compare
-            rank = (len(failed), -1 if result.wer is None else result.wer, -line, result.field)
+            entry = {"line": line, "id": item_id, "field": result.field, "failed": failed, "per": result.per,
+                     "wer": result.wer}
+            # the judge's own measure ranks (the PER, the WER of a sample where there is none); the field breaks
+            # ties: both files of one line can fail alike, and entries (dicts) do not compare
+            measure = result.per if result.per is not None else result.wer
+            rank = (len(failed), -1 if measure is None else measure, -line, result.field)
             heapq.heappush(self._worst, (rank, entry))
             if len(self._worst) > WORST_SHOWN:
                 heapq.heappop(self._worst)
 
     @property
     def worst(self) -> list[dict[str, Any]]:
-        """The audio files with the most failed checks, then the highest WER; worst first."""
+        """The audio files with the most failed checks, then the highest PER (WER where none); worst first."""
         return [entry for _key, entry in sorted(self._worst, key=lambda pair: pair[0], reverse=True)]
 
     def check_rows(self) -> list[tuple[str, int, int, int]]:
@@ -249,9 +252,10 @@ class ValidateReport(StageReport):
             text.out.append("")
         text.out.append(format_table(("check", "passed", "failed", "skipped"), self.check_rows()))
         if self.worst:
-            text.out += ["", format_table(("worst audio", "line", "field", "wer", "failed checks"), [
-                (entry["id"], entry["line"], entry["field"], "" if entry["wer"] is None else f"{entry['wer']:.3f}",
-                 ", ".join(entry["failed"])) for entry in self.worst])]
+            text.out += ["", format_table(("worst audio", "line", "field", "per", "wer", "failed checks"), [
+                (entry["id"], entry["line"], entry["field"], "" if entry["per"] is None else f"{entry['per']:.3f}",
+                 "" if entry["wer"] is None else f"{entry['wer']:.3f}", ", ".join(entry["failed"]))
+                for entry in self.worst])]
         if len(self.voices) > 1:
             text.out += ["", self.voice_table()]
         if self.wer_sampled_files:
