@@ -440,9 +440,9 @@ def build_shards(
 
 
 def replace_contents(folder: Path, names: tuple[str, ...]) -> Path:
-    """Put what `folder/.building/` holds in place of the folder's entries `names` (an entry it does not hold is
-    removed from the folder), and take the folder's card away: it describes the old shards. Returns the folder the old entries were moved to, for the
-    caller to delete once the new card is written.
+    """Put the entries `names` of `folder/.building/` in place of the folder's own (one it does not hold is removed
+    from the folder), and take the folder's card away, since it describes the old shards. Returns the folder the old
+    entries were moved to, for the caller to delete once the new card is written.
 
     Every step is a rename, so a process killed at any moment leaves `data/` whole, old or new (it is missing only
     between two renames), and never a card beside shards it does not describe; the next call deletes what such a run
@@ -450,10 +450,10 @@ def replace_contents(folder: Path, names: tuple[str, ...]) -> Path:
     staging, old = folder / STAGING, folder / REPLACED
     shutil.rmtree(old, ignore_errors=True)  # left by a run killed before it had deleted it: the folder is whole
     old.mkdir()
-    for name in (CARD_FILE, *names):
+    for name in (CARD_FILE, *names):  # the card first: the folder has none until the caller writes the new one
         if os.path.lexists(folder / name):
             (folder / name).replace(old / name)
-        if name != CARD_FILE and os.path.lexists(staging / name):
+        if os.path.lexists(staging / name):
             (staging / name).replace(folder / name)
     staging.rmdir()
     return old

@@ -57,22 +57,24 @@ def output_marker(command: str) -> str:
     return f".soundmind-data-{command}"
 
 
-def check_output_owner(out: Path, command: str, flag: str, *, overwrite: bool) -> None:
+def check_output_owner(out: Path, command: str, flag: str, *, overwrite: bool, own: tuple[str, ...]) -> None:
     """Refuse an output folder that holds anything and is not an earlier output of `command` (publish, export: they
-    replace whole folders in it, which may be the user's own `data/` or `audio/`), unless `overwrite`. Touches
-    nothing; `flag` is the option that named the folder, for the message."""
+    replace whole folders in it, which may be the user's own `data/` or `audio/`), unless `overwrite`. `own` are the
+    working folders the command leaves when killed before it marked the folder (its first run): they are not the
+    user's. Touches nothing; `flag` is the option that named the folder, for the message."""
     try:
-        entries = os.listdir(out)
+        entries = set(os.listdir(out))
     except OSError:  # missing (it will be made), or not a folder at all: making it says why that fails
         return
     marker = output_marker(command)
-    if entries and marker not in entries and not overwrite:
+    if entries - set(own) and marker not in entries and not overwrite:
         raise UsageError(f"{flag} {out}: holds files and is not the output of an earlier {command} (no {marker} in "
                          f"it), and {command} would replace folders in it: choose a new or empty folder, or pass "
                          f"--overwrite to replace them")
 
 
 def mark_output(out: Path, command: str) -> None:
-    """Mark `out` as `command`'s output before anything else is written there, so that its next run (a pipeline's
-    re-run, a run after a kill) replaces it without --overwrite."""
+    """Mark `out` as `command`'s output once its new contents are complete, before they are moved in (a run that
+    fails before that leaves no trace there), so that its next run (a pipeline's re-run, a run after a kill) replaces
+    them without --overwrite."""
     write_json(out / output_marker(command), {"command": command, "version": __version__})

@@ -578,6 +578,15 @@ def test_an_empty_folder_is_taken_and_another_commands_output_is_not(manifest, t
     assert not (folder / "data").exists()
 
 
+def test_what_a_killed_first_publish_left_is_not_the_users(manifest, tmp_path, run_cli, hub_env):
+    """The marker is written once the new corpus is complete: before that, a killed run leaves only its staging."""
+    folder = tmp_path / "hub"
+    (folder / ".building" / "data").mkdir(parents=True)
+    (folder / ".building" / "data" / ".train-00000.parquet.tmp").write_bytes(b"half a shard")
+    run_cli("publish", manifest, "--local-dir", folder, env=hub_env, check_rc=0)
+    assert sorted(path.name for path in folder.iterdir()) == [".soundmind-data-publish", "README.md", "data"]
+
+
 def test_the_runner_re_runs_an_export_into_its_own_folder(tmp_path, run_cli):
     """A pipeline's publish and export write WORKDIR/NAME on every run: their marker lets a re-run replace it."""
     from factories import text_pipeline

@@ -94,8 +94,7 @@ def export(
         raise UsageError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     manifest, out = Path(manifest), Path(out)
     check_output_folder(out, manifest, "--out")
-    check_output_owner(out, "export", "--out", overwrite=overwrite)
-    mark_output(out, "export")
+    check_output_owner(out, "export", "--out", overwrite=overwrite, own=(STAGING,))
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -122,6 +121,7 @@ def export(
         writer.abort()
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    mark_output(out, "export")
     for entry in sorted(staging.iterdir()):
         target = out / entry.name
         if target.is_dir():

@@ -3,9 +3,9 @@ will load it, and uploaded to the Hugging Face Hub.
 
 With a folder (`out`, the CLI's --local-dir) the folder is built there and kept; without one it is staged in a
 temporary folder beside the manifest and removed after the upload. A folder that holds anything must be an earlier
-publish's (its `.soundmind-data-publish` says so) unless `overwrite`: publish replaces its `data/`, `plots/` and card. Nothing is uploaded until the pre-push check
-passes, and nothing at all without a repo id or with `dry_run`. The token is read by `hub.resolve_token()` and never
-leaves `huggingface_hub`.
+publish's (its `.soundmind-data-publish` says so) unless `overwrite`: publish replaces its `data/`, `plots/` and
+card. Nothing is uploaded until the pre-push check passes, and nothing at all without a repo id or with `dry_run`.
+The token is read by `hub.resolve_token()` and never leaves `huggingface_hub`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from soundmind_data import hub, tempfiles
 from soundmind_data.card import read_stage_runs, render_card
 from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, STAGING, BuildResult, CheckResult, build_shards, check_folder, \
-    parse_size, replace_contents
+from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, CheckResult, \
+    build_shards, check_folder, parse_size, replace_contents
 from soundmind_data.jsonl import AtomicWriter
 from soundmind_data.paths import check_output_folder, check_output_owner, mark_output
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
@@ -138,6 +138,7 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     progress.start("publish")
     build = build_shards(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
     build.files += copy_plots(Path(manifest).parent, Path(folder) / STAGING)
+    mark_output(folder, "publish")
     # From here until the new card is written the folder has none: no card ever describes shards that are not there.
     replaced = replace_contents(Path(folder), (DATA_DIR, PLOTS_DIR))
     card = render_card(build, audit.check_counts(), repo_id=repo_id, command=command, stage_runs=stage_runs,
@@ -159,7 +160,7 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         raise UsageError(f"{manifest}: no such file")
     if out:
         check_output_folder(out, manifest, STAGE.output_flag)
-        check_output_owner(out, "publish", STAGE.output_flag, overwrite=options.overwrite)
+        check_output_owner(out, "publish", STAGE.output_flag, overwrite=options.overwrite, own=(STAGING, REPLACED))
     parse_size(options.max_shard_size)  # a bad size fails now, not after the build
     audit = audit_manifest(manifest)
     flagged = flagged_findings(audit)
@@ -171,9 +172,7 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         if not options.dry_run:  # a bad token or a missing permission fails here, before the corpus is built
             remote = hub.open_repo(options.repo_id, token=hub.resolve_token(), private=options.private,
                                    revision=options.revision)
-    if out:
-        mark_output(out, "publish")
-    else:
+    if not out:
         tempfiles.sweep(manifest.parent, "publish")  # staging folders of killed runs
     folder = out or tempfiles.make_temp_dir(manifest.parent, "publish")
     try:
