@@ -9,9 +9,10 @@ Speech text is made in three layers:
 2. **`nemo-text-processing`** (NVIDIA's text normaliser for TTS, the `speech` extra): numbers, years, dates, times,
    money, measures, fractions, ordinals, abbreviations. It runs sentence by sentence, as its authors advise; a
    sentence with nothing it would rewrite (the common case in reasoning text) skips it. Its grammars compile once
-   per machine into `grammar_cache_dir()`. Without the extra, speech text is the domain layer alone and numbers
-   are left to the voice's own front end; `normaliser_note()` says so and `normaliser_name()` is recorded in each
-   item's `tts` record, so a mixed corpus shows.
+   per machine into `grammar_cache_dir()`, with a record of each one's size and sha256: a grammar that no longer
+   matches it (truncated, damaged) is compiled again, alone. Without the extra, speech text is the domain layer
+   alone and numbers are left to the voice's own front end; `normaliser_note()` says so and `normaliser_name()` is
+   recorded in each item's `tts` record, so a mixed corpus shows.
 3. The domain layer again: symbols the normaliser left ("a = b", "x < y"), spaces.
 
 Nothing is deleted that is not understood: whatever is still unspeakable afterwards (CJK, unknown symbols) stays in
@@ -27,9 +28,11 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 import unicodedata
@@ -38,8 +41,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import write_json
 from soundmind_data.speakable import unspeakable_chars
-from soundmind_data.usercache import CACHE_ENV, cache_root
+from soundmind_data.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
 
 NORMALISER_PACKAGE = "nemo-text-processing"
 SPEECH_RULES_VERSION = 2  # bump when the domain layer changes what a text is read as (cached speech text is keyed by it)
@@ -212,12 +216,32 @@ def normaliser_note() -> str | None:
                 "(pip install 'soundmind-data[speech]')")
     folder = grammar_cache_dir()
     if _normaliser is None and not _grammars_compiled(folder):
+        if _grammar_record(folder):
+            return f"compiling again the speech normaliser's grammars in {folder} that do not match their record"
         return f"compiling the speech normaliser's grammars into {folder} (about a minute, once per machine)"
     return None
 
 
+def _grammar_record(folder: Path) -> dict:
+    """What `folder` records of its grammars: file name -> size and sha256 ({} where there is no readable record).
+    Only plain grammar file names count: the rebuild copies the grammars it names."""
+    try:
+        record = json.loads((folder / GRAMMAR_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    return {name: entry for name, entry in record.items() if Path(name).name == name and name.endswith(".far")}
+
+
+def _intact_grammars(folder: Path) -> list[str]:
+    """The grammars of `folder` that match their record."""
+    return [name for name, entry in _grammar_record(folder).items() if intact(folder / name, entry)]
+
+
 def _grammars_compiled(folder: Path) -> bool:
-    return len(list(folder.glob("*.far"))) >= _GRAMMAR_FILES
+    record = _grammar_record(folder)
+    return len(record) >= _GRAMMAR_FILES and len(_intact_grammars(folder)) == len(record)
 
 
 def prepare_normaliser() -> None:
@@ -229,6 +253,7 @@ def prepare_normaliser() -> None:
 
 
 _GRAMMAR_FILES = 3  # the classifier, the verbaliser and the post-processor
+GRAMMAR_RECORD = "soundmind-grammars.json"  # written last into the grammar folder: each grammar's size and sha256
 _LOAD_LOCK = threading.Lock()
 _normaliser = None  # the loaded Normalizer of this process
 
@@ -240,25 +265,49 @@ def _load_normaliser():
     with _LOAD_LOCK:
         if _normaliser is None:
             from filelock import FileLock
-            from nemo_text_processing.text_normalization.normalize import Normalizer
 
             # It logs every sentence at INFO and resets its level on each call: a filter keeps warnings only.
             logging.getLogger("NeMo-text-processing").addFilter(lambda record: record.levelno >= logging.WARNING)
             folder = grammar_cache_dir()
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                make_folder(folder)
             except OSError as exc:
                 raise UsageError(f"{folder}: cannot create the grammar cache: {exc.strerror} "
                                  f"(set {CACHE_ENV} to a writable folder)") from None
             with FileLock(str(folder / ".lock")):
-                if _grammars_compiled(folder):
-                    _normaliser = Normalizer(input_case="cased", lang="en", cache_dir=str(folder))
-                else:  # compiled aside and moved in, so that a killed compile never leaves a half-written grammar
-                    with tempfile.TemporaryDirectory(dir=folder, prefix=".compiling-") as scratch:
-                        _normaliser = Normalizer(input_case="cased", lang="en", cache_dir=scratch)
-                        for grammar in Path(scratch).glob("*.far"):
-                            os.replace(grammar, folder / grammar.name)
+                _normaliser = _normaliser_from(folder)
     return _normaliser
+
+
+def _normaliser_from(folder: Path):
+    """The normaliser, loading the grammars of `folder`. Those missing or not as recorded (truncated, damaged) are
+    compiled aside first, moved in, and recorded last, so that a killed compile never leaves a grammar that looks
+    finished; NeMo compiles exactly the grammars missing from its cache folder, so the intact ones are copied aside
+    for it to load rather than compile again. A compile that fails, or whose grammars do not read back as recorded,
+    is a UsageError (compiling again would fare no better)."""
+    from nemo_text_processing.text_normalization.normalize import Normalizer
+
+    if _grammars_compiled(folder):
+        return Normalizer(input_case="cased", lang="en", cache_dir=str(folder))
+    try:
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".compiling-") as scratch:
+            for name in _intact_grammars(folder):
+                shutil.copyfile(folder / name, Path(scratch) / name)
+            normaliser = Normalizer(input_case="cased", lang="en", cache_dir=scratch)
+            grammars = sorted(path.name for path in Path(scratch).glob("*.far"))
+            for name in grammars:
+                share(Path(scratch) / name)  # the cache may be shared by the machine's users
+                os.replace(Path(scratch) / name, folder / name)
+        write_json(folder / GRAMMAR_RECORD, {name: file_entry(folder / name) for name in grammars})
+        share(folder / GRAMMAR_RECORD)
+    except OSError as exc:  # a full disk, a read-only or foreign cache: one line, not a traceback
+        raise UsageError(f"{folder}: cannot compile the speech normaliser's grammars there: {exc.strerror or exc} "
+                         f"(set {CACHE_ENV} to a writable folder)") from None
+    if not _grammars_compiled(folder):
+        raise UsageError(f"{folder}: the speech normaliser's grammars were just compiled there, but do not match the "
+                         f"record written with them (a failing disk, or another program writing there?); set "
+                         f"{CACHE_ENV} to another folder")
+    return normaliser
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ labels curates to a clean audit."""
 import random
 
 import pytest
+from conftest import ROOT
 from factories import ENTAILED_ANSWER, NOT_ENTAILED_ANSWER, item, logiqa_line, read_jsonl, write_jsonl
 
 from soundmind_data import schemas
@@ -290,3 +291,34 @@ def test_curating_a_curated_manifest_again_changes_nothing(corpus, tmp_path):
     assert report.decisions["drop"] == 0 and report.decisions["relabel"] == 0
     assert {d["id"] for d in read_jsonl(decisions_path(twice))} == {r["id"] for r in read_jsonl(once)
                                                                     if r["needs_answer"]}
+
+
+def test_the_copy_kept_is_one_that_survives_its_own_answer_check(tmp_path):
+    """With the no-llm policy an answer against its label drops its item: the copy kept of its triplet (in its split,
+    and across splits) is one that stays, whatever the gold files make of its label, and `kept_instead` never names
+    an item that is dropped."""
+    contradicting = {"label": 0, "answer": ENTAILED_ANSWER}
+    items = [item("dup-contra", conclusion="Same", source=src(1), **contradicting),
+             item("dup-good", conclusion="Same", source=src(2)),
+             item("test-contra", split="test", conclusion="Leaked", source=src(3), **contradicting),
+             item("train-good", conclusion="Leaked", source=src(4)),
+             # the gold file says 0: relabelled, the first copy's answer argues for 1 and goes, the second's agrees
+             item("gold-contra", conclusion="Gold", label=1, answer=ENTAILED_ANSWER, source=src(5)),
+             item("gold-good", conclusion="Gold", label=0, answer=NOT_ENTAILED_ANSWER, source=src(6)),
+             # every copy goes for its own answer: neither is kept in place of the other
+             item("both-a", conclusion="Both", source=src(7), **contradicting),
+             item("both-b", conclusion="Both", source=src(8), **contradicting)]
+    gold = write_jsonl(tmp_path / "gold.txt", [logiqa_line(conclusion="Gold", label="not entailed")])
+    out = tmp_path / "out.jsonl"
+    curate_manifest(write_jsonl(tmp_path / "items.jsonl", items), out=out, gold_files=[gold],
+                    policy=Policy.load(ROOT / "pipelines" / "policies" / "no-llm.yaml"))
+    assert [r["id"] for r in read_jsonl(out)] == ["dup-good", "train-good", "gold-good"]
+    decisions = {d["id"]: d for d in read_jsonl(decisions_path(out))}
+    assert {name: (d["decision"], d["reasons"], d.get("kept_instead")) for name, d in decisions.items()} == {
+        "dup-contra": ("drop", ["duplicate", "answer_label_disagree"], "dup-good"),
+        "test-contra": ("drop", ["cross_split_leak", "answer_label_disagree"], "train-good"),
+        "gold-contra": ("drop", ["duplicate", "answer_label_disagree"], "gold-good"),
+        "both-a": ("drop", ["answer_label_disagree"], None),
+        "both-b": ("drop", ["answer_label_disagree"], None)}
+    dropped = {name for name, d in decisions.items() if d["decision"] == "drop"}
+    assert not [d for d in decisions.values() if d.get("kept_instead") in dropped]

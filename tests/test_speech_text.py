@@ -206,3 +206,59 @@ def test_without_the_normaliser_the_domain_layer_alone_reads_and_says_so(tmp_pat
     assert done.stderr.count("nemo-text-processing is not installed") == 1
     written = [json.loads(line) for line in (tmp_path / "spoken" / "manifest.jsonl").read_text().splitlines()]
     assert [item["tts"]["normaliser"] for item in written] == ["soundmind-data domain rules only"] * 2
+
+
+def _grammar_cache_copy(tmp_path):
+    """A copy of this machine's compiled grammars (compiled here first where they are not, once per machine) in a
+    cache of the test's own: (the cache root, the copied grammar folder)."""
+    import shutil
+
+    from soundmind_data import speech_text
+
+    speech_text.prepare_normaliser()
+    source = speech_text.grammar_cache_dir()
+    copy = tmp_path / "cache" / source.name
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".lock", ".compiling-*"))
+    return tmp_path / "cache", copy
+
+
+def test_a_truncated_grammar_is_compiled_again_readable_by_all(tmp_path, run_cli):
+    """One grammar of a cached folder cut short: speech-text compiles it again (that one alone: seconds) and reads
+    as before, the grammar is whole again, and what it wrote there is readable by every user even under a private
+    umask (a shared cache)."""
+    import os
+    import stat
+
+    from soundmind_data.usercache import CACHE_ENV
+
+    cache, grammars = _grammar_cache_copy(tmp_path)
+    damaged = grammars / "en_tn_True_deterministic_verbalizer.far"
+    whole = damaged.read_bytes()
+    damaged.write_bytes(whole[:len(whole) // 2])
+    done = run_cli("speech-text", "It cost $3.50.", env={CACHE_ENV: str(cache)}, preexec_fn=lambda: os.umask(0o077))
+    assert (done.returncode, done.stdout) == (0, "It cost three dollars fifty cents.\n"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert damaged.read_bytes() == whole
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in grammars.iterdir() if path.name != ".lock"} == \
+        {path.name: 0o644 for path in grammars.iterdir() if path.name != ".lock"}
+    again = run_cli("speech-text", "It cost $3.50.", env={CACHE_ENV: str(cache)})
+    assert (again.returncode, again.stderr) == (0, "")  # loaded as it is: nothing compiled, nothing said
+
+
+def test_grammars_that_do_not_read_back_as_compiled_are_a_one_line_error(tmp_path, monkeypatch):
+    """A compile that leaves no whole grammar behind (a failing disk) is not compiled again at every use: it is a
+    UsageError of one line naming the folder."""
+    from nemo_text_processing.text_normalization import normalize
+
+    from soundmind_data import speech_text
+    from soundmind_data.errors import UsageError
+    from soundmind_data.usercache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(speech_text, "_normaliser", None)
+    monkeypatch.setattr(normalize, "Normalizer", lambda **options: object())  # writes no grammar
+    with pytest.raises(UsageError) as raised:
+        speech_text._load_normaliser()
+    message = str(raised.value)
+    assert message.startswith(f"{speech_text.grammar_cache_dir()}: the speech normaliser's grammars were just "
+                              "compiled there, but do not match") and "\n" not in message

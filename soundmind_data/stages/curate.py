@@ -7,16 +7,18 @@ Every item gets exactly one decision:
 - regenerate: the item is fine but its answer is not (it contradicts the label, has no final verdict, or is
   missing): the answer and its audio are removed and the item is marked `needs_answer`, which `reason` fills;
 - drop: a second copy of a triplet within a split, a triplet that also sits in an evaluation split, text that cannot
-  be spoken, failed `validate` checks, or anything the policy says to drop instead of fix.
+  be spoken, failed `validate` checks, or anything the policy says to drop instead of fix. The copy kept of a
+  triplet is one that no other rule drops where there is one; where every copy goes anyway, none is a duplicate or
+  a leak of another.
 
 The curated manifest holds the kept, relabelled and to-be-regenerated items (each with `needs_answer`), in input
 order; `CURATED.decisions.jsonl` holds one line for every item that is not plainly kept, dropped ones included, so
 every input item is accounted for. What each finding leads to is the policy (`schemas/curate-policy.schema.json`).
 
 Three streaming passes keep memory small (about 16 bytes an item): the first reads each item's triplet key, split
-and source line; duplicates and leaks are resolved by sorting those; the second fetches the ids of the items kept
-in place of dropped copies; the third decides and writes, one item at a time. Same input, same policy: the same
-bytes out.
+and source line; the second decodes again only the items whose triplet has copies, for their ids and whether any
+other rule drops them; duplicates and leaks are resolved by sorting those; the third decides and writes, one item
+at a time. Same input, same policy: the same bytes out.
 """
 
 from __future__ import annotations
@@ -163,12 +165,17 @@ class _Copies:
     rank: np.ndarray  # each item's split's rank in the precedence
     keys: np.ndarray
     mute_question: np.ndarray  # the item's question cannot be spoken (read once, in the first pass)
+    file_gold: np.ndarray  # the gold files' label of the item's triplet, -1 where they have none
+    goes: np.ndarray  # another rule than duplicates and leaks drops the item (known for items with copies only)
+    ids: dict[int, str]  # the ids of the items with copies
 
+    # A copy is a duplicate or a leak only of a copy that stays: where every copy goes anyway, none stands in for
+    # another, and no decision names a dropped item as `kept_instead`.
     def duplicate(self) -> np.ndarray:
-        return self.in_split != np.arange(len(self.keys))
+        return (self.in_split != np.arange(len(self.keys))) & ~self.goes[self.in_split]
 
     def leaked(self) -> np.ndarray:
-        return self.rank != self.rank[self.overall]
+        return (self.rank != self.rank[self.overall]) & ~self.goes[self.overall]
 
 
 def _checked(line: Line) -> dict[str, Any]:
@@ -186,15 +193,16 @@ def _checked(line: Line) -> dict[str, Any]:
     return item
 
 
-def _dropped_anyway(failed_checks: list[str] | None, mute_question: bool, policy: Policy) -> bool:
-    """Whether the item goes whatever its copies do (failed checks, an unspeakable question): such a copy is kept
-    in place of another only when every copy goes."""
-    return bool((failed_checks and policy.failed_checks == "drop") or (mute_question and policy.unspeakable == "drop"))
+def _failed_checks(item: dict[str, Any], failed_by_id: dict[str, list[str]]) -> list[str]:
+    """The item's own failed validate checks, else those `--validated` lists for its id."""
+    return item.get("failed_checks") or failed_by_id.get(item["id"]) or []
 
 
 def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, list[str]],
-                 progress: Progress) -> _Copies:
-    keys, split_codes, lines, dropped, mute = array("q"), array("H"), array("q"), array("b"), array("b")
+                 gold_table: Callable[[], tuple[np.ndarray, np.ndarray]], progress: Progress) -> _Copies:
+    """Passes 1 and 2, then the copy kept of each triplet. `gold_table` gives the gold files' labels, which are read
+    meanwhile: a copy's label, and so whether its answer stands, may be the gold one."""
+    keys, split_codes, lines, mute = array("q"), array("H"), array("q"), array("b")
     splits: dict[str, int] = {}
     has_audio = False
     for line in iter_manifest_lines(path):
@@ -205,7 +213,6 @@ def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, 
         split_codes.append(splits.setdefault(item["split"], len(splits)))
         lines.append(min(item["source"]["line"], LAST_LINE))
         mute.append(bool(unspeakable_in_speech(item["question_text"])))
-        dropped.append(_dropped_anyway(item.get("failed_checks") or failed_by_id.get(item["id"]), mute[-1], policy))
         has_audio = has_audio or any(field in item for field in AUDIO_FIELDS)
         progress.advance()
     if has_audio and out.resolve().parent != path.resolve().parent:
@@ -216,10 +223,20 @@ def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, 
     for rank, name in enumerate(sorted(splits, key=policy.split_rank)):
         split_rank[splits[name]] = rank
     rank = split_rank[np.frombuffer(split_codes, dtype=np.uint16)] if count else np.zeros(0, dtype=np.int64)
-    # The copy kept of a triplet: one that stays anyway first, then the best split, the lowest source line, file
-    # order; in each split, the same within the split. The first of each sorted run is the copy kept.
+    mute_question = np.frombuffer(mute, dtype=np.int8)
+    file_gold = _file_gold(key_of, gold_table())
+    # Pass 2: whether each copy goes for its own sake (its decision as if it had no copies), for the items that have
+    # copies; the others are not decoded again.
+    _, triplet, copies = np.unique(key_of, return_inverse=True, return_counts=True)
+    goes, ids = np.zeros(count, dtype=bool), {}
+    for index, item in iter_selected(path, set(np.flatnonzero(copies[triplet] > 1).tolist())):
+        ids[index] = item["id"]
+        decision, _, _ = _decide(item, int(file_gold[index]), policy, False, False,
+                                 _failed_checks(item, failed_by_id), bool(mute_question[index]))
+        goes[index] = decision == "drop"
+    # The copy kept of a triplet: one that stays first, then the best split, the lowest source line, file order; in
+    # each split, the same within the split. The first of each sorted run is the copy kept.
     position, source_line = np.arange(count), np.frombuffer(lines, dtype=np.int64)
-    goes = np.frombuffer(dropped, dtype=np.int8)
     overall, in_split = position.copy(), position.copy()
     for kept, sort_keys, run_keys in ((overall, (position, source_line, rank, goes, key_of), (key_of,)),
                                       (in_split, (position, source_line, goes, rank, key_of), (key_of, rank))):
@@ -231,7 +248,7 @@ def _find_copies(path: Path, out: Path, policy: Policy, failed_by_id: dict[str, 
             starts[1:] |= ordered[1:] != ordered[:-1]
         first = np.flatnonzero(starts)
         kept[order] = np.repeat(order[first], np.diff(np.r_[first, count]))
-    return _Copies(in_split, overall, rank, key_of, np.frombuffer(mute, dtype=np.int8))
+    return _Copies(in_split, overall, rank, key_of, mute_question, file_gold, goes, ids)
 
 
 # ---------------------------------------------------------------------------------------------------------- pass 3
@@ -361,21 +378,17 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
                           gold_files=[str(g) for g in gold_files], validated=str(validated) if validated else None)
     progress.start("curate: read", total=count_lines(path))
     with _gold_loader(gold_files) as gold_table:  # the gold files are read in another process meanwhile
-        copies = _find_copies(path, out, policy, failed_by_id, progress)
-        file_gold = _file_gold(copies.keys, gold_table())
+        copies = _find_copies(path, out, policy, failed_by_id, gold_table, progress)
     report.items = len(copies.keys)
     duplicate, leaked = copies.duplicate(), copies.leaked()
-    # The copies that stay instead of dropped ones: the triplet's overall copy for a leak, the split's for a duplicate.
-    named = set(copies.overall[leaked].tolist()) | set(copies.in_split[duplicate].tolist())
-    kept_ids = {index: item["id"] for index, item in iter_selected(path, named)}
     progress.start("curate: write", total=report.items)
-    rows = _rows(file_gold, duplicate, leaked, copies.overall, copies.in_split, copies.mute_question)
+    rows = _rows(copies.file_gold, duplicate, leaked, copies.overall, copies.in_split, copies.mute_question)
     with AtomicWriter(out) as curated, AtomicWriter(decisions_file) as decisions:
         # every line was checked by the first pass: here they are only decoded
         for (number, raw, item), (gold, is_copy, is_leak, overall, in_split, mute) in _same_lines(
                 iter_checked(path), rows, path):
-            failed_checks = item.get("failed_checks") or failed_by_id.get(item["id"]) or []
-            decision, reasons, new_label = _decide(item, gold, policy, is_copy, is_leak, failed_checks, bool(mute))
+            decision, reasons, new_label = _decide(item, gold, policy, is_copy, is_leak,
+                                                   _failed_checks(item, failed_by_id), bool(mute))
             report.count(item["split"], decision, reasons)
             progress.advance()
             if decision != "keep":
@@ -384,9 +397,9 @@ def curate_manifest(path: str | Path, *, out: str | Path, gold_files=(), validat
                 if new_label is not None:
                     entry |= {"old_label": item["label"], "new_label": new_label}
                 if "cross_split_leak" in reasons:
-                    entry["kept_instead"] = kept_ids[overall]
+                    entry["kept_instead"] = copies.ids[overall]
                 elif "duplicate" in reasons:
-                    entry["kept_instead"] = kept_ids[in_split]
+                    entry["kept_instead"] = copies.ids[in_split]
                 if isinstance(item.get("rerender"), dict):  # spoken again before this: each voice, each failure
                     entry["rerender_attempts"] = item["rerender"]["attempts"]
                 decisions.write_record(entry)
