@@ -17,7 +17,7 @@ import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
-from soundmind_data.console import Bars, StageDisplay, configure, err, run_app, show
+from soundmind_data.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
 from soundmind_data.errors import UsageError
 
 app = typer.Typer(
@@ -54,11 +54,16 @@ def _root(
 def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any, report: Path | None = None,
                **context: Any) -> None:
     """Run one stage as its command: call its entry function with bars on stderr, print its report; exit code 1
-    when the report says the stage failed its checks or set something aside."""
+    when the report says the stage failed its checks or set something aside. Before anything runs: no file the
+    command writes (its output, report, side files, the --log-file) may be one it reads or another it writes."""
     from soundmind_data.stages import declaration
 
+    stage = declaration(name)
+    files = stage.files(manifest, out, options, report)
+    check_log_file([*files.read, *files.written])
+    files.check()
     with Bars() as bars:
-        result = declaration(name).run(manifest, out, options, report=report, progress=bars, **context)
+        result = stage.run(manifest, out, options, report=report, progress=bars, **context)
     show(result)
     if not result.ok:
         raise typer.Exit(1)
@@ -88,7 +93,7 @@ def validate(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to check."),
     json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
     audio: bool = typer.Option(False, "--audio", help="Check the audio files too: exist, decode fully, sha256, sample rate, channels, duration, NaN, clipping, silence, loudness, speaking rate."),
-    asr: Optional[str] = typer.Option(None, "--asr", help="ASR round trip (implies --audio): whisper (Whisper tiny.en, bundled and offline; the judge to use) or pocketsphinx (hears logic poorly)."),
+    asr: Optional[str] = typer.Option(None, "--asr", help="ASR round trip (implies --audio): whisper (Whisper tiny.en, bundled and offline, with Whisper base as a second opinion; the judge to use) or pocketsphinx (hears logic poorly)."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model for --asr whisper: a CTranslate2 folder or a name in the Hugging Face cache (e.g. large-v3 with --device cuda); never downloaded."),
     device: str = typer.Option("cpu", "--device", help="Where the ASR runs: cpu or cuda."),
     max_per: Optional[float] = typer.Option(None, "--max-per", help="The gate: fail audio whose phoneme error rate, over the whole file or over the stretch holding the item's own words, is above this (default: 0.10 whisper, 0.35 pocketsphinx)."),
@@ -96,16 +101,19 @@ def validate(
     strict: bool = typer.Option(False, "--strict", help="Fail items whose answer's final verdict disagrees with the label."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds (see schemas/checks-config.schema.json)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Processes checking audio in parallel."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the manifest again here, with each audio's measured WER and each item's failed_checks (same folder as MANIFEST)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the manifest again here, with each audio's PER, own-words PER, WER, judge and transcript, and each item's failed_checks (same folder as MANIFEST)."),
     plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots here: durations per split and label, WER, loudness."),
 ) -> None:
     """Check a manifest before publishing: every line against schemas/item.schema.json and for a unique id; with
-    --audio its audio files, with --asr an ASR round trip (word error rate against the speech text).
+    --audio its audio files, with --asr an ASR round trip judged by the phoneme error rate (PER) against the speech
+    text, over the whole file and over the stretch holding the item's own words, with the verdict and negations
+    heard as said; WER is reported beside it.
 
-    Prints each failure as FILE:LINE: FIELD: MESSAGE, then a table of pass/fail/skip counts per check and the worst
-    audio files. WER is measured after Whisper's English text normalisation of both sides. Whisper transcribes
-    every file whole; pocketsphinx hears audio longer than 120 s on a bounded sample (first and last 30 s and one
-    seeded window). Exit code 1 if any check fails, 2 for usage errors.
+    Prints each failure as FILE:LINE: FIELD: MESSAGE, then a table of pass/fail/skip counts per check, the worst
+    audio files and, with several voices, a table per voice. Both sides go through Whisper's English text
+    normalisation, then espeak-ng's phonemes. Whisper gets the domain's hotwords; a file tiny.en fails is heard
+    again by Whisper base and the better hearing stands. Whisper transcribes every file whole; pocketsphinx hears
+    audio longer than 120 s on a bounded sample (first and last 30 s and one seeded window). Exit code 1 if any check fails, 2 for usage errors.
 
     Example: soundmind-data validate corpus/manifest.jsonl --asr whisper --workers 2 --json validate.json --plots plots
     """
@@ -241,6 +249,8 @@ def rerender(
     asr: str = typer.Option("whisper", "--asr", help="The judge: whisper or pocketsphinx, as validate."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model, as validate's --asr-model."),
     device: str = typer.Option("cpu", "--device", help="Where synthesis and the judge run: cpu or cuda."),
+    max_per: Optional[float] = typer.Option(None, "--max-per", help="The judge's PER gate, as validate's: give what the validate run before used."),
+    max_wer: Optional[float] = typer.Option(None, "--max-wer", help="A WER gate besides it, as validate's."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds, as validate's."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder (default: the .cache folder beside MANIFEST, as synthesize makes it)."),
     json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
@@ -255,8 +265,8 @@ def rerender(
     """
     from soundmind_data.stages.rerender import RerenderOptions
 
-    options = RerenderOptions(attempts=attempts, voices=tuple(voices), asr=asr, asr_model=asr_model,
-                              device=device, config=config_file, cache=cache)
+    options = RerenderOptions(attempts=attempts, voices=tuple(voices), asr=asr, asr_model=asr_model, device=device,
+                              max_per=max_per, max_wer=max_wer, config=config_file, cache=cache)
     _run_stage("rerender", manifest, out, options, json_report)
 
 

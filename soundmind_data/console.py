@@ -17,8 +17,9 @@ from typing import Any, TextIO
 import typer
 from tqdm import tqdm
 
+from soundmind_data.corpus import RUN_LOG, STATE_FILE
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.stage import Progress
+from soundmind_data.stage import Progress, check_distinct
 
 
 PROGRESS_INTERVAL_ENV = "SOUNDMIND_DATA_PROGRESS_S"  # seconds between progress lines in batch logs (default 30)
@@ -30,15 +31,21 @@ class Output:
     """Where the command line writes besides stdout: set once by the root options (`--quiet`, `--log-file`)."""
 
     quiet: bool = False  # no progress on stderr (bars or lines); errors and summaries still print
-    log: TextIO | None = None  # progress lines, notes, warnings and summaries, timestamped, appended here
+    log_file: Path | None = None  # progress lines, notes, warnings and summaries, timestamped, appended here
+    log_option: str = "--log-file"  # how the user named it (the option or the environment variable), for messages
+    log: TextIO | None = None  # the log file, once open
     interval_s: float = 30.0
 
 
 OUTPUT = Output()
+# A pipeline's own files in its work dir, JSON only: a line of text appended to the run log makes publish refuse it.
+_NOT_LOGS = {RUN_LOG: "run log", STATE_FILE: "state file"}
 
 
 def configure(quiet: bool, log_file: Path | None) -> None:
-    """Apply the root options; the log file is opened for appending, line-buffered, so a batch log grows live."""
+    """Apply the root options. The log file is checked here; an existing one is opened now (for appending,
+    line-buffered, so a batch log grows live), a new one at its first line, once the command has checked that the
+    path is none of its own files (`check_log_file`): a refused path is then left as it was."""
     OUTPUT.quiet = quiet
     interval = os.environ.get(PROGRESS_INTERVAL_ENV)
     if interval:
@@ -49,18 +56,57 @@ def configure(quiet: bool, log_file: Path | None) -> None:
     where = "--log-file"
     if log_file is None and os.environ.get(LOG_FILE_ENV):
         log_file, where = Path(os.environ[LOG_FILE_ENV]), f"${LOG_FILE_ENV}"
-    if log_file is not None:
-        if log_file.is_dir():  # appended to only, so a FIFO or /dev/stderr is fine
-            raise UsageError(f"{where} {log_file}: is a folder; give a file name")
+    if log_file is None:
+        return
+    if log_file.is_dir():  # appended to only, so a FIFO or /dev/stderr is fine
+        raise UsageError(f"{where} {log_file}: is a folder; give a file name")
+    if (name := Path(os.path.realpath(log_file)).name) in _NOT_LOGS:
+        raise UsageError(f"{where} {log_file}: names a pipeline's {_NOT_LOGS[name]} ({name}), which holds JSON "
+                         f"only; log elsewhere")
+    if not log_file.parent.is_dir():
+        raise UsageError(f"{where} {log_file}: no such folder {log_file.parent}")
+    OUTPUT.log_file, OUTPUT.log_option = log_file, where
+    if log_file.exists():
         try:
             OUTPUT.log = open(log_file, "a", encoding="utf-8", buffering=1)
         except OSError as exc:
             raise UsageError(f"{where} {log_file}: {exc.strerror}") from None
 
 
+def check_log_file(files: list[tuple[str, Path]]) -> None:
+    """Refuse a log file that is one of `files`, the command's inputs and outputs: log lines appended to a manifest
+    or report would corrupt it. Logging stops first, so that not even the refusal is appended to it."""
+    if OUTPUT.log_file is None:
+        return
+    try:
+        check_distinct(files, [(OUTPUT.log_option, OUTPUT.log_file)])
+    except UsageError:
+        _stop_logging()
+        raise
+
+
 def _log(line: str) -> None:
-    if OUTPUT.log is not None:
+    """Append a line to the log file. One that cannot be written (a full disk, /dev/full) is a warning on stderr,
+    once, and logging stops: the command goes on, and its exit code is what its work gave."""
+    if OUTPUT.log_file is None:
+        return
+    try:
+        if OUTPUT.log is None:
+            OUTPUT.log = open(OUTPUT.log_file, "a", encoding="utf-8", buffering=1)
         OUTPUT.log.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
+    except OSError as exc:
+        where, path = OUTPUT.log_option, OUTPUT.log_file
+        _stop_logging()
+        typer.echo(f"warning: {where} {path}: cannot write: {exc.strerror}; logging stopped", err=True)
+
+
+def _stop_logging() -> None:
+    log, OUTPUT.log, OUTPUT.log_file = OUTPUT.log, None, None
+    if log is not None:
+        try:
+            log.close()
+        except OSError:  # what was left in its buffer cannot be written either
+            pass
 
 
 def _duration(seconds: float) -> str:

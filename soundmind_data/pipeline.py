@@ -12,29 +12,35 @@ command line, duration, item counts, failures and the toolkit version.
 
 The runner knows no stage by name: everything it needs is in the declarations. It never prints; the caller is told
 of each stage through `on_stage` and `on_done`.
+
+The runner's own files in the work dir (run log, state file, plots, the review page) are never written or read through
+a symlink, which could lead out of the work dir, nor waited on (a FIFO): such a file is a usage error before anything
+runs. No file a stage writes may be one it reads, or one another stage or the runner writes.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from soundmind_data import __version__, yamlfile
+from soundmind_data import __version__, schemas, yamlfile
 from soundmind_data.corpus import (AUDIO_DIR, AUDIO_FIELDS, CARD_FILE, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR, RUN_LOG,
                                    STATE_FILE, LabelCounts, in_workdir)
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.digests import file_digest
 from soundmind_data.jsonl import count_lines, iter_lines, iter_records, write_json
 from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.review import PAGE, ReviewReport, ReviewSources, StageStep, saved_inputs_sha256, \
-    sources_of_page, write_review
+from soundmind_data.review import PAGE, SOURCES_FILE, ReviewReport, ReviewSources, StageStep, \
+    saved_inputs_sha256, sources_of_page, write_review
 from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, SILENT, Progress, Stage, StageReport, Summary, \
-    command_line, option_values, parse_options
+    StageFiles, check_distinct, command_line, option_values, parse_options
 from soundmind_data.table import format_table, split_label_table
 from soundmind_data.stages import declaration
 
@@ -201,6 +207,11 @@ class Plan:
     def command_line(self) -> str:
         return command_line(self.stage, self.manifest, self.out, self.options, self.report)
 
+    @property
+    def files(self) -> StageFiles:
+        """What the stage reads and writes, as its command would name them."""
+        return self.stage.files(self.manifest, self.out, self.options, self.report)
+
 
 def _plan(step: Step, stage: Stage, manifest: Path | None, workdir: Path) -> Plan:
     raw = dict(step.options)
@@ -227,21 +238,11 @@ def file_sha256(path: Path) -> str:
     return file_digest(path, "sha256")
 
 
-def _files_read(plan: Plan) -> list[Path]:
-    """The existing files a stage's options name (ingest's sources, --gold, --prompt-template, --config, a voice
-    model...) and the default files it reads for the options it is not given."""
-    values = option_values(plan.options)
-    named = [Path(str(one)) for value in values.values() for one in (value if isinstance(value, list) else [value])
-             if isinstance(one, str)]
-    defaults = [path for name, path in plan.stage.default_files(plan.options).items() if values.get(name) is None]
-    return [path for path in named + defaults if os.path.isfile(path)]  # os.path: False for any odd string too
-
-
 def _fingerprint(plan: Plan, workdir: Path) -> str:
     """The hash of everything that shapes a stage's output. Paths inside the work dir count as `$WORKDIR/...`, so a
     work dir that was moved or copied (`cp -r demo-out my-corpus`) keeps its finished stages."""
     portable = lambda text: in_workdir(str(text), workdir)  # noqa: E731
-    inputs = ([plan.manifest] if plan.stage.reads_manifest else []) + _files_read(plan)
+    inputs = [path for _, path in plan.files.read]  # the input manifest, the files its options name, default files
     shaping = {"version": __version__, "stage": plan.stage.name, "options": option_values(plan.options),
                "out": plan.out and str(plan.out), "report": plan.report and str(plan.report)}
     digest = hashlib.sha256(portable(json.dumps(shaping, sort_keys=True)).encode())
@@ -268,13 +269,24 @@ def _audio_files_digest(manifest: Path) -> str:
 
 
 _STATE_PATHS = ("manifest", "output", "failures_file")  # kept relative to the work dir in the state file
+_STATE_HELP = "fix it, or delete it to run every stage again"
 
 
 def _load_state(workdir: Path) -> dict[str, Any]:
+    """The state file, checked against schemas/pipeline-state.schema.json: a hand-edited one of the wrong shape is a
+    usage error naming the field, not a traceback in the middle of the skip rule."""
+    path = workdir / STATE_FILE
     try:
-        state = json.loads((workdir / STATE_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        handle = os.fdopen(_open_own(path, os.O_RDONLY), encoding="utf-8")
+    except FileNotFoundError:
         return {}
+    with handle:
+        try:
+            state = json.load(handle)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise UsageError(f"{path}: not JSON ({yamlfile.shorten(exc)}); {_STATE_HELP}") from None
+    if problem := schemas.first_error("pipeline-state", state):
+        raise UsageError(f"{path}: {yamlfile.shorten(problem)}; {_STATE_HELP}")
     for record in state.values():
         for key in _STATE_PATHS:
             if record.get(key):
@@ -363,15 +375,11 @@ def run_pipeline(
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    state = _load_state(workdir)
     forced_from = pipeline.stage_named(from_stage).index if from_stage else None
     only_index = pipeline.stage_named(only).index if only else None
     declared = {step.name: stages(step.command) for step in pipeline.stages}
-    for step in pipeline.stages:  # every stage's options are checked before anything runs
-        try:
-            _plan(step, declared[step.name], workdir / "input.jsonl", workdir)
-        except UsageError as exc:
-            raise UsageError(f"{pipeline.path}: {exc}") from None
+    _check_plans(pipeline, declared, workdir)  # every stage's options and files are checked before anything runs
+    state = _load_state(workdir)
     for step in pipeline.stages:  # and no stage that may run would overwrite a manifest changed outside the pipeline
         if only_index is None and (forced_from is None or step.index < forced_from):
             _check_not_edited(step, state.get(step.name))
@@ -412,6 +420,39 @@ def run_pipeline(
     if only_index is None and summary.exit_code == 0 and manifest is not None:
         _review(summary, pipeline, reviewed, state, progress)
     return summary
+
+
+def _check_plans(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path) -> None:
+    """Check every stage's options, and every file the run would write: none may be a file its stage reads, or
+    one that another stage or the runner writes (a `json:` naming a manifest, the run log...), and none may be a
+    symlink or other odd file where the runner writes (`_check_own_path`)."""
+    written = [("the run log", workdir / RUN_LOG), ("the pipeline state", workdir / STATE_FILE)]
+    folders = [workdir / PLOTS_DIR, workdir / REVIEW_DIR]
+    manifest = None  # each stage reads what the last stage that wrote a manifest wrote, as when the run goes on
+    for step in pipeline.stages:
+        try:
+            plan = _plan(step, declared[step.name], manifest, workdir)
+        except UsageError as exc:
+            raise UsageError(f"{pipeline.path}: {exc}") from None
+        files = plan.files
+        try:
+            files.check()
+        except UsageError as exc:
+            raise UsageError(f"{pipeline.path}: stage {step.index} ({step.name}): {exc}") from None
+        written += [(f"{name} of stage {step.name}", path) for name, path in files.written]
+        if plan.stage.output == FOLDER:
+            folders.append(plan.out)
+        manifest = plan.out_manifest or manifest
+    try:
+        check_distinct([], written)
+    except UsageError as exc:
+        raise UsageError(f"{pipeline.path}: {exc}") from None
+    plots = workdir / PLOTS_DIR
+    pngs = sorted(plots.glob("*.png")) if plots.is_dir() and not plots.is_symlink() else []  # handed on to publish
+    for path in [*(path for _, path in written), workdir / REVIEW_DIR / SOURCES_FILE, *pngs]:
+        _check_own_path(path)
+    for folder in folders:
+        _check_own_path(folder, folder=True)
 
 
 def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: dict[str, Any],
@@ -481,8 +522,48 @@ def _append_log(workdir: Path, run: StageRun) -> None:
     portable = {key: in_workdir(value, workdir) if isinstance(value, str) else value
                 for key, value in run.__dict__.items()}
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "toolkit_version": __version__, **portable}
-    with open(workdir / RUN_LOG, "a", encoding="utf-8") as log:  # one write per line: a crash loses at most one entry
+    fd = _open_own(workdir / RUN_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "w", encoding="utf-8") as log:  # one write per line: a crash loses at most one entry
         log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+# ------------------------------------------------------------------------------------- the runner's own files
+def _check_own_path(path: Path, *, folder: bool = False) -> None:
+    """Refuse what is in the way of a file (`folder`: a folder) the runner writes in the work dir: a symlink, which
+    could lead out of it, or anything else that is not a regular file (a folder), such as a FIFO, which would block
+    the run forever. Nothing there is fine: the runner makes it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)):
+        raise _odd_path(path, mode, folder)
+
+
+def _open_own(path: Path, flags: int) -> int:
+    """A descriptor on the run log or the state file, opened without following a symlink or blocking on a FIFO
+    (O_NOFOLLOW, O_NONBLOCK: a no-op on a regular file), and refused unless it is a regular file. FileNotFoundError
+    when there is none and `flags` do not create it."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a symlink; a FIFO nobody reads; a folder
+            raise _odd_path(path, os.lstat(path).st_mode, folder=False) from None
+        raise UsageError(f"{path}: cannot open: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _odd_path(path, mode, folder=False)
+    return fd
+
+
+def _odd_path(path: Path, mode: int, folder: bool) -> UsageError:
+    kind = ("a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "a FIFO" if
+            stat.S_ISFIFO(mode) else "a file" if stat.S_ISREG(mode) else "a device or a socket")
+    return UsageError(f"{path}: is {kind}, where the runner writes {'a folder' if folder else 'a file'}; it never "
+                      f"follows or waits on one: move it away")
 
 
 def corpus_summary(manifest: Path) -> tuple[LabelCounts, float]:

@@ -17,6 +17,7 @@ together).
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -88,6 +89,10 @@ def no_default_files(options: Any) -> dict[str, Path]:
     return {}
 
 
+def no_side_files(out: Path) -> dict[str, Path]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Stage:
     """A stage's declaration: what the runner needs to wire it into a pipeline."""
@@ -104,11 +109,65 @@ class Stage:
     # The files a stage reads when an option naming them is not given, by option name: they shape its output as
     # much as a file named in the pipeline does.
     default_files: Callable[[Any], dict[str, Path]] = no_default_files
+    # The files a MANIFEST stage writes beside its output manifest `out`, by what they are (ingest's rejects file,
+    # curate's decisions file): like the output and the report, none may be a file the stage reads.
+    side_files: Callable[[Path], dict[str, Path]] = no_side_files
 
     @property
     def writes_manifest(self) -> bool:
         """Whether the next stage reads what this one wrote (else this stage's input passes on)."""
         return self.output in (MANIFEST, CORPUS)
+
+    def files(self, manifest: Path | None, out: Path | None, options: Any, report: Path | None) -> StageFiles:
+        """The files one call of the stage reads and writes, each named as its command names it."""
+        read = [("the input manifest", manifest)] if self.reads_manifest and manifest is not None else []
+        values = option_values(options)
+        named = [(name, Path(one)) for name, value in values.items()
+                 for one in (value if isinstance(value, list) else [value]) if isinstance(one, str)]
+        defaults = [(name, path) for name, path in self.default_files(options).items() if values.get(name) is None]
+        read += [(self._flag(name), path) for name, path in named + defaults
+                 if os.path.isfile(path)]  # os.path: False for any odd string too
+        written = []
+        if out is not None and self.output == MANIFEST:
+            written += [(self.output_flag, out), *self.side_files(out).items()]
+        if report is not None:
+            written.append(("--json", report))
+        return StageFiles(read, written)
+
+    def _flag(self, option: str) -> str:
+        """How the command line names an option: `--prompt-template`; one of the bare arguments (ingest's SOURCES)
+        is `a SOURCE`."""
+        return "a " + option.removesuffix("s").upper() if option == self.positional else "--" + option.replace("_", "-")
+
+
+@dataclass
+class StageFiles:
+    """What one call of a stage reads and writes: (how the command names it, the file) pairs. `read` holds the input
+    manifest, every existing file its options name (ingest's sources, --gold, --config, a voice model...) and the
+    default files it reads for options not given (reason's prompt template); `written` its output manifest, side
+    files and report (an output folder is the stage's own business)."""
+
+    read: list[tuple[str, Path]]
+    written: list[tuple[str, Path]]
+
+    def check(self) -> None:
+        """Refuse a call that writes a file it reads, or writes one file twice: outputs are renamed into place, so
+        `audit m.jsonl --json m.jsonl` would silently leave the audit report where the manifest was."""
+        check_distinct(self.read, self.written)
+
+
+def check_distinct(read: list[tuple[str, Path]], written: list[tuple[str, Path]]) -> None:
+    """A usage error naming both paths when a file in `written` is one in `read` or another one in `written`.
+    Paths are compared resolved (relative paths, `..`, symlinks), as the file system will take them."""
+    seen: dict[str, tuple[str, Path]] = {}
+    for name, path in read:
+        seen.setdefault(os.path.realpath(path), (name, path))
+    for name, path in written:
+        real = os.path.realpath(path)
+        if real in seen:
+            other_name, other = seen[real]
+            raise UsageError(f"{name} {path}: is also {other_name} {other}; choose another file")
+        seen[real] = (name, path)
 
 
 # ------------------------------------------------------------------------------------------------ options from YAML

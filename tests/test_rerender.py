@@ -93,4 +93,4 @@ def test_next_voices_go_round_the_splits_other_voices_and_keep_the_test_split_ap
 def test_rerender_refuses_to_overwrite_its_input(tmp_path, run_cli):
     manifest = write_jsonl(tmp_path / "validated.jsonl", [item("a")])
     proc = run_cli("rerender", manifest, "--out", manifest, check_rc=2)
-    assert "would overwrite the input manifest" in proc.stderr and "Traceback" not in proc.stderr
+    assert "is also the input manifest" in proc.stderr and "Traceback" not in proc.stderr

@@ -453,4 +453,5 @@ def run(manifest: Path, out: Path, options: CurateOptions, *, report: Path | Non
     return result
 
 
-STAGE = Stage("curate", run, CurateOptions, report=True)
+STAGE = Stage("curate", run, CurateOptions, report=True,
+              side_files=lambda out: {"the decisions file": decisions_path(out)})

