@@ -496,7 +496,8 @@ def check_folder(folder: str | Path, expected: BuildResult) -> CheckResult:
         if rows != stats.rows:
             problems.append(f"split {split}: shards hold {rows} rows, expected {stats.rows}")
     try:
-        loaded = datasets.load_dataset(str(folder), streaming=True)
+        # resolved: `datasets` names the dataset after the folder, and "." has no name (publish --local-dir .)
+        loaded = datasets.load_dataset(str(folder.resolve()), streaming=True)
     except Exception as exc:  # noqa: BLE001 - any failure to load is exactly what this check reports
         return CheckResult(False, problems + [f"datasets.load_dataset failed: {type(exc).__name__}: {exc}"], decoded)
     if sorted(loaded) != sorted(expected.splits):

@@ -667,3 +667,11 @@ def test_a_publish_killed_while_deleting_the_old_corpus_leaves_a_whole_folder(ma
     run_cli("publish", fewer, "--local-dir", folder, env=hub_env, check_rc=0)  # the next run finishes the job
     assert assert_whole(folder) == {"train": 5, "test": 3}
     assert sorted(path.name for path in folder.iterdir()) == [".soundmind-data-publish", "README.md", "data"]
+
+
+def test_publish_into_the_current_folder_passes_its_own_check(manifest, tmp_path, run_cli, hub_env):
+    """`--local-dir .` is the same folder as its absolute path: the pre-push check loads it as well."""
+    here = tmp_path / "here"
+    here.mkdir()
+    proc = run_cli("publish", manifest.resolve(), "--local-dir", ".", env=hub_env, cwd=here, check_rc=0)
+    assert "pre-push check ok" in proc.stderr and (here / "data").is_dir() and (here / "README.md").is_file()
