@@ -128,7 +128,20 @@ def checked_audio_bytes(item: dict, key: str, root: Path, where: str) -> bytes |
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != audio["sha256"]:
         raise DataError(f"{where}: {key}.sha256: {path} does not match its sha256 (file changed after synthesis?)")
+    _check_decodes(data, audio, path, f"{where}: {key}.path")
     return data
+
+
+def _check_decodes(data: bytes, audio: dict, path: Path, where: str) -> None:
+    """Every file that goes out decodes to its last frame and lasts what its entry says: a truncated file whose
+    sha256 was taken after it was cut (a manifest edited by hand, a copy that broke) matches and must not pass."""
+    with decoding(where), soundfile.SoundFile(io.BytesIO(data)) as source:
+        announced, rate = source.frames, source.samplerate
+        decoded = sum(len(block) for block in source.blocks(blocksize=1 << 16, dtype="int16"))
+    seconds = decoded / rate
+    if decoded != announced or abs(seconds - audio["duration_s"]) > max(0.05, 0.01 * audio["duration_s"]):
+        raise DataError(f"{where}: {path} is truncated or damaged: it decodes to {seconds:.2f} s of the "
+                        f"{audio['duration_s']:g} s its entry says")
 
 
 def read_item_audio(item: dict, key: str, root: Path, where: str) -> dict | None:

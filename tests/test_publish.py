@@ -675,3 +675,22 @@ def test_publish_into_the_current_folder_passes_its_own_check(manifest, tmp_path
     here.mkdir()
     proc = run_cli("publish", manifest.resolve(), "--local-dir", ".", env=hub_env, cwd=here, check_rc=0)
     assert "pre-push check ok" in proc.stderr and (here / "data").is_dir() and (here / "README.md").is_file()
+
+
+@pytest.mark.parametrize("command", ["publish", "verl"])
+def test_a_truncated_file_that_matches_its_sha256_never_goes_out(manifest, tmp_path, run_cli, hub_env, command):
+    """Not the first row of its split: every audio file that goes out is decoded, not only the first of a split."""
+    records = read_jsonl(manifest)
+    victim = [record for record in records if record["split"] == "train"][2]
+    path = manifest.parent / victim["question_audio"]["path"]
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # cut, and its sha256 taken afterwards
+    victim["question_audio"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    write_jsonl(manifest, records)
+    args = (["publish", manifest, "--local-dir", tmp_path / "out"] if command == "publish" else
+            ["export", manifest, "--format", "verl", "--out", tmp_path / "out"])
+    proc = run_cli(*args, env=hub_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = records.index(victim) + 1  # named by file, line and field
+    assert f"{manifest}:{line}: question_audio.path:" in proc.stderr
+    assert "truncated or damaged" in proc.stderr or "does not decode" in proc.stderr
+    assert not (tmp_path / "out" / "data").exists() and not list((tmp_path / "out").glob("*.parquet"))
