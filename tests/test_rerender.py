@@ -3,6 +3,7 @@ of its split, judged again and passes; an item no voice can mend is left failing
 curate's decisions say so."""
 
 import hashlib
+import json
 import shutil
 
 from factories import item, read_jsonl, write_jsonl
@@ -40,6 +41,9 @@ def test_a_defective_clip_is_spoken_again_by_another_voice_and_then_passes(tmp_p
     proc = run_cli("rerender", corpus / "validated.jsonl", "--out", corpus / "rerendered.jsonl", "--json",
                    tmp_path / "rerender.json", check_rc=0)
     assert "mended 1 after 1 attempt" in proc.stderr
+    report = json.loads((tmp_path / "rerender.json").read_text())
+    assert schemas.first_error("rerender-report", report) is None
+    assert (report["failed"], report["mended"], report["still_failing"]) == (1, {"1": 1}, [])
     rerendered = {record["id"]: record for record in read_jsonl(corpus / "rerendered.jsonl")}
     mended = rerendered["a"]
     other_voice = next(voice for voice in VOICES.split(",") if voice != first_voice)
