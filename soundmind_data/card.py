@@ -152,7 +152,9 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
     from huggingface_hub import DatasetCard
 
     license_id = card_license(build)
-    load_target = repo_id or str(build.folder)
+    # a local folder by its name, loadable from the folder that holds it: an absolute path would be untrue once the
+    # folder is moved or copied, and would show the builder's disk on a shared card
+    load_target = repo_id or Path(build.folder).name
     split_rows = []
     for split, stats in build.splits.items():
         hours = (stats.question_seconds + stats.answer_seconds) / 3600
@@ -213,7 +215,7 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         "## How to load",
         "```python\n"
         "from datasets import load_dataset\n\n"
-        f"ds = load_dataset({load_target!r})\n"
+        f"ds = load_dataset({load_target!r}){'' if repo_id else '  # from the folder that holds this one'}\n"
         f"row = ds[{first_split!r}][0]\n"
         "samples = row[\"question_audio\"].get_all_samples()  # torchcodec: samples.data, samples.sample_rate\n"
         f"print(row[\"question_text\"], ds[{first_split!r}].features[\"label\"].int2str(row[\"label\"]))\n"

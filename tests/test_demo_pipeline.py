@@ -38,6 +38,7 @@ def test_demo_pipeline_end_to_end(tmp_path, run_cli, request):
     counts = [row.split("|")[2].strip() for row in audit_rows if row.startswith("| ") and "check" not in row]
     assert counts and set(counts) == {"0"}  # the published corpus carries no finding
     assert "Curation pass 1" in card and "Curation pass 2" in card
+    assert str(work) not in card and "load_dataset('soundmind-demo')" in card  # no path of the builder's disk
 
     ds = datasets.load_dataset(str(work / "soundmind-demo"))
     manifest = read_jsonl(work / "09-curate-audio.jsonl")
