@@ -23,7 +23,25 @@ from soundmind_data.sources import Source, SourceFile, fetch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class FixtureServer:
+class LocalServer:
+    """A threading HTTP server on 127.0.0.1 for one handler class, started and stopped as a context manager."""
+
+    def serve(self, handler: type) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FixtureServer(LocalServer):
     """Serves `files` ({url path: bytes}) on 127.0.0.1, each with a strong ETag (`etag`). `ranges`: honour Range
     requests (206). `if_range`: honour If-Range too (a Range whose If-Range does not match the current ETag gets the
     whole file, 200); without it the Range is served whatever If-Range says. `drop`: {url path: bytes} to send of
@@ -77,18 +95,7 @@ class FixtureServer:
                     return
                 self.wfile.write(body[start:])
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FixtureServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def _sha(data: bytes) -> str:

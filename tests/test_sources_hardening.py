@@ -8,9 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +19,7 @@ from soundmind_data import sources
 from soundmind_data.errors import DataError
 from soundmind_data.redact import redact
 from soundmind_data.sources import Source, SourceFile, fetch
-from test_sources import (DEV, TRAIN, FixtureServer, _closed_port, _dead_pid, _env, _lines, _served, _sha, _table,
+from test_sources import (DEV, TRAIN, FixtureServer, LocalServer, _closed_port, _dead_pid, _env, _lines, _served, _sha, _table,
                           _temps, etag)
 
 
@@ -31,7 +30,7 @@ def _no_proxy(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-class Server:
+class Server(LocalServer):
     """A local HTTP server whose every GET is answered by `respond(handler)`; `requests` records each path."""
 
     def __init__(self, respond: Callable[[BaseHTTPRequestHandler], None]):
@@ -51,18 +50,7 @@ class Server:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up: what the tests want
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "Server":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 GAP_S = 0.1  # between two trickled bytes
