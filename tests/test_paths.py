@@ -54,7 +54,7 @@ def corpus_pointing_out(tmp_path: Path, how: str) -> tuple[Path, str]:
 def test_publish_and_export_read_no_audio_from_outside_the_corpus_folder(tmp_path, run_cli, hf_env, how, reason):
     manifest, path = corpus_pointing_out(tmp_path, how)
     for number, command in enumerate([("publish", "--local-dir"), ("export", "--format", "verl", "--out"),
-                                      ("export", "--format", "soundmind-folders", "--out")]):
+                                      ("export", "--format", "soundmind-hub", "--out")]):
         out = tmp_path / f"out{number}"
         proc = run_cli(command[0], manifest, *command[1:], out, env=hf_env, check_rc=1)
         assert proc.stderr.strip().splitlines()[-1].startswith(
@@ -89,7 +89,7 @@ def test_export_and_publish_refuse_an_output_folder_that_is_or_holds_the_corpus(
     manifest = synthesized_corpus(root)
     out = {"corpus folder": root, "its parent": tmp_path, "its audio folder": root / "audio"}[where]
     before, beside = files(root), sorted(tmp_path.iterdir())
-    for command in [("export", "--format", "verl", "--out"), ("export", "--format", "soundmind-folders", "--out"),
+    for command in [("export", "--format", "verl", "--out"), ("export", "--format", "soundmind-hub", "--out"),
                     ("publish", "--local-dir")]:
         proc = run_cli(command[0], manifest, *command[1:], out, env=hf_env, check_rc=2)
         assert proc.stderr.startswith(f"error: {command[-1]} {out}: ") and proc.stderr.count("\n") == 1, proc.stderr

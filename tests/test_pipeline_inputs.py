@@ -29,7 +29,8 @@ class FakeStages:
             self.ran.append(name)
             return getattr(self, name)(manifest, out, report)
 
-        return dataclasses.replace(declaration(name), run=run)
+        # No preflight either: the stand-ins need no backend (the reason stage here names no model or endpoint).
+        return dataclasses.replace(declaration(name), run=run, preflight=lambda options: [])
 
     def ingest(self, manifest, out, report):
         write_jsonl(out, [item("a"), item("b", label=0)])

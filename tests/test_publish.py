@@ -23,7 +23,6 @@ from soundmind_data import schemas
 from soundmind_data.card import read_card_metadata
 from soundmind_data.labels import parse_label
 from soundmind_data.stages.export import export
-from soundmind_data.stages.ingest import ingest
 from soundmind_data.errors import DataError
 from soundmind_data.hubfolder import build_folder, features
 
@@ -185,7 +184,7 @@ def test_shards_are_reproducible_and_a_bad_sha256_is_refused(manifest, tmp_path,
 def _build_all(manifest: Path, out: Path) -> None:
     """Publish and both exports of one manifest: each must refuse the same bad items the same way."""
     build_folder(manifest, out / "hub")
-    export(manifest, fmt="soundmind-folders", out=out / "folders")
+    export(manifest, fmt="soundmind-hub", out=out / "folders")
     export(manifest, fmt="verl", out=out / "verl")
 
 
@@ -203,7 +202,7 @@ def test_malformed_items_are_named_by_line_and_field(manifest, tmp_path, field, 
     broken[1][field] = value
     write_jsonl(manifest, broken)
     builders = [lambda out: build_folder(manifest, out)] if "duplicate" in message else []  # publish: its own check
-    builders += [lambda out: export(manifest, fmt="soundmind-folders", out=out),
+    builders += [lambda out: export(manifest, fmt="soundmind-hub", out=out),
                  lambda out: export(manifest, fmt="verl", out=out)]
     for number, build in enumerate(builders):
         out = tmp_path / "deep" / "er" / f"out{number}"
@@ -220,7 +219,7 @@ def test_audio_that_matches_its_sha256_but_is_not_audio_is_a_one_line_error(mani
     records[1]["answer_audio"]["sha256"] = hashlib.sha256(junk.read_bytes()).hexdigest()
     write_jsonl(manifest, records)
     for command in (("publish", manifest, "--local-dir", tmp_path / "hub"),
-                    ("export", manifest, "--format", "soundmind-folders", "--out", tmp_path / "folders"),
+                    ("export", manifest, "--format", "soundmind-hub", "--out", tmp_path / "folders"),
                     ("export", manifest, "--format", "verl", "--out", tmp_path / "verl")):
         proc = run_cli(*command, env=hub_env, check_rc=1)
         assert proc.stderr.strip().splitlines()[-1].startswith(
@@ -337,36 +336,7 @@ def test_dry_run_contacts_nothing_and_revision_goes_to_a_branch(manifest, tmp_pa
 
 
 # ------------------------------------------------------------------------------------------------------ exports
-def test_export_soundmind_folders_round_trips(manifest, tmp_path):
-    out = tmp_path / "soundmind"
-    result = export(manifest, fmt="soundmind-folders", out=out)
-    assert dict(result.splits) == SPLITS
-    records = {record["id"]: record for record in read_jsonl(manifest)}
-    for split in SPLITS:
-        lines = read_jsonl(out / split / "metadata.jsonl")
-        assert len(lines) == SPLITS[split]
-        for line in lines:
-            assert schemas.first_error("soundmind-metadata", line) is None
-            record = records[line["id"]]
-            annotation = json.loads((out / split / line["id"] / "annotation.json").read_text())
-            assert schemas.first_error("soundmind-annotation", annotation) is None
-            assert annotation == {k: line[k] for k in ("id", "user_content", "answer", "label")}
-            question, rate = soundfile.read(out / split / line["question_audio"], dtype="int16")
-            assert rate == SAMPLE_RATE and soundfile.info(out / split / line["question_audio"]).format == "WAV"
-            np.testing.assert_array_equal(question, source_samples(manifest, record, "question_audio"))
-            if "answer_audio" not in record:
-                assert line["answer_audio"] is None
-            else:
-                assert line["answer_audio"] == f"{line['id']}/answer_{record['label']}.wav"
-        # SoundMind annotations read back through ingest give the same items
-        reread = ingest([out / split / "metadata.jsonl"], fmt="soundmind", split=split, out=tmp_path / f"{split}.jsonl")
-        assert reread.rejected == 0
-        for back in read_jsonl(tmp_path / f"{split}.jsonl"):
-            original = records[back["id"]]
-            for key in ("major_premise", "minor_premise", "conclusion", "label", "question_text", "answer_text"):
-                assert back[key] == original[key]
-
-
+# soundmind-hub (the SoundMind release's layout): tests/test_soundmind_hub.py
 @pytest.mark.parametrize("modality", ["audio", "text", "both"])
 def test_export_verl_round_trips(manifest, tmp_path, modality, run_cli):
     out = tmp_path / "verl"
@@ -544,7 +514,7 @@ def _tree(folder: Path) -> dict[str, bytes | None]:
 
 @pytest.mark.parametrize("command, theirs", [
     (("publish", "--local-dir"), "data/theirs.parquet"),
-    (("export", "--format", "soundmind-folders", "--out"), "train/notes.txt"),
+    (("export", "--format", "soundmind-hub", "--out"), "train/notes.txt"),
     (("export", "--format", "verl", "--out"), "audio/theirs.flac"),
 ])
 def test_a_folder_of_the_users_is_refused_unless_overwrite(manifest, tmp_path, run_cli, hub_env, command, theirs):

@@ -20,6 +20,9 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.labels import parse_final_answer
 from soundmind_data.llm.canned_server import CannedReply, CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
+from soundmind_data.pipeline import load_pipeline
+from soundmind_data.stage import command_line, parse_options
+from soundmind_data.stages import declaration
 from soundmind_data.stages.reason import PromptTemplate, judge, reason_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,16 +312,20 @@ def test_cli_exits_1_and_lists_items_whose_requests_failed(tmp_path, run_cli):
      "--samples 0: must be at least 1"),
     (["--backend", "openai", "--model", "m", "--endpoint", "http://127.0.0.1:9/v1", "--prompt-template", "BADTEMPLATE"],
      2, "bad.txt:1: unknown placeholder '$answer'"),
-    (["--backend", "openai", "--model", "m", "--endpoint", "http://127.0.0.1:9/v1", "--manifest-is-bad"], 1,
+    (["--backend", "openai", "--model", "m", "--endpoint", "LIVE", "--manifest-is-bad"], 1,
      "items.jsonl:2: label: 2 is not one of [0, 1]"),
+    (["--backend", "openai", "--model", "m", "--endpoint", "http://127.0.0.1:9/v1"], 2,
+     "cannot reach the LLM endpoint http://127.0.0.1:9/v1: [Errno 111] Connection refused"),
     (["--backend", "transformers", "--model", "./missing-folder"], 2, "--model ./missing-folder: no such folder"),
 ])
 def test_cli_usage_and_data_errors_are_one_line(tmp_path, run_cli, args, rc, message):
     good, bad = item("a"), {**item("b"), "label": 2}
     manifest = write_jsonl(tmp_path / "items.jsonl", [good, bad] if "--manifest-is-bad" in args else [good])
     (tmp_path / "bad.txt").write_text("$question $answer")
-    args = [str(tmp_path / "bad.txt") if a == "BADTEMPLATE" else a for a in args if a != "--manifest-is-bad"]
-    proc = run_cli("reason", manifest, "--out", tmp_path / "out.jsonl", *args, "--retries", "0", check_rc=rc)
+    with CannedServer(lambda prompt, n: YES) as server:  # LIVE: an endpoint that answers, so the data is read
+        args = [str(tmp_path / "bad.txt") if a == "BADTEMPLATE" else server.base_url if a == "LIVE" else a
+                for a in args if a != "--manifest-is-bad"]
+        proc = run_cli("reason", manifest, "--out", tmp_path / "out.jsonl", *args, "--retries", "0", check_rc=rc)
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
@@ -354,8 +361,9 @@ def test_a_server_that_echoes_the_key_gets_it_into_no_message_or_file(tmp_path, 
 
 
 @pytest.mark.parametrize("endpoint, rc", [
-    ("http://user:{password}@127.0.0.1:9/v1", 1),  # urllib takes `user:...@127.0.0.1` for the host name
-    ("http://user:{password}@127.0.0.1/v1", 1),  # ... and `...@127.0.0.1` for the port: "nonnumeric port"
+    # Refused before any request (the endpoint is probed first): urllib takes `user:...@127.0.0.1` for the host name
+    ("http://user:{password}@127.0.0.1:9/v1", 2),
+    ("http://user:{password}@127.0.0.1/v1", 2),  # ... and `...@127.0.0.1` for the port: "nonnumeric port"
     ("user:{password}@127.0.0.1:9/v1", 2),  # no scheme: a usage error that quotes the endpoint
 ])
 @pytest.mark.parametrize("password", ["pw-S3cr3t-42", "pw%40S3cr3t-42"])  # the second is "pw@S3cr3t-42" encoded
@@ -369,8 +377,9 @@ def test_a_password_in_the_endpoint_url_gets_into_no_message_or_file(tmp_path, r
         assert "S3cr3t" not in text
 
 
-def test_a_pipeline_logs_the_reason_command_without_the_endpoint_password(tmp_path, run_cli):
-    """The run log (and the dataset card, which cites it) records each stage's command: its --endpoint is redacted."""
+def test_a_pipeline_shows_and_logs_the_reason_endpoint_without_its_password(tmp_path, run_cli):
+    """An endpoint urllib cannot reach (it takes `user:...@127.0.0.1` for the host) is refused before any stage runs,
+    shown redacted; the command a run log (and the dataset card, which cites it) records redacts it too."""
     source = write_jsonl(tmp_path / "src.jsonl", [soundmind_line("s1")])
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(f"""name: t
@@ -380,10 +389,14 @@ stages:
   - stage: reason
     with: {{backend: openai, endpoint: "http://user:pw-S3cr3t-42@127.0.0.1:9/v1", model: m, retries: 0}}
 """)
-    proc = run_cli("run", pipeline, "--workdir", tmp_path / "work", check_rc=1)
-    [_, logged] = read_jsonl(tmp_path / "work" / "run-log.jsonl")
-    assert "--endpoint 'http://user:***@127.0.0.1:9/v1'" in logged["command"]
+    proc = run_cli("run", pipeline, "--workdir", tmp_path / "work", check_rc=2)
+    assert "stage 2 (reason): cannot reach the LLM endpoint http://user:***@127.0.0.1:9/v1" in proc.stderr
     files = [path for path in (tmp_path / "work").rglob("*") if path.is_file()]
+    assert files == []
+    step = load_pipeline(pipeline).stages[1]
+    options = parse_options(declaration("reason").options, step.options, "reason")
+    logged = command_line(declaration("reason"), Path("in.jsonl"), Path("out.jsonl"), options)
+    assert "--endpoint 'http://user:***@127.0.0.1:9/v1'" in logged
     for text in (proc.stdout, proc.stderr, *(path.read_text() for path in files)):
         assert "S3cr3t" not in text
 

@@ -241,7 +241,7 @@ def _hub(userinfo: str) -> Callable[[BaseHTTPRequestHandler], None]:
     wanted = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     def respond(handler: BaseHTTPRequestHandler) -> None:
-        split = handler.path.removeprefix("/datasets/SoundMind-RL/SoundMindDataset/resolve/main/")
+        split = handler.path.removeprefix("/datasets/SoundMind-RL/SoundMindDataset/resolve/main/dataset/")
         body = SOUNDMIND.get(split.removesuffix("/metadata.jsonl"))
         if handler.headers.get("Authorization") != wanted:
             handler.send_error(401)
@@ -263,8 +263,8 @@ def test_credentials_in_hf_endpoint_reach_neither_output_nor_log(tmp_path, run_c
         env = {**_env(""), "HF_ENDPOINT": server.url.replace("://", f"://{userinfo}@")}
         fetched = run_cli("--log-file", log, "sources", "fetch", "soundmind", "--out", out, env=env, check_rc=1)
         listed = run_cli("--log-file", log, "sources", "list", env=env, check_rc=0)
-    assert (out / "train-metadata.jsonl").read_bytes() == SOUNDMIND["train"]  # the credentials were used
-    assert "test-metadata.jsonl:" in fetched.stderr and "HTTP 404" in fetched.stderr  # a message naming the URL
+    assert (out / "dataset" / "train" / "metadata.jsonl").read_bytes() == SOUNDMIND["train"]  # the credentials were used
+    assert "test/metadata.jsonl:" in fetched.stderr and "HTTP 404" in fetched.stderr  # a message naming the URL
     shown = redact(f"http://{userinfo}@127.0.0.1")
     assert shown in listed.stdout and shown in fetched.stderr
     texts = [fetched.stdout, fetched.stderr, listed.stdout, listed.stderr, log.read_text(),

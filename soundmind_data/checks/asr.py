@@ -22,13 +22,13 @@ edges are moved to the quietest moment nearby so that no window cuts a word in t
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
 from soundmind_data.checks.config import CheckConfig
@@ -170,15 +170,57 @@ class WhisperASR:
 
 def load_backend(name: str, model: str | None = None, device: str = "cpu",
                  hotwords: tuple[str, ...] = ()) -> PocketsphinxASR | WhisperASR:
+    if problems := judge_problems(name, model, device):
+        raise UsageError(problems[0])
+    return PocketsphinxASR() if name == "pocketsphinx" else WhisperASR(model, device, hotwords)
+
+
+# What the whisper judge imports (module: package), all in the asr extra.
+_WHISPER_NEEDS = {"faster_whisper": "faster-whisper", "whisper_normalizer": "whisper-normalizer", "jiwer": "jiwer"}
+
+
+def judge_problems(name: str, model: str | None = None, device: str = "cpu", *,
+                   second_opinion: bool = False) -> list[str]:
+    """What keeps the judge `name` from running here, one line each, found without loading a model (a pipeline asks
+    before its first stage): its packages, its model (the bundled tiny.en checked against its sha256; another one a
+    CTranslate2 folder or already in the Hugging Face cache, as none is downloaded), a GPU for `device="cuda"`, and
+    with `second_opinion` the packages of Whisper base."""
     if name == "pocketsphinx":
-        if model:
-            raise UsageError("--asr-model is for --asr whisper; pocketsphinx uses the model in its wheel")
+        problems = ["--asr-model is for --asr whisper; pocketsphinx uses the model in its wheel"] if model else []
         if device != "cpu":
-            raise UsageError("--asr pocketsphinx runs on the CPU only")
-        return PocketsphinxASR()
-    if name == "whisper":
-        return WhisperASR(model, device, hotwords)
-    raise UsageError(f"--asr {name}: expected one of {', '.join(BACKENDS)}")
+            problems.append("--asr pocketsphinx runs on the CPU only")
+        if importlib.util.find_spec("pocketsphinx") is None:
+            problems.append("--asr pocketsphinx needs pocketsphinx: pip install 'soundmind-data[asr]'")
+        return problems
+    if name != "whisper":
+        return [f"--asr {name}: expected one of {', '.join(BACKENDS)}"]
+    missing = [package for module, package in _WHISPER_NEEDS.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        return [f"--asr whisper needs {', '.join(missing)}: pip install 'soundmind-data[asr]'"]
+    problems = []
+    if device == "cuda":
+        from soundmind_data.devices import cuda_problem
+
+        if problem := cuda_problem():
+            problems.append(f"--device cuda: {problem}")
+    try:
+        if model is None:
+            bundled_whisper()
+        elif not Path(model).is_dir():
+            from faster_whisper.utils import download_model
+
+            download_model(model, local_files_only=True)  # where a name is found in the cache, never fetched
+    except UsageError as exc:
+        problems.append(str(exc))
+    except Exception:  # faster-whisper and huggingface_hub raise whatever their lookups raise
+        problems.append(f"--asr-model {model}: cannot load a faster-whisper model: not a CTranslate2 model folder "
+                        "nor a model in the Hugging Face cache (models are never downloaded)")
+    if second_opinion and model is None:
+        from soundmind_data.checks.whisper_base import packages_problem
+
+        if problem := packages_problem():
+            problems.append(problem)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -229,6 +271,8 @@ def word_errors(said: list[str], heard: list[str]) -> tuple[float, list[tuple[in
     """The WER of `heard` against `said` (both normalised words) and the edits that make it (RoundTrip.edits)."""
     if not said:
         return float(bool(heard)), [(0, len(heard), "")] if heard else []
+    import jiwer  # the asr extra: imported where used, so that judge_problems can say it is missing
+
     output = jiwer.process_words(" ".join(said), " ".join(heard))
     return output.wer, [(chunk.hyp_start_idx, chunk.hyp_end_idx, " ".join(said[chunk.ref_start_idx:chunk.ref_end_idx]))
                         for chunk in output.alignments[0] if chunk.type != "equal"]

@@ -2,6 +2,9 @@
 
 The file is read once: its bytes are hashed and then decoded from memory. A check that cannot run because an
 earlier one failed (nothing to measure in a file that does not decode) is recorded as skipped, never as passed.
+The loudness of imported audio (a release's own recordings, `corpus.imported_audio`) is measured against the target
+but is no check unless the config's `gate_imported_loudness` makes it one: a release recorded at other levels is
+judged on what it says, not on how loud it is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import soundfile
 
 from soundmind_data.checks import SIGNAL_CHECKS
 from soundmind_data.checks.config import CheckConfig
+from soundmind_data.corpus import imported_audio
 from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.tts.audio import LOUDNESS_MIN_S, integrated_loudness
 
@@ -33,6 +37,8 @@ class FileResult:
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (check, field path, message)
     duration_s: float | None = None
     loudness_lufs: float | None = None
+    loudness_offset_lu: float | None = None  # measured minus target loudness
+    loudness_gated: bool = True  # False: imported audio, whose loudness is reported, not checked
     wer: float | None = None
     per: float | None = None  # phoneme error rate, the gate
     own_per: float | None = None  # the PER of the stretch holding the item's own words
@@ -113,7 +119,8 @@ def check_audio(audio: dict[str, Any], field_name: str, manifest_dir: Path, spee
     if not result.check("finite", bool(np.isfinite(decoded.samples).all()), "samples contain NaN or infinity"):
         result.skip(*SIGNAL_CHECKS[1:], "speaking_rate")
         return result, None
-    _signal_checks(result, decoded, audio.get("loudness_target_lufs", config.loudness_target_lufs), config)
+    _signal_checks(result, decoded, audio.get("loudness_target_lufs", config.loudness_target_lufs), config,
+                   gate_loudness=config.gate_imported_loudness or not imported_audio(audio))
     _speaking_rate_check(result, decoded.duration_s, speech_words, config)
     return result, decoded
 
@@ -159,7 +166,8 @@ def _wav_missing_bytes(data: bytes) -> int:
     return 0
 
 
-def _signal_checks(result: FileResult, decoded: Decoded, target_lufs: float, config: CheckConfig) -> None:
+def _signal_checks(result: FileResult, decoded: Decoded, target_lufs: float, config: CheckConfig, *,
+                   gate_loudness: bool) -> None:
     samples = decoded.samples
     clipped = int(np.count_nonzero(np.abs(samples) >= config.clip_level))
     clipped_ratio = clipped / samples.size
@@ -180,11 +188,17 @@ def _signal_checks(result: FileResult, decoded: Decoded, target_lufs: float, con
                  f"{leading:.2f} s of leading and {trailing:.2f} s of trailing silence "
                  f"(max {config.max_edge_silence_s:g} s)")
 
+    # Ungated loudness is measured and reported, but is no check: it gets no status, neither passed nor failed.
+    result.loudness_gated = gate_loudness
     if decoded.duration_s < LOUDNESS_MIN_S:
-        result.skip("loudness")  # BS.1770 has no integrated loudness for audio shorter than one 400 ms block
+        if gate_loudness:
+            result.skip("loudness")  # BS.1770 has no integrated loudness for audio shorter than one 400 ms block
         return
     loudness = integrated_loudness(samples, decoded.sample_rate)
     result.loudness_lufs = loudness
+    result.loudness_offset_lu = None if loudness is None else loudness - target_lufs
+    if not gate_loudness:
+        return
     if loudness is None:
         result.check("loudness", False, f"silent: no integrated loudness (target {target_lufs:g} LUFS)")
     else:

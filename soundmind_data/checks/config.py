@@ -28,6 +28,9 @@ class CheckConfig:
     max_edge_silence_s: float = 1.0
     loudness_target_lufs: float = -23.0  # EBU R 128; used when the audio object carries no target of its own
     loudness_tolerance_lu: float = 2.0
+    # Audio imported from a release (voice "upstream") was mastered to its makers' level, not ours: its loudness is
+    # measured and reported against the target, and gated only when this is set.
+    gate_imported_loudness: bool = False
     # text <-> audio: Piper's voices speak 170-210 words per minute; half the text missing doubles the rate
     min_speaking_rate_wpm: float = 100.0
     max_speaking_rate_wpm: float = 280.0

@@ -17,8 +17,6 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
-import jiwer
-
 
 VOICE = "en-us"
 _DROPPED = frozenset("ˈˌːˑ‿͡")  # stress, length, linking and tie marks
@@ -49,6 +47,8 @@ def phoneme_errors(said: list[str], heard: list[str]) -> tuple[int, int]:
     reference, hypothesis = phonemes(said), phonemes(heard)
     if not reference or not hypothesis:
         return len(hypothesis) if not reference else len(reference), len(reference)
+    import jiwer  # the asr extra, imported where used (see asr.judge_problems)
+
     output = jiwer.process_words(" ".join(reference), " ".join(hypothesis))
     return output.substitutions + output.deletions + output.insertions, len(reference)
 
@@ -71,6 +71,8 @@ def aligned_span(said: list[str], heard: list[str], start: int, end: int) -> tup
     if not said or not heard:
         return 0, 0
     found: list[int] = []
+    import jiwer  # the asr extra, imported where used (see asr.judge_problems)
+
     for chunk in jiwer.process_words(" ".join(said), " ".join(heard)).alignments[0]:
         if chunk.type == "insert":  # words heard at one place of `said`
             if start < chunk.ref_start_idx < end:

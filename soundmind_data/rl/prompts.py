@@ -8,7 +8,8 @@ Parquet rows follow verl's layout, as `soundmind-data export --format verl` writ
 messages whose last user message holds the question, as a string or as `{type: text|audio, ...}` parts),
 `reward_model.ground_truth` (a label, or a mapping / JSON string with `label` and reference lengths), `audios` (the
 question audio: embedded `{bytes, path}` as our export writes it, or a path relative to the parquet's folder) and
-`extra_info` (`id`, `answer_text` and `answer_duration_s` for the length references). A user message's string content
+`extra_info` (`id`, `answer_text` and `answer_duration_s` for the length references; `answer_text`, like a manifest's
+or a published row's, is also the reference answer that `sft_steps` learn). A user message's string content
 may carry verl's `<audio>` placeholder, which is not part of the question text. Row schema:
 schemas/train-parquet-row.schema.json. An export made with `--modality audio` has only the instruction as text: train
 it in audio+text mode to give the policy that instruction too.
@@ -44,6 +45,7 @@ class Prompt:
     text: str | None  # None in audio mode
     audio: Path | bytes | None  # None in text mode; a published row's embedded FLAC as bytes
     truth: GroundTruth
+    answer: str | None = None  # the reference answer (answer_text), what supervised steps teach
 
 
 def load_prompts(path: str | Path, mode: str) -> list[Prompt]:
@@ -87,7 +89,8 @@ def _from_manifest(path: Path, mode: str) -> list[Prompt]:
         reference = item.get("answer_text")
         seconds = item.get("answer_audio", {}).get("duration_s")
         truth = GroundTruth(item["label"], count_tokens(reference) if reference else None, seconds)
-        prompts.append(Prompt(item["id"], None if mode == "audio" else item["question_text"], audio, truth))
+        prompts.append(Prompt(item["id"], None if mode == "audio" else item["question_text"], audio, truth,
+                              reference or None))
     return prompts
 
 
@@ -131,7 +134,8 @@ def _published_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -
         if not audio:
             raise DataError(f"{where}: question_audio.bytes: required in {mode} mode")
     truth = GroundTruth(label).completed(record)  # answer_text and answer_duration_s are the length references
-    return Prompt(str(record.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth)
+    return Prompt(str(record.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth,
+                  record.get("answer_text") or None)
 
 
 def _verl_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Prompt:
@@ -162,7 +166,8 @@ def _verl_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Pro
                 audio = audio_file(path.parent, first)
             except UnsafePath as exc:
                 raise DataError(f"{where}: audios: {first!r} {exc}") from None
-    return Prompt(str(extra.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth)
+    return Prompt(str(extra.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth,
+                  extra.get("answer_text") or None)
 
 
 def _user_turn(prompt: str | list[dict]) -> tuple[str | None, list[str]]:

@@ -172,6 +172,18 @@ def format_reward(response: str | None) -> float:
     return 1.0 if ends_with_final_answer(final) else 0.0
 
 
+def in_format(answer: str, label: int) -> str:
+    """A reference answer laid out as format_reward wants it: its reasoning inside one `<think>…</think>`, then its
+    last line when that line is the final answer for `label`, else "Answer: <label>". What supervised steps teach:
+    corpus answers end with an "Answer:" line but carry no think tags (a tag inside the answer is dropped, so that
+    exactly one pair remains)."""
+    body = answer.replace(_THINK_OPEN, " ").replace(_THINK_CLOSE, " ").strip()
+    reasoning, _, last = body.rpartition("\n")
+    if not (reasoning.strip() and ends_with_final_answer(last) and parse_final_answer(last) == label):
+        reasoning, last = body, f"Answer: {DECISIONS[label]}"
+    return f"{_THINK_OPEN} {reasoning.strip()} {_THINK_CLOSE} {last.strip()}"
+
+
 def answer_reward(response: str | None, label: Any) -> float:
     """1.0 when the parsed final decision equals the label; an undecidable response scores 0.0."""
     verdict = parse_final_answer(response)

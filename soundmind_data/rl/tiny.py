@@ -1,12 +1,9 @@
-"""The CPU path: a tiny random transformer, a word-level tokenizer trained offline, an audio-feature stub, a toy task.
+"""The CPU path's text policy: a tiny random transformer, a word-level tokenizer trained offline, a toy task.
 
 Nothing is downloaded: the tokenizer is trained with `tokenizers` on the prompts at hand and the model is a 2-layer
 Llama built from a config with seeded random weights. This is what tests and the demo train; it proves the loop
-learns, not that a model of some 100,000 parameters reasons.
-
-Audio stub: a tiny text model cannot hear, so in the audio modes it reads the question audio as a short row of
-loudness tokens (`<a0>` quiet … `<a7>` loud, one per segment). It exercises the audio data path end to end; real
-audio understanding is the GPU path (Qwen2.5-Omni through its processor).
+learns, not that a model of some 100,000 parameters reasons. It reads text only: the audio modes need a policy that
+hears, `tiny-omni` on a CPU (rl.omni) or Qwen2.5-Omni on a GPU.
 """
 
 from __future__ import annotations
@@ -15,31 +12,31 @@ import random
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
-AUDIO_LEVELS = 8
-AUDIO_SEGMENTS = 16
-AUDIO_TOKENS = [f"<a{level}>" for level in range(AUDIO_LEVELS)]
 # Words every response needs, kept in the vocabulary even when the prompts never use them.
 RESPONSE_WORDS = ["<think>", "</think>", "Answer:", "entailed", "not", "entailed.", "not-entailed"]
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 TINY_SIZE = {"hidden_size": 64, "layers": 2, "heads": 4}  # the default of each `tiny_model` config key
 
 
-def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2000):
-    """A word-level tokenizer (whitespace split) trained on `texts`, wrapped for transformers.
+def word_level(texts: Iterable[str], special_tokens: list[str], *, unk: str = UNK, vocab_size: int = 2000):
+    """A word-level `tokenizers.Tokenizer` (whitespace split) trained on `texts` and RESPONSE_WORDS, the special
+    tokens first (ids 0, 1, ...) and matched whole inside words, as chat templates glue them to text.
 
-    Word level keeps the vocabulary tiny (tens of words on the toy task), which is what lets a random model find the
-    rewarded words by sampling within seconds; decoding joins words with single spaces.
+    Word level keeps the vocabulary tiny (tens of words on the toy task, hundreds on a corpus), which is what lets a
+    random model find the rewarded words by sampling within seconds; decoding joins words with single spaces.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+    tokenizer = Tokenizer(models.WordLevel(unk_token=unk))
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=[PAD, EOS, UNK])
-    words = list(RESPONSE_WORDS) + AUDIO_TOKENS
-    tokenizer.train_from_iterator(list(texts) + [" ".join(words)], trainer=trainer)
-    return wrap_tokenizer(tokenizer)
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=special_tokens)
+    tokenizer.train_from_iterator(list(texts) + [" ".join(RESPONSE_WORDS)], trainer=trainer)
+    return tokenizer
+
+
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2000):
+    """The tiny model's tokenizer, trained on `texts`, wrapped for transformers."""
+    return wrap_tokenizer(word_level(texts, [PAD, EOS, UNK], vocab_size=vocab_size))
 
 
 def wrap_tokenizer(tokenizer):
@@ -69,18 +66,6 @@ def build_model(vocab_size: int, *, seed: int, hidden_size: int = TINY_SIZE["hid
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
-
-
-def audio_stub(samples: np.ndarray, sample_rate: int) -> str:
-    """The audio as AUDIO_SEGMENTS loudness tokens: each segment's RMS level in dBFS, -80…0 dB in AUDIO_LEVELS steps."""
-    samples = np.asarray(samples, dtype=np.float64)
-    segments = np.array_split(samples, AUDIO_SEGMENTS) if samples.size >= AUDIO_SEGMENTS else [samples]
-    tokens = []
-    for segment in segments:
-        level_db = 10 * np.log10(np.mean(segment * segment) + 1e-12) if segment.size else -120.0
-        level = int(np.clip((level_db + 80.0) / 80.0 * AUDIO_LEVELS, 0, AUDIO_LEVELS - 1))
-        tokens.append(AUDIO_TOKENS[level])
-    return " ".join(tokens)
 
 
 # ------------------------------------------------------------------------------------------------------- toy task

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from soundmind_data.errors import UsageError
+from soundmind_data.jsonl import iter_records
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.stage import SILENT, Progress, StageReport, Summary
 
 SHOWN = ("reward", "format", "answer", "text_length", "audio_format", "audio_length", "kl", "response_length")
+WINDOW = 3  # steps averaged at each end of a run for its learning line
 
 
 @dataclass
@@ -27,19 +29,35 @@ class TrainReport(StageReport):
             return Summary(err=[f"train: already at step {self.start_step} of {self.config.steps}; nothing to do"])
         first, last = self.history[0], self.history[-1]
         return Summary(err=[f"train: steps {first['step']}-{last['step']}, mean reward {first['reward']:.3f} -> "
-                            f"{last['reward']:.3f}; metrics -> {self.metrics_path}; checkpoint -> {self.checkpoint}"])
+                            f"{last['reward']:.3f}; metrics -> {self.metrics_path}; checkpoint -> {self.checkpoint}",
+                            learning_line(list(iter_records(self.metrics_path)))])
 
 
 def step_line(metrics: dict[str, Any], steps: int) -> str:
     values = "  ".join(f"{name} {metrics[name]:.3f}" for name in SHOWN if name in metrics)
-    return f"step {metrics['step']}/{steps}  {values}"
+    return f"step {metrics['step']}/{steps} {metrics['phase']:<4}  {values}"
+
+
+def learning_line(metrics: list[dict[str, Any]]) -> str:
+    """What the whole run (every line of its metrics.jsonl, resumed parts included) learned: the format reward and
+    the mean reward over its first WINDOW steps and its last WINDOW (fewer, overlapping, in a shorter run)."""
+    window = min(WINDOW, len(metrics))
+    first, last = metrics[:window], metrics[-window:]
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        return sum(row[key] for row in rows) / len(rows)
+
+    gain = mean(last, "reward") - mean(first, "reward")
+    return (f"training: format reward {mean(first, 'format'):.2f} -> {mean(last, 'format'):.2f}, mean reward of the "
+            f"last {window} steps {mean(last, 'reward'):.2f} vs the first {window} {mean(first, 'reward'):.2f} "
+            f"({gain:+.2f}), over {len(metrics)} steps")
 
 
 def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
           on_step: Callable[[str], None] | None = None, on_start: Callable[[str], None] | None = None,
           **overrides: Any) -> TrainReport:
-    """Train from `config` (overrides: data, out, model, device, mode, steps, seed). `on_start` gets a line saying
-    what is trained, `on_step` one metrics line per step."""
+    """Train from `config` (overrides: data, out, model, device, mode, steps, sft_steps, seed). `on_start` gets a
+    line saying what is trained, `on_step` one metrics line per step."""
     settings = TrainConfig.from_yaml(config, **overrides)
     try:  # torch and transformers load only once the config is known good
         from soundmind_data.rl.grpo import CHECKPOINT, Trainer
@@ -48,8 +66,9 @@ def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
 
     trainer = Trainer(settings, resume=resume)
     if on_start:
+        cold_start = f", {settings.sft_steps} supervised steps then GRPO" if settings.sft_steps else ""
         on_start(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on "
-                 f"{settings.device}; metrics -> {trainer.metrics_path}")
+                 f"{settings.device}{cold_start}; metrics -> {trainer.metrics_path}")
     report = TrainReport(settings, len(trainer.prompts), trainer.metrics_path, trainer.out / CHECKPOINT, trainer.step)
     progress.start("train", unit="step", total=settings.steps)
     progress.advance(trainer.step)

@@ -1,8 +1,11 @@
 """Export: write an item manifest with audio in the layouts other tools already read.
 
-- `soundmind-folders`: the original SoundMind corpus layout, `<split>/<id>/question.wav`, `answer_<label>.wav`
-  (label 0 or 1, as SoundMind's loader builds the name), `annotation.json` ({id, user_content, answer, label}), and
-  `<split>/metadata.jsonl` with one annotation per line plus the two audio paths.
+- `soundmind-hub` (old name `soundmind-folders`): the SoundMind release's layout on the Hub (`soundmind_hub`),
+  `<split>/metadata.jsonl` and `<split>/<id>/{annotation.json, question.wav, answer_<label>.wav}`, which
+  `datasets.load_dataset("audiofolder", data_dir=OUT)` and code written for the release read unchanged (the `dev`
+  folder is `datasets`' validation split). Ids are the release's, per split (`soundmind_hub.ExportIds`). Audio goes
+  out as WAV, a WAV file as it is and anything else as 16-bit PCM, or as FLAC with `audio_format="flac"`; so
+  export -> ingest -> export gives the same bytes.
 - `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages, `audios`,
   `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it, except that
   `reward_model.ground_truth` is the label itself (`entailed` / `not-entailed`), not the whole chain-of-thought answer.
@@ -32,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile
 
+from soundmind_data import soundmind_hub as hub
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
@@ -42,7 +46,8 @@ from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
 
-FORMATS = ("soundmind-folders", "verl")
+FORMATS = (hub.FORMAT, "verl")
+ALIASES = {"soundmind-folders": hub.FORMAT}  # the name soundmind-hub had when it wrote a layout of its own
 MODALITIES = ("audio", "text", "both")
 VERL_DATA_SOURCE = "soundmind-data/alr"  # verl picks the reward function by data_source
 VERL_ABILITY = "logic"
@@ -86,15 +91,20 @@ def export(
     out: str | Path,
     modality: str = "both",
     overwrite: bool = False,
+    audio_format: str = "wav",
     on_item: Callable[[], None] | None = None,
 ) -> ExportResult:
+    fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if modality not in MODALITIES:
         raise UsageError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    if audio_format not in hub.AUDIO_FORMATS:
+        raise UsageError(f"--audio-format {audio_format!r}: choose one of {', '.join(hub.AUDIO_FORMATS)}")
     manifest, out = Path(manifest), Path(out)
     check_output_folder(out, manifest, "--out")
     check_output_owner(out, "export", "--out", overwrite=overwrite, own=(STAGING,))
+    ids = release_ids(manifest) if fmt == hub.FORMAT else None
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -103,7 +113,7 @@ def export(
         raise UsageError(f"{out}: cannot create folder: {exc.strerror}") from None
     result = ExportResult(out=out, format=fmt, modality=modality)
     seen_ids = DigestSet()
-    writer = SoundMindFolders(staging) if fmt == "soundmind-folders" else VerlParquet(staging, modality)
+    writer = HubFolders(staging, ids, audio_format) if ids is not None else VerlParquet(staging, modality)
     try:
         for number, item in enumerate(iter_records(manifest), start=1):
             where = f"{manifest}:{number}"
@@ -133,8 +143,27 @@ def export(
     return result
 
 
+def release_ids(manifest: Path) -> hub.ExportIds:
+    """The ids a soundmind-hub export gives, from a first pass over the manifest (its second pass checks the rest of
+    each line); a release id that cannot name a folder is an error naming its line."""
+    wanted = []
+    for number, item in enumerate(iter_records(manifest), start=1):
+        if problem := hub.unsafe_source_id(item):
+            raise DataError(f"{manifest}:{number}: {problem}")
+        split = item.get("split")
+        wanted.append((split if isinstance(split, str) else None, hub.source_id(item)))
+    return hub.ExportIds(wanted)
+
+
+def _is_wav(data: bytes) -> bool:
+    return data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+
+
 def _wav_bytes(data: bytes, where: str) -> bytes:
-    """Any audio file soundfile reads, as 16-bit PCM WAV (what SoundMind ships)."""
+    """Audio file bytes as WAV: a WAV as it is (the release's own files go out unchanged); anything else soundfile
+    reads as 16-bit PCM WAV (what SoundMind ships)."""
+    if _is_wav(data):
+        return data
     with decoding(where), soundfile.SoundFile(io.BytesIO(data)) as source:
         samples, rate = source.read(dtype="int16", always_2d=True), source.samplerate
     out = io.BytesIO()
@@ -142,39 +171,41 @@ def _wav_bytes(data: bytes, where: str) -> bytes:
     return out.getvalue()
 
 
-class SoundMindFolders:
-    def __init__(self, staging: Path):
-        self.staging = staging
+class HubFolders:
+    """The SoundMind release's layout (`soundmind_hub`), written into the staging folder item by item."""
+
+    def __init__(self, staging: Path, ids: hub.ExportIds, audio_format: str):
+        self.staging, self.ids, self.audio_format = staging, ids, audio_format
         self.files: list[str] = []
         self._metadata: dict[str, AtomicWriter] = {}  # split -> its metadata.jsonl, open until close()
         self._open_files = ExitStack()
 
+    def _audio(self, data: bytes, where: str) -> bytes:
+        return flac_bytes(data, where) if self.audio_format == "flac" else _wav_bytes(data, where)
+
     def add(self, item: dict, root: Path, where: str, index: int) -> None:
-        split, item_id, label = item["split"], item["id"], item["label"]
+        split, label = item["split"], item["label"]
         question = checked_audio_bytes(item, "question_audio", root, where)
         if question is None:
             raise DataError(f"{where}: question_audio: missing (run synthesis before exporting)")
         answer = checked_audio_bytes(item, "answer_audio", root, where)
-        folder = self.staging / split / item_id
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "question.wav").write_bytes(_wav_bytes(question, f"{where}: question_audio.path"))
-        answer_name = f"answer_{label}.wav" if answer is not None else None
-        if answer is not None:
-            (folder / answer_name).write_bytes(_wav_bytes(answer, f"{where}: answer_audio.path"))
-        annotation = {"id": item_id, "user_content": item["question_text"], "answer": item.get("answer_text"),
-                      "label": label}
-        write_json(folder / "annotation.json", annotation)
+        hub_id = self.ids.next(split, hub.source_id(item))
+        question_name, answer_name = hub.file_names(hub_id, label, self.audio_format, answer is not None)
+        folder = self.staging / split
+        (folder / hub_id).mkdir(parents=True, exist_ok=True)
+        (folder / question_name).write_bytes(self._audio(question, f"{where}: question_audio.path"))
+        if answer_name is not None:
+            (folder / answer_name).write_bytes(self._audio(answer, f"{where}: answer_audio.path"))
+        write_json(folder / hub_id / hub.ANNOTATION, hub.annotation(hub_id, item))
         if split not in self._metadata:
-            self._metadata[split] = self._open_files.enter_context(AtomicWriter(self.staging / split / "metadata.jsonl"))
-        self._metadata[split].write_record({**annotation, "question_audio": f"{item_id}/question.wav",
-                                            "answer_audio": f"{item_id}/{answer_name}" if answer_name else None})
-        self.files += [f"{split}/{item_id}/question.wav", f"{split}/{item_id}/annotation.json"]
-        if answer_name:
-            self.files.append(f"{split}/{item_id}/{answer_name}")
+            self._metadata[split] = self._open_files.enter_context(AtomicWriter(folder / hub.METADATA))
+        self._metadata[split].write_record(hub.metadata_line(hub_id, item, question_name, answer_name))
+        self.files += [f"{split}/{name}" for name in (question_name, answer_name, f"{hub_id}/{hub.ANNOTATION}")
+                       if name is not None]
 
     def close(self) -> None:
         self._open_files.close()
-        self.files += [f"{split}/metadata.jsonl" for split in self._metadata]
+        self.files += [f"{split}/{hub.METADATA}" for split in self._metadata]
 
     def abort(self) -> None:
         aborted = RuntimeError("export aborted")
@@ -279,6 +310,7 @@ class ExportOptions:
     format: str
     modality: str = "both"
     overwrite: bool = False
+    audio_format: str = "wav"
 
 
 def run(manifest: Path, out: Path, options: ExportOptions, *, report: None = None,
@@ -286,7 +318,7 @@ def run(manifest: Path, out: Path, options: ExportOptions, *, report: None = Non
     """The export stage: `out` is the folder to write."""
     progress.start("export")
     return export(manifest, fmt=options.format, out=out, modality=options.modality, overwrite=options.overwrite,
-                  on_item=progress.advance)
+                  audio_format=options.audio_format, on_item=progress.advance)
 
 
 STAGE = Stage("export", run, ExportOptions, output=FOLDER)

@@ -1,25 +1,39 @@
-"""Ingest: LogiQA 2.0 NLI and SoundMind annotation files become one item manifest.
+"""Ingest: LogiQA 2.0 NLI and SoundMind annotation files, or a SoundMind release with its audio, become one item
+manifest.
 
 Every good line becomes an item with provenance (source file, line, gold label where the source has one); every bad
-line goes to a rejects file with its line number and reason. One bad line never costs the others.
+line goes to a rejects file with its line number and reason. One bad line never costs the others. Source files are
+JSON Lines, or one indented JSON object (a SoundMind `annotation.json`).
+
+A SoundMind release as the Hub has it (`soundmind_hub`: `<split>/metadata.jsonl` and a folder per item) brings its
+audio: each item's files become audio entries (path, sha256, sample rate, channels, duration, voice and engine
+"upstream"), so that validate judges them as they are, and `source` keeps the release's split and id (and the
+licence its card declares). The corpus folder is the output manifest's folder, and no manifest may point outside
+it: a release inside it is referenced in place; any other's files are hard-linked (copied across file systems) into
+`<manifest stem>.audio/<split>/<release id>/`, named as in the release's layout, and their sha256 is taken from the
+file placed there.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data.corpus import ID_PATTERN, SPLIT_PATTERN
+from soundmind_data import soundmind_hub as hub
+from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, UPSTREAM_VOICE
+from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_lines
+from soundmind_data.jsonl import AtomicWriter, iter_source_lines
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.labels import parse_label
 from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.template import clean_field, join_major_premise, parse_question, render_clean
 
-FORMATS = ("logiqa2-nli", "soundmind")
+FORMATS = ("logiqa2-nli", "soundmind")  # annotation files, which `add` reads new items from too
+HUB_FORMAT = hub.FORMAT  # a release with its audio: ingest only (add makes its own audio)
 
 
 class Reject(Exception):
@@ -33,6 +47,9 @@ class IngestResult(StageReport):
     items: int = 0
     rejected: int = 0
     per_label: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0})
+    audio_in_place: int = 0  # a release's files referenced where they are (inside the corpus folder)
+    audio_placed: int = 0  # a release's files linked or copied into `audio_folder`
+    audio_folder: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -47,13 +64,22 @@ class IngestResult(StageReport):
         return self.rejects
 
     def summary(self) -> Summary:
-        return Summary(err=[f"ingest: {self.items} items ({self.per_label[0]} not-entailed, {self.per_label[1]} "
-                            f"entailed) -> {self.manifest}; {self.rejected} rejected -> {self.rejects}"])
+        lines = [f"ingest: {self.items} items ({self.per_label[0]} not-entailed, {self.per_label[1]} "
+                 f"entailed) -> {self.manifest}; {self.rejected} rejected -> {self.rejects}"]
+        if self.audio_in_place or self.audio_placed:
+            lines.append(f"ingest: audio files: {self.audio_in_place} referenced in place, {self.audio_placed} "
+                         f"linked or copied into {self.audio_folder}")
+        return Summary(err=lines)
 
 
 def rejects_path(manifest: Path) -> Path:
     """`out.jsonl` → `out.rejects.jsonl`, beside the manifest."""
     return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.rejects.jsonl")
+
+
+def audio_folder(manifest: Path) -> Path:
+    """`out.jsonl` → `out.audio`, beside the manifest: where a release's audio from outside the corpus folder goes."""
+    return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.audio")
 
 
 def _string(record: dict, name: str) -> str:
@@ -129,23 +155,25 @@ def from_logiqa(record: dict, *, split: str, file: str, line: int, id_prefix: st
     }
 
 
-def from_soundmind(record: dict, *, split: str, file: str, line: int, id_prefix: str) -> dict[str, Any]:
-    if "id" not in record:
-        raise Reject("id: missing")
-    item_id = _safe_id(record["id"])
-    user_content = _string(record, "user_content")
-    if "answer" not in record:
-        raise Reject("answer: missing")
-    answer = record["answer"]
-    if answer is not None and not isinstance(answer, str):
-        raise Reject(f"answer: expected a string, got {type(answer).__name__}")
-    label = _label(record, int)
-    triplet = parse_question(user_content)
+def _optional_string(record: dict, name: str) -> str | None:
+    """A field that must be there, as a string or null; an empty string is null ("no answer", for the audit)."""
+    if name not in record:
+        raise Reject(f"{name}: missing")
+    value = record[name]
+    if value is not None and not isinstance(value, str):
+        raise Reject(f"{name}: expected a string, got {type(value).__name__}")
+    return value if value and value.strip() else None
+
+
+def _soundmind_item(item_id: str, split: str, question: str, question_field: str, answer: str | None,
+                    label: int, source: dict[str, Any]) -> dict[str, Any]:
+    """An item of a SoundMind question (the template's text, kept byte for byte), the triplet parsed back out."""
+    triplet = parse_question(question)
     if triplet is None:
-        raise Reject("user_content: does not follow the SoundMind question template")
+        raise Reject(f"{question_field}: does not follow the SoundMind question template")
     major, minor, conclusion = triplet
     if not conclusion.strip():
-        raise Reject("user_content: empty conclusion")
+        raise Reject(f"{question_field}: empty conclusion")
     return {
         "id": item_id,
         "split": split,
@@ -153,27 +181,121 @@ def from_soundmind(record: dict, *, split: str, file: str, line: int, id_prefix:
         "minor_premise": minor,
         "conclusion": conclusion,
         "label": label,
-        "question_text": user_content,
-        "answer_text": answer if answer and answer.strip() else None,
-        "source": {"dataset": "soundmind", "file": file, "line": line},
+        "question_text": question,
+        "answer_text": answer,
+        "source": source,
     }
+
+
+def from_soundmind(record: dict, *, split: str, file: str, line: int, id_prefix: str) -> dict[str, Any]:
+    if "id" not in record:
+        raise Reject("id: missing")
+    item_id = _safe_id(record["id"])
+    user_content = _string(record, "user_content")
+    answer = _optional_string(record, "answer")
+    label = _label(record, int)
+    return _soundmind_item(item_id, split, user_content, "user_content", answer, label,
+                           {"dataset": "soundmind", "file": file, "line": line})
+
+
+def from_soundmind_hub(record: dict, *, split: str, file: str, line: int, folder: Path,
+                       license_id: str | None) -> dict[str, Any]:
+    """An item of a release's metadata line (`folder`: its split folder). Its audio fields hold the release's files
+    (checked to lie in the split folder, never opened): `ReleaseAudio` makes them audio entries once the item's id is
+    known to be new, so that a duplicate's files are never placed."""
+    if hub.ID not in record:
+        raise Reject(f"{hub.ID}: missing")
+    hub_id = _safe_id(record[hub.ID])
+    item_id = hub.corpus_id(split, hub_id)
+    if not ID_PATTERN.fullmatch(item_id):
+        raise Reject(f"{hub.ID}: {hub_id!r} with its split makes the id {item_id!r}, longer than 64 characters")
+    question = _string(record, hub.QUESTION_TEXT)
+    answer = _optional_string(record, hub.ANSWER_TEXT)
+    label = _label(record, int)
+    source = {"dataset": "soundmind", "file": file, "line": line, **hub.source(split, hub_id)}
+    if license_id is not None:
+        source["license"] = license_id
+    item = _soundmind_item(item_id, split, question, hub.QUESTION_TEXT, answer, label, source)
+    if hub.QUESTION_FILE not in record:
+        raise Reject(f"{hub.QUESTION_FILE}: missing")
+    try:
+        item["question_audio"] = hub.release_file(folder, record[hub.QUESTION_FILE], hub.QUESTION_FILE)
+        if record.get(hub.ANSWER_FILE) is not None:
+            if answer is None:
+                raise Reject(f"{hub.ANSWER_FILE}: names the answer's audio, but {hub.ANSWER_TEXT} is empty")
+            item["answer_audio"] = hub.release_file(folder, record[hub.ANSWER_FILE], hub.ANSWER_FILE)
+    except hub.BadLine as exc:
+        raise Reject(str(exc)) from None
+    return item
 
 
 CONVERTERS: dict[str, Callable[..., dict[str, Any]]] = {"logiqa2-nli": from_logiqa, "soundmind": from_soundmind}
 
 
-def iter_source(path: Path, fmt: str, split: str) -> Iterator[tuple[dict | None, dict | None]]:
-    """Yield (item, None) for good lines and (None, reject) for bad ones, in file order."""
-    convert = CONVERTERS[fmt]
-    prefix = _file_id_prefix(path)
+class ReleaseAudio:
+    """Turns the release files `from_soundmind_hub` names into audio entries of a manifest written to `out`.
+
+    A file inside the corpus folder (`out`'s) is referenced where it is; any other is hard-linked into
+    `audio_folder(out)`, or copied where a link cannot be made (another file system), through a temp renamed into
+    place, so that nothing later writes through the link into the release. The sha256 is that of the file the entry
+    names; sample rate, channels and duration are read from its header (validate --audio decodes it whole)."""
+
+    def __init__(self, out: Path, result: IngestResult):
+        self.root = out.parent
+        self.corpus = Path(os.path.realpath(self.root))
+        self.folder = Path(audio_folder(out).name)
+        self.result = result
+        result.audio_folder = audio_folder(out)
+
+    def attach(self, item: dict[str, Any]) -> None:
+        for key in AUDIO_FIELDS:
+            if isinstance(item.get(key), Path):
+                item[key] = self._entry(item, key, item[key])
+
+    def _entry(self, item: dict[str, Any], key: str, file: Path) -> dict[str, Any]:
+        import soundfile
+
+        field_name = hub.QUESTION_FILE if key == "question_audio" else hub.ANSWER_FILE
+        try:
+            info = soundfile.info(str(file))
+        except RuntimeError as exc:  # soundfile.LibsndfileError and its parents
+            raise Reject(f"{field_name}: {file.name} does not decode as audio ({exc})") from None
+        if info.frames <= 0 or info.samplerate <= 0:
+            raise Reject(f"{field_name}: {file.name} holds no audio")
+        if file.is_relative_to(self.corpus):
+            placed, self.result.audio_in_place = file, self.result.audio_in_place + 1
+            relative = file.relative_to(self.corpus).as_posix()
+        else:
+            from soundmind_data.tts.synthesizer import _place  # hard link, else copy; atomically
+
+            names = hub.file_names(item["source"]["id"], item["label"], file.suffix[1:] or "wav", answered=True)
+            relative = (self.folder / item["split"] / names[0 if key == "question_audio" else 1]).as_posix()
+            placed = self.root / relative
+            if not Path(os.path.realpath(placed)).is_relative_to(self.corpus):  # a symlinked folder there
+                raise UsageError(f"{placed}: leads outside the folder of {self.result.manifest} (a symlink?); "
+                                 f"the audio must lie in the corpus folder")
+            try:
+                _place(file, placed)
+            except OSError as exc:  # the source was just read: this is the corpus folder refusing the file
+                raise UsageError(f"{placed}: cannot write: {exc.strerror}") from None
+            self.result.audio_placed += 1
+        return {"path": relative, "sha256": file_digest(placed, "sha256"), "sample_rate": info.samplerate,
+                "channels": info.channels, "duration_s": info.frames / info.samplerate,
+                "voice": UPSTREAM_VOICE, "engine": UPSTREAM_VOICE}
+
+
+def iter_source(path: Path, convert: Callable[..., dict[str, Any]], **context: Any
+                ) -> Iterator[tuple[dict | None, dict | None]]:
+    """Yield (item, None) for good lines and (None, reject) for bad ones, in file order; `convert` makes an item of
+    a line, given its split, file, line number and `context`."""
     empty = True
-    for line in iter_lines(path):
+    for line in iter_source_lines(path):
         empty = False
         if line.error:
             yield None, {"file": line.file, "line": line.number, "reason": line.error}
             continue
         try:
-            yield convert(line.record, split=split, file=line.file, line=line.number, id_prefix=prefix), None
+            yield convert(line.record, file=line.file, line=line.number, **context), None
         except Reject as exc:
             raw_id = line.record.get("id") if isinstance(line.record.get("id"), str) else None
             yield None, {"file": line.file, "line": line.number, "reason": str(exc), "id": raw_id}
@@ -181,27 +303,21 @@ def iter_source(path: Path, fmt: str, split: str) -> Iterator[tuple[dict | None,
         yield None, {"file": str(path), "line": 0, "reason": "empty file: no JSON lines"}
 
 
-def ingest(
-    sources: Iterable[str | Path],
-    *,
-    fmt: str,
-    split: str,
-    out: str | Path,
-    limit: int | None = None,
-    on_line: Callable[[], None] | None = None,
-) -> IngestResult:
-    """Convert `sources` (in order) into the item manifest `out`; bad lines go to `out.rejects.jsonl`.
-
-    Both files are written atomically. `limit` keeps only the first N items of each source (trial runs).
-    `on_line` is called once per source line (for a progress bar).
-    """
-    if fmt not in CONVERTERS:
-        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if not SPLIT_PATTERN.fullmatch(split):
+def _plan(paths: list[Path], fmt: str, split: str | None) -> list[tuple[Path, Callable[..., dict], dict[str, Any]]]:
+    """What to read, in order: (file, its converter, the converter's context), usage errors found before anything
+    is read."""
+    if fmt not in (*FORMATS, HUB_FORMAT):
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join((*FORMATS, HUB_FORMAT))}")
+    if split is not None and not SPLIT_PATTERN.fullmatch(split):
         raise UsageError(f"--split {split!r}: use 1 to 32 of A-Z a-z 0-9 _")
-    paths = [Path(s) for s in sources]
     if not paths:
         raise UsageError("no SOURCE file given")
+    if fmt == HUB_FORMAT:
+        return [(one.metadata, from_soundmind_hub, {"split": one.split, "folder": one.metadata.parent,
+                                                    "license_id": one.license})
+                for path in paths for one in hub.split_sources(path, split)]
+    if split is None:
+        raise UsageError(f"--split: required with --format {fmt} (the split every item gets)")
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path}: no such file")
@@ -213,25 +329,43 @@ def ingest(
             if (other := named.setdefault(_file_id_prefix(path), path)) is not path:
                 raise UsageError(f"{other} and {path} would both give ids {_file_id_prefix(path)}-NNNNNN "
                                  "(LogiQA ids come from the file name): rename one")
+    return [(path, CONVERTERS[fmt], {"split": split, "id_prefix": _file_id_prefix(path)}) for path in paths]
+
+
+def ingest(
+    sources: Iterable[str | Path],
+    *,
+    fmt: str,
+    split: str | None = None,
+    out: str | Path,
+    limit: int | None = None,
+    on_line: Callable[[], None] | None = None,
+) -> IngestResult:
+    """Convert `sources` (in order) into the item manifest `out`; bad lines go to `out.rejects.jsonl`.
+
+    Both files are written atomically. `split` is every item's split; a release (`soundmind-hub`) gives each item the
+    split of its folder unless `split` names one split's. `limit` keeps only the first N items of each source file
+    (trial runs). `on_line` is called once per source line (for a progress bar).
+    """
+    plan = _plan([Path(s) for s in sources], fmt, split)
     out = Path(out)
     result = IngestResult(manifest=out, rejects=rejects_path(out))
     for target in (out, result.rejects):
-        if any(target.resolve() == path.resolve() for path in paths):
+        if any(target.resolve() == path.resolve() for path, _, _ in plan):
             raise UsageError(f"{target}: is also a SOURCE; write the manifest to another file")
+    release = ReleaseAudio(out, result) if fmt == HUB_FORMAT else None
     seen_ids = DigestSet()
     with AtomicWriter(out) as manifest, AtomicWriter(result.rejects) as rejects:
-        for path in paths:
+        for path, convert, context in plan:
             kept_here = 0
-            for item, reject in iter_source(path, fmt, split):
+            for item, reject in iter_source(path, convert, **context):
                 if limit is not None and kept_here >= limit:
                     break
                 if on_line:
                     on_line()
                 if item is not None:
-                    if not seen_ids.add(id_digest(item["id"])):
-                        reject = {"file": item["source"]["file"], "line": item["source"]["line"],
-                                  "reason": f"id: duplicate id {item['id']!r}", "id": item["id"]}
-                    else:
+                    reject = _keep(item, seen_ids, release)
+                    if reject is None:
                         manifest.write_record(item)
                         kept_here += 1
                         result.items += 1
@@ -244,11 +378,24 @@ def ingest(
     return result
 
 
+def _keep(item: dict[str, Any], seen_ids: DigestSet, release: ReleaseAudio | None) -> dict[str, Any] | None:
+    """None when `item` is kept (a release's audio attached), else the reject line saying why not."""
+    source = item["source"]
+    try:
+        if not seen_ids.add(id_digest(item["id"])):
+            raise Reject(f"id: duplicate id {item['id']!r}")
+        if release is not None:
+            release.attach(item)
+    except Reject as exc:
+        return {"file": source["file"], "line": source["line"], "reason": str(exc), "id": source.get("id", item["id"])}
+    return None
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     sources: tuple[Path, ...]
     format: str
-    split: str
+    split: str | None = None  # required but for a release (soundmind-hub), whose folders name the splits
     limit: int | None = field(default=None, metadata={"min": 1})
 
 

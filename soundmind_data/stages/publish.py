@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from soundmind_data import hub, tempfiles
-from soundmind_data.card import read_stage_runs, render_card
+from soundmind_data.card import check_license, read_stage_runs, render_card
 from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, CheckResult, \
@@ -41,6 +41,7 @@ class PublishOptions:
     dry_run: bool = False
     allow_flagged: bool = False
     overwrite: bool = False
+    license: str | None = None  # the card's licence, chosen by the publisher over the one its sources bind it to
 
 
 @dataclass
@@ -125,7 +126,7 @@ def _curation_reports(stage_runs: list[dict[str, Any]], workdir: Path) -> list[d
 
 def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
             max_shard_size: str = DEFAULT_MAX_SHARD_SIZE, audit: AuditReport | None = None, allow_flagged: bool = False,
-            progress: Progress = SILENT) -> tuple[BuildResult, CheckResult]:
+            license_id: str | None = None, progress: Progress = SILENT) -> tuple[BuildResult, CheckResult]:
     """Build the Hub-ready folder (shards and plots beside the old ones, swapped in, then the card), then run the
     pre-push check on it. Uploads nothing.
 
@@ -143,7 +144,7 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     replaced = replace_contents(Path(folder), (DATA_DIR, PLOTS_DIR))
     card = render_card(build, audit.check_counts(), repo_id=repo_id, command=command, stage_runs=stage_runs,
                        curation=_curation_reports(stage_runs, Path(manifest).parent.resolve()),
-                       flagged=flagged_findings(audit) if allow_flagged else None)
+                       flagged=flagged_findings(audit) if allow_flagged else None, license_id=license_id)
     with AtomicWriter(Path(folder) / CARD_FILE) as out:
         out.write(card)
     build.files.append(CARD_FILE)
@@ -161,7 +162,8 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
     if out:
         check_output_folder(out, manifest, STAGE.output_flag)
         check_output_owner(out, "publish", STAGE.output_flag, overwrite=options.overwrite, own=(STAGING, REPLACED))
-    parse_size(options.max_shard_size)  # a bad size fails now, not after the build
+    parse_size(options.max_shard_size)  # a bad size or licence fails now, not after the build
+    license_id = check_license(options.license) if options.license else None
     audit = audit_manifest(manifest)
     flagged = flagged_findings(audit)
     if flagged and not options.allow_flagged:
@@ -178,7 +180,7 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
     try:
         build, check = prepare(manifest, folder, repo_id=options.repo_id, max_shard_size=options.max_shard_size,
                                command=command or command_line(STAGE, manifest, out, options), audit=audit,
-                               allow_flagged=options.allow_flagged, progress=progress)
+                               allow_flagged=options.allow_flagged, license_id=license_id, progress=progress)
         result = PublishReport(folder=out, repo_id=options.repo_id, build=build, check=check)
         if remote is None or not check.ok:
             return result

@@ -36,7 +36,7 @@ from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, count_lines, dumps, iter_lines, write_json
 from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
-from soundmind_data.llm import Backend, BackendError, open_backend
+from soundmind_data.llm import Backend, BackendError, backend_problems, open_backend
 from soundmind_data.speakable import markup, unspeakable_chars
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table, id_sample
@@ -277,6 +277,17 @@ class ReasonReport(StageReport):
     def set_aside_file(self) -> Path:
         return Path(self.unresolved_file)
 
+    def why_empty(self) -> str:
+        """What became of the items: the requests' failure (an LLM server down) or the samples' verdicts."""
+        why = []
+        if self.outcomes["failed"]:
+            first = next(iter(self.errors), "no message")
+            why.append(f"{self.outcomes['failed']} failed, the first with: {first}")
+        if self.outcomes["unresolved"]:
+            verdicts = ", ".join(f"{count} {verdict}" for verdict, count in self.rejected_verdicts.items() if count)
+            why.append(f"{self.outcomes['unresolved']} unresolved, every sample rejected ({verdicts})")
+        return f"0 of {self.items} items got an answer: {'; '.join(why) or 'none came in'} -> {self.unresolved_file}"
+
     def summary(self) -> Summary:
         rows = [(outcome, self.outcomes[outcome], id_sample(self.ids.get(outcome, []))) for outcome in OUTCOMES]
         text = Summary(out=[format_table(("outcome", "items", "ids"), rows), ""])
@@ -366,6 +377,13 @@ def _output_item(outcome: _Outcome, provenance: dict[str, Any]) -> dict[str, Any
     return item
 
 
+def _check_counts(samples: int, concurrency: int) -> None:
+    if samples < 1:
+        raise UsageError(f"--samples {samples}: must be at least 1")
+    if concurrency < 1:
+        raise UsageError(f"--concurrency {concurrency}: must be at least 1")
+
+
 def reason_manifest(
     manifest: str | Path,
     *,
@@ -388,10 +406,7 @@ def reason_manifest(
 
     `on_item` is called with the report so far after each item is written (for a progress bar), in input order.
     """
-    if samples < 1:
-        raise UsageError(f"--samples {samples}: must be at least 1")
-    if concurrency < 1:
-        raise UsageError(f"--concurrency {concurrency}: must be at least 1")
+    _check_counts(samples, concurrency)
     manifest, out = Path(manifest), Path(out)
     if not manifest.is_file():
         raise UsageError(f"{manifest}: no such file")
@@ -487,9 +502,7 @@ def run(manifest: Path, out: Path, options: ReasonOptions, *, report: Path | Non
         progress: Progress = SILENT) -> ReasonReport:
     """The reason stage: rejection-sample answers into `out`, the rest into its unresolved file."""
     template = PromptTemplate.load(options.prompt_template)
-    backend = open_backend(options.backend, model=options.model, endpoint=options.endpoint,
-                           temperature=options.temperature, max_tokens=options.max_tokens,
-                           timeout_s=options.timeout, max_retries=options.retries)
+    backend = open_backend(options.backend, **_backend_settings(options))
     progress.start("reason", total=count_lines(manifest))
 
     def on_item(so_far: ReasonReport) -> None:
@@ -508,9 +521,21 @@ def run(manifest: Path, out: Path, options: ReasonOptions, *, report: Path | Non
     return result
 
 
+def _backend_settings(options: ReasonOptions) -> dict[str, Any]:
+    return {"model": options.model, "endpoint": options.endpoint, "temperature": options.temperature,
+            "max_tokens": options.max_tokens, "timeout_s": options.timeout, "max_retries": options.retries}
+
+
+def _preflight(options: ReasonOptions) -> list[str]:
+    """The options the stage would refuse, then whether its backend answers (an LLM server that is not up)."""
+    PromptTemplate.load(options.prompt_template)
+    _check_counts(options.samples, options.concurrency)
+    return backend_problems(options.backend, **_backend_settings(options))
+
+
 def _default_files(options: ReasonOptions) -> dict[str, Path]:
     return {"prompt_template": default_template_path()}
 
 
-STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files,
+STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files, preflight=_preflight,
               side_files=lambda out: {"the unresolved file": unresolved_path(out), "the response cache": cache_path(out)})

@@ -29,7 +29,7 @@ from soundmind_data.stage import MANIFEST, SILENT, Progress, Stage, StageReport,
 from soundmind_data.tts.audio import FORMATS
 from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
 from soundmind_data.tts.plan import TEST_SPLIT
-from soundmind_data.tts.voices import resolve_all, split_names
+from soundmind_data.tts.voices import engine_problems, resolve_all, split_names
 
 
 @dataclass(frozen=True)
@@ -216,4 +216,13 @@ def _synthesizer(audio: dict[str, Any], voice: str, options: RerenderOptions, ca
     return synthesizers[shape]
 
 
-STAGE = Stage("rerender", run, RerenderOptions, report=True, output=MANIFEST)
+def _preflight(options: RerenderOptions) -> list[str]:
+    """The judge and the voices named (those of the manifest are known only when it is read) can run here."""
+    from soundmind_data.checks.asr import judge_problems
+
+    return (judge_problems(options.asr, options.asr_model, options.device,
+                           second_opinion=load_config(options.config).second_opinion)
+            + engine_problems(resolve_all(split_names(options.voices)), options.device))
+
+
+STAGE = Stage("rerender", run, RerenderOptions, report=True, output=MANIFEST, preflight=_preflight)

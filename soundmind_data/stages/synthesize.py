@@ -12,6 +12,7 @@ the input order; an item whose text is empty or unspeakable, or whose synthesis 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -34,11 +35,12 @@ from soundmind_data.textkey import DigestSet, id_digest
 from soundmind_data.tts.plan import SpeakerPlan
 # The engine's names, importable from here as before (add, tests and scripts use them).
 from soundmind_data.tts.synthesizer import Cache, ItemResult, SynthesisOptions, Synthesizer
-from soundmind_data.tts.voices import split_names
+from soundmind_data.tts.voices import engine_problems, split_names
 
 TASKS_PER_WORKER = 4  # how far submission runs ahead of the writer: keeps workers busy, memory bounded
 RAY_WINDOW = 1024  # manifest lines handed to Ray at a time
 ENGINES = ("local", "ray")
+RAY_MISSING = "--engine ray needs Ray Data: pip install 'soundmind-data[ray]'"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -150,7 +152,7 @@ def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[
     try:
         import ray
     except ImportError:
-        raise UsageError("--engine ray needs Ray Data: pip install 'soundmind-data[ray]'") from None
+        raise UsageError(RAY_MISSING) from None
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
@@ -321,12 +323,7 @@ class SynthesizeOptions:
 def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None = None,
         progress: Progress = SILENT) -> SynthesisSummary:
     """The synthesize stage: `out` is a folder (audio/, manifest.jsonl, failures.jsonl)."""
-    if options.voices and options.voice:
-        raise UsageError("--voices and --voice: give one (--voices names carry their engine: piper:joe)")
-    synthesis = SynthesisOptions(backend=options.backend, voices=split_names(options.voices or options.voice),
-                                 test_voices=split_names(options.test_voices), seed=options.seed,
-                                 device=options.device, fmt=options.format, sample_rate=options.sample_rate,
-                                 target_lufs=options.target_lufs)
+    synthesis = _synthesis_options(options)
     shard = parse_shard(options.shard) if options.shard else None
     if note := normaliser_note():
         progress.note(note)
@@ -350,4 +347,20 @@ def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None =
     return summary
 
 
-STAGE = Stage("synthesize", run, SynthesizeOptions, output=CORPUS)
+def _synthesis_options(options: SynthesizeOptions) -> SynthesisOptions:
+    if options.voices and options.voice:
+        raise UsageError("--voices and --voice: give one (--voices names carry their engine: piper:joe)")
+    return SynthesisOptions(backend=options.backend, voices=split_names(options.voices or options.voice),
+                            test_voices=split_names(options.test_voices), seed=options.seed, device=options.device,
+                            fmt=options.format, sample_rate=options.sample_rate, target_lufs=options.target_lufs)
+
+
+def _preflight(options: SynthesizeOptions) -> list[str]:
+    """Every voice of the plan can speak here, on the device asked for."""
+    synthesis = _synthesis_options(options)
+    synthesis.check()
+    ray_missing = [RAY_MISSING] if options.engine == "ray" and importlib.util.find_spec("ray") is None else []
+    return ray_missing + engine_problems(synthesis.plan().voices, synthesis.device)
+
+
+STAGE = Stage("synthesize", run, SynthesizeOptions, output=CORPUS, preflight=_preflight)

@@ -110,6 +110,44 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 
 @dataclass
+class ReportedLoudness:
+    """The loudness of imported audio, measured against the target but not gated (the checks config's
+    `gate_imported_loudness`): how far a release's own level is from the corpus's."""
+
+    files: int = 0
+    measured_files: int = 0  # with an integrated loudness (not silent, not under 400 ms)
+    lufs_sum: float = 0.0
+    offset_sum: float = 0.0  # measured minus target, in LU
+    farthest_lu: float | None = None  # the offset farthest from the target, signed
+    outside_tolerance: int = 0  # files the gate would have failed
+
+    def add(self, result: FileResult, tolerance_lu: float) -> None:
+        self.files += 1
+        offset = result.loudness_offset_lu
+        if offset is None:
+            return
+        self.measured_files += 1
+        self.lufs_sum += result.loudness_lufs
+        self.offset_sum += offset
+        if self.farthest_lu is None or abs(offset) > abs(self.farthest_lu):
+            self.farthest_lu = offset
+        self.outside_tolerance += abs(offset) > tolerance_lu
+
+    @property
+    def mean_lufs(self) -> float | None:
+        return self.lufs_sum / self.measured_files if self.measured_files else None
+
+    @property
+    def mean_offset_lu(self) -> float | None:
+        return self.offset_sum / self.measured_files if self.measured_files else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": self.files, "measured_files": self.measured_files, "gated": False,
+                "mean_lufs": _rounded(self.mean_lufs, 2), "mean_offset_lu": _rounded(self.mean_offset_lu, 2),
+                "farthest_offset_lu": _rounded(self.farthest_lu, 2), "outside_tolerance": self.outside_tolerance}
+
+
+@dataclass
 class ValidateReport(StageReport):
     manifest: str
     out: str | None = None  # the manifest written again with each audio's WER
@@ -121,6 +159,7 @@ class ValidateReport(StageReport):
     config: CheckConfig | None = None  # set when audio was checked
     audio: AudioTally = field(default_factory=AudioTally)  # every audio file checked
     voices: dict[str, AudioTally] = field(default_factory=dict)  # the same, per voice
+    imported_loudness: ReportedLoudness = field(default_factory=ReportedLoudness)  # of audio it did not gate
     asr_backend: str | None = None
     asr_model: str | None = None
     asr_device: str = "cpu"
@@ -180,6 +219,8 @@ class ValidateReport(StageReport):
             self.fail(line, item_id, check, field_name, message)
         self.audio.add(result)
         self.voices.setdefault(voice, AudioTally()).add(result)
+        if not result.loudness_gated:
+            self.imported_loudness.add(result, self.config.loudness_tolerance_lu)
         self.wer_sampled_files += result.wer_sampled
         failed = result.failed_checks
         if failed or result.wer is not None:
@@ -230,6 +271,8 @@ class ValidateReport(StageReport):
             asr = self.asr_backend is not None
             report["audio"] = self.audio.to_json(asr=asr)
             report["voices"] = {voice: tally.to_json(asr=asr) for voice, tally in sorted(self.voices.items())}
+            if self.imported_loudness.files:
+                report["imported_loudness"] = self.imported_loudness.to_json()
             report["config"] = self.config.to_json()
         if self.asr_backend:
             report["asr"] = {
@@ -261,6 +304,8 @@ class ValidateReport(StageReport):
         if self.wer_sampled_files:
             text.out.append(f"\nasr: {self.wer_sampled_files} of {self.audio.wer_files} files measured on a sample; "
                             f"{self.sampling_note}")
+        if self.imported_loudness.files:
+            text.err.append(self.imported_loudness_line())
         line = f"validate: {self.items} items, {len(self.failed_lines)} failed, {len(self.failures)} failures"
         if self.config:
             line += f"; {self.audio.files} audio files ({self.audio.seconds:.1f} s)"
@@ -271,6 +316,14 @@ class ValidateReport(StageReport):
             line += f" -> {self.out}"
         text.err.append(line)
         return text
+
+    def imported_loudness_line(self) -> str:
+        loudness, config = self.imported_loudness, self.config
+        measured = (f"mean {loudness.mean_lufs:.1f} LUFS, {loudness.mean_offset_lu:+.1f} LU from the target on "
+                    f"average, {loudness.outside_tolerance} outside ± {config.loudness_tolerance_lu:g} LU"
+                    if loudness.measured_files else "none has an integrated loudness")
+        return (f"validate: loudness of {loudness.files} imported audio files (voice upstream) reported, not gated: "
+                f"{measured} (set gate_imported_loudness: true in --config to gate it)")
 
     @property
     def sampling_note(self) -> str:
@@ -523,4 +576,13 @@ def _show_progress(report: ValidateReport, progress: Progress) -> None:
     progress.advance()
 
 
-STAGE = Stage("validate", run, ValidateOptions, report=True)
+def _preflight(options: ValidateOptions) -> list[str]:
+    """The judge can run here: its packages, its model, the GPU (a second opinion's packages too)."""
+    from soundmind_data.checks.asr import judge_problems
+
+    second_opinion = options.asr is not None and load_config(options.config).second_opinion
+    return judge_problems(options.asr, options.asr_model, options.device, second_opinion=second_opinion) \
+        if options.asr is not None else []
+
+
+STAGE = Stage("validate", run, ValidateOptions, report=True, preflight=_preflight)

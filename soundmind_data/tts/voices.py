@@ -161,6 +161,32 @@ def resolve_all(names: tuple[str, ...], engine: str | None = None) -> tuple[Voic
     return tuple(voices)
 
 
+# The engines with a CUDA path; hibari, flite and espeak run on the CPU whatever --device says (tts.base.load_backend).
+GPU_ENGINES = ("piper", "kokoro", "coqui")
+
+
+def engine_problems(voices: Iterable[Voice], device: str) -> list[str]:
+    """What keeps `voices` from speaking here on `device`, one line each (a pipeline asks before its first stage):
+    whatever each voice's engine refuses when it is built, in the engine's words with the line that installs what
+    is missing (its packages, its model file missing or damaged, a voice it does not have, onnxruntime without CUDA);
+    and, when the engines would take `cuda`, no GPU there. Building an engine loads no model (tts.base), so this
+    takes about a second for the whole default pool."""
+    from soundmind_data.devices import cuda_problem
+    from soundmind_data.tts.base import load_backend
+
+    voices = tuple(voices)
+    problems: list[str] = []
+    for voice in voices:
+        try:
+            load_backend(voice.engine, voice.engine_voice, device)
+        except UsageError as exc:
+            problems.append(str(exc))
+    if device == "cuda" and not problems and any(voice.engine in GPU_ENGINES for voice in voices):
+        if problem := cuda_problem():
+            problems.append(f"--device cuda: {problem}")
+    return list(dict.fromkeys(problems))  # five Kokoro voices without onnxruntime-gpu are one problem
+
+
 def split_names(names: Iterable[str]) -> tuple[str, ...]:
     """Voice names given repeatedly or comma-separated (`--voices a --voices b,c`), as one tuple."""
     return tuple(name.strip() for group in names for name in group.split(",") if name.strip())

@@ -1,0 +1,185 @@
+"""The SoundMind release's layout on the Hugging Face Hub (SoundMind-RL/SoundMindDataset), said once: ingest reads it
+(`--format soundmind-hub`) and export writes it (`--format soundmind-hub`) through this module.
+
+    dataset/<split>/metadata.jsonl       one line per item, the fields below
+    dataset/<split>/<id>/annotation.json  {"id", "user_content", "answer", "label"}, indented
+    dataset/<split>/<id>/question.wav
+    dataset/<split>/<id>/answer_<label>.wav
+    dataset/README.md                     the dataset card, whose YAML header declares the release's licence
+
+A metadata line is `{"id": "0001", "question_file_name": "0001/question.wav", "answer_file_name":
+"0001/answer_1.wav", "annotation_question": ..., "annotation_answer": ..., "label": 1}`, its file names relative to
+the split folder (what `datasets`' audiofolder reads: every `*_file_name` column becomes an Audio column). Labels are
+the toolkit's: 1 = entailed, 0 = not-entailed. Ids restart at 0001 in every split, so an item's id in a manifest is
+`<split>-<id>` (`dev-0001`; a split name has no "-", so the first "-" splits it back), and its `source` keeps the
+release's split and id (`{"format": "soundmind-hub", "split": "dev", "id": "0001", ...}`), which export writes back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, NamedTuple
+
+from soundmind_data import yamlfile
+from soundmind_data.corpus import ID_PATTERN, SPLIT_PATTERN, split_sort_key
+from soundmind_data.errors import UsageError
+from soundmind_data.paths import UnsafePath, audio_file
+
+FORMAT = "soundmind-hub"
+METADATA = "metadata.jsonl"
+ANNOTATION = "annotation.json"
+# The fields of a metadata line, in the release's order.
+ID, QUESTION_FILE, ANSWER_FILE, QUESTION_TEXT, ANSWER_TEXT, LABEL = (
+    "id", "question_file_name", "answer_file_name", "annotation_question", "annotation_answer", "label")
+CARD = "README.md"
+AUDIO_FORMATS = ("wav", "flac")  # what export writes; the release has WAV
+ID_DIGITS = 4  # export numbers items 0001, 0002... within a split, as the release does
+
+
+class BadLine(ValueError):
+    """A metadata line naming an audio file that cannot be taken; the message is "FIELD: reason"."""
+
+
+# ------------------------------------------------------------------------------------------------------- ids
+def corpus_id(split: str, hub_id: str) -> str:
+    """The manifest id of the release's item `hub_id` of `split`: unique across splits."""
+    return f"{split}-{hub_id}"
+
+
+def source(split: str, hub_id: str) -> dict[str, str]:
+    """What an item's `source` keeps of where it was in the release (besides its file and line)."""
+    return {"format": FORMAT, "split": split, "id": hub_id}
+
+
+def source_id(item: dict[str, Any]) -> str | None:
+    """The release id an item came with, when it came from a release and is still in the split it had there (an item
+    moved to another split gets a new number there); None otherwise."""
+    origin = item.get("source")
+    if isinstance(origin, dict) and origin.get("format") == FORMAT and origin.get("split") == item.get("split"):
+        hub_id = origin.get("id")
+        return hub_id if isinstance(hub_id, str) else None
+    return None
+
+
+def unsafe_source_id(item: dict[str, Any]) -> str | None:
+    """"source.id: ..." when the release id an item carries cannot name a folder, else None."""
+    hub_id = source_id(item)
+    if hub_id is not None and not ID_PATTERN.fullmatch(hub_id):
+        return f"source.id: unsafe id {hub_id[:80]!r} (allowed: A-Z a-z 0-9 . _ -, 1 to 64 characters)"
+    return None
+
+
+class ExportIds:
+    """The ids export gives items, per split: an item keeps the release id it came with (`source_id`) when no other
+    item of its split wants the same one; every other item gets the lowest free number (0001, 0002...) in manifest
+    order. Built from a first pass over the manifest: (split, wanted id or None) per item."""
+
+    def __init__(self, wanted: Iterable[tuple[str, str | None]]):
+        counts = Counter(wanted)
+        self._kept: dict[str, set[str]] = {}
+        for (split, hub_id), count in counts.items():
+            self._kept.setdefault(split, set())
+            if hub_id is not None and count == 1:
+                self._kept[split].add(hub_id)
+        self._last: Counter = Counter()
+
+    def next(self, split: str, wanted: str | None) -> str:
+        """The id of the next item of `split` in manifest order, which wanted `wanted`."""
+        kept = self._kept.get(split, set())
+        if wanted in kept:
+            return wanted
+        number = self._last[split] + 1
+        while f"{number:0{ID_DIGITS}d}" in kept:
+            number += 1
+        self._last[split] = number
+        return f"{number:0{ID_DIGITS}d}"
+
+
+# ------------------------------------------------------------------------------------------------------- reading
+class SplitSource(NamedTuple):
+    metadata: Path  # the split's metadata.jsonl
+    split: str
+    license: str | None  # what the release's card declares, as a Hub licence id
+
+
+def split_sources(path: Path, split: str | None) -> list[SplitSource]:
+    """The splits PATH names: the release folder (each folder in it holding a metadata.jsonl is a split of that
+    name), one split folder, or one split's metadata.jsonl. A split is its folder's name unless `split` (--split)
+    names it, which only one split may be given. The licence is read from the card of the folder holding the split
+    folders."""
+    named = Path(os.path.abspath(path))  # `.` and `..` resolved by name only: the split is the folder as given
+    if path.is_file():
+        pairs = [(path, named.parent.name)]
+    elif (path / METADATA).is_file():
+        pairs = [(path / METADATA, named.name)]
+    elif path.is_dir():
+        pairs = sorted(((folder / METADATA, folder.name) for folder in path.iterdir() if (folder / METADATA).is_file()),
+                       key=lambda pair: split_sort_key(pair[1]))
+        if not pairs:
+            raise UsageError(f"{path}: holds no split folder with a {METADATA} (expected {path}/dev/{METADATA}...)")
+        if split is not None:
+            raise UsageError(f"--split {split}: {path} holds the splits {', '.join(name for _, name in pairs)}, "
+                             f"named by their folders; give one split's {METADATA} to name its split")
+    else:
+        raise UsageError(f"{path}: no such file or folder")
+    if split is not None:
+        pairs = [(file, split) for file, _ in pairs]
+    for file, name in pairs:
+        if not SPLIT_PATTERN.fullmatch(name):
+            raise UsageError(f"{file}: its folder name {name!r} is not a split name (A-Z a-z 0-9 _, 1 to 32 "
+                             f"characters): rename the folder, or give this {METADATA} with --split")
+    license_id = release_license(Path(os.path.abspath(pairs[0][0])).parent.parent / CARD)
+    return [SplitSource(file, name, license_id) for file, name in pairs]
+
+
+def release_license(card: Path) -> str | None:
+    """The licence a release's card declares in its YAML header (`license: mit`), as a Hub licence id; None without
+    a card or a licence (a release this toolkit exported has no card)."""
+    if not card.is_file():
+        return None
+    try:
+        text = card.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise UsageError(f"{card}: cannot read the release's card (to learn its licence)") from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    head, marker, _ = text.removeprefix("---\n").partition("\n---")
+    if not (text.startswith("---\n") and marker):
+        return None
+    header = yamlfile.parse_value(head, f"{card}: YAML header")
+    declared = header.get("license") if isinstance(header, dict) else None
+    if isinstance(declared, list) and len(declared) == 1:
+        declared = declared[0]
+    return declared.strip().lower() if isinstance(declared, str) and declared.strip() else None
+
+
+def release_file(folder: Path, name: object, field: str) -> Path:
+    """The audio file a metadata line's `field` names, relative to its split `folder`, symlinks resolved: only a
+    regular file inside the split folder (no absolute path, no `..` or symlink out of it), and nothing is opened."""
+    if not isinstance(name, str) or not name:
+        raise BadLine(f"{field}: expected a file name, got {name!r}")
+    try:
+        path = audio_file(folder, name)
+    except UnsafePath as exc:
+        raise BadLine(f"{field}: {name[:200]!r} {exc}") from None  # the manifest here: the split's metadata.jsonl
+    if not path.is_file():
+        raise BadLine(f"{field}: no such file {name[:200]!r} in {folder}")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------------- writing
+def file_names(hub_id: str, label: int, ext: str, answered: bool) -> tuple[str, str | None]:
+    """The question's and the answer's file names relative to the split folder; the answer's is None without one."""
+    return f"{hub_id}/question.{ext}", f"{hub_id}/answer_{label}.{ext}" if answered else None
+
+
+def metadata_line(hub_id: str, item: dict[str, Any], question: str, answer: str | None) -> dict[str, Any]:
+    return {ID: hub_id, QUESTION_FILE: question, ANSWER_FILE: answer, QUESTION_TEXT: item["question_text"],
+            ANSWER_TEXT: item.get("answer_text"), LABEL: item["label"]}
+
+
+def annotation(hub_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The item's annotation.json: the SoundMind annotation fields (`ingest --format soundmind` reads them)."""
+    return {"id": hub_id, "user_content": item["question_text"], "answer": item.get("answer_text"),
+            "label": item["label"]}
