@@ -25,6 +25,7 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hubfolder import BuildResult, features
 from soundmind_data.jsonl import iter_lines
 from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.soundmind_hub import ReleaseChanges
 
 HEADER_ORDER = ("license", "task_categories", "language", "size_categories", "pretty_name", "tags", "configs",
                 "dataset_info")  # the card header's keys, in the order a person reads them
@@ -254,12 +255,14 @@ def _curation_text(curation: Sequence[dict[str, Any]]) -> list[str]:
 
 def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, repo_id: str | None, command: str,
                 stage_runs: Sequence[dict[str, Any]] = (), curation: Sequence[dict[str, Any]] = (),
-                flagged: dict[str, int] | None = None, license_id: str | None = None) -> str:
+                flagged: dict[str, int] | None = None, license_id: str | None = None,
+                release: ReleaseChanges | None = None) -> str:
     """The whole README.md text. `audit_counts` are (check, items) rows of the audit of the published manifest;
     `stage_runs` (from `read_stage_runs`) adds the pipeline's stages to "How it was built"; `curation` (curate
     reports) fills "Curation"; `flagged` are the audit's findings a publish with --allow-flagged let through; plots
     among `build.files` are shown under "Plots"; `license_id` is the publisher's choice of licence (--license),
-    overriding the one the sources bind the corpus to."""
+    overriding the one the sources bind the corpus to; `release` is what a repair changed against the release the
+    items were ingested from (`soundmind_hub.release_changes`), which opens "Curation"."""
     from huggingface_hub import DatasetCard
 
     licence = card_license(build, license_id)
@@ -303,6 +306,7 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
         "## Licence",
         licence.text,
         "## Curation",
+        *(release.paragraphs() if release else []),
         *_curation_text(curation),
         "## Audit",
         "Curation checks run on the published manifest by `soundmind-data audit` (counts of items):",

@@ -233,6 +233,7 @@ def synthesize(
     sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
     target_lufs: float = typer.Option(-23.0, "--target-lufs", help="Integrated loudness of every file (ITU-R BS.1770), LUFS."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder, shareable between runs and corpora (default: OUT/.cache)."),
+    keep_audio: bool = typer.Option(False, "--keep-audio", help="Keep every audio entry whose file is there (a release's recordings) and speak only the texts without audio; OUT must be the manifest's folder."),
 ) -> None:
     """Speak every item's question and answer, filling in question_audio, answer_audio and tts.
 
@@ -250,7 +251,7 @@ def synthesize(
     options = SynthesizeOptions(voices=tuple(voices), test_voices=tuple(test_voices), seed=seed,
                                 backend=backend, voice=tuple(voice), workers=workers, shard=shard, engine=engine,
                                 device=device, format=fmt, sample_rate=sample_rate, target_lufs=target_lufs,
-                                cache=cache)
+                                cache=cache, keep_audio=keep_audio)
     _run_stage("synthesize", manifest, out, options)
 
 
@@ -311,9 +312,10 @@ def train(
     from soundmind_data.rl.training import train as run_training
 
     with Bars() as bars:
-        show(run_training(config, resume=resume, progress=bars, on_start=err,
-                          on_step=lambda line: tqdm.write(line, file=sys.stdout), data=data, out=out, model=model,
-                          device=device, mode=mode, steps=steps, sft_steps=sft_steps, seed=seed))
+        report = run_training(config, resume=resume, progress=bars, on_start=err,
+                              on_step=lambda line: tqdm.write(line, file=sys.stdout), data=data, out=out, model=model,
+                              device=device, mode=mode, steps=steps, sft_steps=sft_steps, seed=seed)
+    show(report)  # after the bar's last line: the run's learning line is the command's last
 
 
 @app.command("split")
@@ -649,7 +651,7 @@ def sources_fetch(
 
     logiqa2-nli: LogiQA 2.0's NLI train/dev/test.txt from github.com/csitfun/LogiQA2.0 (CC BY-NC-SA 4.0).
 
-    soundmind: the SoundMind dataset from the Hugging Face Hub (MIT), in the Hub's layout: OUT/dataset/{train,dev,test}/metadata.jsonl; with --with-audio, its recordings beside them (OUT/dataset/SPLIT/NNNN/question.wav, answer_L.wav, annotation.json), fetched with huggingface_hub at the commit main points at, resumed where a run stopped; then `ingest --format soundmind-hub OUT/dataset` reads them.
+    soundmind: the SoundMind dataset from the Hugging Face Hub (MIT), in the Hub's layout: OUT/dataset/{train,dev,test}/metadata.jsonl and its card OUT/README.md; with --with-audio, its recordings beside them (OUT/dataset/SPLIT/NNNN/question.wav, answer_L.wav, annotation.json), fetched with huggingface_hub at the commit main points at, resumed where a run stopped; then `ingest --format soundmind-hub OUT/dataset` reads them.
 
     A file already there and matching its digest is not downloaded again; an interrupted download resumes (from the start when the file changed upstream meanwhile).
 

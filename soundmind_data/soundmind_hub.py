@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple, Sequence
 
-from soundmind_data import yamlfile
-from soundmind_data.corpus import ID_PATTERN, SPLIT_PATTERN, split_sort_key
-from soundmind_data.errors import UsageError
+from soundmind_data import schemas, yamlfile
+from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, imported_audio, split_sort_key
+from soundmind_data.errors import DataError, UsageError
+from soundmind_data.jsonl import iter_manifest_lines
+from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.table import id_sample
 
 FORMAT = "soundmind-hub"
 METADATA = "metadata.jsonl"
@@ -130,7 +134,11 @@ def split_sources(path: Path, split: str | None) -> list[SplitSource]:
         if not SPLIT_PATTERN.fullmatch(name):
             raise UsageError(f"{file}: its folder name {name!r} is not a split name (A-Z a-z 0-9 _, 1 to 32 "
                              f"characters): rename the folder, or give this {METADATA} with --split")
-    license_id = release_license(Path(os.path.abspath(pairs[0][0])).parent.parent / CARD)
+    # The card sits beside the split folders in an exported release and at the repository root, one folder up,
+    # on the Hub (and in what `sources fetch soundmind` writes): the nearer one is the release's.
+    splits_folder = Path(os.path.abspath(pairs[0][0])).parent.parent
+    license_id = next((found for found in map(release_license, (splits_folder / CARD, splits_folder.parent / CARD))
+                       if found is not None), None)
     return [SplitSource(file, name, license_id) for file, name in pairs]
 
 
@@ -183,3 +191,136 @@ def annotation(hub_id: str, item: dict[str, Any]) -> dict[str, Any]:
     """The item's annotation.json: the SoundMind annotation fields (`ingest --format soundmind` reads them)."""
     return {"id": hub_id, "user_content": item["question_text"], "answer": item.get("answer_text"),
             "label": item["label"]}
+
+
+# ------------------------------------------------------------------------------------------- what a repair changed
+SHOWN = 5  # ids named per kind of change; the rest are counted (a release has thousands of items)
+
+
+@dataclass
+class _Named:
+    """How many of one kind of change (items, or recordings), and the first few items named."""
+
+    count: int = 0
+    items: int = 0
+    names: list[str] = field(default_factory=list)
+
+    def add(self, name: str, count: int = 1) -> None:
+        self.count += count
+        self.items += 1
+        if len(self.names) < SHOWN:
+            self.names.append(name)
+
+    def __str__(self) -> str:
+        return id_sample(self.names, SHOWN, total=self.items)
+
+
+@dataclass
+class ReleaseChanges:
+    """What a corpus repaired from a release changed against it, for the card's Curation section: labels corrected
+    to gold, answers written anew, recordings synthesised again (and why) or published as the release made them,
+    items left out. Counted from the published items that came from the release (`source.format`) and what they
+    carry (`curation`, `reason`, `rerender`, their audio's voice), the curate passes' decisions and the ingested
+    manifest (`release_changes`)."""
+
+    dataset: str = ""  # the release's `source.dataset`
+    ingested: int | None = None  # items of the release ingested; None when the ingested manifest is not known
+    published: int = 0
+    relabelled: _Named = field(default_factory=_Named)
+    answers: _Named = field(default_factory=_Named)  # answers written anew (by `reason`)
+    respoken: dict[str, _Named] = field(default_factory=dict)  # why -> recordings synthesised again
+    kept: int = 0  # recordings published as the release made them
+    dropped: dict[str, _Named] = field(default_factory=dict)  # curate's reasons -> items dropped
+    left_out: _Named = field(default_factory=_Named)  # neither published nor dropped by curate (reason, synthesis)
+
+    def paragraphs(self) -> list[str]:
+        """The changes as a sentence and a Markdown list, each kind of change with its count and first ids."""
+        of = f"of its {self.ingested} items, " if self.ingested is not None else ""
+        lines = []
+        respoken = sum(named.count for named in self.respoken.values())
+        rows = [
+            (self.relabelled, f"{_plural(self.relabelled.count, 'label')} corrected to the gold label"),
+            (self.answers, f"{_plural(self.answers.count, 'answer')} written anew to reach the label (`reason`)"),
+        ]
+        for named, text in rows:
+            if named.count:
+                lines.append(f"- {text}: {named}")
+        if respoken:
+            lines.append(f"- {_plural(respoken, 'recording')} synthesised again: " + "; ".join(
+                f"{named.count} {why}: {named}" for why, named in self.respoken.items()))
+        lines.append(f"- {_plural(self.kept, 'recording')} published as the release made them")
+        for reasons, named in self.dropped.items():
+            lines.append(f"- {_plural(named.count, 'item')} dropped by `curate` ({reasons}): {named}")
+        if self.left_out.count:
+            lines.append(f"- {_plural(self.left_out.count, 'item')} left out by another stage (no answer reached the "
+                         f"gold label, or synthesis failed: see the run log): {self.left_out}")
+        return [f"**Against the release** (`{self.dataset}`): {of}{self.published} are published, repaired as "
+                "follows.", "\n".join(lines)]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def release_changes(published: Path, decisions: Sequence[Path] = (), ingested: Path | None = None
+                    ) -> ReleaseChanges | None:
+    """What the corpus `published` changed against the release its items were ingested from (`ingest --format
+    soundmind-hub`); None when none of its items came from a release. `decisions` are the curate passes' decisions
+    files, `ingested` the manifest ingest wrote (to count the release's items and name those no stage published)."""
+    changes = ReleaseChanges()
+    published_ids: set[str] = set()
+    for line in iter_manifest_lines(published):
+        item = line.record
+        if not _from_release(item):
+            continue
+        changes.dataset = changes.dataset or str(item["source"].get("dataset"))
+        changes.published += 1
+        published_ids.add(item["id"])
+        try:
+            _count_item(changes, item)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise DataError(f"{line.file}:{line.number}: {schemas.first_error('item', item) or exc}") from None
+    if not changes.published:
+        return None
+    release_ids = None
+    if ingested is not None:
+        release_ids = {line.record["id"] for line in iter_manifest_lines(ingested) if _from_release(line.record)}
+        changes.ingested = len(release_ids)
+    dropped_ids = set()
+    for path in decisions:
+        for line in iter_manifest_lines(path):
+            if problem := schemas.first_error("curate-decision", line.record):
+                raise DataError(f"{line.file}:{line.number}: {problem}")
+            decision = line.record
+            if decision["decision"] == "drop" and (release_ids is None or decision["id"] in release_ids):
+                changes.dropped.setdefault(", ".join(decision["reasons"]), _Named()).add(decision["id"])
+                dropped_ids.add(decision["id"])
+    for item_id in sorted(release_ids - published_ids - dropped_ids) if release_ids else ():
+        changes.left_out.add(item_id)
+    return changes
+
+
+def _from_release(item: dict[str, Any]) -> bool:
+    origin = item.get("source")
+    return isinstance(origin, dict) and origin.get("format") == FORMAT
+
+
+def _count_item(changes: ReleaseChanges, item: dict[str, Any]) -> None:
+    curation = item.get("curation") or {}
+    if "old_label" in curation:
+        changes.relabelled.add(f"{item['id']} ({LABEL_NAMES[curation['old_label']]} → {LABEL_NAMES[item['label']]})")
+    if "reason" in item:  # `reason` wrote its answer: the release's contradicted the (corrected) label, or was missing
+        changes.answers.add(item["id"])
+    ours = [key for key in AUDIO_FIELDS if key in item and not imported_audio(item[key])]
+    changes.kept += sum(key in item for key in AUDIO_FIELDS) - len(ours)
+    if not ours:
+        return
+    which = ", ".join(key.removesuffix("_audio") for key in ours)
+    attempts = (item.get("rerender") or {}).get("attempts")
+    if attempts:  # rerender speaks an item's question and answer again together, in one voice
+        why, which = "that failed validation", f"{which}; failed {', '.join(attempts[0]['failed_checks'])}"
+    elif ours == ["answer_audio"] and "reason" in item:
+        why = "whose text was written anew"
+    else:
+        why = "that the release did not have"
+    changes.respoken.setdefault(why, _Named()).add(f"{item['id']} ({which})", len(ours))

@@ -128,9 +128,10 @@ SOURCES: dict[str, Source] = {
         repo="SoundMind-RL/SoundMindDataset", hub="hf-dataset", revision="main",
         homepage="https://huggingface.co/datasets/SoundMind-RL/SoundMindDataset",
         licence="MIT",
-        # the Hub's own layout, which `ingest --format soundmind-hub DIR/dataset` reads
-        files=tuple(SourceFile(f"dataset/{split}/metadata.jsonl", f"dataset/{split}/metadata.jsonl")
-                    for split in ("train", "dev", "test")),
+        # the Hub's own layout, which `ingest --format soundmind-hub DIR/dataset` reads; the card (README.md, at the
+        # repository's root) declares the release's licence
+        files=(*(SourceFile(f"dataset/{split}/metadata.jsonl", f"dataset/{split}/metadata.jsonl")
+                 for split in ("train", "dev", "test")), SourceFile("README.md", "README.md")),
         recordings=("dataset/*/*/*.wav", "dataset/*/*/annotation.json"),
     ),
 }
@@ -193,7 +194,8 @@ class FetchReport:
             err.append(f"warning: {len(first_use)} file(s) have no pinned sha256; the digests above were recorded on "
                        f"first use in {', '.join(map(str, self.locks))} and every later fetch must match them")
         counts = {status: sum(one.status == status for one in self.files) for status in ("downloaded", "present", "failed")}
-        folders = ", ".join(dict.fromkeys(str(one.path.parent) for one in self.files))
+        # the folder fetched into, above the folders a file's name may hold (dataset/train/metadata.jsonl)
+        folders = ", ".join(dict.fromkeys(str(one.path.parents[one.name.count("/")]) for one in self.files))
         err.append(f"sources: {len(self.files)} files in {folders or '-'}: {counts['downloaded']} downloaded, "
                    f"{counts['present']} already present, {counts['failed']} failed")
         for recordings in self.recordings:

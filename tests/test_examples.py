@@ -165,18 +165,17 @@ def readme_examples() -> list[tuple[str, list[str], str | None]]:
     return [found for block in blocks for line in _shell_lines(block) if (found := _example(line))]
 
 
-def _commands(command, path: list[str]):
-    """(words, command) of every leaf command, `sources fetch` included."""
+def _commands(command):
+    """Every leaf command (`sources fetch` included)."""
     if hasattr(command, "commands"):
-        for name, sub in command.commands.items():
-            yield from _commands(sub, [*path, name])
+        for sub in command.commands.values():
+            yield from _commands(sub)
     else:
-        yield path, command
+        yield command
 
 
 def help_examples() -> list[tuple[str, list[str], str | None]]:
-    root = typer.main.get_command(app)
-    return [found for _, command in _commands(root, []) for line in (command.help or "").splitlines()
+    return [found for command in _commands(typer.main.get_command(app)) for line in (command.help or "").splitlines()
             if (match := HELP_EXAMPLE.match(line)) and (found := _example(match.group(1)))]
 
 
@@ -204,7 +203,11 @@ def _leaf(args: list[str]):
     return command, words
 
 
-@pytest.mark.parametrize("text", sorted(EXAMPLES))
+def _id(text: str) -> str:
+    return text.removeprefix(COMMAND + " ")
+
+
+@pytest.mark.parametrize("text", sorted(EXAMPLES), ids=_id)
 def test_every_example_parses(text):
     """Every option exists and every value has its type: the README and --help name no option a command lacks."""
     command, words = _leaf(EXAMPLES[text][0])
@@ -232,11 +235,11 @@ def layout(tmp_path_factory) -> Path:
                                       for major, minor, conclusion, label in triplets[3:]])
     write_jsonl(folder / "soundmind_dev.jsonl", [soundmind_line(f"{n:04d}", major, minor, conclusion, label)
                                                  for n, (major, minor, conclusion, label) in enumerate(triplets)])
+    gold = f"[{folder / 'dev.txt'}, {folder / 'test.txt'}]"
     demo = with_overrides(load_pipeline(ROOT / "pipelines" / "demo.yaml"), skip=["soundmind-demo"], sets=[
-        f"ingest.sources=[{folder / 'soundmind_dev.jsonl'}]", f"audit.gold=[{folder / 'dev.txt'}, {folder / 'test.txt'}]",
-        f"curate.gold=[{folder / 'dev.txt'}, {folder / 'test.txt'}]", "synthesize.voices=[espeak:en-us]",
-        "split.ratios=train=0.34,dev=0.33,test=0.33", "synthesize.test_voices=[]", "synthesize.workers=1", "validate.asr=null", "validate.workers=1",
-        "rerender.attempts=0"])
+        f"ingest.sources=[{folder / 'soundmind_dev.jsonl'}]", f"audit.gold={gold}", f"curate.gold={gold}",
+        "split.ratios=train=0.34,dev=0.33,test=0.33", "synthesize.voices=[espeak:en-us]", "synthesize.test_voices=[]",
+        "synthesize.workers=1", "validate.asr=null", "validate.workers=1", "rerender.attempts=0"])
     with contextlib.chdir(folder):
         summary = run_pipeline(demo, folder / "demo-out")
     assert summary.exit_code == 0, summary.stages
@@ -272,11 +275,14 @@ def _exit_code(result) -> int:
     return result.exit_code
 
 
-@pytest.mark.parametrize("text", [text for text in RUN if text in EXAMPLES])
+@pytest.mark.parametrize("text", [text for text in RUN if text in EXAMPLES], ids=_id)
 def test_an_example_runs_and_writes_what_it_names(text, layout, tmp_path):
     folder = tmp_path / "here"
     shutil.copytree(layout, folder, symlinks=True)
     args, stdin = EXAMPLES[text]
+    for path in _written(args):  # what the example writes is not there before it runs (the layout may have it)
+        target = folder / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     with contextlib.chdir(folder):
         args = [match for word in args for match in (sorted(glob.glob(word)) or [word] if "*" in word else [word])]
         result = CliRunner().invoke(app, args, input=stdin)

@@ -15,14 +15,16 @@ import pytest
 import soundfile
 import torch
 
-from factories import write_jsonl
+from factories import item, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
 from soundmind_data.rl import tiny
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer, batch_indices, completion_logprobs, group_advantages, grpo_loss
-from soundmind_data.rl.prompts import load_prompts
+from soundmind_data.rl.training import learning_line, train
+from soundmind_data.rl.prompts import load_prompts, with_instruction
+from soundmind_data.rl.reward import load_audio
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -107,6 +109,59 @@ def test_seeded_toy_run_learns(tmp_path):
     assert logged == history
     for metrics in logged:
         assert schemas.first_error("train-metrics", metrics) is None
+
+
+COLD_START = ("steps: 14\nsft_steps: 10\nprompts_per_step: 8\ngroup_size: 4\nmax_new_tokens: 20\ntemperature: 0.7\n"
+              "learning_rate: 0.001\nsft_learning_rate: 0.01\nupdates_per_batch: 4\nresponse_prefix: \"<think>\"\n")
+
+
+def corpus_answers(tmp_path) -> Path:
+    """Eight items in the corpus's layout: the SoundMind question, a short reasoning, then an "Answer:" line; no
+    think tags, which the format reward wants."""
+    return write_jsonl(tmp_path / "items.jsonl",
+                       [item(f"q{n}", label=n % 2, conclusion=f"Claim number {n}") for n in range(8)])
+
+
+def test_a_cold_start_teaches_the_format_and_grpo_keeps_it(tmp_path):
+    """What `make demo` shows, on a small corpus: no sample has the layout at first, a short supervised cold start on
+    the corpus's own answers teaches it, GRPO keeps it; the report's last line says so, read from metrics.jsonl."""
+    (tmp_path / "cfg.yaml").write_text(f"data: {corpus_answers(tmp_path)}\nout: {tmp_path / 'run'}\n{COLD_START}")
+    report = train(tmp_path / "cfg.yaml")
+    history = report.history
+    assert [m["phase"] for m in history] == ["sft"] * 10 + ["grpo"] * 4
+    mean = lambda rows, key: float(np.mean([m[key] for m in rows]))  # noqa: E731
+    assert history[0]["format"] == 0.0 and mean(history[-3:], "format") >= 0.8, [m["format"] for m in history]
+    assert mean(history[-3:], "reward") >= mean(history[:3], "reward") + 0.3
+    assert history[9]["loss"] < history[0]["loss"] / 4  # the answers' negative log-likelihood falls
+    logged = list(iter_records(report.metrics_path))
+    assert logged == history and all(schemas.first_error("train-metrics", m) is None for m in logged)
+    line = report.summary().err[-1]
+    assert line == learning_line(logged)
+    assert re.fullmatch(r"training: format reward 0\.0\d -> (0\.[89]\d|1\.00), mean reward of the last 3 steps "
+                        r"\d\.\d\d vs the first 3 0\.\d\d \(\+\d\.\d\d\), over 14 steps", line), line
+
+
+def test_a_cold_start_needs_reference_answers(tmp_path):
+    items = [item(f"q{n}", label=n % 2, answer=None) for n in range(2)]
+    (tmp_path / "cfg.yaml").write_text(f"data: {write_jsonl(tmp_path / 'items.jsonl', items)}\nsft_steps: 2\n")
+    with pytest.raises(UsageError, match=r"^sft_steps: no prompt of .*items.jsonl has a reference answer"):
+        train(tmp_path / "cfg.yaml")
+
+
+def test_resume_after_the_cold_start_keeps_its_reference(tmp_path):
+    """GRPO's KL reference is the policy as the cold start left it: a resumed run must get it back from the
+    checkpoint, or its KL (and so its loss) would be measured against the random start."""
+    def config(folder, steps):
+        return TrainConfig(data=str(corpus_answers(tmp_path)), out=str(folder), steps=steps, sft_steps=3,
+                           prompts_per_step=2, group_size=2, max_new_tokens=8, sft_learning_rate=0.01,
+                           response_prefix="<think>", checkpoint_every=4)
+
+    straight = Trainer(config(tmp_path / "a", 6)).run()
+    Trainer(config(tmp_path / "b", 4)).run()
+    continued = Trainer(config(tmp_path / "b", 6), resume=True).run()
+    assert [m["phase"] for m in continued] == ["grpo", "grpo"]
+    assert [m["kl"] for m in continued] == pytest.approx([m["kl"] for m in straight[4:]], abs=1e-6)
+    assert straight[5]["kl"] > 1e-4  # so that a random-start reference would show
 
 
 def test_resume_continues_the_same_curve(tmp_path):
@@ -197,9 +252,7 @@ def test_prompts_from_the_verl_export(tmp_path):
     assert text[0].truth.reference_tokens == len(items[0]["answer_text"].split())
     both = load_prompts(path, "both")
     assert both[0].audio.startswith(b"fLaC") and both[0].text == text[0].text
-    trainer = Trainer(toy_config(tmp_path, data=str(path), mode="both", steps=1, prompts_per_step=2, group_size=2))
-    loud, quiet = (trainer.policy.render(p).split()[:tiny.AUDIO_SEGMENTS] for p in trainer.prompts)
-    assert loud != quiet
+    assert [_level_db(p) for p in both] == pytest.approx([-10, -60], abs=1)  # each row's own audio, decoded
 
 
 def test_manifest_prompts_check_each_line(tmp_path):
@@ -213,6 +266,12 @@ def test_manifest_prompts_check_each_line(tmp_path):
         load_prompts(path, "audio+text")
 
 
+def _level_db(prompt) -> float:
+    """The RMS level of a prompt's question audio, decoded: which of the fixtures' loud or quiet files it is."""
+    samples, _ = load_audio(prompt.audio)
+    return float(10 * np.log10(np.mean(samples.astype(np.float64) ** 2)))
+
+
 def _with_audio(tmp_path, items, levels_db):
     """Give each item a question WAV: 1 s of noise, loud or quiet."""
     rng = np.random.default_rng(0)
@@ -224,21 +283,19 @@ def _with_audio(tmp_path, items, levels_db):
     return items
 
 
-def test_audio_modes_feed_the_audio_stub(tmp_path):
+def test_audio_modes_read_the_question_audio_and_the_text_model_refuses_them(tmp_path):
+    """The prompts of the audio modes; training on them is tests/test_rl_omni.py's (tiny-omni hears them)."""
     items = _with_audio(tmp_path, tiny.toy_items(4), [-10, -60, -10, -60])
     data = write_jsonl(tmp_path / "items.jsonl", items)
-    config = toy_config(tmp_path, data=str(data), mode="audio+text", steps=2, prompts_per_step=2, group_size=2)
-    trainer = Trainer(config)
-    loud, quiet = (trainer.policy.render(p).split() for p in trainer.prompts[:2])
-    assert loud[:tiny.AUDIO_SEGMENTS] != quiet[:tiny.AUDIO_SEGMENTS]
-    assert all(t in tiny.AUDIO_TOKENS for t in loud[:tiny.AUDIO_SEGMENTS])
-    assert " ".join(loud[tiny.AUDIO_SEGMENTS:]).startswith(items[0]["question_text"])
-    assert [m["step"] for m in trainer.run()] == [1, 2]
-
-    audio_only = Trainer(toy_config(tmp_path, data=str(data), mode="audio", out=str(tmp_path / "audio-run")))
-    rendered = audio_only.policy.render(audio_only.prompts[0]).split()
-    assert rendered[:tiny.AUDIO_SEGMENTS] == loud[:tiny.AUDIO_SEGMENTS]
-    assert rendered[tiny.AUDIO_SEGMENTS:] == tiny.TOY_PREFIX.split()  # no question text in audio mode
+    both = load_prompts(data, "audio+text")
+    assert [p.text for p in both] == [item["question_text"] for item in items]
+    assert [_level_db(p) for p in both] == pytest.approx([-10, -60, -10, -60], abs=1)
+    audio = load_prompts(data, "audio")
+    assert [p.text for p in audio] == [None] * 4 and [p.audio for p in audio] == [p.audio for p in both]
+    for mode in ("audio", "both"):
+        with pytest.raises(UsageError, match=r"^mode: audio(\+text)? needs a policy that hears the question, and "
+                                             r"model tiny reads text only; use --model tiny-omni"):
+            toy_config(tmp_path, data=str(data), mode=mode)
 
 
 # ----------------------------------------------------------------------------------------------------------- CLI
@@ -250,6 +307,9 @@ def test_train_command(tmp_path, run_cli):
     done = run_cli("train", "--config", "cfg.yaml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "metrics -> run/metrics.jsonl" in done.stderr
+    assert re.fullmatch(r"training: format reward \d\.\d\d -> \d\.\d\d, mean reward of the last 2 steps "
+                        r"\d\.\d\d vs the first 2 \d\.\d\d \([+-]\d\.\d\d\), over 2 steps",
+                        done.stderr.splitlines()[-1]), done.stderr  # the command's last line
     assert [line.split()[1] for line in done.stdout.splitlines()] == ["1/2", "2/2"]
     assert [m["step"] for m in iter_records(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
 
@@ -308,7 +368,7 @@ def test_resume_refuses_a_different_run(tmp_path):
     Trainer(toy_config(tmp_path, steps=1, **small)).run()
     other_data = write_jsonl(tmp_path / "other.jsonl", tiny.toy_items(8, seed=1))
     for change, named in [({"data": str(other_data)}, "data ("), ({"seed": 1}, "seed (0 -> 1)"),
-                          ({"mode": "both"}, "mode ('text' -> 'audio+text')"),
+                          ({"sft_steps": 1}, "sft_steps (0 -> 1)"),
                           ({"tiny_model": {"hidden_size": 32}}, "tiny_model ({} -> {'hidden_size': 32})"),
                           ({"learning_rate": 1e-2, "group_size": 4},
                            "group_size (2 -> 4); learning_rate (0.003 -> 0.01)")]:
@@ -371,9 +431,8 @@ def test_prompts_from_a_published_shard(tmp_path):
     assert [p.truth.reference_seconds for p in text] == [0.5, 1.5]
     audio = load_prompts(path, "audio")
     assert audio[0].text is None and audio[0].audio == rows[0]["question_audio"]["bytes"]
-    trainer = Trainer(toy_config(tmp_path, data=str(path), mode="both", steps=1, prompts_per_step=2, group_size=2))
-    loud, quiet = (trainer.policy.render(p).split()[:tiny.AUDIO_SEGMENTS] for p in trainer.prompts)
-    assert loud != quiet and all(token in tiny.AUDIO_TOKENS for token in loud)
+    assert [_level_db(p) for p in load_prompts(path, "both")] == pytest.approx([-10, -60], abs=1)
+    trainer = Trainer(toy_config(tmp_path, data=str(path), steps=1, prompts_per_step=2, group_size=2))
     assert [m["step"] for m in trainer.run()] == [1]
 
     rows[1]["label"] = 7
@@ -405,5 +464,4 @@ def test_the_instruction_is_read_after_each_question(tmp_path):
     assert text.policy.render(text.prompts[0]).startswith(f"{item['question_text']}\n\nReply in exactly")
     items = _with_audio(tmp_path, tiny.toy_items(2), [-10, -60])
     data = write_jsonl(tmp_path / "audio.jsonl", items)
-    audio = Trainer(toy_config(tmp_path / "audio", data=str(data), mode="audio", steps=1, instruction=layout))
-    assert [p.text for p in audio.prompts] == [layout, layout]
+    assert [p.text for p in with_instruction(load_prompts(data, "audio"), layout)] == [layout, layout]

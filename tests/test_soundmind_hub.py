@@ -111,6 +111,15 @@ def test_a_release_outside_the_corpus_is_linked_in_with_its_splits_and_unique_id
     assert out.read_bytes() == first
 
 
+def test_the_licence_comes_from_the_card_at_the_hub_repositorys_root_too(tmp_path):
+    """On the Hub (and in what `sources fetch soundmind` writes) the card sits one folder above `dataset/`."""
+    download = tmp_path / "download"
+    release = write_release(download / "dataset", {"dev": 1}, card=None)
+    (download / "README.md").write_text(CARD, encoding="utf-8")
+    ingest([release], fmt="soundmind-hub", out=tmp_path / "corpus" / "items.jsonl")
+    assert read_jsonl(tmp_path / "corpus" / "items.jsonl")[0]["source"]["license"] == "mit"
+
+
 def test_a_release_inside_the_corpus_is_referenced_in_place_and_one_split_takes_its_folders_name(tmp_path):
     release = write_release(tmp_path / "corpus" / "dataset", {"dev": 2, "test": 1}, card=None)
     out = tmp_path / "corpus" / "items.jsonl"

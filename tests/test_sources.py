@@ -328,9 +328,9 @@ def test_the_source_table_points_at_the_upstream_files():
     assert [logiqa.upstream_url(f) for f in logiqa.files] == [
         f"https://raw.githubusercontent.com/csitfun/LogiQA2.0/main/logiqa2nli/DATA/QA2NLI/{split}.txt"
         for split in ("train", "dev", "test")]
+    hub = "https://huggingface.co/datasets/SoundMind-RL/SoundMindDataset/resolve/main"
     assert [soundmind.upstream_url(f) for f in soundmind.files] == [
-        f"https://huggingface.co/datasets/SoundMind-RL/SoundMindDataset/resolve/main/dataset/{split}/metadata.jsonl"
-        for split in ("train", "dev", "test")]
+        *(f"{hub}/dataset/{split}/metadata.jsonl" for split in ("train", "dev", "test")), f"{hub}/README.md"]
     for source in sources.SOURCES.values():
         assert len({f.name for f in source.files}) == len(source.files)
         for file in source.files:

@@ -22,13 +22,14 @@ from fakehub import FakeHub
 from test_sources import _closed_port
 
 from soundmind_data import sources
+from soundmind_data.errors import UsageError
 from soundmind_data.sources import Source, SourceFile, fetch
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "SoundMind-RL/SoundMindDataset"
 TOKEN = "hf_fake-sources-secret-0123456789"  # not a real token; checked never to leak
 PASSWORD = "endpoint-pass-8642"
-METADATA = [f"dataset/{split}/metadata.jsonl" for split in ("train", "dev", "test")]
+METADATA = [*(f"dataset/{split}/metadata.jsonl" for split in ("train", "dev", "test")), "README.md"]  # and the card
 
 
 def _wav(seconds: float, freq: float) -> bytes:
@@ -101,20 +102,20 @@ def test_by_default_only_the_metadata_come_in_the_hubs_layout(tmp_path, hub, run
     assert _fetched(out) == {path: RELEASE[path] for path in METADATA}
     assert sorted(path for _, path in _resolved(hub)) == sorted(METADATA)  # no recording asked for
     assert sorted(json.loads((out / sources.LOCK_NAME).read_text())["soundmind"]) == sorted(METADATA)
-    assert "3 downloaded" in proc.stderr and "recordings" not in proc.stderr
+    assert "4 downloaded" in proc.stderr and "recordings" not in proc.stderr
 
 
 def test_with_audio_the_recordings_come_beside_them_and_a_second_run_asks_for_none(tmp_path, hub, run_cli):
     out = tmp_path / "soundmind"
     env = _env(tmp_path, hub.url)
     first = run_cli("sources", "fetch", "soundmind", "--with-audio", "--out", out, env=env, check_rc=0)
-    assert _fetched(out) == {path: RELEASE[path] for path in [*METADATA, *RECORDINGS]}  # not README.md
+    assert _fetched(out) == {path: RELEASE[path] for path in [*METADATA, *RECORDINGS]}
     commit = hub.repos[REPO].heads["main"]
     assert f"sources: soundmind recordings at commit {commit[:12]}: 12 files in {out}: 12 downloaded" in first.stderr
     before = len(hub.requests)
     second = run_cli("sources", "fetch", "soundmind", "--with-audio", "--out", out, env=env, check_rc=0)
     assert _resolved(hub, before) == []  # neither HEAD nor GET: the folder says it has them all at that commit
-    assert "3 already present" in second.stderr and "0 downloaded (0 bytes), 12 already present, 0 failed" \
+    assert "4 already present" in second.stderr and "0 downloaded (0 bytes), 12 already present, 0 failed" \
         in second.stderr and "Traceback" not in first.stderr + second.stderr
 
 
@@ -172,18 +173,23 @@ def test_no_token_or_endpoint_password_is_ever_shown(tmp_path, hub, run_cli, sec
                    check_rc=1)
     assert f"{out / HELD}: " in proc.stderr and "404" in proc.stderr
     assert "11 downloaded" in proc.stderr and "1 failed" in proc.stderr, proc.stderr
-    # the secret was used by the Hub client (the table's downloader sends no token: its files are public)
-    assert {_header(headers, "Authorization") for _, path, headers in hub.requests if "metadata" not in path} == {sent}
+    # the secret was used by the Hub client (the table's downloader, which asks for resolve/main/..., sends no
+    # token: its files are public)
+    client = [headers for _, path, headers in hub.requests if "/resolve/main/" not in path]
+    assert {_header(headers, "Authorization") for headers in client} == {sent}
     texts = [proc.stdout, proc.stderr, log.read_text()] + [path.read_bytes().decode("utf-8", "replace")
                                                            for path in tmp_path.rglob("*") if path.is_file()]
     assert not any(TOKEN in text or PASSWORD in text for text in texts)
 
 
-def test_with_audio_usage_errors_exit_2(tmp_path, run_cli):
-    proc = run_cli("sources", "fetch", "logiqa2-nli", "--with-audio", "--out", tmp_path, check_rc=2)
-    assert "--with-audio: logiqa2-nli has no recordings (sources with recordings: soundmind)" in proc.stderr
-    proc = run_cli("sources", "fetch", "soundmind", "--with-audio", "--mirror", "http://127.0.0.1:9/", check_rc=2)
-    assert "--with-audio: the recordings come from the Hub (HF_ENDPOINT), not from a --mirror" in proc.stderr
+def test_with_audio_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match=r"--with-audio: logiqa2-nli has no recordings \(sources with recordings: "
+                                         r"soundmind\)"):
+        fetch(["logiqa2-nli"], tmp_path, with_audio=True)
+    with pytest.raises(UsageError, match=r"--with-audio: the recordings come from the Hub \(HF_ENDPOINT\), not from "
+                                         r"a --mirror"):
+        fetch(["soundmind"], tmp_path, with_audio=True, mirror="http://127.0.0.1:9/")
+    assert list(tmp_path.iterdir()) == []  # refused before anything is written
 
 
 # ---------------------------------------------------------------------------------------------------- the library

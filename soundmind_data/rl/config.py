@@ -41,7 +41,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     clip_eps: float = 0.2
     kl_beta: float = 0.04
-    updates_per_batch: int = 1  # optimisation passes over each sampled batch (the paper's mu)
+    updates_per_batch: int = 1  # optimisation passes over each step's batch (GRPO's mu; a supervised step's too)
     max_grad_norm: float = 1.0
     seed: int = 0
     response_prefix: str = ""  # forced start of every response (e.g. "<think>"), part of what is scored
@@ -78,6 +78,9 @@ class TrainConfig:
     def phase(self, step: int) -> str:
         """What step `step` (1-based) does: "sft" for the first `sft_steps`, then "grpo"."""
         return "sft" if step <= self.sft_steps else "grpo"
+
+    def learning_rate_of(self, phase: str) -> float:
+        return (self.sft_learning_rate or self.learning_rate) if phase == "sft" else self.learning_rate
 
     @property
     def weights(self) -> RewardWeights:

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from soundmind_data.errors import UsageError
+from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, dumps, iter_records
 from soundmind_data.llm import bundled
 from soundmind_data.rl import omni, tiny
-from soundmind_data.rl.config import TINY, TINY_OMNI, TrainConfig
+from soundmind_data.rl.config import TINY, TINY_MODELS, TINY_OMNI, TrainConfig
 from soundmind_data.rl.prompts import Prompt, load_prompts, with_instruction
 from soundmind_data.rl.reward import COMPONENTS, in_format, load_audio, resampled, score
 
@@ -134,6 +134,9 @@ class Policy:
     # Takes position_ids and logits_to_keep like transformers' text LMs; Qwen2.5-Omni's thinker computes its own
     # multimodal rotary positions from the attention mask and returns every logit.
     plain_causal_lm = True
+    # Tokens never sampled: a multimodal model's placeholders (<|AUDIO|>...), which stand for features the prompt
+    # brings; one written into a completion would have none to stand for.
+    placeholder_ids: tuple[int, ...] = ()
 
     def __init__(self, model, tokenizer, device: str, response_prefix: str):
         self.model = model.to(device)
@@ -189,6 +192,8 @@ class HFPolicy(Policy):
         super().__init__(model, tokenizer, device, response_prefix)
         self.processor = processor
         self.plain_causal_lm = not hasattr(processor, "feature_extractor")
+        self.placeholder_ids = tuple(token for name in ("audio_token_id", "image_token_id", "video_token_id")
+                                     if (token := getattr(processor, name, None)) is not None)
 
     def render(self, prompt: Prompt) -> str:
         if prompt.audio is None:
@@ -208,9 +213,18 @@ class HFPolicy(Policy):
             batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         else:
             rate = self.processor.feature_extractor.sampling_rate
-            audios = [resampled(*load_audio(p.audio), rate) for p in prompts]
+            audios = [resampled(*question_audio(p), rate) for p in prompts]
             batch = self.processor(text=texts, audio=audios, sampling_rate=rate, return_tensors="pt", padding=True)
         return {k: v.to(self.device) for k, v in batch.items()}
+
+
+def question_audio(prompt: Prompt) -> tuple[np.ndarray, int]:
+    """The prompt's question audio decoded; a DataError naming its file (or its row's id) when it cannot be."""
+    try:
+        return load_audio(prompt.audio)
+    except (OSError, RuntimeError, ValueError) as exc:  # soundfile's errors are RuntimeErrors
+        where = prompt.audio if isinstance(prompt.audio, Path) else f"the question audio of {prompt.id}"
+        raise DataError(f"{where}: cannot decode it: {exc}") from None
 
 
 def load_hf_policy(config: TrainConfig, *, reference: bool, source: str | Path | None = None) -> Policy:
@@ -281,6 +295,10 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, resume: bool = False):
         check_device(config.device)
+        if config.model in TINY_MODELS and config.device == "cpu":
+            # a tiny model's operations are too small to share out: its threads would mostly wait on each other
+            # (the demo's 24 steps took 22 s of CPU on one thread, 150 s on two cores shared with other work)
+            torch.set_num_threads(1)
         self.config = config
         self.out = Path(config.out)
         self.weights = config.weights
@@ -392,8 +410,8 @@ class Trainer:
         rewards = torch.tensor([r.total for r in results], dtype=torch.float32, device=config.device)
 
         self.policy.model.train()
-        for group_settings in self.optimizer.param_groups:  # a cold start may learn faster than RL may change
-            group_settings["lr"] = config.learning_rate if phase == "grpo" else config.sft_learning_rate or config.learning_rate
+        for settings in self.optimizer.param_groups:  # a cold start may learn faster than RL may move the policy
+            settings["lr"] = config.learning_rate_of(phase)
         if phase == "sft":
             loss, stats = self._supervised_update(batch, encoded)
         else:
@@ -463,7 +481,8 @@ class Trainer:
         model.eval()
         output = model.generate(**inputs, do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
                                 max_new_tokens=config.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                eos_token_id=tokenizer.eos_token_id)
+                                eos_token_id=tokenizer.eos_token_id,
+                                suppress_tokens=list(self.policy.placeholder_ids) or None)
         completion_ids = output[:, inputs["input_ids"].shape[1]:]
         is_eos = completion_ids == tokenizer.eos_token_id
         after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # tokens after the first end-of-sequence

@@ -86,6 +86,9 @@ def _from_manifest(path: Path, mode: str) -> list[Prompt]:
                 audio = audio_file(path.parent, item["question_audio"]["path"])
             except UnsafePath as exc:
                 raise DataError(f"{path}:{number}: question_audio.path: {exc}") from None
+            if not audio.is_file():  # found now rather than steps into a run
+                raise DataError(f"{path}:{number}: question_audio.path: {item['question_audio']['path']!r}: "
+                                "no such file")
         reference = item.get("answer_text")
         seconds = item.get("answer_audio", {}).get("duration_s")
         truth = GroundTruth(item["label"], count_tokens(reference) if reference else None, seconds)
@@ -166,6 +169,8 @@ def _verl_prompt(path: Path, row: int, record: dict[str, Any], mode: str) -> Pro
                 audio = audio_file(path.parent, first)
             except UnsafePath as exc:
                 raise DataError(f"{where}: audios: {first!r} {exc}") from None
+            if not audio.is_file():
+                raise DataError(f"{where}: audios: {first!r}: no such file")
     return Prompt(str(extra.get("id") or f"row-{row}"), None if mode == "audio" else text, audio, truth,
                   extra.get("answer_text") or None)
 

@@ -48,9 +48,10 @@ def learning_line(metrics: list[dict[str, Any]]) -> str:
         return sum(row[key] for row in rows) / len(rows)
 
     gain = mean(last, "reward") - mean(first, "reward")
+    ends = (f"last {window} steps", f"first {window}") if window > 1 else ("last step", "first")
     return (f"training: format reward {mean(first, 'format'):.2f} -> {mean(last, 'format'):.2f}, mean reward of the "
-            f"last {window} steps {mean(last, 'reward'):.2f} vs the first {window} {mean(first, 'reward'):.2f} "
-            f"({gain:+.2f}), over {len(metrics)} steps")
+            f"{ends[0]} {mean(last, 'reward'):.2f} vs the {ends[1]} {mean(first, 'reward'):.2f} ({gain:+.2f}), over "
+            f"{len(metrics)} step{'s' * (len(metrics) != 1)}")
 
 
 def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
@@ -66,7 +67,8 @@ def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
 
     trainer = Trainer(settings, resume=resume)
     if on_start:
-        cold_start = f", {settings.sft_steps} supervised steps then GRPO" if settings.sft_steps else ""
+        cold_start = (f", {settings.sft_steps} supervised step{'s' * (settings.sft_steps != 1)} then GRPO"
+                      if settings.sft_steps else "")
         on_start(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on "
                  f"{settings.device}{cold_start}; metrics -> {trainer.metrics_path}")
     report = TrainReport(settings, len(trainer.prompts), trainer.metrics_path, trainer.out / CHECKPOINT, trainer.step)

@@ -24,6 +24,7 @@ from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, 
     build_shards, check_folder, parse_size, replace_contents
 from soundmind_data.jsonl import AtomicWriter
 from soundmind_data.paths import check_output_folder, check_output_owner, mark_output
+from soundmind_data.soundmind_hub import ReleaseChanges, release_changes
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
 from soundmind_data.stages.audit import AuditReport, audit_manifest
 from soundmind_data.table import id_sample
@@ -124,6 +125,20 @@ def _curation_reports(stage_runs: list[dict[str, Any]], workdir: Path) -> list[d
     return reports
 
 
+def _release_changes(manifest: Path, stage_runs: list[dict[str, Any]], workdir: Path) -> ReleaseChanges | None:
+    """What the corpus changed against the release its items came from (None when they did not come from one),
+    with the pipeline's curate decisions (each curate run's `failures_file`) and the manifest its ingest wrote."""
+    def written(entry: dict[str, Any], key: str) -> Path | None:
+        path = from_workdir(entry.get(key) or "", workdir)
+        return path if entry.get(key) and path.is_file() else None
+
+    decisions = [path for entry in stage_runs if entry["command"].startswith("soundmind-data curate ")
+                 and (path := written(entry, "failures_file"))]
+    ingested = next((written(entry, "output") for entry in stage_runs
+                     if entry["command"].startswith("soundmind-data ingest ")), None)
+    return release_changes(manifest, decisions, ingested)
+
+
 def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
             max_shard_size: str = DEFAULT_MAX_SHARD_SIZE, audit: AuditReport | None = None, allow_flagged: bool = False,
             license_id: str | None = None, progress: Progress = SILENT) -> tuple[BuildResult, CheckResult]:
@@ -144,6 +159,7 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     replaced = replace_contents(Path(folder), (DATA_DIR, PLOTS_DIR))
     card = render_card(build, audit.check_counts(), repo_id=repo_id, command=command, stage_runs=stage_runs,
                        curation=_curation_reports(stage_runs, Path(manifest).parent.resolve()),
+                       release=_release_changes(manifest, stage_runs, Path(manifest).parent.resolve()),
                        flagged=flagged_findings(audit) if allow_flagged else None, license_id=license_id)
     with AtomicWriter(Path(folder) / CARD_FILE) as out:
         out.write(card)

@@ -538,4 +538,5 @@ def _default_files(options: ReasonOptions) -> dict[str, Path]:
 
 
 STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files, preflight=_preflight,
-              side_files=lambda out: {"the unresolved file": unresolved_path(out), "the response cache": cache_path(out)})
+              side_files=lambda out: {"the unresolved file": unresolved_path(out),
+                                      "the response cache": cache_path(out)})

@@ -8,6 +8,8 @@ files a killed run left.
 Items run in one process (`workers=1`), in a pool of single-threaded worker processes, or on Ray Data
 (`engine="ray"`); a `shard` keeps every N-th line so a job scheduler can split the corpus. The output manifest keeps
 the input order; an item whose text is empty or unspeakable, or whose synthesis fails, goes to the failures file.
+With `keep_audio` (repairing a release: its recordings stay), an audio entry whose file is in the manifest's folder is
+kept as it is and only texts without audio are spoken; OUT must then be that folder.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class SynthesisSummary(StageReport):
     failed: int = 0
     synthesized: int = 0
     cached: int = 0
+    kept: int = 0  # audio entries kept as they were (keep_audio)
     audio_s: float = 0.0
     wall_s: float = 0.0
 
@@ -84,7 +87,8 @@ class SynthesisSummary(StageReport):
     def summary(self) -> Summary:
         return Summary(err=[
             f"synthesize: {self.items} items: {self.written} written -> {self.manifest}; {self.failed} failed -> "
-            f"{self.failures_file}; {self.synthesized} files synthesised, {self.cached} from cache; "
+            f"{self.failures_file}; {self.synthesized} files synthesised, {self.cached} from cache"
+            f"{f', {self.kept} kept as they were' if self.kept else ''}; "
             f"{self.audio_s:.1f} s of audio in {self.wall_s:.1f} s "
             f"(real-time factor {real_time_factor(self.wall_s, self.audio_s)})"])
 
@@ -94,6 +98,7 @@ class SynthesisSummary(StageReport):
         self.failed += result.item is None
         self.synthesized += result.synthesized
         self.cached += result.cached
+        self.kept += result.kept
         self.audio_s += result.audio_s
 
 
@@ -260,6 +265,9 @@ def synthesize_manifest(
         if os.path.realpath(out_dir / name) == os.path.realpath(manifest):
             raise UsageError(f"--out {out_dir}: would overwrite the input manifest {manifest}; choose another folder")
         check_output_file(out_dir / name)
+    if options.keep_audio and os.path.realpath(out_dir) != os.path.realpath(Path(manifest).parent):
+        raise UsageError(f"--keep-audio: --out {out_dir} must be the folder of {manifest}: the audio kept is "
+                         "described relative to it")
     cache = Cache(Path(cache_dir) if cache_dir else out_dir / ".cache")
     manifest_name, failures_name = output_names(shard)
     # Build (and md5-check) the voices once here, before anything in OUT is created or removed: a backend that
@@ -318,6 +326,7 @@ class SynthesizeOptions:
     sample_rate: int = 16000
     target_lufs: float = -23.0
     cache: Path | None = None
+    keep_audio: bool = False
 
 
 def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None = None,
@@ -352,7 +361,8 @@ def _synthesis_options(options: SynthesizeOptions) -> SynthesisOptions:
         raise UsageError("--voices and --voice: give one (--voices names carry their engine: piper:joe)")
     return SynthesisOptions(backend=options.backend, voices=split_names(options.voices or options.voice),
                             test_voices=split_names(options.test_voices), seed=options.seed, device=options.device,
-                            fmt=options.format, sample_rate=options.sample_rate, target_lufs=options.target_lufs)
+                            fmt=options.format, sample_rate=options.sample_rate, target_lufs=options.target_lufs,
+                            keep_audio=options.keep_audio)
 
 
 def _preflight(options: SynthesizeOptions) -> list[str]:

@@ -7,6 +7,10 @@ then `tts.audio.render` (join, trim, resample, loudness, encode). Files land in 
 the speech text and everything that shapes the audio (the voice included) and are hard-linked to
 `OUT/audio/<split>/<id>/{question,answer}.<ext>`. Cache files are written under `CACHE/tmp` with the writer's host and
 pid in their name (`tempfiles`) and renamed into place, so a half-written file never looks finished.
+
+With `keep_audio` (a release being repaired), an audio entry the item already has and whose file is there is kept as
+it is, and only texts without audio are spoken: every stage that changes a text removes the audio that spoke it
+(curate's regenerate, reason), so an entry still present speaks its text.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from soundmind_data import schemas, tempfiles
 from soundmind_data.corpus import AUDIO_DIR, AUDIO_TEXT
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.paths import UnsafePath, audio_file
 from soundmind_data.speakable import describe, unspeakable_chars
 from soundmind_data.speech_text import SPEECH_RULES_VERSION, normaliser_name, split_sentences, to_speech_text
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
@@ -54,6 +59,7 @@ class SynthesisOptions:
     sample_rate: int = 16000
     target_lufs: float = -23.0
     pause_s: float = PAUSE_S
+    keep_audio: bool = False  # keep audio entries whose file is there; speak only texts without one
 
     def check(self) -> None:
         if self.backend is not None and self.backend not in BACKEND_MODULES:
@@ -87,6 +93,7 @@ class ItemResult:
     audio_s: float = 0.0
     synthesized: int = 0  # files made by this run
     cached: int = 0  # files found in the cache
+    kept: int = 0  # audio entries kept as they were (keep_audio)
 
 
 # ---------------------------------------------------------------------------------------------------------- cache
@@ -205,18 +212,30 @@ class Synthesizer:
         voice = self._voices[voice_name]
         backend = self.backend(voice_name)
         result = ItemResult(line, item)
+        spoken = False
         for audio_field, text_field in AUDIO_TEXT.items():
             name = audio_field.removesuffix("_audio") + file_suffix  # question, answer: the audio file's name
             text = item.get(text_field)
             if text is None:  # an item without an answer: nothing to speak, and no stale audio kept
                 item.pop(audio_field, None)
                 continue
+            if self.options.keep_audio and audio_field in item:
+                try:
+                    kept = audio_file(self.out_dir, item[audio_field]["path"]).is_file()
+                except UnsafePath as exc:
+                    result.failures.append(_failure(line, item["id"], audio_field, f"path: {exc}"))
+                    continue
+                if kept:
+                    result.kept += 1
+                    continue
             try:
                 item[audio_field] = {**self._speak(text, backend, item, name, result),
                                      "voice": voice.name, "engine": voice.engine}
+                spoken = True
             except (BackendError, Unspeakable) as exc:
                 result.failures.append(_failure(line, item["id"], text_field, str(exc)))
-        item["tts"] = {**backend.provenance.to_item_field(), "normaliser": normaliser_name()}
+        if spoken:  # an item whose audio was all kept (keep_audio) keeps the record of whoever made it
+            item["tts"] = {**backend.provenance.to_item_field(), "normaliser": normaliser_name()}
         if result.failures:
             result.item = None
         return result

@@ -1,0 +1,181 @@
+"""Repairing the published release (issue 25): `pipelines/repair-release.yaml` run on a release in the Hub's layout
+that the test writes itself, with real speech and planted defects (a wrong label, a truncated recording, a
+recording of another item's question), and `synthesize --keep-audio`, which speaks only what has no audio.
+
+The release's recordings are flite's rms (which Whisper tiny.en hears well); our own voice, for the new answer and
+the recordings spoken again, is flite's slt. The new answer comes from llm/canned_server.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import ROOT
+from factories import read_jsonl, soundmind_line, write_jsonl
+
+from soundmind_data.card import read_card_metadata
+from soundmind_data.errors import UsageError
+from soundmind_data.llm.canned_server import CannedServer
+from soundmind_data.soundmind_hub import release_changes
+from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+
+PIPELINE = ROOT / "pipelines" / "repair-release.yaml"
+RELEASE_VOICE, OUR_VOICE = "rms", "flite:slt"
+CARD = "---\nlicense: mit\n---\n# SoundMind Dataset\n"
+WRONG, TRUNCATED, OTHERS = "dev-0002", "test-0001", "dev-0003"  # the planted defects
+NEW_ANSWER = ("The basket holds red apples, but this fruit is a pear, so the premises say nothing about its colour."
+              "\n\nAnswer: not entailed.")
+# split -> (major premise, minor premise, conclusion, the release's label, the gold label)
+RELEASE = {
+    "train": [("Every student in the library must be quiet", "Maria is a student in the library",
+               "Maria must be quiet", 1, 1)],
+    "dev": [("Every doctor at the clinic works on Sunday", "David is a doctor at the clinic",
+             "David works on Sunday",
+             1, 1),
+            ("All the apples in the basket are red", "This fruit is a pear from the basket", "This fruit is red",
+             1, 0),  # WRONG: the release says entailed, and so does its answer
+            ("Every teacher in the town walks to work", "Peter is a teacher in the town", "Peter walks to work",
+             1, 1)],  # OTHERS: its question recording is dev-0001's
+    "test": [("Every player on the team trains in the morning", "James is a player on the team",
+              "James trains in the morning", 1, 1),  # TRUNCATED: its question recording stops halfway
+             ("Some cooks in the kitchen are tired", "Lucy is a cook in the kitchen", "Lucy is tired", 0, 0)],
+}
+
+
+def answer_text(minor: str, label: int) -> str:
+    """The release's answer: a few spoken sentences ending in its verdict (Whisper tiny.en does not hear flite's
+    last word, so an entailed one names its verdict before, and what is heard last is still the verdict)."""
+    said = f"Let me think it through. The minor premise says that {minor[0].lower()}{minor[1:]}."
+    if label:
+        return f"{said} The major premise covers everyone like that, so the conclusion is entailed.\n\nAnswer: entailed."
+    return (f"{said} The major premise speaks only of some of them, so it does not decide the conclusion.\n\n"
+            "Answer: not entailed.")
+
+
+def write_release(root: Path) -> tuple[Path, Path]:
+    """The release as `sources fetch soundmind --with-audio` lays it out, every recording spoken by flite; and the
+    LogiQA 2.0 NLI gold file of its items. Returns (the dataset folder, the gold file)."""
+    from soundmind_data.tts.base import load_backend
+
+    voice = load_backend("flite", RELEASE_VOICE, "cpu")
+    dataset = root / "dataset"
+    gold = []
+    for split, triplets in RELEASE.items():
+        lines = []
+        for n, (major, minor, conclusion, label, gold_label) in enumerate(triplets, start=1):
+            hub_id = f"{n:04d}"
+            record = soundmind_line(hub_id, major=major, minor=minor, conclusion=conclusion, label=label,
+                                    answer=answer_text(minor, label))
+            folder = dataset / split / hub_id
+            folder.mkdir(parents=True)
+            for name, text in (("question", record["user_content"]), (f"answer_{label}", record["answer"])):
+                samples = np.concatenate(voice.synthesize([text]))
+                soundfile.write(folder / f"{name}.wav", samples, voice.sample_rate, subtype="PCM_16")
+            (folder / "annotation.json").write_text(json.dumps(record, indent=4), encoding="utf-8")
+            lines.append({"id": hub_id, "question_file_name": f"{hub_id}/question.wav",
+                          "answer_file_name": f"{hub_id}/answer_{label}.wav", "annotation_question":
+                          record["user_content"], "annotation_answer": record["answer"], "label": label})
+            gold.append({"label": "entailed" if gold_label else "not entailed", "major_premise": major,
+                         "minor_premise": minor, "conclusion": conclusion})
+        write_jsonl(dataset / split / "metadata.jsonl", lines)
+    # the planted recordings: one stops halfway, one is another item's question
+    truncated = dataset / "test" / "0001" / "question.wav"
+    samples, rate = soundfile.read(truncated, dtype="int16")
+    soundfile.write(truncated, samples[: len(samples) // 2], rate, subtype="PCM_16")
+    (dataset / "dev" / "0003" / "question.wav").write_bytes((dataset / "dev" / "0001" / "question.wav").read_bytes())
+    (root / "README.md").write_text(CARD, encoding="utf-8")
+    (dataset / "README.md").write_text(CARD, encoding="utf-8")
+    return dataset, write_jsonl(root / "logiqa-gold.txt", gold)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_release_is_repaired_and_the_card_says_what_changed(tmp_path, run_cli):
+    import datasets
+
+    dataset, gold = write_release(tmp_path / "data" / "soundmind")
+    work = tmp_path / "repair"
+    with CannedServer(lambda prompt, n: NEW_ANSWER) as server:
+        proc = run_cli("run", PIPELINE, "--workdir", work,
+                       "--set", f"ingest.sources=[{dataset}]", "--set", f"audit.gold=[{gold}]",
+                       "--set", f"curate.gold=[{gold}]",
+                       "--set", f"reason.endpoint={server.base_url}", "--set", "reason.model=canned",
+                       "--set", "reason.samples=1", "--set", "reason.concurrency=1",
+                       "--set", f"synthesize.voices=[{OUR_VOICE}]", "--set", "synthesize.workers=1",
+                       "--set", "validate.workers=1", "--set", f"rerender.voices=[{OUR_VOICE}]")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert server.total_requests == 1  # only the relabelled item's answer was written anew
+
+    # every item of the release ingested with both its recordings, in place of nothing
+    ingested = {item["id"]: item for item in read_jsonl(work / "01-ingest.jsonl")}
+    assert sorted(ingested) == sorted(f"{split}-{n:04d}" for split, rows in RELEASE.items()
+                                      for n in range(1, len(rows) + 1))
+    for item_id, item in ingested.items():
+        split, hub_id = item_id.split("-")
+        for key in ("question_audio", "answer_audio"):
+            assert item[key]["voice"] == "upstream" and (work / item[key]["path"]).is_file(), (item_id, key)
+        assert sha256(work / item["question_audio"]["path"]) == sha256(dataset / split / hub_id / "question.wav")
+
+    # the judge flags exactly the truncated recording and the recording of another item
+    validated = {item["id"]: item for item in read_jsonl(work / "06-validate.jsonl")}
+    assert sorted(i for i, item in validated.items() if item["failed_checks"]) == sorted([TRUNCATED, OTHERS])
+    for item_id in (TRUNCATED, OTHERS):
+        assert "asr_per" in validated[item_id]["failed_checks"]
+
+    # curate took the wrong label's answer away with its audio: the recording said the old verdict
+    curated = {item["id"]: item for item in read_jsonl(work / "03-curate.jsonl")}
+    assert curated[WRONG]["needs_answer"] is True
+    assert "answer_text" not in curated[WRONG] and "answer_audio" not in curated[WRONG]
+
+    final = {item["id"]: item for item in read_jsonl(work / "08-curate-audio.jsonl")}
+    assert sorted(final) == sorted(ingested)  # every defect repaired: nothing dropped
+    # the wrong label is the gold one now, with a new answer spoken by our voice; its question is the release's
+    fixed = final[WRONG]
+    assert (ingested[WRONG]["label"], fixed["label"]) == (1, 0)
+    assert fixed["curation"]["old_label"] == 1 and fixed["answer_text"] == NEW_ANSWER
+    assert fixed["answer_audio"]["voice"] == OUR_VOICE
+    assert fixed["question_audio"] == {k: v for k, v in validated[WRONG]["question_audio"].items()}
+    assert fixed["question_audio"]["voice"] == "upstream"
+    # the failed recordings were spoken again by our voice, into files of their own, and passed
+    for item_id in (TRUNCATED, OTHERS):
+        item = final[item_id]
+        assert [a["voice"] for a in item["rerender"]["attempts"]] == ["upstream", OUR_VOICE]
+        for key, name in (("question_audio", "question"), ("answer_audio", "answer")):  # WAV, as the release's
+            assert item[key]["voice"] == OUR_VOICE
+            assert item[key]["path"] == f"audio/{item['split']}/{item_id}/{name}.attempt-1.wav"
+            assert soundfile.info(work / item[key]["path"]).format == "WAV"
+    # every recording that passed is still the release's file, byte for byte
+    for item_id, item in final.items():
+        if item_id in (TRUNCATED, OTHERS):
+            continue
+        split, hub_id = item_id.split("-")
+        assert item["question_audio"]["voice"] == "upstream"
+        assert sha256(work / item["question_audio"]["path"]) == item["question_audio"]["sha256"] == \
+            sha256(dataset / split / hub_id / "question.wav")
+        if item_id != WRONG:
+            assert sha256(work / item["answer_audio"]["path"]) == \
+                sha256(dataset / split / hub_id / f"answer_{item['label']}.wav")
+
+    # the card names each fix against the release
+    folder = work / "soundmind-repaired"
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    curation = card[card.index("## Curation"):card.index("## Audit")]
+    assert "of its 6 items, 6 are published" in curation
+    assert f"1 label corrected to the gold label: {WRONG} (entailed → not-entailed)" in curation
+    assert f"1 answer written anew to reach the label (`reason`): {WRONG}" in curation
+    assert f"1 whose text was written anew: {WRONG} (answer)" in curation
+    assert f"4 that failed validation: {OTHERS} (question, answer; failed asr_per), {TRUNCATED} (question, answer; " \
+           "failed speaking_rate, asr_per)" in curation
+    assert "7 recordings published as the release made them" in curation
+    assert read_card_metadata(card)["license"] == "cc-by-nc-sa-4.0"  # the stricter of MIT and LogiQA's
+
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert {split: loaded[split].num_rows for split in loaded} == {"train": 1, "dev": 3, "test": 2}
+    row = next(row for row in loaded["dev"] if row["id"] == WRONG)
+    assert row["label"] == 0 and row["answer_text"] == NEW_ANSWER
