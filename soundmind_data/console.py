@@ -251,10 +251,10 @@ def run_app(app: typer.Typer) -> None:
             err(f"error: {message}" + (f" (see `{context.command_path} --help`)" if context else ""))
         sys.exit(exc.exit_code)
     except UsageError as exc:
-        err(f"error: {exc}")
+        err(_error_lines(exc))
         sys.exit(2)
     except DataError as exc:
-        err(f"error: {exc}")
+        err(_error_lines(exc))
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
@@ -262,3 +262,8 @@ def run_app(app: typer.Typer) -> None:
         err("terminated" if terminated else "interrupted")
         sys.exit(143 if terminated else 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error_lines(exc: Exception) -> str:
+    """Each problem of an error on its own `error:` line (the runner's checks report every stage's problems at once)."""
+    return "\n".join(f"error: {line}" for line in str(exc).splitlines() or [""])

@@ -1,5 +1,6 @@
 """The SoundMind release's layout on the Hugging Face Hub (SoundMind-RL/SoundMindDataset), said once: ingest reads it
-(`--format soundmind-hub`) and export writes it (`--format soundmind-hub`) through this module.
+(`--format soundmind-hub`) and export writes it (`--format soundmind-hub`) through this module; and what a corpus
+repaired from a release changed against it (`release_changes`), which publish puts on the card.
 
     dataset/<split>/metadata.jsonl       one line per item, the fields below
     dataset/<split>/<id>/annotation.json  {"id", "user_content", "answer", "label"}, indented
@@ -265,8 +266,10 @@ def _plural(count: int, noun: str) -> str:
 def release_changes(published: Path, decisions: Sequence[Path] = (), ingested: Path | None = None
                     ) -> ReleaseChanges | None:
     """What the corpus `published` changed against the release its items were ingested from (`ingest --format
-    soundmind-hub`); None when none of its items came from a release. `decisions` are the curate passes' decisions
-    files, `ingested` the manifest ingest wrote (to count the release's items and name those no stage published)."""
+    soundmind-hub`); None when none of its items came from a release. With `ingested`, the manifest ingest wrote,
+    the release's items are counted and those not published are accounted for: dropped by a curate pass (its
+    `decisions` file) or left out by another stage. (A decision names no source, so without it no drop can be told
+    to be the release's.)"""
     changes = ReleaseChanges()
     published_ids: set[str] = set()
     for line in iter_manifest_lines(published):
@@ -280,22 +283,20 @@ def release_changes(published: Path, decisions: Sequence[Path] = (), ingested: P
             _count_item(changes, item)
         except (KeyError, TypeError, IndexError) as exc:
             raise DataError(f"{line.file}:{line.number}: {schemas.first_error('item', item) or exc}") from None
-    if not changes.published:
-        return None
-    release_ids = None
-    if ingested is not None:
-        release_ids = {line.record["id"] for line in iter_manifest_lines(ingested) if _from_release(line.record)}
-        changes.ingested = len(release_ids)
-    dropped_ids = set()
+    if not changes.published or ingested is None:
+        return changes if changes.published else None
+    release_ids = {line.record.get("id") for line in iter_manifest_lines(ingested) if _from_release(line.record)}
+    changes.ingested = len(release_ids)
+    missing = release_ids - published_ids
     for path in decisions:
         for line in iter_manifest_lines(path):
             if problem := schemas.first_error("curate-decision", line.record):
                 raise DataError(f"{line.file}:{line.number}: {problem}")
             decision = line.record
-            if decision["decision"] == "drop" and (release_ids is None or decision["id"] in release_ids):
+            if decision["decision"] == "drop" and decision["id"] in missing:
                 changes.dropped.setdefault(", ".join(decision["reasons"]), _Named()).add(decision["id"])
-                dropped_ids.add(decision["id"])
-    for item_id in sorted(release_ids - published_ids - dropped_ids) if release_ids else ():
+                missing.discard(decision["id"])
+    for item_id in sorted(missing):
         changes.left_out.add(item_id)
     return changes
 

@@ -83,6 +83,9 @@ NOT_RUN = {
     "soundmind-data run pipelines/soundmind.yaml --workdir /data/soundmind-build":
         "GPUs, an LLM server, a Ray cluster and a Hub upload",
     "soundmind-data run pipelines/demo.yaml --workdir demo-out": "the demo itself: tests/test_demo_pipeline.py",
+    "soundmind-data run pipelines/repair-release.yaml --workdir repair":
+        "the release and the gold files (network) and an LLM server: tests/test_repair_release.py runs it on a "
+        "release of its own",
     "soundmind-data run pipelines/demo.yaml --workdir demo-out --from validate": "the demo's judge: " + SLOW,
     "soundmind-data run pipelines/demo.yaml --workdir demo-out --only publish":
         "the build of `publish synth/manifest.jsonl --local-dir hub-folder` again, which runs",
@@ -124,6 +127,10 @@ NOT_RUN = {
         "GRPO training: tests/test_rl_grpo.py",
     "soundmind-data train --config pipelines/train-smollm2.yaml --data demo-out/manifest.jsonl":
         "GRPO on a 135M model: bench/grpo_real.py",
+    "soundmind-data train --config pipelines/train-omni.yaml --data corpus/manifest.jsonl --out runs/omni --model "
+    "Qwen/Qwen2.5-Omni-7B --device cuda --mode audio": "a GPU and Qwen2.5-Omni-7B from the Hub",
+    "soundmind-data train --config pipelines/train-omni.yaml --data demo-out/manifest.jsonl --out demo-out/train-omni "
+    "--model tiny-omni --device cpu --steps 4": "GRPO training: tests/test_rl_omni.py",
 }
 
 # Options naming a file or folder the command writes, which must exist after it ran.

@@ -84,7 +84,7 @@ def test_every_stage_is_checked_and_every_problem_named_before_stage_1(tmp_path,
     assert proc.stderr.splitlines() == [
         f"error: {path}: stage 2 (reason): cannot reach the LLM endpoint {endpoint}: [Errno 111] Connection refused; "
         "is its server running?",
-        f"{path}: stage 4 (synthesize): backend coqui needs coqui-tts: pip install 'soundmind-data[coqui]'"]
+        f"error: {path}: stage 4 (synthesize): backend coqui needs coqui-tts: pip install 'soundmind-data[coqui]'"]
     assert files_in(tmp_path / "work") == []
 
 
@@ -99,7 +99,7 @@ def test_device_cuda_without_a_gpu_stops_the_run_before_stage_1(tmp_path, run_cl
     piper = no_gpu if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else \
         "--device cuda with Piper needs onnxruntime-gpu (pip install 'soundmind-data[gpu]')"
     assert proc.stderr.splitlines() == [f"error: {path}: stage 2 (synthesize): {piper}",
-                                        f"{path}: stage 3 (validate): {no_gpu}"]
+                                        f"error: {path}: stage 3 (validate): {no_gpu}"]
     assert files_in(tmp_path / "work") == []
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import ROOT
-from factories import read_jsonl, soundmind_line, write_jsonl
+from factories import item, read_jsonl, soundmind_line, write_jsonl, write_tone
 
 from soundmind_data.card import read_card_metadata
-from soundmind_data.errors import UsageError
+from soundmind_data.errors import DataError
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.soundmind_hub import release_changes
 from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
@@ -87,8 +87,7 @@ def write_release(root: Path) -> tuple[Path, Path]:
     samples, rate = soundfile.read(truncated, dtype="int16")
     soundfile.write(truncated, samples[: len(samples) // 2], rate, subtype="PCM_16")
     (dataset / "dev" / "0003" / "question.wav").write_bytes((dataset / "dev" / "0001" / "question.wav").read_bytes())
-    (root / "README.md").write_text(CARD, encoding="utf-8")
-    (dataset / "README.md").write_text(CARD, encoding="utf-8")
+    (root / "README.md").write_text(CARD, encoding="utf-8")  # the card at the repository's root, as on the Hub
     return dataset, write_jsonl(root / "logiqa-gold.txt", gold)
 
 
@@ -179,3 +178,104 @@ def test_the_release_is_repaired_and_the_card_says_what_changed(tmp_path, run_cl
     assert {split: loaded[split].num_rows for split in loaded} == {"train": 1, "dev": 3, "test": 2}
     row = next(row for row in loaded["dev"] if row["id"] == WRONG)
     assert row["label"] == 0 and row["answer_text"] == NEW_ANSWER
+
+
+# ------------------------------------------------------------------------------------- synthesize --keep-audio
+def test_keep_audio_speaks_only_the_texts_without_audio(tmp_path, run_cli):
+    corpus = tmp_path / "corpus"
+    outside = write_tone(tmp_path / "elsewhere.flac")
+    (corpus / "rec").mkdir(parents=True)
+    (corpus / "rec" / "out.flac").symlink_to(tmp_path / "elsewhere.flac")
+    recorded = {"voice": "upstream", "engine": "upstream"}
+    question = {**write_tone(corpus / "rec" / "a-q.flac", 0.4), "path": "rec/a-q.flac", **recorded}
+    both = ({**write_tone(corpus / "rec" / "c-q.flac", 0.6), "path": "rec/c-q.flac", **recorded},
+            {**write_tone(corpus / "rec" / "c-a.flac", 0.7), "path": "rec/c-a.flac", **recorded})
+    manifest = write_jsonl(corpus / "items.jsonl", [
+        item("a", conclusion="Tom is a pet", question_audio=question),  # its answer has no audio: spoken
+        item("b", conclusion="Tom is a cat", answer=None,  # its file is gone: spoken again
+             question_audio={**question, "path": "rec/gone.flac"}),
+        item("c", conclusion="Tom is furry", question_audio=both[0], answer_audio=both[1]),  # all kept
+        item("d", conclusion="Tom is grey", answer=None, question_audio={**outside, "path": "rec/out.flac"}),
+    ])
+    before = {name: sha256(corpus / "rec" / name) for name in ("a-q.flac", "c-q.flac", "c-a.flac")}
+    proc = run_cli("synthesize", manifest, "--out", corpus, "--voices", "espeak:en-us", "--keep-audio", check_rc=1)
+    assert "2 files synthesised, 0 from cache, 3 kept as they were" in proc.stderr
+    spoken = {record["id"]: record for record in read_jsonl(corpus / "manifest.jsonl")}
+    assert sorted(spoken) == ["a", "b", "c"]
+    assert spoken["a"]["question_audio"] == question
+    assert spoken["a"]["answer_audio"]["path"] == "audio/train/a/answer.flac"
+    assert spoken["a"]["answer_audio"]["voice"] == "espeak:en-us" and spoken["a"]["tts"]["backend"] == "espeak"
+    assert spoken["b"]["question_audio"]["path"] == "audio/train/b/question.flac" and "answer_audio" not in spoken["b"]
+    assert (spoken["c"]["question_audio"], spoken["c"]["answer_audio"]) == both and "tts" not in spoken["c"]
+    for record in spoken.values():
+        for key in ("question_audio", "answer_audio"):
+            if key in record:
+                assert sha256(corpus / record[key]["path"]) == record[key]["sha256"], (record["id"], key)
+    assert {name: sha256(corpus / "rec" / name) for name in before} == before  # the kept files are untouched
+    failures = read_jsonl(corpus / "failures.jsonl")
+    assert [(f["line"], f["id"], f["field"]) for f in failures] == [(4, "d", "question_audio")]
+    assert failures[0]["reason"].startswith("path: leads outside the manifest's folder")
+
+    # without the option every text is spoken; with it, OUT must be the manifest's folder
+    summary = synthesize_manifest(manifest, tmp_path / "all", SynthesisOptions(backend="espeak"))
+    assert summary.kept == 0 and summary.written == 4
+    proc = run_cli("synthesize", manifest, "--out", tmp_path / "other", "--voices", "espeak:en-us", "--keep-audio",
+                   check_rc=2)
+    assert proc.stderr.strip() == f"error: --keep-audio: --out {tmp_path / 'other'} must be the folder of {manifest}: " \
+                                  "the audio kept is described relative to it"
+    assert not (tmp_path / "other").exists()
+
+
+# ----------------------------------------------------------------------------------- what the card says changed
+def test_release_changes_account_for_every_item_of_the_release(tmp_path):
+    def from_release(item_id: str, **fields) -> dict:
+        split, hub_id = item_id.split("-")
+        record = item(item_id, split=split, **fields)
+        record["source"] |= {"format": "soundmind-hub", "split": split, "id": hub_id}
+        return record
+
+    upstream = {"path": "x.wav", "voice": "upstream", "engine": "upstream"}
+    ours = {"path": "y.flac", "voice": "piper:joe", "engine": "piper"}
+    published = write_jsonl(tmp_path / "published.jsonl", [
+        from_release("dev-0001", label=0, curation={"decision": "regenerate", "old_label": 1,
+                                                    "reasons": ["gold_disagree", "answer_label_disagree"]},
+                     reason={"backend": "openai"}, question_audio=upstream, answer_audio=ours),
+        from_release("dev-0002", question_audio=upstream, answer_audio=upstream),
+        from_release("test-0001", question_audio=ours, answer_audio=ours,
+                     rerender={"attempts": [{"voice": "upstream", "failed_checks": ["asr_per"]},
+                                            {"voice": "piper:joe", "failed_checks": []}]}),
+        from_release("test-0002", question_audio=upstream, answer_audio=ours),  # the release had no answer audio
+        item("mine-1", question_audio=ours),  # not from the release: not counted
+    ])
+    ingested = write_jsonl(tmp_path / "ingested.jsonl", [
+        from_release(item_id) for item_id in ("dev-0001", "dev-0002", "dev-0003", "dev-0004", "test-0001",
+                                              "test-0002", "test-0003")] + [item("mine-1"), item("mine-2")])
+    decisions = [write_jsonl(tmp_path / "1.decisions.jsonl", [
+        {"id": "dev-0003", "split": "dev", "line": 3, "decision": "drop", "reasons": ["duplicate"],
+         "kept_instead": "dev-0002"},
+        {"id": "mine-2", "split": "train", "line": 9, "decision": "drop", "reasons": ["unspeakable"]}]),
+        write_jsonl(tmp_path / "2.decisions.jsonl", [
+            {"id": "dev-0004", "split": "dev", "line": 4, "decision": "drop", "reasons": ["asr_per"]}])]
+
+    intro, changes = release_changes(published, decisions, ingested).paragraphs()
+    assert intro == "**Against the release** (`soundmind`): of its 7 items, 4 are published, repaired as follows."
+    assert changes.splitlines() == [
+        "- 1 label corrected to the gold label: dev-0001 (entailed → not-entailed)",
+        "- 1 answer written anew to reach the label (`reason`): dev-0001",
+        "- 4 recordings synthesised again: 1 whose text was written anew: dev-0001 (answer); 2 that failed "
+        "validation: test-0001 (question, answer; failed asr_per); 1 that the release did not have: test-0002 (answer)",
+        "- 4 recordings published as the release made them",
+        "- 1 item dropped by `curate` (duplicate): dev-0003",
+        "- 1 item dropped by `curate` (asr_per): dev-0004",
+        "- 1 item left out by another stage (no answer reached the gold label, or synthesis failed: see the run log): "
+        "test-0003",
+    ]
+    # without the ingested manifest neither the release's size nor which drops were its items is known
+    alone = release_changes(published, decisions)
+    assert alone.paragraphs()[0] == "**Against the release** (`soundmind`): 4 are published, repaired as follows."
+    assert "dropped" not in alone.paragraphs()[1] and "left out" not in alone.paragraphs()[1]
+    assert release_changes(write_jsonl(tmp_path / "mine.jsonl", [item("mine-1")])) is None
+
+    bad = write_jsonl(tmp_path / "bad.decisions.jsonl", [{"id": "dev-0003", "decision": "drop"}])
+    with pytest.raises(DataError, match=rf"^{bad}:1: "):
+        release_changes(published, [bad], ingested)

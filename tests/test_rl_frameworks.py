@@ -438,3 +438,49 @@ def test_a_text_export_needs_no_processor(verl_config, processor, exported, tmp_
     assert len(dataset) == 2
     user = dataset[1]["raw_prompt"][-1]["content"]
     assert isinstance(user, str) and user.startswith(item("x")["question_text"]) and "<audio>" not in user
+
+
+def test_verl_builds_the_audio_policies_with_their_head(verl_config, tmp_path, monkeypatch):
+    """verl's own model choice and loading (`get_hf_auto_model_class`, then `from_pretrained` as its FSDP engine
+    calls it) on tiny checkpoints of the three layouts: a Qwen2.5-Omni thinker alone (tiny-omni's folder), a whole
+    Qwen2.5-Omni (as the Hub holds the 7B) and Qwen2-Audio. Stock transformers maps only the first to a class with a
+    language-model head; the README's `external_lib` registers the other two."""
+    import torch
+    import transformers
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    from verl.utils.import_utils import import_external_libs
+    from verl.utils.model import get_hf_auto_model_class
+
+    from soundmind_data.rl import omni
+    from soundmind_data.usercache import CACHE_ENV
+    from test_rl_omni import whole_omni_checkpoint
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    thinker = omni.tiny_folder([RIGHT, WRONG], seed=0, size={})
+    whole = whole_omni_checkpoint(thinker, tmp_path / "whole-omni")
+    audio_config = transformers.Qwen2AudioConfig(
+        audio_config={"d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 64},
+        text_config={"model_type": "qwen2", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2},
+        audio_token_index=63)
+    transformers.Qwen2AudioForConditionalGeneration(audio_config).save_pretrained(tmp_path / "qwen2-audio")
+
+    assert "qwen2_5_omni_thinker" in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES  # transformers' own mapping
+    assert not {"qwen2_5_omni", "qwen2_audio"} & set(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+    import_external_libs(verl_config.actor_rollout_ref.model.external_lib)  # as verl's workers do
+
+    def verl_builds(path: Path):
+        config = transformers.AutoConfig.from_pretrained(path)
+        return get_hf_auto_model_class(config).from_pretrained(pretrained_model_name_or_path=str(path),
+                                                               torch_dtype=torch.float32, config=config)
+
+    tiny_thinker = omni.load_thinker(thinker, dtype=torch.float32).state_dict()
+    for path, built in [(thinker, transformers.Qwen2_5OmniThinkerForConditionalGeneration),
+                        (whole, transformers.Qwen2_5OmniThinkerForConditionalGeneration),
+                        (tmp_path / "qwen2-audio", transformers.Qwen2AudioForConditionalGeneration)]:
+        model = verl_builds(path)
+        assert type(model) is built, path
+        vocab = model.config.get_text_config().vocab_size
+        assert model(input_ids=torch.tensor([[1, 2, 3]])).logits.shape == (1, 3, vocab)  # the head is there
+        if built is transformers.Qwen2_5OmniThinkerForConditionalGeneration:  # the whole checkpoint's thinker
+            assert all(torch.equal(weights, tiny_thinker[name]) for name, weights in model.state_dict().items())
