@@ -623,7 +623,8 @@ def run(
         display = StageDisplay(bars, pipeline.stages)
         try:
             summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, progress=bars,
-                                   from_stage=from_stage, only=only, on_stage=display.start, on_done=display.done)
+                                   from_stage=from_stage, only=only, on_stage=display.start, on_done=display.done,
+                                   check_files=check_log_file)
         except KeyboardInterrupt:  # main() reports it and exits 130 (143 for SIGTERM)
             where = f" in stage {display.current}" if display.current else ""
             err(f"run: stopped{where}; finished stages are kept, re-run the same command to resume")

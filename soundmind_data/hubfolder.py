@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 from collections import Counter
 from contextlib import contextmanager
@@ -489,13 +488,8 @@ def replace_contents(folder: Path, names: tuple[str, ...]) -> Path:
     between two renames), and never a card beside shards it does not describe; the next call deletes what such a run
     left aside."""
     staging, old = folder / STAGING, folder / REPLACED
-    shutil.rmtree(old, ignore_errors=True)  # left by a run killed before it had deleted it: the folder is whole
-    old.mkdir()
-    for name in (CARD_FILE, *names):  # the card first: the folder has none until the caller writes the new one
-        if os.path.lexists(folder / name):
-            (folder / name).replace(old / name)
-        if os.path.lexists(staging / name):
-            (staging / name).replace(folder / name)
+    # the card first: the folder has none until the caller writes the new one
+    tempfiles.swap_in(folder, staging, old, (CARD_FILE, *names))
     staging.rmdir()
     return old
 

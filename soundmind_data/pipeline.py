@@ -367,6 +367,7 @@ def run_pipeline(
     only: str | None = None,
     on_stage: Callable[[Step, str], None] | None = None,
     on_done: Callable[[Step, StageReport | None, str | None], None] | None = None,
+    check_files: Callable[[list[tuple[str, Path]]], None] | None = None,
 ) -> RunSummary:
     """Run the pipeline's stages in `workdir`; returns what each stage did.
 
@@ -377,14 +378,17 @@ def run_pipeline(
     backends can run here (`_preflight`), before any stage runs. `on_stage(step, "running" |
     "skipped")` is called before a stage, `on_done(step, report, error)` after one ran: its report, or the one-line
     error of a stage that failed on bad data (exit code 1). A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into
-    one) is logged and raised again; a UsageError is raised as it is.
+    one) is logged and raised again; a UsageError is raised as it is. `check_files` is given every file the run
+    reads or writes, each with what it is, before anything runs (the CLI refuses a `--log-file` that is one of them).
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     forced_from = pipeline.stage_named(from_stage).index if from_stage else None
     only_index = pipeline.stage_named(only).index if only else None
     declared = {step.name: stages(step.command) for step in pipeline.stages}
-    _check_plans(pipeline, declared, workdir)  # every stage's options and files are checked before anything runs
+    files = _check_plans(pipeline, declared, workdir)  # every stage's options and files, before anything runs
+    if check_files is not None:
+        check_files(files)
     state = _load_state(workdir)
     for step in pipeline.stages:  # and no stage that may run would overwrite a manifest changed outside the pipeline
         if only_index is None and (forced_from is None or step.index < forced_from):
@@ -429,11 +433,13 @@ def run_pipeline(
     return summary
 
 
-def _check_plans(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path) -> None:
+def _check_plans(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path) -> list[tuple[str, Path]]:
     """Check every stage's options, and every file the run would write: none may be a file its stage reads, or
     one that another stage or the runner writes (a `json:` naming a manifest, the run log...), and none may be a
-    symlink or other odd file where the runner writes (`_check_own_path`)."""
+    symlink or other odd file where the runner writes (`_check_own_path`). Returns every file the run reads or
+    writes, each with what it is."""
     written = [("the run log", workdir / RUN_LOG), ("the pipeline state", workdir / STATE_FILE)]
+    read: list[tuple[str, Path]] = []
     folders = [workdir / PLOTS_DIR, workdir / REVIEW_DIR]
     manifest = None  # each stage reads what the last stage that wrote a manifest wrote, as when the run goes on
     for step in pipeline.stages:
@@ -447,6 +453,7 @@ def _check_plans(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path) 
         except UsageError as exc:
             raise UsageError(f"{pipeline.path}: stage {step.index} ({step.name}): {exc}") from None
         written += [(f"{name} of stage {step.name}", path) for name, path in files.written]
+        read += [(f"{name} of stage {step.name}", path) for name, path in files.read]
         if plan.stage.output == FOLDER:
             folders.append(plan.out)
         manifest = plan.out_manifest or manifest
@@ -460,6 +467,7 @@ def _check_plans(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path) 
         _check_own_path(path)
     for folder in folders:
         _check_own_path(folder, folder=True)
+    return read + written
 
 
 def _preflight(pipeline: Pipeline, declared: dict[str, Stage], workdir: Path, state: dict[str, Any],

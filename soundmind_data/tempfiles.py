@@ -29,6 +29,21 @@ def make_temp_dir(parent: Path, name: str) -> Path:
     return folder
 
 
+def swap_in(folder: Path, staging: Path, aside: Path, names: tuple[str, ...]) -> None:
+    """Put the entries `names` of `staging` in place of `folder`'s own (one `staging` lacks is removed from `folder`),
+    moving the old ones into `aside` (made empty first) for the caller to delete once the new ones are complete.
+
+    Every step is a rename, so a process killed at any moment leaves each entry whole, old or new (missing only between
+    two renames), never half deleted; the next call clears what such a run left in `aside`."""
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir()
+    for name in names:
+        if os.path.lexists(folder / name):
+            (folder / name).replace(aside / name)
+        if os.path.lexists(staging / name):
+            (staging / name).replace(folder / name)
+
+
 def sweep(folder: Path, name: str | None = None) -> int:
     """Remove temps in `folder` (of `name` only, when given) whose writer was on this host and has died.
 

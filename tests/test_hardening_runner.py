@@ -175,6 +175,16 @@ def test_a_log_file_may_not_be_a_pipelines_own_file(tmp_path, run_cli, log_name)
     assert target.read_bytes() == before
 
 
+def test_a_run_log_file_may_not_be_a_stage_manifest_or_a_source(tmp_path, run_cli):
+    """`run` knows every file its stages read and write before anything runs: none of them may be the log."""
+    pipeline, work = _built(tmp_path, run_cli)
+    for log in (work / "01-ingest.jsonl", work / "02-split.jsonl", work / "01-ingest.rejects.jsonl"):
+        before = log.read_bytes()
+        proc = run_cli("--log-file", log, "run", pipeline, "--workdir", work, check_rc=2, timeout=TIMEOUT_S)
+        assert _one_error_line(proc).startswith(f"error: --log-file {log}: is also ")
+        assert log.read_bytes() == before
+
+
 @pytest.mark.parametrize("via", ["--log-file", "env"])
 @pytest.mark.parametrize("which", ["input", "report"])
 def test_a_log_file_may_not_be_a_file_the_command_reads_or_writes(tmp_path, run_cli, via, which):

@@ -639,6 +639,35 @@ def test_a_publish_killed_while_deleting_the_old_corpus_leaves_a_whole_folder(ma
     assert sorted(path.name for path in folder.iterdir()) == [".soundmind-data-publish", "README.md", "data"]
 
 
+KILLED_WHILE_DELETING_AN_EXPORT = KILLED_WHILE_DELETING.replace('"*.parquet"', '"*.wav"')
+
+
+def test_an_export_killed_while_deleting_the_old_one_leaves_every_split_whole(manifest, tmp_path, run_cli):
+    """Issue 26.3 for export: the old split folders go aside before the new ones come in, and are deleted last."""
+    from conftest import ROOT
+
+    def whole(folder: Path) -> dict[str, int]:
+        rows = {}
+        for metadata in sorted(folder.glob("*/metadata.jsonl")):
+            lines = read_jsonl(metadata)
+            for line in lines:
+                assert (metadata.parent / line["question_file_name"]).is_file()
+                assert line["answer_file_name"] is None or (metadata.parent / line["answer_file_name"]).is_file()
+            rows[metadata.parent.name] = len(lines)
+        return rows
+
+    out = tmp_path / "release"
+    run_cli("export", manifest, "--format", "soundmind-hub", "--out", out, check_rc=0)
+    before = whole(out)
+    fewer = write_jsonl(manifest.parent / "fewer.jsonl", read_jsonl(manifest)[1:])
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_DELETING_AN_EXPORT, "export", str(fewer), "--format",
+                             "soundmind-hub", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert whole(out) == {**before, "train": before["train"] - 1}  # the new export, whole
+    run_cli("export", fewer, "--format", "soundmind-hub", "--out", out, check_rc=0)  # the next run tidies up
+    assert not (out / ".export-replaced").exists() and whole(out) == {**before, "train": before["train"] - 1}
+
+
 def test_publish_into_the_current_folder_passes_its_own_check(manifest, tmp_path, run_cli, hub_env):
     """`--local-dir .` is the same folder as its absolute path: the pre-push check loads it as well."""
     here = tmp_path / "here"

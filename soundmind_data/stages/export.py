@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile
 
-from soundmind_data import soundmind_hub as hub
+from soundmind_data import soundmind_hub as hub, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
@@ -60,6 +60,7 @@ SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alib
 INSTRUCTION = ("Think the problem through step by step inside <think> </think> tags first. Then end your reply "
                "with the verdict on its own line, written exactly as 'Answer: entailed' or 'Answer: not-entailed'.")
 STAGING = ".export-staging"
+REPLACED = ".export-replaced"  # the previous export's entries, until the new ones are in place
 
 
 @dataclass
@@ -103,7 +104,7 @@ def export(
         raise UsageError(f"--audio-format {audio_format!r}: choose one of {', '.join(hub.AUDIO_FORMATS)}")
     manifest, out = Path(manifest), Path(out)
     check_output_folder(out, manifest, "--out")
-    check_output_owner(out, "export", "--out", overwrite=overwrite, own=(STAGING,))
+    check_output_owner(out, "export", "--out", overwrite=overwrite, own=(STAGING, REPLACED))
     ids = release_ids(manifest) if fmt == hub.FORMAT else None
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
@@ -132,12 +133,11 @@ def export(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     mark_output(out, "export")
-    for entry in sorted(staging.iterdir()):
-        target = out / entry.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        entry.replace(target)
+    # the old split folders go aside before the new ones come in, and are deleted only then: a kill at any moment
+    # leaves every split whole, old or new
+    tempfiles.swap_in(out, staging, out / REPLACED, tuple(sorted(entry.name for entry in staging.iterdir())))
     staging.rmdir()
+    shutil.rmtree(out / REPLACED)
     result.splits = Counter({split: result.splits[split] for split in sorted(result.splits, key=split_sort_key)})
     result.files = writer.files
     return result
