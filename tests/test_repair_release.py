@@ -33,8 +33,7 @@ NEW_ANSWER = ("The basket holds red apples, but this fruit is a pear, so the pre
 RELEASE = {
     "train": [("Every student in the library must be quiet", "Maria is a student in the library",
                "Maria must be quiet", 1, 1)],
-    "dev": [("Every doctor at the clinic works on Sunday", "David is a doctor at the clinic",
-             "David works on Sunday",
+    "dev": [("Every doctor at the clinic works on Sunday", "David is a doctor at the clinic", "David works on Sunday",
              1, 1),
             ("All the apples in the basket are red", "This fruit is a pear from the basket", "This fruit is red",
              1, 0),  # WRONG: the release says entailed, and so does its answer
@@ -51,7 +50,8 @@ def answer_text(minor: str, label: int) -> str:
     last word, so an entailed one names its verdict before, and what is heard last is still the verdict)."""
     said = f"Let me think it through. The minor premise says that {minor[0].lower()}{minor[1:]}."
     if label:
-        return f"{said} The major premise covers everyone like that, so the conclusion is entailed.\n\nAnswer: entailed."
+        return f"{said} The major premise covers everyone like that, so the conclusion is entailed.\n\n" \
+               "Answer: entailed."
     return (f"{said} The major premise speaks only of some of them, so it does not decide the conclusion.\n\n"
             "Answer: not entailed.")
 
@@ -111,55 +111,58 @@ def test_the_release_is_repaired_and_the_card_says_what_changed(tmp_path, run_cl
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert server.total_requests == 1  # only the relabelled item's answer was written anew
 
-    # every item of the release ingested with both its recordings, in place of nothing
-    ingested = {item["id"]: item for item in read_jsonl(work / "01-ingest.jsonl")}
+    # every item of the release ingested with both its recordings attached
+    ingested = {record["id"]: record for record in read_jsonl(work / "01-ingest.jsonl")}
     assert sorted(ingested) == sorted(f"{split}-{n:04d}" for split, rows in RELEASE.items()
                                       for n in range(1, len(rows) + 1))
-    for item_id, item in ingested.items():
+    for item_id, record in ingested.items():
         split, hub_id = item_id.split("-")
-        for key in ("question_audio", "answer_audio"):
-            assert item[key]["voice"] == "upstream" and (work / item[key]["path"]).is_file(), (item_id, key)
-        assert sha256(work / item["question_audio"]["path"]) == sha256(dataset / split / hub_id / "question.wav")
+        for key, name in (("question_audio", "question"), ("answer_audio", f"answer_{record['label']}")):
+            assert record[key]["voice"] == "upstream", (item_id, key)
+            assert sha256(work / record[key]["path"]) == sha256(dataset / split / hub_id / f"{name}.wav")
 
     # the judge flags exactly the truncated recording and the recording of another item
-    validated = {item["id"]: item for item in read_jsonl(work / "06-validate.jsonl")}
-    assert sorted(i for i, item in validated.items() if item["failed_checks"]) == sorted([TRUNCATED, OTHERS])
-    for item_id in (TRUNCATED, OTHERS):
-        assert "asr_per" in validated[item_id]["failed_checks"]
+    validated = {record["id"]: record for record in read_jsonl(work / "06-validate.jsonl")}
+    assert sorted(i for i, record in validated.items() if record["failed_checks"]) == sorted([TRUNCATED, OTHERS])
+    report = json.loads((work / "06-validate.report.json").read_text(encoding="utf-8"))
+    assert {(f["id"], f["field"].split(".")[0]) for f in report["failures"]} == {
+        (TRUNCATED, "question_audio"), (OTHERS, "question_audio")}
+    assert all("asr_per" in validated[item_id]["failed_checks"] for item_id in (TRUNCATED, OTHERS))
 
     # curate took the wrong label's answer away with its audio: the recording said the old verdict
-    curated = {item["id"]: item for item in read_jsonl(work / "03-curate.jsonl")}
+    curated = {record["id"]: record for record in read_jsonl(work / "03-curate.jsonl")}
     assert curated[WRONG]["needs_answer"] is True
     assert "answer_text" not in curated[WRONG] and "answer_audio" not in curated[WRONG]
 
-    final = {item["id"]: item for item in read_jsonl(work / "08-curate-audio.jsonl")}
+    final = {record["id"]: record for record in read_jsonl(work / "08-curate-audio.jsonl")}
     assert sorted(final) == sorted(ingested)  # every defect repaired: nothing dropped
     # the wrong label is the gold one now, with a new answer spoken by our voice; its question is the release's
     fixed = final[WRONG]
     assert (ingested[WRONG]["label"], fixed["label"]) == (1, 0)
     assert fixed["curation"]["old_label"] == 1 and fixed["answer_text"] == NEW_ANSWER
     assert fixed["answer_audio"]["voice"] == OUR_VOICE
-    assert fixed["question_audio"] == {k: v for k, v in validated[WRONG]["question_audio"].items()}
+    assert fixed["question_audio"] == validated[WRONG]["question_audio"]
     assert fixed["question_audio"]["voice"] == "upstream"
     # the failed recordings were spoken again by our voice, into files of their own, and passed
     for item_id in (TRUNCATED, OTHERS):
-        item = final[item_id]
-        assert [a["voice"] for a in item["rerender"]["attempts"]] == ["upstream", OUR_VOICE]
+        record = final[item_id]
+        assert [a["voice"] for a in record["rerender"]["attempts"]] == ["upstream", OUR_VOICE]
         for key, name in (("question_audio", "question"), ("answer_audio", "answer")):  # WAV, as the release's
-            assert item[key]["voice"] == OUR_VOICE
-            assert item[key]["path"] == f"audio/{item['split']}/{item_id}/{name}.attempt-1.wav"
-            assert soundfile.info(work / item[key]["path"]).format == "WAV"
-    # every recording that passed is still the release's file, byte for byte
-    for item_id, item in final.items():
+            assert record[key]["voice"] == OUR_VOICE
+            assert record[key]["path"] == f"audio/{record['split']}/{item_id}/{name}.attempt-1.wav"
+            assert soundfile.info(work / record[key]["path"]).format == "WAV"
+    # every recording that passed is still the release's file, byte for byte (rerender spoke both of a failed
+    # item's recordings again: its question and answer keep one voice)
+    for item_id, record in final.items():
         if item_id in (TRUNCATED, OTHERS):
             continue
         split, hub_id = item_id.split("-")
-        assert item["question_audio"]["voice"] == "upstream"
-        assert sha256(work / item["question_audio"]["path"]) == item["question_audio"]["sha256"] == \
+        assert record["question_audio"]["voice"] == "upstream"
+        assert sha256(work / record["question_audio"]["path"]) == record["question_audio"]["sha256"] == \
             sha256(dataset / split / hub_id / "question.wav")
         if item_id != WRONG:
-            assert sha256(work / item["answer_audio"]["path"]) == \
-                sha256(dataset / split / hub_id / f"answer_{item['label']}.wav")
+            assert sha256(work / record["answer_audio"]["path"]) == \
+                sha256(dataset / split / hub_id / f"answer_{record['label']}.wav")
 
     # the card names each fix against the release
     folder = work / "soundmind-repaired"
@@ -219,11 +222,11 @@ def test_keep_audio_speaks_only_the_texts_without_audio(tmp_path, run_cli):
     # without the option every text is spoken; with it, OUT must be the manifest's folder
     summary = synthesize_manifest(manifest, tmp_path / "all", SynthesisOptions(backend="espeak"))
     assert summary.kept == 0 and summary.written == 4
-    proc = run_cli("synthesize", manifest, "--out", tmp_path / "other", "--voices", "espeak:en-us", "--keep-audio",
-                   check_rc=2)
-    assert proc.stderr.strip() == f"error: --keep-audio: --out {tmp_path / 'other'} must be the folder of {manifest}: " \
-                                  "the audio kept is described relative to it"
-    assert not (tmp_path / "other").exists()
+    other = tmp_path / "other"
+    proc = run_cli("synthesize", manifest, "--out", other, "--voices", "espeak:en-us", "--keep-audio", check_rc=2)
+    assert proc.stderr.strip() == f"error: --keep-audio: --out {other} must be the folder of {manifest}: the audio " \
+                                  "kept is described relative to it"
+    assert not other.exists()
 
 
 # ----------------------------------------------------------------------------------- what the card says changed
