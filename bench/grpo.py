@@ -109,7 +109,7 @@ def compare_policies(folder: Path) -> None:
 
 
 def main() -> None:
-    print(f"grpo: tiny model (2-layer Llama, hidden 64), median of {STEPS} steps, torch threads {torch.get_num_threads()}")
+    print(f"grpo: tiny model (2-layer Llama, hidden 64; it trains on one torch thread), median of {STEPS} steps")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         bench("toy", tiny.toy_items(32), folder, prompts_per_step=8, group_size=8, max_new_tokens=4,

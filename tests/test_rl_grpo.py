@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +16,7 @@ import pytest
 import soundfile
 import torch
 
-from factories import item, write_jsonl
+from factories import item as corpus_item, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_records
@@ -119,7 +120,7 @@ def corpus_answers(tmp_path) -> Path:
     """Eight items in the corpus's layout: the SoundMind question, a short reasoning, then an "Answer:" line; no
     think tags, which the format reward wants."""
     return write_jsonl(tmp_path / "items.jsonl",
-                       [item(f"q{n}", label=n % 2, conclusion=f"Claim number {n}") for n in range(8)])
+                       [corpus_item(f"q{n}", label=n % 2, conclusion=f"Claim number {n}") for n in range(8)])
 
 
 def test_a_cold_start_teaches_the_format_and_grpo_keeps_it(tmp_path):
@@ -142,7 +143,7 @@ def test_a_cold_start_teaches_the_format_and_grpo_keeps_it(tmp_path):
 
 
 def test_a_cold_start_needs_reference_answers(tmp_path):
-    items = [item(f"q{n}", label=n % 2, answer=None) for n in range(2)]
+    items = [corpus_item(f"q{n}", label=n % 2, answer=None) for n in range(2)]
     (tmp_path / "cfg.yaml").write_text(f"data: {write_jsonl(tmp_path / 'items.jsonl', items)}\nsft_steps: 2\n")
     with pytest.raises(UsageError, match=r"^sft_steps: no prompt of .*items.jsonl has a reference answer"):
         train(tmp_path / "cfg.yaml")

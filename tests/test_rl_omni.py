@@ -27,7 +27,6 @@ from soundmind_data.jsonl import iter_records
 from soundmind_data.rl import omni
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer, completion_logprobs, grpo_loss
-from soundmind_data.rl.training import train
 from soundmind_data.usercache import CACHE_ENV
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

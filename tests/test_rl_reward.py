@@ -17,7 +17,7 @@ from soundmind_data.rl import compute_score, reward_func, trl_reward
 from soundmind_data.rl.adapters import (MIN_PROMPT_TAIL, prompt_tail_length, response_after_prompt,
                                         strip_trailing_special_tokens)
 from soundmind_data.rl.reward import (GroundTruth, RewardWeights, answer_reward, audio_format_reward, audio_length_reward, decision,
-                                      format_reward, score, speech_seconds, text_length_reward)
+                                      format_reward, in_format, score, speech_seconds, text_length_reward)
 
 T = "<think>The major premise gives a rule; the minor premise places the case under it.</think>\n"
 E, N, U = "entailed", "not entailed", "undecidable"
@@ -414,3 +414,18 @@ def test_an_odd_reference_is_no_reference(extra):
     truth = GroundTruth.parse(1).completed(extra)
     assert truth.reference_tokens is None and truth.reference_seconds is None
     assert score(T + "Answer: entailed", truth).text_length is None
+
+
+@pytest.mark.parametrize("answer, label, reasoning, final", [
+    # the corpus's layout: reasoning, then the verdict on its last line, no think tags
+    ("Let me read the premises.\nThe rule covers the case.\n\nAnswer: entailed.", 1,
+     "Let me read the premises.\nThe rule covers the case.", "Answer: entailed."),
+    ("<think>Nothing forces it.</think>\nAnswer: **Not-Entailed**", 0, "Nothing forces it.", "Answer: **Not-Entailed**"),
+    # no verdict line of its own, or one that contradicts the label: the label's verdict is written after the tags
+    ("The rule covers the case. Answer: entailed", 1, "The rule covers the case. Answer: entailed", "Answer: entailed"),
+    ("Reasoning.\nAnswer: entailed", 0, "Reasoning.\nAnswer: entailed", "Answer: not entailed"),
+])
+def test_a_reference_answer_laid_out_as_the_format_reward_wants(answer, label, reasoning, final):
+    laid_out = in_format(answer, label)
+    assert laid_out == f"<think> {reasoning} </think> {final}"
+    assert format_reward(laid_out) == 1.0 and answer_reward(laid_out, label) == 1.0

@@ -26,7 +26,8 @@ class TrainReport(StageReport):
 
     def summary(self) -> Summary:
         if not self.history:
-            return Summary(err=[f"train: already at step {self.start_step} of {self.config.steps}; nothing to do"])
+            return Summary(err=[f"train: already at step {self.start_step} of {self.config.steps}; nothing to do",
+                                learning_line(list(iter_records(self.metrics_path)))])
         first, last = self.history[0], self.history[-1]
         return Summary(err=[f"train: steps {first['step']}-{last['step']}, mean reward {first['reward']:.3f} -> "
                             f"{last['reward']:.3f}; metrics -> {self.metrics_path}; checkpoint -> {self.checkpoint}",
