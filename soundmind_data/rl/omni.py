@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import threading
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -36,10 +33,8 @@ import torch
 import transformers
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from soundmind_data.errors import DataError, UsageError
 from soundmind_data.rl.tiny import TINY_SIZE, word_level
-from soundmind_data.tempfiles import make_temp_dir, sweep
-from soundmind_data.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
+from soundmind_data.usercache import built_folder, cache_root
 
 OMNI_MODEL_TYPES = ("qwen2_5_omni", "qwen2_5_omni_thinker")  # a whole Omni checkpoint, or its thinker alone
 
@@ -71,8 +66,7 @@ CHAT_TEMPLATE = (
 TEMPLATE_WORDS = "system user assistant You are a helpful assistant."  # what the template writes besides tokens
 
 RECORD = "soundmind-tiny-omni.json"  # written last into a built folder: what it was built from, and its files
-BUILD = 1  # bump when `_build` makes something else from the same inputs: older folders are then built again
-_LOCK = threading.Lock()  # the file lock serialises processes; this one the threads of one process
+BUILD = 1  # bump when `_save` makes something else from the same inputs: older folders are then built again
 
 
 class AudioOnlyVideoProcessor(VideoProcessorMixin):
@@ -118,63 +112,15 @@ def tiny_folder(texts: Iterable[str], *, seed: int, size: dict[str, int]) -> Pat
     spec = {"build": BUILD, "seed": seed, "size": {**TINY_SIZE, **size}, "transformers": transformers.__version__,
             "tokenizer": hashlib.sha256(tokenizer.to_str().encode()).hexdigest()}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    target = cache_root() / "models" / f"tiny-omni-{key[:16]}"
-    if _complete(target, key):
-        return target
-    with _LOCK:
-        from filelock import FileLock
-
-        try:
-            make_folder(target.parent)
-        except OSError as exc:
-            raise UsageError(f"{target.parent}: cannot create the model cache: {exc.strerror} "
-                             f"(set {CACHE_ENV} to a writable folder)") from None
-        try:
-            with FileLock(str(target.parent / f".{target.name}.lock")):
-                if not _complete(target, key):  # another process may have built it while this one waited
-                    _build(tokenizer, spec, key, target)
-                    if not _complete(target, key):  # read back as just written: building again would not help
-                        raise DataError(f"{target}: tiny-omni was just built there, but its files do not match the "
-                                        "record written with them (a failing disk, or another program writing "
-                                        f"there?); set {CACHE_ENV} to another folder")
-        except OSError as exc:  # a full disk, a read-only or foreign cache: one line, not a traceback
-            raise UsageError(f"{target.parent}: cannot build tiny-omni there: {exc.strerror or exc} "
-                             f"(set {CACHE_ENV} to a writable folder)") from None
-    return target
+    return built_folder(cache_root() / "models" / f"tiny-omni-{key[:16]}", "tiny-omni", RECORD, {"key": key, **spec},
+                        lambda staging: _save(tokenizer, spec, staging))
 
 
-def _complete(folder: Path, key: str) -> bool:
-    """Whether `folder` holds tiny-omni as built for `key`: its record, and every file it lists as recorded."""
-    try:
-        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(record, dict) or record.get("key") != key:
-        return False
-    files = record.get("files")
-    return isinstance(files, dict) and bool(files) and all(intact(folder / path, entry)
-                                                           for path, entry in files.items())
-
-
-def _build(tokenizer, spec: dict[str, Any], key: str, target: Path) -> None:
-    """Save tiny-omni's processor and thinker into `target`, built aside and moved in."""
-    sweep(target.parent, target.name)  # what a killed build left
-    staging = make_temp_dir(target.parent, target.name)
-    try:
-        processor = _processor(tokenizer)
-        _thinker(processor.tokenizer, seed=spec["seed"], **spec["size"]).save_pretrained(staging)
-        processor.save_pretrained(staging)
-        files = {str(path.relative_to(staging)): file_entry(path) for path in sorted(staging.rglob("*"))
-                 if path.is_file()}  # as read back from the disk
-        (staging / RECORD).write_text(json.dumps({"key": key, **spec, "files": files}, indent=2) + "\n",
-                                      encoding="utf-8")
-        share(staging)  # the temp folder and the weights are written private; the cache may be shared
-        if target.exists():  # a folder whose files do not match its record, or without one: not to be trusted
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _save(tokenizer, spec: dict[str, Any], folder: Path) -> None:
+    """Save tiny-omni's processor and thinker into `folder`."""
+    processor = _processor(tokenizer)
+    _thinker(processor.tokenizer, seed=spec["seed"], **spec["size"]).save_pretrained(folder)
+    processor.save_pretrained(folder)
 
 
 def _processor(tokenizer) -> OmniAudioProcessor:
