@@ -232,6 +232,17 @@ def test_parquet_prompts_in_verl_layout(tmp_path):
         load_prompts(path, "audio")
 
 
+def test_training_reads_a_manifests_train_split_only(tmp_path):
+    """The dev and test items stay unseen by the policy: `split` (default train) picks a manifest's items."""
+    from soundmind_data.rl.config import TrainConfig
+
+    path = write_jsonl(tmp_path / "m.jsonl", [corpus_item("a"), corpus_item("b", split="test"), corpus_item("c", split="dev"), corpus_item("d")])
+    assert [p.id for p in load_prompts(path, "text", TrainConfig(data=str(path)).split)] == ["a", "d"]
+    assert [p.id for p in load_prompts(path, "text", None)] == ["a", "b", "c", "d"]
+    with pytest.raises(DataError, match=r"m.jsonl: no prompts of split 'validation'"):
+        load_prompts(path, "text", "validation")
+
+
 def test_prompts_from_the_verl_export(tmp_path):
     export = pytest.importorskip("soundmind_data.stages.export")
     items = _with_audio(tmp_path, tiny.toy_items(2), [-10, -60])

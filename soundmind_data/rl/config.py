@@ -30,6 +30,7 @@ class TrainConfig:
     model: str = TINY
     device: str = "cpu"
     mode: str = "text"
+    split: str | None = "train"  # a manifest's items of this split only (never dev or test); None: every item
     steps: int = 50  # every step, supervised ones included
     sft_steps: int = 0  # the first steps: supervised on the data's reference answers (a cold start), then GRPO
     prompts_per_step: int = 4

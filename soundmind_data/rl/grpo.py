@@ -311,7 +311,7 @@ class Trainer:
         if resume:
             state = torch.load(checkpoint_path, map_location=config.device, weights_only=True)
             check_resumable(checkpoint_path, state["config"], config)
-        self.prompts = with_instruction(load_prompts(config.data, config.mode), config.instruction)
+        self.prompts = with_instruction(load_prompts(config.data, config.mode, config.split), config.instruction)
         # what supervised steps draw from: the prompts whose reference answer the policy can be taught
         self.sft_prompts = [p for p in self.prompts if supervised_completion(p, config.response_prefix) is not None]
         if config.sft_steps and not self.sft_prompts:

@@ -48,17 +48,18 @@ class Prompt:
     answer: str | None = None  # the reference answer (answer_text), what supervised steps teach
 
 
-def load_prompts(path: str | Path, mode: str) -> list[Prompt]:
-    """Every prompt of a manifest (.jsonl) or parquet file; a malformed row is a DataError naming file, row and field."""
+def load_prompts(path: str | Path, mode: str, split: str | None = None) -> list[Prompt]:
+    """Every prompt of a manifest (.jsonl) or parquet file, of a manifest's items in `split` only when given (a
+    parquet file holds one split); a malformed row is a DataError naming file, row and field."""
     mode = ALIASES.get(mode, mode)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such file")
-    prompts = _from_parquet(path, mode) if path.suffix == ".parquet" else _from_manifest(path, mode)
+    prompts = _from_parquet(path, mode) if path.suffix == ".parquet" else _from_manifest(path, mode, split)
     if not prompts:
-        raise DataError(f"{path}: no prompts")
+        raise DataError(f"{path}: no prompts" + (f" of split {split!r}" if split and path.suffix != ".parquet" else ""))
     return prompts
 
 
@@ -71,12 +72,14 @@ def with_instruction(prompts: list[Prompt], instruction: str) -> list[Prompt]:
     return [replace(p, text=f"{p.text}\n\n{instruction}" if p.text else instruction) for p in prompts]
 
 
-def _from_manifest(path: Path, mode: str) -> list[Prompt]:
+def _from_manifest(path: Path, mode: str, split: str | None) -> list[Prompt]:
     prompts = []
     for number, item in enumerate(iter_records(path), start=1):
         problem = schemas.first_error("item", item)
         if problem:
             raise DataError(f"{path}:{number}: {problem}")
+        if split is not None and item["split"] != split:
+            continue
         audio = None
         if mode != "text":
             if "question_audio" not in item:
