@@ -652,7 +652,7 @@ def sources_fetch(
 
     logiqa2-nli: LogiQA 2.0's NLI train/dev/test.txt from github.com/csitfun/LogiQA2.0 (CC BY-NC-SA 4.0).
 
-    soundmind: the SoundMind dataset from the Hugging Face Hub (MIT), in the Hub's layout: OUT/dataset/{train,dev,test}/metadata.jsonl and its card OUT/README.md; with --with-audio, its recordings beside them (OUT/dataset/SPLIT/NNNN/question.wav, answer_L.wav, annotation.json), fetched with huggingface_hub at the commit main points at, resumed where a run stopped; then `ingest --format soundmind-hub OUT/dataset` reads them.
+    soundmind: the SoundMind dataset from the Hugging Face Hub (MIT), in the Hub's layout: OUT/dataset/{train,dev,test}/metadata.jsonl and its card OUT/README.md; with --with-audio, its recordings beside them (OUT/dataset/SPLIT/NNNN/question.wav, answer_L.wav, annotation.json), fetched with huggingface_hub at the commit main points at when the fetch starts, the metadata too (none is touched when the metadata in OUT are not that commit's), resumed where a run stopped; then `ingest --format soundmind-hub OUT/dataset` reads them.
 
     A file already there and matching its digest is not downloaded again; an interrupted download resumes (from the start when the file changed upstream meanwhile).
 

@@ -24,8 +24,12 @@ URL is shown or recorded. With HF_HUB_OFFLINE set, a Hub file already there is c
 The library never prints: progress goes through `stage.Progress`, and the report's `summary()` is what the CLI shows.
 
 Recordings (`with_audio`): a Hub source may have audio besides its table's files, thousands of files that only the
-Hub's listing names: SoundMind's `dataset/SPLIT/NNNN/{question,answer_L}.wav` and `annotation.json`. They come
-through `huggingface_hub`, at the commit the branch points at when the fetch starts: the repository's tree, filtered
+Hub's listing names: SoundMind's `dataset/SPLIT/NNNN/{question,answer_L}.wav` and `annotation.json`. The branch is
+resolved once, when the fetch starts, to a commit, and the table's files (its metadata) and the recordings both come
+from that commit (`resolve/COMMIT/PATH`), so a branch that moves meanwhile cannot leave one commit's metadata beside
+another's audio. The metadata are checked first: when one fails (the lock file refuses the commit's), or one already
+in the folder is not the commit's (by the listing's blob id or sha256: an earlier fetch's), no recording is asked for
+or changed, and the report says why. The recordings come through `huggingface_hub`: the repository's tree, filtered
 by the source's `recordings` patterns (`allow_patterns`, as `snapshot_download` filters), each file fetched by
 `hf_hub_download` into the output folder (`local_dir`), which records what it fetched in `DIR/.cache/huggingface/`: a
 later run asks nothing about a file it already has at that commit, so a fetch cut short resumes with the files it
@@ -33,7 +37,8 @@ lacks (a transfer cut off is resumed by a Range request within the run; a file t
 whole by the next). Not `snapshot_download` itself: it prints its own bars, and when the Hub cannot be reached it
 returns whatever the folder holds as if complete. Each file the listing sizes beyond the source's `max_size` fails
 unfetched; each file fetched must have the sha256 (LFS) or git blob id the listing gives, or it is removed. The
-table's metadata files keep the downloader above (pins, lock file, time limit, mirror).
+table's metadata files keep the downloader above (pins, lock file, time limit; a mirror, which has no commits, serves
+them as it holds them, and never the recordings).
 """
 
 from __future__ import annotations
@@ -98,17 +103,19 @@ class Source:
     max_size: int = MAX_SIZE  # bytes any of its files may have where the file's own size is not known
     recordings: tuple[str, ...] = ()  # a Hub source's audio files, as allow_patterns of its tree (with_audio)
 
-    def upstream_url(self, file: SourceFile) -> str:
+    def upstream_url(self, file: SourceFile, commit: str | None = None) -> str:
+        """The file's URL at `revision`, or at `commit` (what the revision was resolved to) when given."""
+        revision = commit or self.revision
         if self.hub == "github":
-            return f"https://raw.githubusercontent.com/{self.repo}/{self.revision}/{urllib.parse.quote(file.upstream)}"
+            return f"https://raw.githubusercontent.com/{self.repo}/{revision}/{urllib.parse.quote(file.upstream)}"
         from huggingface_hub import hf_hub_url  # honours HF_ENDPOINT (a Hub mirror)
 
-        return hf_hub_url(self.repo, file.upstream, repo_type="dataset", revision=self.revision)
+        return hf_hub_url(self.repo, file.upstream, repo_type="dataset", revision=revision)
 
-    def url(self, file: SourceFile, mirror: str | None = None) -> str:
-        if mirror:
+    def url(self, file: SourceFile, mirror: str | None = None, commit: str | None = None) -> str:
+        if mirror:  # a mirror has no commits: it serves what it holds
             return f"{mirror.rstrip('/')}/{self.name}/{urllib.parse.quote(file.name)}"
-        return self.upstream_url(file)
+        return self.upstream_url(file, commit)
 
 
 # No digest below is pinned yet: none could be computed or found where this table was written (no network), so
@@ -163,12 +170,16 @@ class FetchedRecordings:
     downloaded: int = 0
     present: int = 0  # already there at that commit
     downloaded_bytes: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (repo path, why)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path in the folder, why)
+    skipped: str | None = None  # why none was fetched: the metadata in the folder did not check out
 
     def lines(self) -> list[str]:
         shown = [f"{self.folder / path}: {why}" for path, why in sorted(self.failures)[:FAILURES_SHOWN]]
         if len(self.failures) > FAILURES_SHOWN:
             shown.append(f"... and {len(self.failures) - FAILURES_SHOWN} more failed recordings")
+        if self.skipped:
+            return shown + [f"sources: {self.source} recordings at commit {self.commit[:12]}: none fetched into "
+                            f"{self.folder}: {self.skipped}"]
         return shown + [f"sources: {self.source} recordings at commit {self.commit[:12]}: {self.files} files in "
                         f"{self.folder}: {self.downloaded} downloaded ({self.downloaded_bytes:,} bytes), "
                         f"{self.present} already present, {len(self.failures)} failed"]
@@ -179,10 +190,12 @@ class FetchReport:
     files: list[FetchedFile] = field(default_factory=list)
     locks: list[Path] = field(default_factory=list)
     recordings: list[FetchedRecordings] = field(default_factory=list)
+    commits: dict[str, tuple[str, str]] = field(default_factory=dict)  # source -> (its revision, the commit fetched)
 
     @property
     def ok(self) -> bool:
-        return all(one.status != "failed" for one in self.files) and not any(one.failures for one in self.recordings)
+        return all(one.status != "failed" for one in self.files) and \
+            not any(one.failures or one.skipped for one in self.recordings)
 
     def summary(self) -> Summary:
         rows = [(one.source, one.name, one.status, one.size, one.sha256 or "-", one.pin if one.sha256 else "-")
@@ -197,7 +210,9 @@ class FetchReport:
         # the folder fetched into, above the folders a file's name may hold (dataset/train/metadata.jsonl)
         folders = ", ".join(dict.fromkeys(str(one.path.parents[one.name.count("/")]) for one in self.files))
         err.append(f"sources: {len(self.files)} files in {folders or '-'}: {counts['downloaded']} downloaded, "
-                   f"{counts['present']} already present, {counts['failed']} failed")
+                   f"{counts['present']} already present, {counts['failed']} failed" +
+                   "".join(f"; {name}: {revision} is commit {commit[:12]}"
+                           for name, (revision, commit) in self.commits.items()))
         for recordings in self.recordings:
             err += recordings.lines()
         return Summary(out=out, err=err)
@@ -271,23 +286,34 @@ def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str |
             report.locks.append(lock_path)
         lock = _read_lock(lock_path)
         offline = source.hub == "hf-dataset" and not mirror and _hub_offline()
+        audio = with_audio and bool(source.recordings)
+        # The metadata and the recordings come from one commit, resolved once: the branch may move meanwhile.
+        commit = _hub_commit(source, folder) if audio and not offline else None
+        if commit:
+            report.commits[source.name] = (source.revision, commit)
+        failed = False
         for file in source.files:
-            url = source.url(file, mirror)
+            url = source.url(file, mirror, commit)
             recorded = lock.get(source.name, {}).get(file.name, {})
             result = _fetch_file(source, file, folder, url, recorded.get("sha256"), retries=retries,
                                  retry_wait_s=retry_wait_s, read_timeout_s=read_timeout_s,
                                  time_limit_s=time_limit_s, offline=offline, progress=progress)
             report.files.append(result)
+            failed |= result.status == "failed"
             if result.status != "failed":
                 lock.setdefault(source.name, {})[file.name] = {
                     "url": redact(source.upstream_url(file)), "size": result.size, "sha256": result.sha256,
                     "pinned_upstream": file.sha256 is not None}
                 write_json(lock_path, lock)
-        if with_audio and source.recordings:
+        if audio:
             if offline:
                 raise _offline_error(source, folder)
-            report.recordings.append(_fetch_recordings(source, folder, read_timeout_s=read_timeout_s,
-                                                       progress=progress))
+            if failed:  # recordings the metadata in the folder may not describe: leave them all as they are
+                report.recordings.append(FetchedRecordings(source.name, folder, commit, skipped=(
+                    "the metadata above failed their check; the recordings there are left as they are")))
+            else:
+                report.recordings.append(_fetch_recordings(source, folder, commit, read_timeout_s=read_timeout_s,
+                                                           progress=progress))
     return report
 
 
@@ -408,26 +434,55 @@ def _fetch_file(source: Source, file: SourceFile, folder: Path, url: str, record
 
 
 # ------------------------------------------------------------------------------------------------------ recordings
-def _fetch_recordings(source: Source, folder: Path, *, read_timeout_s: float, progress: Progress) -> FetchedRecordings:
-    """Fetch the files of a Hub source's tree matching its `recordings` patterns into `folder`, at the commit its
-    branch points at now (see the module docstring). A file that fails is reported and the others go on; no
-    connection at all stops the fetch with a DataError."""
+def _hub_api() -> tuple[Any, list[str | None]]:
+    """The Hub's client (HF_ENDPOINT, the token) and the secrets never to show, whatever the Hub's errors echo."""
+    from huggingface_hub import HfApi, get_token
+
+    api = HfApi()
+    return api, [get_token(), *url_passwords(api.endpoint)]
+
+
+def _hub_commit(source: Source, folder: Path) -> str:
+    """The commit a Hub source's revision (a branch) points at now."""
+    api, secrets = _hub_api()
+    with _hub_errors(source, folder, api.endpoint, secrets):
+        return api.repo_info(source.repo, repo_type="dataset", revision=source.revision).sha
+
+
+def _fetch_recordings(source: Source, folder: Path, commit: str, *, read_timeout_s: float,
+                      progress: Progress) -> FetchedRecordings:
+    """Fetch the files of a Hub source's tree at `commit` matching its `recordings` patterns into `folder`, once the
+    table's files there (its metadata, checked already) are found to be that commit's: otherwise none is fetched (see
+    the module docstring). A file that fails is reported and the others go on; no connection at all stops the
+    fetch with a DataError."""
     import httpx2
-    from huggingface_hub import HfApi, get_token, hf_hub_download
+    from huggingface_hub import hf_hub_download
     from huggingface_hub.hf_api import RepoFile
     from huggingface_hub.utils import filter_repo_objects
 
-    api = HfApi()
-    secrets = [get_token(), *url_passwords(api.endpoint)]  # never shown, whatever the Hub's errors echo
+    api, secrets = _hub_api()
     with _hub_errors(source, folder, api.endpoint, secrets):
-        commit = api.repo_info(source.repo, repo_type="dataset", revision=source.revision).sha
         listing = [entry for entry in api.list_repo_tree(source.repo, repo_type="dataset", revision=commit,
                                                           recursive=True) if isinstance(entry, RepoFile)]
+    result = FetchedRecordings(source.name, folder, commit)
+    # Metadata already in the folder (an earlier fetch's) may be an earlier commit's: recordings of this one would
+    # not be the ones they describe, and the lock file would refuse this commit's metadata.
+    entries = {entry.path: entry for entry in listing}
+    for file in source.files:
+        entry = entries.get(file.upstream)
+        problem = _blob_problem(folder / file.name, entry) if entry else "not in the Hub's listing"
+        if problem:
+            result.failures.append((file.name, f"not the file of commit {commit[:12]}: {problem}"))
+    if result.failures:
+        result.skipped = (f"the metadata named above are not that commit's; the recordings there are left as they "
+                          f"are: to fetch that commit's release, delete those files and their entries in {LOCK_NAME} "
+                          f"(or fetch into a new folder)")
+        return result
     wanted = list(filter_repo_objects(listing, allow_patterns=list(source.recordings), key=lambda entry: entry.path))
     if not wanted:  # asked for audio and given none: the release's layout is not the one the table knows
         raise DataError(f"{source.repo} at commit {commit[:12]} has no file matching {', '.join(source.recordings)}: "
                         f"its layout changed? ({README_HINT})")
-    result = FetchedRecordings(source.name, folder, commit, files=len(wanted))
+    result.files = len(wanted)
     progress.start(f"{source.name} recordings", unit="file", total=len(wanted))
     silent_bar = _silent_bar()
 

@@ -7,11 +7,12 @@ LFS object PUTs and ndjson commits. Like the Hub, uploaded LFS objects live in t
 commit references them yet, and the batch API asks the client to upload only objects it does not have: that is what
 makes an interrupted upload resumable.
 
-Downloads: `resolve/REVISION/PATH` (HEAD and GET, a branch or a commit), with the Hub's headers (X-Repo-Commit, the
-ETag: an LFS file's sha256, else its git blob id) and Range requests, and the tree listing at a commit. `add_files`
-puts a repository's files in place without the upload protocol; `drop_downloads` cuts a file's next GET short,
-`hold_downloads` keeps it waiting (and `held` set) after its first bytes until `heal()`, `gone` answers 404 for a file
-the listing still names (removed upstream meanwhile).
+Downloads: `resolve/REVISION/PATH` (HEAD and GET, a branch or any commit a branch ever pointed at, as the Hub
+keeps them), with the Hub's headers (X-Repo-Commit, the ETag: an LFS file's sha256, else its git blob id) and Range
+requests, and the tree listing at a revision. `add_files` puts a repository's files in place without the upload
+protocol; `drop_downloads` cuts a file's next GET short, `hold_downloads` keeps it waiting (and `held` set) after its
+first bytes until `heal()`, `gone` answers 404 for a file the listing still names (removed upstream meanwhile), and
+`on_download(path)` runs as a file's GET is answered, before its body goes (a test moves a branch there).
 
     with FakeHub(tokens={"hf_secret": ("alice", ["org"])}) as hub:
         ... HF_ENDPOINT=hub.url ...
@@ -26,6 +27,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import unquote, urlparse
 
 import yaml
@@ -57,6 +59,7 @@ class Repo:
     branches: dict[str, dict[str, StoredFile]] = field(default_factory=lambda: {"main": {}})
     heads: dict[str, str] = field(default_factory=lambda: {"main": "0" * 40})
     commits: list[dict] = field(default_factory=list)
+    trees: dict[str, dict[str, StoredFile]] = field(default_factory=lambda: {"0" * 40: {}})  # commit -> its files
 
 
 class FakeHub:
@@ -81,6 +84,7 @@ class FakeHub:
         self.drop_downloads: dict[str, int] = {}  # repo path -> bytes its next GET sends before the connection drops
         self.hold_downloads: dict[str, int] = {}  # repo path -> bytes its GETs send before waiting for heal()
         self.gone: set[str] = set()  # repo paths listed but not served
+        self.on_download: Callable[[str], None] | None = None  # called with a repo path as its GET is answered
         self.bodies: list[bytes] = []
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -112,7 +116,7 @@ class FakeHub:
         """Commit `files` ({repo path: content}) to a (public) repo, created if missing, as the Hub stores them (audio
         and parquet in LFS); returns the new head commit."""
         repo = self.repos.setdefault(repo_id, Repo(owner=repo_id.split("/")[0], private=False))
-        tree = repo.branches.setdefault(branch, {})
+        tree = dict(repo.branches.get(branch, {}))  # a new tree: the one of the commit before stays served
         for path, content in files.items():
             if path.endswith(LFS_SUFFIXES) or len(content) > LFS_THRESHOLD:
                 oid = hashlib.sha256(content).hexdigest()
@@ -121,6 +125,7 @@ class FakeHub:
             else:
                 tree[path] = StoredFile(len(content), None, content)
         repo.heads[branch] = hashlib.sha1(json.dumps(sorted(files)).encode() + repo.heads.get(branch, "").encode()).hexdigest()
+        repo.branches[branch] = repo.trees[repo.heads[branch]] = tree
         return repo.heads[branch]
 
     def downloads(self, repo_id: str) -> list[str]:
@@ -189,11 +194,11 @@ def _handler_for(hub: FakeHub):
                 hub.requests.append((self.command, path, dict(self.headers)))
             return path, [unquote(part) for part in path.strip("/").split("/")]
 
-        def _branch_of(self, repo: Repo, revision: str) -> str | None:
-            """The branch a revision names: a branch name, or the commit at a branch's head."""
+        def _at(self, repo: Repo, revision: str) -> tuple[str, dict[str, StoredFile]] | None:
+            """The commit a revision (a branch, or a commit) names, and its files."""
             if revision in repo.branches:
-                return revision
-            return next((branch for branch, head in repo.heads.items() if head == revision), None)
+                return repo.heads[revision], repo.branches[revision]
+            return (revision, repo.trees[revision]) if revision in repo.trees else None
 
         # ---------------------------------------------------------------------------------------------- verbs
         def do_HEAD(self) -> None:
@@ -278,10 +283,11 @@ def _handler_for(hub: FakeHub):
             repo = self._repo(repo_id, write=False)
             if repo is None:
                 return
-            if (revision := self._branch_of(repo, revision)) is None:
+            if (at := self._at(repo, revision)) is None:
                 return self._error(404, "Invalid rev id", "RevisionNotFound")
-            self._send(200, {"id": repo_id, "sha": repo.heads[revision], "private": repo.private,
-                             "siblings": [{"rfilename": p} for p in sorted(repo.branches[revision])]})
+            commit, tree = at
+            self._send(200, {"id": repo_id, "sha": commit, "private": repo.private,
+                             "siblings": [{"rfilename": p} for p in sorted(tree)]})
 
         def _resolve(self, repo_id: str, revision: str, path: str, *, body: bool) -> None:
             """A file's content (GET, honouring `Range: bytes=N-`) or its headers alone (HEAD), as the Hub serves
@@ -289,15 +295,15 @@ def _handler_for(hub: FakeHub):
             repo = self._repo(repo_id, write=False)
             if repo is None:
                 return
-            branch = self._branch_of(repo, revision)
-            stored = repo.branches[branch].get(path) if branch else None
+            at = self._at(repo, revision)
+            stored = at[1].get(path) if at else None
             if stored is None or path in hub.gone:
                 return self._error(404, "Entry not found", "EntryNotFound")
             content = hub.lfs_objects[stored.lfs_oid] if stored.lfs_oid else stored.content
             wanted = self.headers.get("Range") if body else None
             start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
             self.send_response(206 if start else 200)
-            self.send_header("X-Repo-Commit", repo.heads[branch])
+            self.send_header("X-Repo-Commit", at[0])
             self.send_header("ETag", f'"{stored.oid}"')
             self.send_header("Accept-Ranges", "bytes")
             if start:
@@ -321,16 +327,18 @@ def _handler_for(hub: FakeHub):
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
+            if hub.on_download:  # before the body: the client cannot go on before it has run
+                hub.on_download(path)
             self.wfile.write(content[start:])
 
         def _tree(self, repo_id: str, revision: str, prefix: str) -> None:
             repo = self._repo(repo_id, write=False)
             if repo is None:
                 return
-            if (revision := self._branch_of(repo, revision)) is None:
+            if (at := self._at(repo, revision)) is None:
                 return self._error(404, "Invalid rev id", "RevisionNotFound")
             entries, folders = [], set()
-            for path, stored in sorted(repo.branches[revision].items()):
+            for path, stored in sorted(at[1].items()):
                 if prefix and not path.startswith(prefix.rstrip("/") + "/"):
                     continue
                 parent = path.rsplit("/", 1)[0] if "/" in path else ""
@@ -413,6 +421,7 @@ def _handler_for(hub: FakeHub):
                     return self._error(400, f"unsupported commit operation {line['key']}")
             head = hashlib.sha1(body + repo.heads[revision].encode()).hexdigest()
             repo.branches[revision], repo.heads[revision] = tree, head
+            repo.trees[head] = tree
             repo.commits.append({"branch": revision, "summary": lines[0]["value"]["summary"],
                                  "paths": [line["value"]["path"] for line in lines[1:]]})
             self._send(200, {"commitUrl": f"{hub.url}/datasets/{repo_id}/commit/{head}", "commitOid": head,

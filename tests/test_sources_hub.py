@@ -60,6 +60,9 @@ def _release() -> dict[str, bytes]:
 
 RELEASE = _release()
 RECORDINGS = sorted(path for path in RELEASE if path.endswith((".wav", "annotation.json")))  # 12 files
+# the same files, each changed: the next commit of main
+MOVED = {path: _wav(0.4, 900 + 20 * number) if path.endswith(".wav") else content + b"\n"
+         for number, (path, content) in enumerate(RELEASE.items())}
 HELD = "dataset/train/0002/answer_0.wav"
 
 
@@ -173,9 +176,9 @@ def test_no_token_or_endpoint_password_is_ever_shown(tmp_path, hub, run_cli, sec
                    check_rc=1)
     assert f"{out / HELD}: " in proc.stderr and "404" in proc.stderr
     assert "11 downloaded" in proc.stderr and "1 failed" in proc.stderr, proc.stderr
-    # the secret was used by the Hub client (the table's downloader, which asks for resolve/main/..., sends no
-    # token: its files are public)
-    client = [headers for _, path, headers in hub.requests if "/resolve/main/" not in path]
+    # the secret was used by the Hub client (the table's downloader, which asks for the metadata, sends no token:
+    # its files are public)
+    client = [headers for _, path, headers in hub.requests if not path.endswith(tuple(METADATA))]
     assert {_header(headers, "Authorization") for headers in client} == {sent}
     texts = [proc.stdout, proc.stderr, log.read_text()] + [path.read_bytes().decode("utf-8", "replace")
                                                            for path in tmp_path.rglob("*") if path.is_file()]
@@ -246,3 +249,48 @@ def test_files_too_big_or_not_what_the_listing_says_fail_and_are_not_kept(tmp_pa
     assert big not in {path for _, path in _resolved(in_process)}  # never asked for
     summary = report.summary().err
     assert f"{tmp_path / corrupt}: sha256 " in "\n".join(summary) and "2 failed" in summary[-1]
+
+
+def test_metadata_and_recordings_come_from_the_commit_main_pointed_at_when_the_fetch_began(tmp_path, in_process):
+    """main moves once the metadata are fetched, before the recordings: all of them still come from one commit."""
+    first, moved = in_process.repos[REPO].heads["main"], []
+
+    def move_main(path: str) -> None:
+        if path == METADATA[-1] and not moved:  # the last of the table's files: the recordings come next
+            moved.append(in_process.add_files(REPO, MOVED))
+
+    in_process.on_download = move_main
+    report = fetch(None, tmp_path, with_audio=True, sources=_table())
+    assert moved and report.ok
+    assert _fetched(tmp_path) == {path: RELEASE[path] for path in [*METADATA, *RECORDINGS]}  # none of MOVED
+    asked = {path.split("/resolve/", 1)[1].split("/", 1)[0] for _, path, _ in in_process.requests if "/resolve/" in path}
+    assert asked == {first}  # every file, metadata and recordings, at that commit (never at main)
+    summary = "\n".join(report.summary().err)
+    assert f"sm: main is commit {first[:12]}" in summary and f"sm recordings at commit {first[:12]}: 12 files" in summary
+
+
+@pytest.mark.parametrize("metadata", ["kept", "deleted to fetch anew"])
+def test_when_main_moved_since_the_metadata_were_fetched_no_recording_is_touched(tmp_path, in_process, metadata):
+    """Recordings of the new commit beside the metadata of the old one would not be the ones those describe: the
+    metadata are checked first (against the lock file, and those kept against the commit's listing), and when they
+    are not the commit's, no recording is asked for or changed."""
+    assert fetch(None, tmp_path, with_audio=True, sources=_table()).ok
+    if metadata != "kept":
+        (tmp_path / METADATA[0]).unlink()
+    kept = _fetched(tmp_path)
+    new = in_process.add_files(REPO, MOVED)
+    since = len(in_process.requests)
+    report = fetch(None, tmp_path, with_audio=True, sources=_table())
+    assert not report.ok and _fetched(tmp_path) == kept
+    assert not {path for _, path in _resolved(in_process, since)} & set(RECORDINGS)  # none asked for
+    recordings = report.recordings[0]
+    assert (recordings.commit, recordings.downloaded, recordings.present) == (new, 0, 0)
+    summary = report.summary().err
+    assert summary[-1].startswith(f"sources: sm recordings at commit {new[:12]}: none fetched into {tmp_path}: ")
+    if metadata == "kept":  # each is an earlier commit's, as its listing says
+        assert [path for path, _ in recordings.failures] == METADATA
+        assert f"{tmp_path / METADATA[0]}: not the file of commit {new[:12]}: git blob id " in "\n".join(summary)
+        assert "the metadata named above are not that commit's" in summary[-1]
+    else:  # the new one is downloaded from that commit, and refused by the lock file
+        assert [one.status for one in report.files] == ["failed", "present", "present", "present"]
+        assert "the metadata above failed their check" in summary[-1]

@@ -55,13 +55,36 @@ def test_imported_loudness_is_reported_not_gated_while_ours_fails_as_before(corp
     assert report["checks"]["silence_ratio"]["passed"] == 2 and report["checks"]["speaking_rate"]["passed"] == 2
     imported = report["imported_loudness"]
     assert imported["files"] == imported["measured_files"] == 1 and imported["outside_tolerance"] == 1
+    assert imported["short_files"] == 0
     assert imported["gated"] is False
     assert imported["mean_lufs"] == pytest.approx(QUIET_LUFS, abs=0.3)
     assert imported["mean_offset_lu"] == imported["farthest_offset_lu"] == pytest.approx(-12.0, abs=0.3)
     assert report["voices"]["upstream"]["failed_files"] == 0
-    assert "loudness of 1 imported audio files (voice upstream) reported, not gated: mean -35.0 LUFS, -12.0 LU " \
-           "from the target on average, 1 outside ± 2 LU" in proc.stderr
+    assert "loudness of 1 imported audio files (voice upstream), 1 long enough to measure: mean -35.0 LUFS, -12.0 " \
+           "LU from the target on average, 1 outside ± 2 LU; reported, not gated" in proc.stderr
     assert "validate: 2 items, 1 failed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_summary_says_how_many_imported_files_the_mean_is_of(corpus, run_cli):
+    """Files too short for an integrated loudness (under 400 ms) or silent are counted, not averaged: the line and
+    the JSON report say how many the figures are of."""
+    import soundfile
+
+    folder, _ = corpus
+    samples, rate = soundfile.read(folder / "question.wav", dtype="float32")
+    upstream = {"voice": "upstream", "engine": "upstream"}
+    files = {"long": samples, "short": samples[len(samples) // 2:][:int(0.3 * rate)], "silent": np.zeros(rate, "float32")}
+    items = [spoken_item(name, {**write_audio(folder, f"{name}.wav", clip, rate, fmt="WAV"), **upstream})
+             for name, clip in files.items()]
+    manifest = write_jsonl(folder / "mixed.jsonl", items)
+    proc = run_cli("validate", manifest, "--audio", "--json", folder / "mixed.json")
+    imported = _report(folder / "mixed.json")["imported_loudness"]
+    assert (imported["files"], imported["short_files"], imported["measured_files"]) == (3, 1, 1)
+    assert imported["mean_lufs"] == pytest.approx(QUIET_LUFS, abs=0.3) and imported["outside_tolerance"] == 1
+    assert "validate: loudness of 3 imported audio files (voice upstream), 2 long enough to measure, 1 of them " \
+           "silent: mean -35.0 LUFS, -12.0 LU from the target on average, 1 outside ± 2 LU; reported, not gated" \
+           in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_the_config_can_gate_imported_loudness(corpus, run_cli):

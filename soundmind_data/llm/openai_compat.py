@@ -57,6 +57,7 @@ class OpenAICompatBackend:
         self.url = endpoint.rstrip("/") + "/chat/completions"
         self._secrets = (api_key, *url_passwords(endpoint))
         self._shown_url = self._redact(self.url)  # the URL as messages show it
+        self._shown_endpoint = self._redact(endpoint)  # the endpoint, as the preflight's probe names it
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -110,15 +111,11 @@ class OpenAICompatBackend:
                 raise _Transient(f"HTTP {status}{detail}", _retry_after(exc.headers.get("Retry-After"))) from None
             hint = " (check OPENAI_API_KEY)" if status in (401, 403) else ""
             raise BackendError(f"HTTP {status}{detail}{hint}") from None
-        except TimeoutError:
-            raise _Transient(f"no answer within {self.timeout_s:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Transient(f"no answer within {self.timeout_s:g} s") from None
-            raise _Transient(f"cannot reach {self._shown_url}: {self._redact(exc.reason)}") from None
-        # Connection reset, closed mid-response, or a status line that is not HTTP (its text is the server's).
+        # No answer in time, no connection, or one reset, closed mid-response or not speaking HTTP (its text is the
+        # server's, so it is redacted too).
         except (OSError, http.client.HTTPException) as exc:
-            raise _Transient(f"connection to {self._shown_url} failed: {self._redact(repr(exc))}") from None
+            raise _Transient(_unanswered(exc, self._shown_endpoint, self.timeout_s, self._secrets)
+                             or f"connection to {self._shown_url} failed: {self._redact(repr(exc))}") from None
         except ValueError as exc:  # a URL urllib cannot use (bad port, stray characters); its text quotes the URL
             raise BackendError(f"bad endpoint URL {self._shown_url}: {self._redact(exc)}") from None
         return self._completion_text(raw)
@@ -171,16 +168,23 @@ def probe(endpoint: str, *, api_key: str | None = None, timeout_s: float = PROBE
         exc.close()
         return f"the LLM endpoint {shown} answers HTTP {exc.code} (check OPENAI_API_KEY)" if exc.code in (401, 403) \
             else None
-    except TimeoutError:
-        return f"the LLM endpoint {shown} does not answer within {timeout_s:g} s (GET /models)"
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            return f"the LLM endpoint {shown} does not answer within {timeout_s:g} s (GET /models)"
-        return f"cannot reach the LLM endpoint {shown}: {redact(exc.reason, secrets)}; is its server running?"
     except (ValueError, http.client.InvalidURL) as exc:  # a URL urllib cannot use (a bad port, a user:password@)
         return f"bad LLM endpoint URL {shown}: {redact(exc, secrets)}"  # its text quotes the URL
-    except (OSError, http.client.HTTPException):  # something answered, if not well: what the stage's retries are for
-        return None
+    except (OSError, http.client.HTTPException) as exc:  # None: something answered, if not well (the stage retries)
+        return _unanswered(exc, shown, timeout_s, secrets)
+
+
+def _unanswered(exc: OSError | http.client.HTTPException, shown: str, timeout_s: float,
+                secrets: tuple[str | None, ...]) -> str | None:
+    """Why no server answered a request to the LLM endpoint `shown`, in one line without `secrets`: nothing within
+    `timeout_s` (connecting or reading), or no connection at all (refused, no such host, TLS). None when a connection
+    was made and then broke down (reset, closed mid-response, not HTTP): a server is there."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc  # urllib wraps a failed connect
+    if isinstance(reason, TimeoutError):
+        return f"the LLM endpoint {shown} does not answer within {timeout_s:g} s"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot reach the LLM endpoint {shown}: {redact(reason, secrets)}; is its server running?"
+    return None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -36,6 +36,7 @@ from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table
 from soundmind_data.speech_text import normaliser_note, prepare_normaliser
 from soundmind_data.textkey import id_digest
+from soundmind_data.tts.audio import LOUDNESS_MIN_S
 
 WORST_SHOWN = 10
 _IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, few enough to bound memory
@@ -115,7 +116,8 @@ class ReportedLoudness:
     `gate_imported_loudness`): how far a release's own level is from the corpus's."""
 
     files: int = 0
-    measured_files: int = 0  # with an integrated loudness (not silent, not under 400 ms)
+    short_files: int = 0  # shorter than one 400 ms block of BS.1770: no integrated loudness to measure
+    measured_files: int = 0  # with an integrated loudness (long enough, and not silent); the figures below are theirs
     lufs_sum: float = 0.0
     offset_sum: float = 0.0  # measured minus target, in LU
     farthest_lu: float | None = None  # the offset farthest from the target, signed
@@ -123,8 +125,11 @@ class ReportedLoudness:
 
     def add(self, result: FileResult, tolerance_lu: float) -> None:
         self.files += 1
+        if result.duration_s is not None and result.duration_s < LOUDNESS_MIN_S:
+            self.short_files += 1
+            return
         offset = result.loudness_offset_lu
-        if offset is None:
+        if offset is None:  # silent
             return
         self.measured_files += 1
         self.lufs_sum += result.loudness_lufs
@@ -142,7 +147,8 @@ class ReportedLoudness:
         return self.offset_sum / self.measured_files if self.measured_files else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"files": self.files, "measured_files": self.measured_files, "gated": False,
+        return {"files": self.files, "short_files": self.short_files, "measured_files": self.measured_files,
+                "gated": False,
                 "mean_lufs": _rounded(self.mean_lufs, 2), "mean_offset_lu": _rounded(self.mean_offset_lu, 2),
                 "farthest_offset_lu": _rounded(self.farthest_lu, 2), "outside_tolerance": self.outside_tolerance}
 
@@ -319,11 +325,16 @@ class ValidateReport(StageReport):
 
     def imported_loudness_line(self) -> str:
         loudness, config = self.imported_loudness, self.config
+        # the figures are those of the files measured: say how many they are, and why the others were not
+        long_enough = loudness.files - loudness.short_files
+        silent = long_enough - loudness.measured_files
+        counted = f"{loudness.files} imported audio files (voice upstream), {long_enough} long enough to measure" + \
+            (f", {silent} of them silent" if silent else "")
         measured = (f"mean {loudness.mean_lufs:.1f} LUFS, {loudness.mean_offset_lu:+.1f} LU from the target on "
                     f"average, {loudness.outside_tolerance} outside ± {config.loudness_tolerance_lu:g} LU"
                     if loudness.measured_files else "none has an integrated loudness")
-        return (f"validate: loudness of {loudness.files} imported audio files (voice upstream) reported, not gated: "
-                f"{measured} (set gate_imported_loudness: true in --config to gate it)")
+        return (f"validate: loudness of {counted}: {measured}; reported, not gated (set gate_imported_loudness: true "
+                f"in --config to gate it)")
 
     @property
     def sampling_note(self) -> str:
