@@ -52,7 +52,12 @@ DEFAULT_MAX_SHARD_SIZE = "500MB"
 # and more) meets the hash, so where a page ends depends mostly on where the one before did: after a removed item,
 # page ends move until they fall in step again. bench/publish.py measures what Xet then stores again.
 CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
-FLAC_MAGIC = b"fLaC"
+# How a file in each audio format export and publish write begins, and the sample formats each can hold, by bit
+# depth: a file re-encoded into it keeps its source's depth where the format holds that (FLAC stops at 24 bits).
+ENCODINGS = {
+    "flac": (lambda data: data.startswith(b"fLaC"), ("PCM_16", "PCM_24")),
+    "wav": (lambda data: data[:4] == b"RIFF" and data[8:12] == b"WAVE", ("PCM_16", "PCM_24", "PCM_32")),
+}
 # Licences by voice name, whether or not the voice is installed here: publishing needs no TTS engine.
 CATALOG_VOICES = {voice.name: voice for voice in CATALOG}
 STAGING = ".building"  # the folder's next contents, written beside its current ones
@@ -104,16 +109,22 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ audio bytes
-def flac_bytes(data: bytes, where: str) -> bytes:
-    """Audio file bytes as FLAC: FLAC as it is; anything else soundfile reads (WAV...) re-encoded as 16-bit FLAC,
-    or 24-bit when the source has more than 16 bits. `where` ("FILE:LINE: FIELD") names the file in errors."""
-    if data.startswith(FLAC_MAGIC):
+def audio_bytes(data: bytes, audio_format: str, where: str) -> bytes:
+    """Audio file bytes as `audio_format` ("flac" or "wav"): a file already in it as it is (a release's recordings go
+    out unchanged); anything else soundfile reads re-encoded, keeping its source's bit depth where the format holds it
+    (24-bit FLAC as 24-bit WAV), as deep as the format goes where the source is deeper (32-bit WAV as 24-bit FLAC),
+    and as 16 bits otherwise (8-bit, float, a lossy codec). `where` ("FILE:LINE: FIELD") names the file in errors."""
+    is_format, subtypes = ENCODINGS[audio_format]
+    if is_format(data):
         return data
     with decoding(where), soundfile.SoundFile(io.BytesIO(data)) as source:
-        deep = source.subtype in ("PCM_24", "PCM_32")
-        samples, rate = source.read(dtype="int32" if deep else "int16", always_2d=True), source.samplerate
+        subtype = source.subtype
+        if subtype not in subtypes:
+            subtype = subtypes[-1] if subtype == "PCM_32" else "PCM_16"
+        samples = source.read(dtype="int16" if subtype == "PCM_16" else "int32", always_2d=True)
+        rate = source.samplerate
     out = io.BytesIO()
-    soundfile.write(out, samples, rate, format="FLAC", subtype="PCM_24" if deep else "PCM_16")
+    soundfile.write(out, samples, rate, format=audio_format.upper(), subtype=subtype)
     return out.getvalue()
 
 
@@ -162,7 +173,7 @@ def read_item_audio(item: dict, key: str, root: Path, where: str) -> dict | None
     if data is None:
         return None
     name = f"{item['id']}-{key.removesuffix('_audio')}.flac"
-    return {"bytes": flac_bytes(data, f"{where}: {key}.path"), "path": name}
+    return {"bytes": audio_bytes(data, "flac", f"{where}: {key}.path"), "path": name}
 
 
 def _audio_field(item: dict, key: str, name: str) -> Any:

@@ -4,16 +4,18 @@ A manifest's audio paths are relative to its folder, the corpus folder, and noth
 read outside it: not an absolute path, not a `..`, not a symlink that points out (the item schema refuses the first
 two; only resolving the path catches the third). And a stage that writes a folder replaces whole folders in it
 (export's `audio/` and split folders, publish's `data/`), so that folder must not be the corpus it is made from, nor
-a folder of the user's: only a new or empty one, or an earlier output of the same command, which says so by a marker
-file.
+hold audio the corpus uses, nor be a folder of the user's: only a new or empty one, or an earlier output of the same
+command, which says so by a marker file listing the entries it wrote (the only ones its next run may remove).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Collection, Iterable
 
-from soundmind_data import __version__
+from soundmind_data import __version__, tempfiles
 from soundmind_data.corpus import AUDIO_DIR
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import write_json
@@ -39,9 +41,11 @@ def audio_file(root: Path, relative: str) -> Path:
     return path
 
 
-def check_output_folder(out: Path, manifest: Path, flag: str) -> None:
-    """Refuse an output folder that is the folder of `manifest`, holds it, or lies in its audio folder: writing it
-    would replace the corpus being read. `flag` is the option that named the folder, for the message."""
+def check_output_folder(out: Path, manifest: Path, flag: str, audio_folders: Collection[Path] = ()) -> None:
+    """Refuse an output folder that is the folder of `manifest`, holds it, lies in its audio folder, or is or holds
+    one of `audio_folders` (the resolved folders of the audio files the manifest names, wherever in the corpus they
+    lie: a release ingested in place): writing it would replace the corpus being read, or move its audio away. `flag`
+    is the option that named the folder, for the message."""
     corpus = Path(os.path.realpath(Path(manifest).parent))
     target = Path(os.path.realpath(out))
     if corpus.is_relative_to(target):
@@ -50,6 +54,10 @@ def check_output_folder(out: Path, manifest: Path, flag: str) -> None:
     if target.is_relative_to(corpus / AUDIO_DIR):
         raise UsageError(f"{flag} {out}: lies in the audio folder of the corpus being read ({manifest}); writing "
                          f"there would replace its audio: choose another folder")
+    used = next((folder for folder in audio_folders if folder.is_relative_to(target)), None)
+    if used is not None:
+        raise UsageError(f"{flag} {out}: holds audio files that {manifest} names (in {used}); writing there would "
+                         f"move them away: choose another folder")
 
 
 def output_marker(command: str) -> str:
@@ -67,14 +75,33 @@ def check_output_owner(out: Path, command: str, flag: str, *, overwrite: bool, o
     except OSError:  # missing (it will be made), or not a folder at all: making it says why that fails
         return
     marker = output_marker(command)
-    if entries - set(own) and marker not in entries and not overwrite:
+    theirs = {entry for entry in entries if entry not in own and tempfiles.temp_target(entry) not in own}
+    if theirs and marker not in entries and not overwrite:
         raise UsageError(f"{flag} {out}: holds files and is not the output of an earlier {command} (no {marker} in "
                          f"it), and {command} would replace folders in it: choose a new or empty folder, or pass "
                          f"--overwrite to replace them")
 
 
-def mark_output(out: Path, command: str) -> None:
+def mark_output(out: Path, command: str, entries: Iterable[str] | None = None) -> None:
     """Mark `out` as `command`'s output once its new contents are complete, before they are moved in (a run that
     fails before that leaves no trace there), so that its next run (a pipeline's re-run, a run after a kill) replaces
-    them without --overwrite."""
-    write_json(out / output_marker(command), {"command": command, "version": __version__})
+    them without --overwrite. `entries` are the names in `out` that the command wrote, for `output_entries`."""
+    record: dict[str, object] = {"command": command, "version": __version__}
+    if entries is not None:
+        record["entries"] = sorted(entries)
+    write_json(out / output_marker(command), record)
+
+
+def output_entries(out: Path, command: str) -> set[str]:
+    """The entries of `out` that `command`'s last run wrote, as its marker lists them: those its next run may remove
+    when it writes no such entry. The marker is a file in a folder of the user's, so only plain, visible names of
+    entries in `out` itself are taken (no `..`, no `/`), and a missing or unreadable marker lists nothing."""
+    try:
+        record = json.loads((out / output_marker(command)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    entries = record.get("entries") if isinstance(record, dict) else None
+    if not isinstance(entries, list):
+        return set()
+    return {entry for entry in entries if isinstance(entry, str) and entry and not entry.startswith(".")
+            and not {"/", os.sep, "\0"} & set(entry)}

@@ -6,26 +6,29 @@ repaired from a release changed against it (`release_changes`), which publish pu
     dataset/<split>/<id>/annotation.json  {"id", "user_content", "answer", "label"}, indented
     dataset/<split>/<id>/question.wav
     dataset/<split>/<id>/answer_<label>.wav
-    dataset/README.md                     the dataset card, whose YAML header declares the release's licence
+    README.md                             the dataset card, whose YAML header declares the release's licence
+                                          (ingest also takes a card in dataset/, beside the split folders)
 
 A metadata line is `{"id": "0001", "question_file_name": "0001/question.wav", "answer_file_name":
 "0001/answer_1.wav", "annotation_question": ..., "annotation_answer": ..., "label": 1}`, its file names relative to
 the split folder (what `datasets`' audiofolder reads: every `*_file_name` column becomes an Audio column). Labels are
 the toolkit's: 1 = entailed, 0 = not-entailed. Ids restart at 0001 in every split, so an item's id in a manifest is
 `<split>-<id>` (`dev-0001`; a split name has no "-", so the first "-" splits it back), and its `source` keeps the
-release's split and id (`{"format": "soundmind-hub", "split": "dev", "id": "0001", ...}`), which export writes back.
+release's split (its folder, whatever split the item is given) and id (`{"format": "soundmind-hub", "split": "dev",
+"id": "0001", ...}`), which export writes back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from soundmind_data import schemas, yamlfile
-from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, imported_audio, split_sort_key
+from soundmind_data.corpus import AUDIO_FIELDS, SPLIT_PATTERN, imported_audio, split_sort_key
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import iter_manifest_lines
 from soundmind_data.labels import LABEL_NAMES
@@ -39,6 +42,10 @@ ANNOTATION = "annotation.json"
 ID, QUESTION_FILE, ANSWER_FILE, QUESTION_TEXT, ANSWER_TEXT, LABEL = (
     "id", "question_file_name", "answer_file_name", "annotation_question", "annotation_answer", "label")
 CARD = "README.md"
+SPLITS_FOLDER = "dataset"  # the folder of the Hub repository holding the split folders, beside its card
+# A release id export keeps as the item's folder name: a plain name (never `metadata.jsonl`, `.` or `..`); any other
+# is renumbered.
+KEPT_ID = re.compile(r"[0-9A-Za-z_]{1,32}")
 AUDIO_FORMATS = ("wav", "flac")  # what export writes; the release has WAV
 ID_DIGITS = 4  # export numbers items 0001, 0002... within a split, as the release does
 
@@ -53,27 +60,27 @@ def corpus_id(split: str, hub_id: str) -> str:
     return f"{split}-{hub_id}"
 
 
-def source(split: str, hub_id: str) -> dict[str, str]:
-    """What an item's `source` keeps of where it was in the release (besides its file and line)."""
-    return {"format": FORMAT, "split": split, "id": hub_id}
+def source(split: str | None, hub_id: str) -> dict[str, str]:
+    """What an item's `source` keeps of where it was in the release (besides its file and line): the release's split
+    (its folder's name; None when that is no split name, the item given another with --split) and id."""
+    return {"format": FORMAT, **({"split": split} if split is not None else {}), "id": hub_id}
 
 
 def source_id(item: dict[str, Any]) -> str | None:
-    """The release id an item came with, when it came from a release and is still in the split it had there (an item
-    moved to another split gets a new number there); None otherwise."""
+    """The release id an item came with, when it came from a release, is still in the split it had there (an item
+    moved to another split gets a new number there) and can name its folder (`KEPT_ID`); None otherwise."""
     origin = item.get("source")
     if isinstance(origin, dict) and origin.get("format") == FORMAT and origin.get("split") == item.get("split"):
         hub_id = origin.get("id")
-        return hub_id if isinstance(hub_id, str) else None
+        return hub_id if isinstance(hub_id, str) and KEPT_ID.fullmatch(hub_id) else None
     return None
 
 
-def unsafe_source_id(item: dict[str, Any]) -> str | None:
-    """"source.id: ..." when the release id an item carries cannot name a folder, else None."""
-    hub_id = source_id(item)
-    if hub_id is not None and not ID_PATTERN.fullmatch(hub_id):
-        return f"source.id: unsafe id {hub_id[:80]!r} (allowed: A-Z a-z 0-9 . _ -, 1 to 64 characters)"
-    return None
+def answered(item: dict[str, Any]) -> bool:
+    """Whether an item has answer text: its answer recording goes out only beside it, since a release line naming an
+    answer file without `annotation_answer` is refused by ingest (a blank text reads as none there)."""
+    text = item.get("answer_text")
+    return isinstance(text, str) and bool(text.strip())
 
 
 class ExportIds:
@@ -105,15 +112,26 @@ class ExportIds:
 # ------------------------------------------------------------------------------------------------------- reading
 class SplitSource(NamedTuple):
     metadata: Path  # the split's metadata.jsonl
-    split: str
-    license: str | None  # what the release's card declares, as a Hub licence id
+    split: str  # the split its items are given
+    release_split: str | None  # the release's name for it (its folder's), kept as `source.split`; None if no split name
 
 
-def split_sources(path: Path, split: str | None) -> list[SplitSource]:
+class Release(NamedTuple):
+    """What a path given to ingest holds: splits, and the licence the release's card declares."""
+
+    splits: list[SplitSource]
+    license: str | None  # as the card writes it (trimmed, lower case): the caller checks that it is a Hub licence id
+    card: Path | None  # the card `license` comes from
+    notes: list[str]  # cards that were ignored, and why, for ingest's summary
+
+
+def release_sources(path: Path, split: str | None) -> Release:
     """The splits PATH names: the release folder (each folder in it holding a metadata.jsonl is a split of that
     name), one split folder, or one split's metadata.jsonl. A split is its folder's name unless `split` (--split)
-    names it, which only one split may be given. The licence is read from the card of the folder holding the split
-    folders."""
+    names it, which only one split may be given. The licence is read from the release's card: beside the split
+    folders (an exported release, or a card kept there), else at the Hub repository's root, one folder up, when the
+    split folders are in its `dataset/` (as `sources fetch soundmind` writes it); any other folder above is not the
+    release's."""
     named = Path(os.path.abspath(path))  # `.` and `..` resolved by name only: the split is the folder as given
     if path.is_file():
         pairs = [(path, named.parent.name)]
@@ -129,38 +147,48 @@ def split_sources(path: Path, split: str | None) -> list[SplitSource]:
                              f"named by their folders; give one split's {METADATA} to name its split")
     else:
         raise UsageError(f"{path}: no such file or folder")
-    if split is not None:
-        pairs = [(file, split) for file, _ in pairs]
     for file, name in pairs:
-        if not SPLIT_PATTERN.fullmatch(name):
+        if split is None and not SPLIT_PATTERN.fullmatch(name):
             raise UsageError(f"{file}: its folder name {name!r} is not a split name (A-Z a-z 0-9 _, 1 to 32 "
                              f"characters): rename the folder, or give this {METADATA} with --split")
-    # The card sits beside the split folders in an exported release and at the repository root, one folder up,
-    # on the Hub (and in what `sources fetch soundmind` writes): the nearer one is the release's.
+    splits = [SplitSource(file, split or name, name if SPLIT_PATTERN.fullmatch(name) else None) for file, name in pairs]
     splits_folder = Path(os.path.abspath(pairs[0][0])).parent.parent
-    license_id = next((found for found in map(release_license, (splits_folder / CARD, splits_folder.parent / CARD))
-                       if found is not None), None)
-    return [SplitSource(file, name, license_id) for file, name in pairs]
+    cards = [splits_folder / CARD, *([splits_folder.parent / CARD] if splits_folder.name == SPLITS_FOLDER else [])]
+    notes = []
+    for card in cards:  # the nearer card is the release's
+        declared, problem = release_license(card)
+        notes += [problem] if problem else []
+        if declared is not None:
+            return Release(splits, declared, card, notes)
+    return Release(splits, None, None, notes)
 
 
-def release_license(card: Path) -> str | None:
-    """The licence a release's card declares in its YAML header (`license: mit`), as a Hub licence id; None without
-    a card or a licence (a release this toolkit exported has no card)."""
+def release_license(card: Path) -> tuple[str | None, str | None]:
+    """The licence a release's card declares in its YAML header (`license: mit`), trimmed and in lower case, and
+    why the card was ignored: (None, None) without a card or a licence (a release this toolkit exported has no card),
+    (None, why) for a card that cannot be read or whose header does not parse (a card is no reason to refuse a
+    release)."""
     if not card.is_file():
-        return None
+        return None, None
+    ignored = f"{card}: the release's card is ignored:"
     try:
         text = card.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise UsageError(f"{card}: cannot read the release's card (to learn its licence)") from None
+    except OSError as exc:
+        return None, f"{ignored} it cannot be read ({exc.strerror})"
+    except UnicodeDecodeError as exc:
+        return None, f"{ignored} it is not UTF-8 text (byte {exc.start})"
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     head, marker, _ = text.removeprefix("---\n").partition("\n---")
     if not (text.startswith("---\n") and marker):
-        return None
-    header = yamlfile.parse_value(head, f"{card}: YAML header")
+        return None, None
+    try:
+        header = yamlfile.parse_value(head, "header")
+    except UsageError as exc:  # "header: not valid YAML: ..."
+        return None, f"{ignored} its YAML header does not parse ({str(exc).partition(': ')[2]})"
     declared = header.get("license") if isinstance(header, dict) else None
     if isinstance(declared, list) and len(declared) == 1:
         declared = declared[0]
-    return declared.strip().lower() if isinstance(declared, str) and declared.strip() else None
+    return (declared.strip().lower() if isinstance(declared, str) and declared.strip() else None), None
 
 
 def release_file(folder: Path, name: object, field: str) -> Path:

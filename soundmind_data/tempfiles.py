@@ -30,11 +30,13 @@ def make_temp_dir(parent: Path, name: str) -> Path:
 
 
 def swap_in(folder: Path, staging: Path, aside: Path, names: tuple[str, ...]) -> None:
-    """Put the entries `names` of `staging` in place of `folder`'s own (one `staging` lacks is removed from `folder`),
-    moving the old ones into `aside` (made empty first) for the caller to delete once the new ones are complete.
+    """Put the entries `names` of `staging` in place of `folder`'s own (one `staging` lacks is removed from `folder`:
+    so `names` are the caller's own entries, old and new), moving the old ones into `aside` (made empty first) for the
+    caller to delete once the new ones are complete.
 
     Every step is a rename, so a process killed at any moment leaves each entry whole, old or new (missing only between
-    two renames), never half deleted; the next call clears what such a run left in `aside`."""
+    two renames), never half deleted; the next call with the same `aside` clears what such a run left there (a
+    writer-named `aside` is the next run's `sweep` to clear)."""
     shutil.rmtree(aside, ignore_errors=True)
     aside.mkdir()
     for name in names:
@@ -70,11 +72,23 @@ def abandoned(folder: Path, name: str | None = None, *, own: bool = False) -> li
         return []
     found = []
     for path in candidates:
-        target, writer_host, pid, _ = path.name[1:-len(SUFFIX)].rsplit("~", 3)
+        target, writer_host, pid, _ = _parts(path.name)
         if (name is None or target == name) and writer_host == host and pid.isdigit() \
                 and ((own and int(pid) == me) or not _alive(int(pid))):
             found.append(path)
     return found
+
+
+def temp_target(name: str) -> str | None:
+    """The name a temp named `name` is written for (`temp_name`'s argument); None for a name that is no temp."""
+    if not (name.startswith(".") and name.endswith(SUFFIX) and name.count("~") >= 3):
+        return None
+    return _parts(name)[0]
+
+
+def _parts(name: str) -> list[str]:
+    """A temp's name as [target, host, pid, random]."""
+    return name[1:-len(SUFFIX)].rsplit("~", 3)
 
 
 def _alive(pid: int) -> bool:

@@ -363,7 +363,7 @@ def test_export_verl_round_trips(manifest, tmp_path, modality, run_cli):
                     np.testing.assert_array_equal(decoded, source_samples(manifest, record, "answer_audio"))
                 else:
                     assert row["extra_info"]["answer_audio"] is None
-    assert not (out / ".export-staging").exists()
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == [".soundmind-data-export"]
     if modality == "text":
         assert not (out / "audio").exists()
 
@@ -535,7 +535,10 @@ def test_a_folder_of_the_users_is_refused_unless_overwrite(manifest, tmp_path, r
     from soundmind_data import __version__
 
     marker = json.loads((folder / f".soundmind-data-{name}").read_text(encoding="utf-8"))
-    assert marker == {"command": name, "version": __version__}
+    # export lists what it wrote: what its next run may remove, should the manifest lose a split
+    entries = {"entries": sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))} \
+        if name == "export" else {}
+    assert marker == {"command": name, "version": __version__, **entries}
     run_cli(name, manifest, *flags, folder, env=hub_env, check_rc=0)  # its own earlier output: replaced again
 
 
@@ -664,8 +667,10 @@ def test_an_export_killed_while_deleting_the_old_one_leaves_every_split_whole(ma
                              "soundmind-hub", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
     assert whole(out) == {**before, "train": before["train"] - 1}  # the new export, whole
+    assert any(path.name.startswith(".export-replaced~") for path in out.iterdir())  # the killed run's, aside
     run_cli("export", fewer, "--format", "soundmind-hub", "--out", out, check_rc=0)  # the next run tidies up
-    assert not (out / ".export-replaced").exists() and whole(out) == {**before, "train": before["train"] - 1}
+    assert sorted(path.name for path in out.iterdir() if path.name.startswith(".")) == [".soundmind-data-export"]
+    assert whole(out) == {**before, "train": before["train"] - 1}
 
 
 def test_publish_into_the_current_folder_passes_its_own_check(manifest, tmp_path, run_cli, hub_env):

@@ -19,7 +19,6 @@ import soundfile
 from factories import item, read_jsonl, soundmind_line, write_jsonl
 
 from soundmind_data import schemas
-from soundmind_data.errors import DataError
 from soundmind_data.soundmind_hub import ExportIds
 from soundmind_data.stages.export import export
 from soundmind_data.stages.ingest import ingest
@@ -135,8 +134,9 @@ def test_a_release_inside_the_corpus_is_referenced_in_place_and_one_split_takes_
     assert one.items == 1 and read_jsonl(tmp_path / "corpus" / "t.jsonl")[0]["id"] == "test-0001"
     renamed = ingest([release / "dev"], fmt="soundmind-hub", split="validation", out=tmp_path / "corpus" / "v.jsonl")
     assert renamed.items == 2
+    # the item's split is the one given; its source keeps the release's folder, where its id is the release's
     assert [(i["id"], i["split"], i["source"]["split"]) for i in read_jsonl(tmp_path / "corpus" / "v.jsonl")] == [
-        ("validation-0001", "validation", "validation"), ("validation-0002", "validation", "validation")]
+        ("validation-0001", "validation", "dev"), ("validation-0002", "validation", "dev")]
 
 
 def test_bad_release_lines_are_rejected_by_file_line_and_field_and_nothing_outside_is_read(tmp_path):
@@ -343,14 +343,20 @@ def test_export_keeps_release_ids_unique_per_split_and_numbers_the_rest():
         "0003", "0002", "0004", "0005", "0006", "0001", "0001"]
 
 
-def test_an_unsafe_release_id_is_an_error_naming_line_and_field(tmp_path):
+def test_a_release_id_that_is_no_plain_folder_name_is_renumbered(tmp_path):
+    """Review 8a: `metadata.jsonl` is a safe id but the name of the split's metadata file, and `../../evil` no
+    folder at all: only a plain name of letters, digits and `_` is kept."""
     manifest = corpus_manifest(tmp_path / "synth")
     records = read_jsonl(manifest)
-    records[1]["source"] = {**records[1]["source"], "format": "soundmind-hub", "split": "train", "id": "../../evil"}
+    for record, hub_id in zip(records[:3], ["metadata.jsonl", "../../evil", "0007"]):
+        record["source"] = {**record["source"], "format": "soundmind-hub", "split": "train", "id": hub_id}
     write_jsonl(manifest, records)
-    with pytest.raises(DataError, match=rf"^{manifest}:2: source.id: unsafe id '\.\./\.\./evil'"):
-        export(manifest, fmt="soundmind-hub", out=tmp_path / "out")
-    assert not (tmp_path / "out").exists() and not list(tmp_path.rglob("evil*"))
+    export(manifest, fmt="soundmind-hub", out=tmp_path / "out")
+    assert [line["id"] for line in read_jsonl(tmp_path / "out" / "train" / "metadata.jsonl")] == [
+        "0001", "0002", "0007"]
+    assert sorted(p.name for p in (tmp_path / "out" / "train").iterdir()) == ["0001", "0002", "0007",
+                                                                              "metadata.jsonl"]
+    assert not list(tmp_path.rglob("evil*"))
 
 
 # --------------------------------------------------------------------------------------- validate, as they are
@@ -379,3 +385,190 @@ def test_validate_judges_imported_recordings_with_whisper(tmp_path, run_cli):
     for check in ("sha256", "decode", "sample_rate", "channels", "duration", "asr_per"):
         assert checked[check]["passed"] == 2, (check, checked[check])
     assert list(report["voices"]) == ["upstream"]
+
+
+# ------------------------------------------------------------------------------- issue 25's adversarial review
+def test_export_refuses_an_out_that_holds_audio_its_manifest_uses(tmp_path, run_cli):
+    """Review 1: a release ingested in place, exported into its own folder, would be moved aside and deleted."""
+    from soundmind_data.errors import UsageError
+
+    release = tmp_path / "corpus" / "rel"
+    export(corpus_manifest(tmp_path / "synth"), fmt="soundmind-hub", out=release)  # marked: an export's folder
+    items = tmp_path / "corpus" / "items.jsonl"
+    assert ingest([release], fmt="soundmind-hub", out=items).audio_in_place == 13
+    before = tree(release)
+    proc = run_cli("export", items, "--format", "soundmind-hub", "--out", release, check_rc=2)
+    assert proc.stderr.startswith(f"error: --out {release}: holds audio files that {items} names (") and \
+        len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    for fmt, out in (("verl", release), ("soundmind-hub", release / "dev"), ("verl", release / "test" / "0001")):
+        with pytest.raises(UsageError, match=f"^--out {out}: holds audio files that"):
+            export(items, fmt=fmt, out=out, overwrite=True)  # not even with --overwrite
+    assert tree(release) == before
+    for record in read_jsonl(items):
+        assert (items.parent / record["question_audio"]["path"]).is_file()
+    # a file named through a link: where it lies counts too
+    store, links = tmp_path / "corpus" / "store", tmp_path / "corpus" / "links"
+    store.mkdir(), links.mkdir()
+    (store / "q.wav").write_bytes((release / "dev" / "0001" / "question.wav").read_bytes())
+    (links / "q.wav").symlink_to(store / "q.wav")
+    linked = read_jsonl(items)[:1]
+    linked[0]["question_audio"]["path"] = "links/q.wav"
+    with pytest.raises(UsageError, match=f"^--out {store}: holds audio files that"):
+        export(write_jsonl(tmp_path / "corpus" / "linked.jsonl", linked), fmt="verl", out=store, overwrite=True)
+    assert (store / "q.wav").is_file()
+    # beside them, and among the corpus's other files, is fine
+    assert export(items, fmt="soundmind-hub", out=tmp_path / "corpus" / "again").items == 7
+
+
+def test_a_re_export_removes_what_the_previous_one_wrote_and_the_new_one_lacks(tmp_path):
+    """Review 2: a split the manifest no longer has, and verl's audio/ in --modality text, do not survive."""
+    manifest = corpus_manifest(tmp_path / "synth")
+    no_test = write_jsonl(tmp_path / "synth" / "no-test.jsonl",
+                          [record for record in read_jsonl(manifest) if record["split"] != "test"])
+    folders = tmp_path / "hub"
+    export(manifest, fmt="soundmind-hub", out=folders)
+    (folders / "notes.txt").write_text("the user's own", encoding="utf-8")  # not the toolkit's to remove
+    export(no_test, fmt="soundmind-hub", out=folders)
+    assert sorted(p.name for p in folders.iterdir()) == [".soundmind-data-export", "dev", "notes.txt", "train"]
+
+    verl = tmp_path / "verl"
+    export(manifest, fmt="verl", out=verl)
+    assert sorted(p.name for p in (verl / "audio").iterdir()) == ["dev", "test", "train"]
+    export(no_test, fmt="verl", out=verl)
+    assert sorted(p.name for p in verl.iterdir()) == [".soundmind-data-export", "audio", "dev.parquet",
+                                                      "train.parquet"]
+    assert sorted(p.name for p in (verl / "audio").iterdir()) == ["dev", "train"]
+    export(no_test, fmt="verl", out=verl, modality="text")
+    assert sorted(p.name for p in verl.iterdir()) == [".soundmind-data-export", "dev.parquet", "train.parquet"]
+
+    # the marker lives in the user's folder: what it lists beyond a plain name of an entry there is never removed
+    marker = verl / ".soundmind-data-export"
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    assert record["entries"] == ["dev.parquet", "train.parquet"]
+    record["entries"] += ["..", "../synth", str(tmp_path / "synth"), ".", ""]
+    marker.write_text(json.dumps(record), encoding="utf-8")
+    export(no_test, fmt="verl", out=verl, modality="text")
+    assert manifest.is_file() and sorted(p.name for p in verl.iterdir()) == [
+        ".soundmind-data-export", "dev.parquet", "train.parquet"]
+
+
+def test_an_answer_recording_without_answer_text_stays_out_and_the_round_trip_keeps_the_item(tmp_path):
+    """Review 3: an audio entry that describes no text must not go out (ingest rejects such a line)."""
+    manifest = corpus_manifest(tmp_path / "synth")
+    records = read_jsonl(manifest)
+    records[0]["answer_text"], records[1]["answer_text"] = None, "  "  # their answer_audio stays
+    write_jsonl(manifest, records)
+    out = tmp_path / "hub"
+    export(manifest, fmt="soundmind-hub", out=out)
+    lines = read_jsonl(out / "train" / "metadata.jsonl")
+    assert [line["answer_file_name"] for line in lines] == [None, None, "0003/answer_0.wav"]
+    assert sorted(p.name for p in (out / "train" / "0001").iterdir()) == ["annotation.json", "question.wav"]
+    result = ingest([out], fmt="soundmind-hub", out=tmp_path / "corpus" / "items.jsonl")
+    assert (result.items, result.rejected) == (7, 0)
+
+
+def test_an_item_rejected_for_one_recording_places_none_of_its_files(tmp_path):
+    """Review 4: both recordings are checked before either is placed, and only placed files of kept items count."""
+    release = write_release(tmp_path / "download" / "dataset", {"dev": 2})
+    junk = read_jsonl(release / "dev" / "metadata.jsonl")[1]["answer_file_name"]
+    (release / "dev" / junk).write_bytes(b"RIFF\x00\x00\x00\x00WAVE not audio")
+    out = tmp_path / "corpus" / "items.jsonl"
+    result = ingest([release], fmt="soundmind-hub", out=out)
+    assert (result.items, result.rejected, result.audio_placed) == (1, 1, 2)
+    assert f"2 linked or copied into {out.parent / 'items.audio'}" in result.summary().err[-1]
+    assert sorted(p.relative_to(out.parent).as_posix() for p in (out.parent / "items.audio").rglob("*.wav")) == [
+        "items.audio/dev/0001/answer_1.wav", "items.audio/dev/0001/question.wav"]
+
+
+def test_a_re_ingest_of_another_release_never_changes_a_file_another_manifest_describes(tmp_path):
+    """Review 4: a placed file is reused when identical, else the new one takes a name of its own."""
+    import shutil
+
+    out = tmp_path / "corpus" / "items.jsonl"
+    ingest([write_release(tmp_path / "a" / "dataset", {"dev": 2})], fmt="soundmind-hub", out=out)
+    curated = shutil.copyfile(out, tmp_path / "corpus" / "curated.jsonl")  # another manifest of the corpus
+    second = write_release(tmp_path / "b" / "dataset", {"dev": 2})  # the same recordings...
+    other = tone(second / "dev" / "0001" / "question.wav", 0.5, 999)  # ...but one
+    ingest([second], fmt="soundmind-hub", out=out)
+    for manifest in (curated, out):
+        for record in read_jsonl(manifest):
+            for key in ("question_audio", "answer_audio"):
+                audio = record[key]
+                assert hashlib.sha256((out.parent / audio["path"]).read_bytes()).hexdigest() == audio["sha256"]
+    first, _ = read_jsonl(out)
+    digest = hashlib.sha256(other).hexdigest()
+    assert first["question_audio"]["path"] == f"items.audio/dev/0001/question.{digest[:8]}.wav"
+    assert first["answer_audio"]["path"] == "items.audio/dev/0001/answer_1.wav"  # identical: the same file
+    assert read_jsonl(out)[1]["question_audio"]["path"] == "items.audio/dev/0002/question.wav"
+
+
+def test_a_card_licence_that_is_no_hub_licence_id_is_ignored_and_said(tmp_path):
+    """Review 5: the release's card is not ours to copy into our card's Licence section."""
+    card = '---\nlicense: "mit\\n# injected"\n---\n# Card\n'
+    release = write_release(tmp_path / "dataset", {"dev": 1}, card=card)
+    result = ingest([release], fmt="soundmind-hub", out=tmp_path / "corpus" / "items.jsonl")
+    assert "license" not in read_jsonl(tmp_path / "corpus" / "items.jsonl")[0]["source"]
+    assert result.summary().err[-1] == (
+        f"ingest: {release / 'README.md'}: the release's card declares licence 'mit\\n# injected', which is not a "
+        "Hub licence id: ignored")
+
+
+def test_no_card_above_the_splits_is_read_but_the_hub_repositorys_and_a_broken_one_is_ignored(tmp_path):
+    """Review 6: one folder up is the Hub repository's root only above a `dataset/` folder; a card that does not
+    parse costs its licence, not the ingest."""
+    home = tmp_path / "home"
+    project = write_release(home / "proj", {"dev": 1}, card=None)
+    (home / "README.md").write_text("---\nlicense: apache-2.0\n---\n# My notes\n", encoding="utf-8")
+    out = tmp_path / "corpus" / "items.jsonl"
+    ingest([project / "dev" / "metadata.jsonl"], fmt="soundmind-hub", out=out)
+    assert "license" not in read_jsonl(out)[0]["source"]
+
+    (project / "README.md").write_text("---\nlicense: [mit\n---\n", encoding="utf-8")
+    result = ingest([project], fmt="soundmind-hub", out=out)
+    assert result.items == 1 and "license" not in read_jsonl(out)[0]["source"]
+    assert result.summary().err[-1].startswith(
+        f"ingest: {project / 'README.md'}: the release's card is ignored: its YAML header does not parse (")
+
+
+def test_a_24_bit_recording_keeps_its_depth_as_wav_and_as_flac(tmp_path):
+    """Review 8b and 9: one re-encoding, keeping the source's bit depth where the target format holds it."""
+    manifest = corpus_manifest(tmp_path / "synth")
+    records = read_jsonl(manifest)
+    deep = (0.3 * np.sin(np.arange(RATE // 2) / 5) * 2 ** 31).astype("int32")[:, None]
+    for key, name, fmt in (("question_audio", "deep-q.flac", "FLAC"), ("answer_audio", "deep-a.wav", "WAV")):
+        soundfile.write(manifest.parent / "audio" / name, deep, RATE, format=fmt, subtype="PCM_24")
+        records[0][key] |= {"path": f"audio/{name}", "duration_s": 0.5,
+                            "sha256": hashlib.sha256((manifest.parent / "audio" / name).read_bytes()).hexdigest()}
+    write_jsonl(manifest, records)
+    expected = soundfile.read(manifest.parent / "audio" / "deep-q.flac", dtype="int32")[0]
+    export(manifest, fmt="soundmind-hub", out=tmp_path / "wav")
+    question = tmp_path / "wav" / "train" / "0001" / "question.wav"
+    assert soundfile.info(question).subtype == "PCM_24"
+    np.testing.assert_array_equal(soundfile.read(question, dtype="int32")[0], expected)
+    export(manifest, fmt="soundmind-hub", out=tmp_path / "flac", audio_format="flac")
+    answer = tmp_path / "flac" / "train" / "0001" / f"answer_{records[0]['label']}.flac"
+    assert soundfile.info(answer).subtype == "PCM_24"
+    np.testing.assert_array_equal(soundfile.read(answer, dtype="int32")[0], expected)
+
+
+def test_export_leaves_a_live_writers_staging_alone_and_sweeps_a_dead_ones(tmp_path):
+    """Review 8e: two exports into one folder each stage in a folder of their own; a first export takes a folder
+    holding nothing but such leftovers."""
+    import socket
+    import subprocess
+    import sys
+
+    from soundmind_data import tempfiles
+    from soundmind_data.stages.export import STAGING
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    out = tmp_path / "out"
+    live = out / tempfiles.temp_name(STAGING)  # this process's: a writer at work
+    gone = out / f".{STAGING}~{socket.gethostname()}~{dead}~0000.tmp"
+    for staging in (live, gone):
+        (staging / "train" / "0001").mkdir(parents=True)
+    export(corpus_manifest(tmp_path / "synth"), fmt="soundmind-hub", out=out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([".soundmind-data-export", "dev", "test", "train",
+                                                            live.name])
+    assert (live / "train" / "0001").is_dir()

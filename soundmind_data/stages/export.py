@@ -4,8 +4,9 @@
   `<split>/metadata.jsonl` and `<split>/<id>/{annotation.json, question.wav, answer_<label>.wav}`, which
   `datasets.load_dataset("audiofolder", data_dir=OUT)` and code written for the release read unchanged (the `dev`
   folder is `datasets`' validation split). Ids are the release's, per split (`soundmind_hub.ExportIds`). Audio goes
-  out as WAV, a WAV file as it is and anything else as 16-bit PCM, or as FLAC with `audio_format="flac"`; so
-  export -> ingest -> export gives the same bytes.
+  out as WAV, a WAV file as it is and anything else as PCM of its own bit depth (16 bits for what has none), or as
+  FLAC with `audio_format="flac"` (`hubfolder.audio_bytes`); so export -> ingest -> export gives the same bytes. An
+  answer recording goes out only with its answer text, as the release's readers expect.
 - `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages, `audios`,
   `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it, except that
   `reward_model.ground_truth` is the label itself (`entailed` / `not-entailed`), not the whole chain-of-thought answer.
@@ -16,14 +17,17 @@
   feeds to the policy, goes beside it as FLAC under `audio/<split>/`, referenced by `extra_info.answer_audio`, a path
   relative to the export folder (where the parquet files are).
 
-Everything is written into a staging folder inside OUT and moved into place per split at the end, so an interrupted
-export never leaves a split half written. An OUT that holds anything must be an earlier export's (its
-`.soundmind-data-export` says so) unless `overwrite`: export replaces the split folders and files and `audio/` in it.
+Everything is written into a staging folder of this run's own inside OUT (another export into OUT stages beside it)
+and moved into place per split at the end, so an interrupted export never leaves a split half written. An OUT that
+holds anything must be an earlier export's (its `.soundmind-data-export` says so, and lists what that export wrote)
+unless `overwrite`: export replaces the split folders and files and `audio/` in it, and removes what the earlier
+export wrote that this one does not (a split the manifest no longer has), never anything else. OUT must not hold
+audio the manifest names (a release ingested in place): the swap would move it away.
 """
 
 from __future__ import annotations
 
-import io
+import os
 import shutil
 from collections import Counter
 from contextlib import ExitStack
@@ -33,15 +37,14 @@ from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import soundfile
 
 from soundmind_data import soundmind_hub as hub, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.corpus import split_sort_key
-from soundmind_data.hubfolder import ROW_GROUP_BYTES, check_names, checked_audio_bytes, decoding, flac_bytes
-from soundmind_data.paths import check_output_folder, check_output_owner, mark_output
+from soundmind_data.corpus import AUDIO_FIELDS, split_sort_key
+from soundmind_data.hubfolder import ROW_GROUP_BYTES, audio_bytes, check_names, checked_audio_bytes
+from soundmind_data.paths import check_output_folder, check_output_owner, mark_output, output_entries
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
@@ -59,8 +62,9 @@ SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alib
                  "auditory and visual inputs, as well as generating text and speech.")
 INSTRUCTION = ("Think the problem through step by step inside <think> </think> tags first. Then end your reply "
                "with the verdict on its own line, written exactly as 'Answer: entailed' or 'Answer: not-entailed'.")
-STAGING = ".export-staging"
-REPLACED = ".export-replaced"  # the previous export's entries, until the new ones are in place
+# Temps named after their writer (`tempfiles.temp_name`), so that two exports into one folder never share them
+STAGING = "export-staging"  # the new export, until it is complete
+REPLACED = "export-replaced"  # the previous export's entries, until the new ones are in place
 
 
 @dataclass
@@ -103,13 +107,14 @@ def export(
     if audio_format not in hub.AUDIO_FORMATS:
         raise UsageError(f"--audio-format {audio_format!r}: choose one of {', '.join(hub.AUDIO_FORMATS)}")
     manifest, out = Path(manifest), Path(out)
-    check_output_folder(out, manifest, "--out")
+    ids, audio_folders = first_pass(manifest, fmt)
+    check_output_folder(out, manifest, "--out", audio_folders)
     check_output_owner(out, "export", "--out", overwrite=overwrite, own=(STAGING, REPLACED))
-    ids = release_ids(manifest) if fmt == hub.FORMAT else None
-    staging = out / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
     try:
-        staging.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (STAGING, REPLACED):
+            tempfiles.sweep(out, name)  # what exports killed here left; a live one's are its own
+        staging = tempfiles.make_temp_dir(out, STAGING)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create folder: {exc.strerror}") from None
     result = ExportResult(out=out, format=fmt, modality=modality)
@@ -132,43 +137,42 @@ def export(
         writer.abort()
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    mark_output(out, "export")
-    # the old split folders go aside before the new ones come in, and are deleted only then: a kill at any moment
-    # leaves every split whole, old or new
-    tempfiles.swap_in(out, staging, out / REPLACED, tuple(sorted(entry.name for entry in staging.iterdir())))
+    written = {entry.name for entry in staging.iterdir()}
+    ours = output_entries(out, "export") | written  # the previous export's entries this one lacks are removed too
+    # marked before the swap with every entry it may remove, so that a run killed during it lets the next one finish
+    mark_output(out, "export", ours)
+    # the old entries go aside before the new ones come in, and are deleted only then: a kill at any moment leaves
+    # every split whole, old or new
+    aside = out / tempfiles.temp_name(REPLACED)
+    tempfiles.swap_in(out, staging, aside, tuple(sorted(ours)))
     staging.rmdir()
-    shutil.rmtree(out / REPLACED)
+    shutil.rmtree(aside)
+    mark_output(out, "export", written)
     result.splits = Counter({split: result.splits[split] for split in sorted(result.splits, key=split_sort_key)})
     result.files = writer.files
     return result
 
 
-def release_ids(manifest: Path) -> hub.ExportIds:
-    """The ids a soundmind-hub export gives, from a first pass over the manifest (its second pass checks the rest of
-    each line); a release id that cannot name a folder is an error naming its line."""
-    wanted = []
-    for number, item in enumerate(iter_records(manifest), start=1):
-        if problem := hub.unsafe_source_id(item):
-            raise DataError(f"{manifest}:{number}: {problem}")
+def first_pass(manifest: Path, fmt: str) -> tuple[hub.ExportIds | None, set[Path]]:
+    """What export must know before it writes, from a first pass over the manifest (the second checks the rest of
+    each line): the ids a soundmind-hub export gives (None for verl), and the folders holding the audio files the
+    manifest names, as they lie and as their links resolve (OUT must not hold them: the swap would move them away)."""
+    wanted, folders = [], set()
+    resolved: dict[str, Path] = {}  # a folder as the manifest names it -> where it lies (a release: one per item)
+    for item in iter_records(manifest):
         split = item.get("split")
         wanted.append((split if isinstance(split, str) else None, hub.source_id(item)))
-    return hub.ExportIds(wanted)
-
-
-def _is_wav(data: bytes) -> bool:
-    return data[:4] == b"RIFF" and data[8:12] == b"WAVE"
-
-
-def _wav_bytes(data: bytes, where: str) -> bytes:
-    """Audio file bytes as WAV: a WAV as it is (the release's own files go out unchanged); anything else soundfile
-    reads as 16-bit PCM WAV (what SoundMind ships)."""
-    if _is_wav(data):
-        return data
-    with decoding(where), soundfile.SoundFile(io.BytesIO(data)) as source:
-        samples, rate = source.read(dtype="int16", always_2d=True), source.samplerate
-    out = io.BytesIO()
-    soundfile.write(out, samples, rate, format="WAV", subtype="PCM_16")
-    return out.getvalue()
+        for audio in (item.get(key) for key in AUDIO_FIELDS):
+            path = audio.get("path") if isinstance(audio, dict) else None
+            if not isinstance(path, str) or os.path.isabs(path) or ".." in path.split("/"):
+                continue  # no audio, or a path the second pass refuses at its line
+            folder = os.path.dirname(path)
+            if folder not in resolved:
+                resolved[folder] = Path(os.path.realpath(manifest.parent / folder))
+            folders.add(resolved[folder])
+            if os.path.islink(resolved[folder] / os.path.basename(path)):  # its audio lies elsewhere too
+                folders.add(Path(os.path.realpath(resolved[folder] / os.path.basename(path))).parent)
+    return (hub.ExportIds(wanted) if fmt == hub.FORMAT else None), folders
 
 
 class HubFolders:
@@ -180,22 +184,19 @@ class HubFolders:
         self._metadata: dict[str, AtomicWriter] = {}  # split -> its metadata.jsonl, open until close()
         self._open_files = ExitStack()
 
-    def _audio(self, data: bytes, where: str) -> bytes:
-        return flac_bytes(data, where) if self.audio_format == "flac" else _wav_bytes(data, where)
-
     def add(self, item: dict, root: Path, where: str, index: int) -> None:
         split, label = item["split"], item["label"]
         question = checked_audio_bytes(item, "question_audio", root, where)
         if question is None:
             raise DataError(f"{where}: question_audio: missing (run synthesis before exporting)")
-        answer = checked_audio_bytes(item, "answer_audio", root, where)
+        answer = checked_audio_bytes(item, "answer_audio", root, where) if hub.answered(item) else None
         hub_id = self.ids.next(split, hub.source_id(item))
         question_name, answer_name = hub.file_names(hub_id, label, self.audio_format, answer is not None)
         folder = self.staging / split
         (folder / hub_id).mkdir(parents=True, exist_ok=True)
-        (folder / question_name).write_bytes(self._audio(question, f"{where}: question_audio.path"))
-        if answer_name is not None:
-            (folder / answer_name).write_bytes(self._audio(answer, f"{where}: answer_audio.path"))
+        for name, data, key in ((question_name, question, "question_audio"), (answer_name, answer, "answer_audio")):
+            if name is not None:
+                (folder / name).write_bytes(audio_bytes(data, self.audio_format, f"{where}: {key}.path"))
         write_json(folder / hub_id / hub.ANNOTATION, hub.annotation(hub_id, item))
         if split not in self._metadata:
             self._metadata[split] = self._open_files.enter_context(AtomicWriter(folder / hub.METADATA))
@@ -264,7 +265,7 @@ class VerlParquet:
 
     def _flac(self, item: dict, key: str, root: Path, where: str) -> bytes | None:
         data = checked_audio_bytes(item, key, root, where)
-        return None if data is None else flac_bytes(data, f"{where}: {key}.path")
+        return None if data is None else audio_bytes(data, "flac", f"{where}: {key}.path")
 
     def add(self, item: dict, root: Path, where: str, index: int) -> None:
         question = answer = None

@@ -8,10 +8,12 @@ JSON Lines, or one indented JSON object (a SoundMind `annotation.json`).
 A SoundMind release as the Hub has it (`soundmind_hub`: `<split>/metadata.jsonl` and a folder per item) brings its
 audio: each item's files become audio entries (path, sha256, sample rate, channels, duration, voice and engine
 "upstream"), so that validate judges them as they are, and `source` keeps the release's split and id (and the
-licence its card declares). The corpus folder is the output manifest's folder, and no manifest may point outside
-it: a release inside it is referenced in place; any other's files are hard-linked (copied across file systems) into
-`<manifest stem>.audio/<split>/<release id>/`, named as in the release's layout, and their sha256 is taken from the
-file placed there.
+licence its card declares, when that is a Hub licence id). The corpus folder is the output manifest's folder, and no
+manifest may point outside it: a release inside it is referenced in place; any other's files are hard-linked (copied
+across file systems) into `<manifest stem>.audio/<split>/<release id>/`, named as in the release's layout, and their
+sha256 is taken from the file placed there. A file placed there is never replaced, since other manifests of the
+corpus may describe it: an identical one is reused, and different audio takes a name of its own
+(`question.<sha256[:8]>.wav`).
 """
 
 from __future__ import annotations
@@ -28,16 +30,12 @@ from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_source_lines
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.labels import parse_label
 from soundmind_data.textkey import DigestSet, id_digest
-from soundmind_data.template import clean_field, join_major_premise, parse_question, render_clean
+from soundmind_data.source_records import Reject, label_field, logiqa_fields, string_field
+from soundmind_data.template import parse_question, render_clean
 
 FORMATS = ("logiqa2-nli", "soundmind")  # annotation files, which `add` reads new items from too
 HUB_FORMAT = hub.FORMAT  # a release with its audio: ingest only (add makes its own audio)
-
-
-class Reject(Exception):
-    """A source line that cannot become an item; the message is the reason written to the rejects file."""
 
 
 @dataclass
@@ -50,6 +48,7 @@ class IngestResult(StageReport):
     audio_in_place: int = 0  # a release's files referenced where they are (inside the corpus folder)
     audio_placed: int = 0  # a release's files linked or copied into `audio_folder`
     audio_folder: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what was ignored of the releases' cards, and why
 
     @property
     def ok(self) -> bool:
@@ -69,6 +68,7 @@ class IngestResult(StageReport):
         if self.audio_in_place or self.audio_placed:
             lines.append(f"ingest: audio files: {self.audio_in_place} referenced in place, {self.audio_placed} "
                          f"linked or copied into {self.audio_folder}")
+        lines += [f"ingest: {note}" for note in self.notes]
         return Summary(err=lines)
 
 
@@ -80,37 +80,6 @@ def rejects_path(manifest: Path) -> Path:
 def audio_folder(manifest: Path) -> Path:
     """`out.jsonl` → `out.audio`, beside the manifest: where a release's audio from outside the corpus folder goes."""
     return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.audio")
-
-
-def _string(record: dict, name: str) -> str:
-    if name not in record:
-        raise Reject(f"{name}: missing")
-    value = record[name]
-    if not isinstance(value, str):
-        raise Reject(f"{name}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _label(record: dict, expected: type) -> int:
-    if "label" not in record:
-        raise Reject("label: missing")
-    if not isinstance(record["label"], expected) or isinstance(record["label"], bool):
-        raise Reject(f"label: expected {'a word' if expected is str else '0 or 1'}, got {record['label']!r}")
-    try:
-        return parse_label(record["label"])
-    except ValueError as exc:
-        raise Reject(f"label: {exc}") from None
-
-
-def _major_premise(record: dict) -> str:
-    if "major_premise" not in record:
-        raise Reject("major_premise: missing")
-    value = record["major_premise"]
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        return join_major_premise(value)
-    raise Reject("major_premise: expected a string or a list of strings")
 
 
 def _safe_id(value: object) -> str:
@@ -125,18 +94,6 @@ def _file_id_prefix(path: Path) -> str:
     """A safe, readable id prefix from a source file name: `dev.txt` → `dev`."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name.split(".")[0]).strip("-.") or "src"
     return stem[:40]
-
-
-def logiqa_fields(record: dict) -> tuple[int, str, str, str]:
-    """The label and the (major, minor, conclusion) of a LogiQA 2.0 NLI line, as the question template quotes them:
-    what an item of it holds, and what a gold file is matched by."""
-    label = _label(record, str)
-    major = clean_field(_major_premise(record))
-    minor = clean_field(_string(record, "minor_premise"))
-    conclusion = clean_field(_string(record, "conclusion"))
-    if not conclusion:  # judged after the template's trimming, which makes "." empty too
-        raise Reject("conclusion: empty")
-    return label, major, minor, conclusion
 
 
 def from_logiqa(record: dict, *, split: str, file: str, line: int, id_prefix: str) -> dict[str, Any]:
@@ -191,28 +148,28 @@ def from_soundmind(record: dict, *, split: str, file: str, line: int, id_prefix:
     if "id" not in record:
         raise Reject("id: missing")
     item_id = _safe_id(record["id"])
-    user_content = _string(record, "user_content")
+    user_content = string_field(record, "user_content")
     answer = _optional_string(record, "answer")
-    label = _label(record, int)
+    label = label_field(record, int)
     return _soundmind_item(item_id, split, user_content, "user_content", answer, label,
                            {"dataset": "soundmind", "file": file, "line": line})
 
 
-def from_soundmind_hub(record: dict, *, split: str, file: str, line: int, folder: Path,
+def from_soundmind_hub(record: dict, *, split: str, release_split: str | None, file: str, line: int, folder: Path,
                        license_id: str | None) -> dict[str, Any]:
-    """An item of a release's metadata line (`folder`: its split folder). Its audio fields hold the release's files
-    (checked to lie in the split folder, never opened): `ReleaseAudio` makes them audio entries once the item's id is
-    known to be new, so that a duplicate's files are never placed."""
+    """An item of a release's metadata line (`folder`: its split folder, `release_split` its name there). Its audio
+    fields hold the release's files (checked to lie in the split folder, never opened): `ReleaseAudio` makes them
+    audio entries once the item's id is known to be new, so that a duplicate's files are never placed."""
     if hub.ID not in record:
         raise Reject(f"{hub.ID}: missing")
     hub_id = _safe_id(record[hub.ID])
     item_id = hub.corpus_id(split, hub_id)
     if not ID_PATTERN.fullmatch(item_id):
         raise Reject(f"{hub.ID}: {hub_id!r} with its split makes the id {item_id!r}, longer than 64 characters")
-    question = _string(record, hub.QUESTION_TEXT)
+    question = string_field(record, hub.QUESTION_TEXT)
     answer = _optional_string(record, hub.ANSWER_TEXT)
-    label = _label(record, int)
-    source = {"dataset": "soundmind", "file": file, "line": line, **hub.source(split, hub_id)}
+    label = label_field(record, int)
+    source = {"dataset": "soundmind", "file": file, "line": line, **hub.source(release_split, hub_id)}
     if license_id is not None:
         source["license"] = license_id
     item = _soundmind_item(item_id, split, question, hub.QUESTION_TEXT, answer, label, source)
@@ -237,8 +194,10 @@ class ReleaseAudio:
 
     A file inside the corpus folder (`out`'s) is referenced where it is; any other is hard-linked into
     `audio_folder(out)`, or copied where a link cannot be made (another file system), through a temp renamed into
-    place, so that nothing later writes through the link into the release. The sha256 is that of the file the entry
-    names; sample rate, channels and duration are read from its header (validate --audio decodes it whole)."""
+    place, so that nothing later writes through the link into the release. A file already there is never replaced
+    (another manifest of the corpus may describe it): one with the same bytes is reused, and other audio is placed
+    under a name of its own. The sha256 is that of the file the entry names; sample rate, channels and duration are
+    read from its header (validate --audio decodes it whole)."""
 
     def __init__(self, out: Path, result: IngestResult):
         self.root = out.parent
@@ -248,11 +207,14 @@ class ReleaseAudio:
         result.audio_folder = audio_folder(out)
 
     def attach(self, item: dict[str, Any]) -> None:
-        for key in AUDIO_FIELDS:
-            if isinstance(item.get(key), Path):
-                item[key] = self._entry(item, key, item[key])
+        """Every file of the item is checked before any is placed: a rejected item leaves nothing behind."""
+        files = {key: item[key] for key in AUDIO_FIELDS if isinstance(item.get(key), Path)}
+        infos = {key: self._info(key, file) for key, file in files.items()}
+        for key, file in files.items():
+            item[key] = self._entry(item, key, file, infos[key])
 
-    def _entry(self, item: dict[str, Any], key: str, file: Path) -> dict[str, Any]:
+    @staticmethod
+    def _info(key: str, file: Path):
         import soundfile
 
         field_name = hub.QUESTION_FILE if key == "question_audio" else hub.ANSWER_FILE
@@ -262,26 +224,45 @@ class ReleaseAudio:
             raise Reject(f"{field_name}: {file.name} does not decode as audio ({exc})") from None
         if info.frames <= 0 or info.samplerate <= 0:
             raise Reject(f"{field_name}: {file.name} holds no audio")
-        if file.is_relative_to(self.corpus):
-            placed, self.result.audio_in_place = file, self.result.audio_in_place + 1
-            relative = file.relative_to(self.corpus).as_posix()
-        else:
-            from soundmind_data.tts.synthesizer import _place  # hard link, else copy; atomically
+        return info
 
+    def _entry(self, item: dict[str, Any], key: str, file: Path, info) -> dict[str, Any]:
+        if file.is_relative_to(self.corpus):
+            relative, digest = file.relative_to(self.corpus), file_digest(file, "sha256")
+            self.result.audio_in_place += 1
+        else:
             names = hub.file_names(item["source"]["id"], item["label"], file.suffix[1:] or "wav", answered=True)
-            relative = (self.folder / item["split"] / names[0 if key == "question_audio" else 1]).as_posix()
+            name = names[0 if key == "question_audio" else 1]
+            relative, digest = self._place(file, self.folder / item["split"] / name)
+            self.result.audio_placed += 1
+        return {"path": relative.as_posix(), "sha256": digest, "sample_rate": info.samplerate,
+                "channels": info.channels, "duration_s": info.frames / info.samplerate,
+                "voice": UPSTREAM_VOICE, "engine": UPSTREAM_VOICE}
+
+    def _place(self, file: Path, wanted: Path) -> tuple[Path, str]:
+        """Where `file` is placed, relative to the corpus folder (`wanted`, or `<stem>.<sha256[:8]><suffix>` beside it
+        where `wanted` holds other audio), and the sha256 of the file placed there."""
+        from soundmind_data.tts.synthesizer import _place  # hard link, else copy; atomically
+
+        digest = file_digest(file, "sha256")
+        other = wanted.with_name(f"{wanted.stem}.{digest[:8]}{wanted.suffix}")
+        for relative in (wanted, other):
             placed = self.root / relative
             if not Path(os.path.realpath(placed)).is_relative_to(self.corpus):  # a symlinked folder there
                 raise UsageError(f"{placed}: leads outside the folder of {self.result.manifest} (a symlink?); "
                                  f"the audio must lie in the corpus folder")
+            if placed.exists():
+                if os.path.samefile(placed, file) or file_digest(placed, "sha256") == digest:
+                    return relative, digest
+                continue
             try:
                 _place(file, placed)
             except OSError as exc:  # the source was just read: this is the corpus folder refusing the file
                 raise UsageError(f"{placed}: cannot write: {exc.strerror}") from None
-            self.result.audio_placed += 1
-        return {"path": relative, "sha256": file_digest(placed, "sha256"), "sample_rate": info.samplerate,
-                "channels": info.channels, "duration_s": info.frames / info.samplerate,
-                "voice": UPSTREAM_VOICE, "engine": UPSTREAM_VOICE}
+            # a copy's own digest: the entry describes the file placed, should the release's change meanwhile
+            return relative, digest if os.path.samefile(placed, file) else file_digest(placed, "sha256")
+        raise UsageError(f"{self.root / wanted.parent}: holds other audio as both {wanted.name} and {other.name}, "
+                         f"where {file} would go: remove that folder, or write the manifest to another folder")
 
 
 def iter_source(path: Path, convert: Callable[..., dict[str, Any]], **context: Any
@@ -303,9 +284,11 @@ def iter_source(path: Path, convert: Callable[..., dict[str, Any]], **context: A
         yield None, {"file": str(path), "line": 0, "reason": "empty file: no JSON lines"}
 
 
-def _plan(paths: list[Path], fmt: str, split: str | None) -> list[tuple[Path, Callable[..., dict], dict[str, Any]]]:
+def _plan(paths: list[Path], fmt: str, split: str | None, notes: list[str]
+          ) -> list[tuple[Path, Callable[..., dict], dict[str, Any]]]:
     """What to read, in order: (file, its converter, the converter's context), usage errors found before anything
-    is read."""
+    is read; what of the releases' cards is ignored goes to `notes` (once per card: splits given one by one share
+    theirs)."""
     if fmt not in (*FORMATS, HUB_FORMAT):
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join((*FORMATS, HUB_FORMAT))}")
     if split is not None and not SPLIT_PATTERN.fullmatch(split):
@@ -313,9 +296,15 @@ def _plan(paths: list[Path], fmt: str, split: str | None) -> list[tuple[Path, Ca
     if not paths:
         raise UsageError("no SOURCE file given")
     if fmt == HUB_FORMAT:
-        return [(one.metadata, from_soundmind_hub, {"split": one.split, "folder": one.metadata.parent,
-                                                    "license_id": one.license})
-                for path in paths for one in hub.split_sources(path, split)]
+        plan = []
+        for path in paths:
+            release = hub.release_sources(path, split)
+            license_id, ignored = _release_license(release)
+            notes += [note for note in ignored if note not in notes]
+            plan += [(one.metadata, from_soundmind_hub, {"split": one.split, "release_split": one.release_split,
+                                                         "folder": one.metadata.parent, "license_id": license_id})
+                     for one in release.splits]
+        return plan
     if split is None:
         raise UsageError(f"--split: required with --format {fmt} (the split every item gets)")
     for path in paths:
@@ -330,6 +319,18 @@ def _plan(paths: list[Path], fmt: str, split: str | None) -> list[tuple[Path, Ca
                 raise UsageError(f"{other} and {path} would both give ids {_file_id_prefix(path)}-NNNNNN "
                                  "(LogiQA ids come from the file name): rename one")
     return [(path, CONVERTERS[fmt], {"split": split, "id_prefix": _file_id_prefix(path)}) for path in paths]
+
+
+def _release_license(release: hub.Release) -> tuple[str | None, list[str]]:
+    """The licence a release's card declares when it is a Hub licence id (what our card may then name), else None:
+    the release's card is text of theirs, not ours to copy into our card's Markdown; and what of its cards was
+    ignored, and why."""
+    from soundmind_data.card import LICENSE_ID  # the card's own rule; card imports pyarrow, which ingest needs not
+
+    if release.license is None or LICENSE_ID.fullmatch(release.license):
+        return release.license, release.notes
+    return None, [*release.notes, f"{release.card}: the release's card declares licence {release.license[:80]!r}, "
+                                  "which is not a Hub licence id: ignored"]
 
 
 def ingest(
@@ -347,9 +348,9 @@ def ingest(
     split of its folder unless `split` names one split's. `limit` keeps only the first N items of each source file
     (trial runs). `on_line` is called once per source line (for a progress bar).
     """
-    plan = _plan([Path(s) for s in sources], fmt, split)
     out = Path(out)
     result = IngestResult(manifest=out, rejects=rejects_path(out))
+    plan = _plan([Path(s) for s in sources], fmt, split, result.notes)
     for target in (out, result.rejects):
         if any(target.resolve() == path.resolve() for path, _, _ in plan):
             raise UsageError(f"{target}: is also a SOURCE; write the manifest to another file")
