@@ -449,6 +449,7 @@ def build_shards(
     result = BuildResult(folder=folder)
     writers: dict[str, SplitWriter] = {}
     seen_ids: set[bytes] = set()  # 8-byte digests: uniqueness costs a few bytes per item
+    good_licenses: set[str] = set()  # declared source licences already checked against the item schema
     try:
         for number, item in enumerate(iter_records(manifest), start=1):
             where = f"{manifest}:{number}"
@@ -470,7 +471,12 @@ def build_shards(
             for key in AUDIO_FIELDS:
                 if item.get(key) is not None:
                     result.audio_origins[imported_audio(item[key]), public_voice(voice_of(item, item[key])), key] += 1
-            if isinstance(declared := item["source"].get("license"), str) and declared:
+            if (declared := item["source"].get("license")) is not None:
+                if declared not in good_licenses:  # the card prints it: only a Hub licence id's shape, never Markdown
+                    problem = schemas.first_error("item", item)
+                    if problem:
+                        raise DataError(f"{where}: {problem}")
+                    good_licenses.add(declared)
                 result.declared_licenses[item["source"]["dataset"], declared.lower()] += 1
             if tts.get("toolkit_version"):
                 result.toolkit_versions.add(tts["toolkit_version"])

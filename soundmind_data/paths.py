@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Collection, Iterable
 
 from soundmind_data import __version__, tempfiles
-from soundmind_data.corpus import AUDIO_DIR
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import write_json
 
@@ -58,6 +58,28 @@ def check_output_folder(out: Path, manifest: Path, flag: str, audio_folders: Col
     if used is not None:
         raise UsageError(f"{flag} {out}: holds audio files that {manifest} names (in {used}); writing there would "
                          f"move them away: choose another folder")
+
+
+class AudioFolders:
+    """The folders holding the audio files a manifest's items name, as they lie and as their links resolve, gathered
+    item by item (`add`) for `check_output_folder`: an output folder that holds one would move the corpus's audio."""
+
+    def __init__(self, root: Path):
+        self.root = root  # the manifest's folder, which audio paths are relative to
+        self.folders: set[Path] = set()
+        self._resolved: dict[str, Path] = {}  # a folder as items name it -> where it lies (a release: one per item)
+
+    def add(self, item: dict) -> None:
+        for audio in (item.get(key) for key in AUDIO_FIELDS):
+            path = audio.get("path") if isinstance(audio, dict) else None
+            if not isinstance(path, str) or os.path.isabs(path) or ".." in path.split("/"):
+                continue  # no audio, or a path the command refuses at its line
+            folder = os.path.dirname(path)
+            if folder not in self._resolved:
+                self._resolved[folder] = Path(os.path.realpath(self.root / folder))
+            self.folders.add(self._resolved[folder])
+            if os.path.islink(self._resolved[folder] / os.path.basename(path)):  # its audio lies elsewhere too
+                self.folders.add(Path(os.path.realpath(self._resolved[folder] / os.path.basename(path))).parent)
 
 
 def output_marker(command: str) -> str:

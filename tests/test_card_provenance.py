@@ -101,6 +101,16 @@ def test_a_bad_license_is_a_usage_error_before_anything_is_built(tmp_path, run_c
     assert not (tmp_path / "hub").exists()
 
 
+def test_a_hand_edited_source_licence_never_reaches_the_card(tmp_path, run_cli, hf_env):
+    """A manifest's `source.license` must have the shape of a Hub licence id: Markdown in it is a one-line error."""
+    manifest = imported_manifest(tmp_path / "corpus", license_id="mit\n# injected")
+    proc = run_cli("publish", manifest, "--local-dir", tmp_path / "hub", env=hf_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{manifest}:1: " in proc.stderr and "source.license" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "hub" / "README.md").exists()
+
+
 def test_a_corpus_of_recordings_only_says_nothing_was_synthesised(tmp_path):
     card, header = _card(tmp_path, imported_manifest(tmp_path / "corpus", resynthesised=False))
     assert "synthetic" not in header["tags"] and header["license"] == "cc-by-nc-sa-4.0"

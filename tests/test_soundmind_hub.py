@@ -418,6 +418,10 @@ def test_export_refuses_an_out_that_holds_audio_its_manifest_uses(tmp_path, run_
     assert (store / "q.wav").is_file()
     # beside them, and among the corpus's other files, is fine
     assert export(items, fmt="soundmind-hub", out=tmp_path / "corpus" / "again").items == 7
+    # publish swaps data/ in its --local-dir in the same way: a folder holding the corpus's audio is refused too
+    proc = run_cli("publish", items, "--local-dir", release, "--overwrite", check_rc=2)
+    assert proc.stderr.startswith(f"error: --local-dir {release}: holds audio files that {items} names (")
+    assert tree(release) == before
 
 
 def test_a_re_export_removes_what_the_previous_one_wrote_and_the_new_one_lacks(tmp_path):

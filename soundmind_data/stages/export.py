@@ -27,7 +27,6 @@ audio the manifest names (a release ingested in place): the swap would move it a
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from contextlib import ExitStack
@@ -42,9 +41,9 @@ from soundmind_data import soundmind_hub as hub, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.corpus import AUDIO_FIELDS, split_sort_key
+from soundmind_data.corpus import split_sort_key
 from soundmind_data.hubfolder import ROW_GROUP_BYTES, audio_bytes, check_names, checked_audio_bytes
-from soundmind_data.paths import check_output_folder, check_output_owner, mark_output, output_entries
+from soundmind_data.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.textkey import DigestSet, id_digest
@@ -157,22 +156,12 @@ def first_pass(manifest: Path, fmt: str) -> tuple[hub.ExportIds | None, set[Path
     """What export must know before it writes, from a first pass over the manifest (the second checks the rest of
     each line): the ids a soundmind-hub export gives (None for verl), and the folders holding the audio files the
     manifest names, as they lie and as their links resolve (OUT must not hold them: the swap would move them away)."""
-    wanted, folders = [], set()
-    resolved: dict[str, Path] = {}  # a folder as the manifest names it -> where it lies (a release: one per item)
+    wanted, folders = [], AudioFolders(manifest.parent)
     for item in iter_records(manifest):
         split = item.get("split")
         wanted.append((split if isinstance(split, str) else None, hub.source_id(item)))
-        for audio in (item.get(key) for key in AUDIO_FIELDS):
-            path = audio.get("path") if isinstance(audio, dict) else None
-            if not isinstance(path, str) or os.path.isabs(path) or ".." in path.split("/"):
-                continue  # no audio, or a path the second pass refuses at its line
-            folder = os.path.dirname(path)
-            if folder not in resolved:
-                resolved[folder] = Path(os.path.realpath(manifest.parent / folder))
-            folders.add(resolved[folder])
-            if os.path.islink(resolved[folder] / os.path.basename(path)):  # its audio lies elsewhere too
-                folders.add(Path(os.path.realpath(resolved[folder] / os.path.basename(path))).parent)
-    return (hub.ExportIds(wanted) if fmt == hub.FORMAT else None), folders
+        folders.add(item)
+    return (hub.ExportIds(wanted) if fmt == hub.FORMAT else None), folders.folders
 
 
 class HubFolders:

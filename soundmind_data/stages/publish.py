@@ -22,11 +22,11 @@ from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, CheckResult, \
     build_shards, check_folder, parse_size, replace_contents
-from soundmind_data.jsonl import AtomicWriter
-from soundmind_data.paths import check_output_folder, check_output_owner, mark_output
+from soundmind_data.jsonl import AtomicWriter, iter_records
+from soundmind_data.manifest_audit import AuditReport, audit_manifest
+from soundmind_data.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
 from soundmind_data.soundmind_hub import ReleaseChanges, release_changes
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
-from soundmind_data.stages.audit import AuditReport, audit_manifest
 from soundmind_data.table import id_sample
 
 # What publish refuses without --allow-flagged: answers that contradict their label or are missing, and copies.
@@ -176,7 +176,10 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
     if not manifest.is_file():
         raise UsageError(f"{manifest}: no such file")
     if out:
-        check_output_folder(out, manifest, STAGE.output_flag)
+        audio = AudioFolders(manifest.parent)  # a --local-dir holding the corpus's audio would see it moved aside
+        for item in iter_records(manifest):
+            audio.add(item)
+        check_output_folder(out, manifest, STAGE.output_flag, audio.folders)
         check_output_owner(out, "publish", STAGE.output_flag, overwrite=options.overwrite, own=(STAGING, REPLACED))
     parse_size(options.max_shard_size)  # a bad size or licence fails now, not after the build
     license_id = check_license(options.license) if options.license else None
