@@ -455,8 +455,8 @@ def add_command(
 
     Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
     """
-    from soundmind_data.stages.add import add_items
-    from soundmind_data.stages.split import parse_ratios
+    from soundmind_data.commands.add import add_items
+    from soundmind_data.splitting import parse_ratios
     from soundmind_data.tts.voices import split_names
 
     parsed = parse_ratios(ratios) if ratios else None
@@ -480,7 +480,7 @@ def diff_command(
 
     Example: soundmind-data diff corpus-v1.jsonl corpus-v2.jsonl --json diff.json
     """
-    from soundmind_data.stages.diff import diff_manifests
+    from soundmind_data.commands.diff import diff_manifests
 
     show(diff_manifests(old, new, report_path=json_report))
 

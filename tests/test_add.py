@@ -13,8 +13,9 @@ import pytest
 from factories import item, read_jsonl, soundmind_line, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.stages.add import add_items
-from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+from soundmind_data.commands.add import add_items
+from soundmind_data.tts.driver import synthesize_manifest
+from soundmind_data.tts.synthesizer import SynthesisOptions
 
 SPLITS = ["train"] * 16 + ["dev"] * 4 + ["test"] * 4
 

@@ -18,11 +18,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "soundmind_data"
 # Lower layers never import higher ones. A module's layer is the first entry whose prefix matches its name.
 LAYERS = [
     ("cli", 5), ("console", 5), ("__main__", 5),
-    ("pipeline", 4),
+    ("pipeline", 4), ("commands", 4),
     ("stages", 3),
     ("card", 2), ("hubfolder", 2), ("plots", 2), ("hub", 2), ("checks", 2), ("tts", 2), ("llm", 2), ("rl", 2),
-    ("sources", 2), ("review", 2),
-    ("stage", 1), ("speech_text", 1), ("speakable", 1), ("procpool", 1), ("template", 1),
+    ("sources", 2), ("review", 2), ("manifest_audit", 2), ("splitting", 2),
+    ("stage", 1), ("speech_text", 1), ("speakable", 1), ("procpool", 1), ("template", 1), ("source_records", 1),
+    ("answers", 1),
     ("", 0),  # errors, tempfiles, jsonl, schemas, corpus, labels, textkey, table, the package itself
 ]
 
@@ -79,6 +80,19 @@ def test_the_import_graph_has_no_circle():
 
     for module in graph:
         visit(module, [])
+
+
+def test_no_stage_module_imports_another():
+    """A stage is thin: what two stages share lives below them, in an engine (a stage imports none of stages/)."""
+    between_stages = [(module, target) for module, targets in _imports().items() if module.startswith("stages.")
+                      for target in targets if target == "stages" or target.startswith("stages.")]
+    assert between_stages == []
+
+
+def test_every_module_of_stages_is_a_pipeline_stage():
+    """stages/ holds stages only: commands over a corpus (add, diff) live in commands/, engines below stages/."""
+    modules = {path.stem for path in (PACKAGE / "stages").glob("*.py") if path.stem != "__init__"}
+    assert modules == set(PIPELINE_STAGES)
 
 
 def test_the_pipeline_schema_lists_exactly_the_declared_stages():

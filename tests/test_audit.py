@@ -4,7 +4,7 @@ import pytest
 from factories import item, logiqa_line, soundmind_line, write_jsonl
 
 from soundmind_data import schemas
-from soundmind_data.stages.audit import audit_manifest
+from soundmind_data.manifest_audit import audit_manifest
 from soundmind_data.table import id_sample
 
 
@@ -117,7 +117,8 @@ def test_audit_and_synthesis_agree_on_what_is_unspeakable(tmp_path):
     "|", "✓", "₹")."""
     import shutil
 
-    from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+    from soundmind_data.tts.driver import synthesize_manifest
+    from soundmind_data.tts.synthesizer import SynthesisOptions
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (make test installs it)")

@@ -11,7 +11,7 @@ from factories import ENTAILED_ANSWER, NOT_ENTAILED_ANSWER, item, logiqa_line, r
 from soundmind_data import schemas
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
-from soundmind_data.stages.audit import audit_manifest
+from soundmind_data.manifest_audit import audit_manifest
 from soundmind_data.stages.curate import Policy, curate_manifest, decisions_path
 from soundmind_data.stages.reason import reason_manifest
 

@@ -21,7 +21,8 @@ from soundmind_data.card import read_card_metadata
 from soundmind_data.errors import DataError
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.soundmind_hub import release_changes
-from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+from soundmind_data.tts.driver import synthesize_manifest
+from soundmind_data.tts.synthesizer import SynthesisOptions
 
 PIPELINE = ROOT / "pipelines" / "repair-release.yaml"
 RELEASE_VOICE, OUR_VOICE = "rms", "flite:slt"

@@ -18,7 +18,7 @@ from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import dumps
 from soundmind_data.stages.balance import balance_manifest, parse_target, target_counts
-from soundmind_data.stages.split import parse_ratios, split_manifest
+from soundmind_data.splitting import parse_ratios, split_manifest
 from soundmind_data.textkey import text_key, triplet_key
 
 # A small pool of triplets so that random manifests are full of duplicates and leaks; spelling variants of one

@@ -22,8 +22,9 @@ from factories import item, read_jsonl, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.speech_text import to_speech_text
-from soundmind_data.stages import synthesize as stage
-from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+from soundmind_data.tts import driver
+from soundmind_data.tts.driver import synthesize_manifest
+from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts import coqui, piper, synthesizer
 from soundmind_data.tts.base import Backend, BackendError, Provenance
 
@@ -482,7 +483,7 @@ def test_ray_engine_matches_the_local_engine_across_windows(tmp_path, run_cli):
     local = run_cli("synthesize", manifest, "--out", tmp_path / "local", "--backend", "espeak")
     assert local.returncode == 0, local.stderr
     # Windows of 2 lines: the 3 items go to Ray as 2 + 1, and must come back whole and in order.
-    in_windows_of_2 = "from soundmind_data.stages import synthesize; synthesize.RAY_WINDOW = 2; import runpy; " \
+    in_windows_of_2 = "from soundmind_data.tts import driver; driver.RAY_WINDOW = 2; import runpy; " \
                       "runpy.run_module('soundmind_data', run_name='__main__')"
     ray_run = subprocess.run(
         [sys.executable, "-c", in_windows_of_2, "synthesize", str(manifest), "--out", str(tmp_path / "ray"),
@@ -521,6 +522,6 @@ def test_an_error_raised_inside_ray_comes_back_as_the_project_error():
             dataset.take_all()
     finally:
         ray.shutdown()
-    unwrapped = stage._from_ray(raised.value)
+    unwrapped = driver._from_ray(raised.value)
     assert isinstance(unwrapped, UsageError) and str(unwrapped) == "--voice nobody: no such voice on this node"
-    assert isinstance(stage._from_ray(RuntimeError("node lost")), DataError)
+    assert isinstance(driver._from_ray(RuntimeError("node lost")), DataError)

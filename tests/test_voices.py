@@ -14,7 +14,8 @@ import soundfile
 
 from factories import item, read_jsonl, write_jsonl
 from soundmind_data.errors import UsageError
-from soundmind_data.stages.synthesize import SynthesisOptions, synthesize_manifest
+from soundmind_data.tts.driver import synthesize_manifest
+from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts import kokoro
 from soundmind_data.tts.plan import SpeakerPlan
 from soundmind_data.tts.voices import CATALOG, default_pool, resolve, resolve_all

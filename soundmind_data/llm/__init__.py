@@ -1,7 +1,8 @@
 """Text-generation backends for the reason stage: one small interface, several ways to run a model.
 
 A backend turns one prompt into one completion. It owns everything transport-specific (HTTP retries, a local
-model's device); the reason stage owns sampling policy, caching and concurrency, so every backend gets them alike.
+model's device); the reason stage owns sampling policy, and runs every backend alike through the response cache
+(`response_cache`, which a rerun resumes from) and the request pool (`pool`).
 """
 
 from __future__ import annotations

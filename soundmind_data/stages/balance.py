@@ -13,7 +13,7 @@ Which items are dropped or repeated is decided by a seeded hash of their id, not
 later changes the selection as little as possible. A split holding one label only cannot be balanced; it is left as
 it is (with `weights`, every weight 1.0) and reported with a warning.
 
-Memory: the same two streaming passes as `split` (`scan_manifest`, then `iter_item_lines`).
+Memory: the same two streaming passes as `split` (`splitting.scan_manifest`, then `iter_item_lines`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from soundmind_data.corpus import LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, write_json
 from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.splitting import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import before_after_table
-from soundmind_data.stages.split import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
 
 STRATEGIES = ("downsample", "upsample", "weights")
 _MAX_ID_LENGTH = 64  # schemas/item.schema.json

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from soundmind_data import schemas, yamlfile
+from soundmind_data.answers import answer_check, checked_item, load_gold
 from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
@@ -42,7 +43,6 @@ from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, 
 from soundmind_data.procpool import stop_now, worker_signals
 from soundmind_data.speech_text import unspeakable_in_speech
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.stages.audit import answer_check, checked_item, load_gold
 from soundmind_data.table import format_table
 from soundmind_data.textkey import triplet_key
 

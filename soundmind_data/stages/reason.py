@@ -19,9 +19,6 @@ input order, so memory does not grow with the corpus.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import queue
 import string
 import threading
 from collections import Counter, deque
@@ -30,17 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import orjson
-
 from soundmind_data import schemas
+from soundmind_data.answers import load_gold
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, count_lines, dumps, iter_lines, write_json
+from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines, write_json
 from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
 from soundmind_data.llm import Backend, BackendError, backend_problems, open_backend
+from soundmind_data.llm.pool import DaemonPool
+from soundmind_data.llm.response_cache import ResponseCache
 from soundmind_data.speakable import markup, unspeakable_chars
 from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import format_table, id_sample
-from soundmind_data.stages.audit import load_gold
 from soundmind_data.textkey import triplet_key
 
 VERDICTS = (*LABEL_NAMES, "undecidable", "verdict-not-last", "unspeakable")  # why a sample was rejected
@@ -131,97 +128,6 @@ def judge(answer: str, gold: int) -> str | None:
     if unspeakable_chars(answer) or markup(answer):
         return "unspeakable"
     return None
-
-
-class ResponseCache:
-    """Append-only JSONL of completions, one fsync'ed line per completion, indexed by key → (offset, length).
-
-    Only the index lives in memory (about 100 bytes a completion); texts are read back from the file when needed.
-    A line torn by a kill is skipped on reading, and a newline is added before appending after it.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._index: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._append = open(path, "ab")
-        self._read_fd = os.open(path, os.O_RDONLY)
-        offset = 0
-        with open(path, "rb") as existing:
-            for raw in existing:
-                key = _cache_key_of(raw)
-                if key:
-                    self._index[key] = (offset, len(raw))
-                offset += len(raw)
-        if offset and not raw.endswith(b"\n"):
-            self._append.write(b"\n")
-
-    @staticmethod
-    def key(backend: Backend, prompt: str, sample_index: int) -> str:
-        """Everything that shapes a completion: a change to any of it asks the model again."""
-        material = json.dumps([backend.model, backend.temperature, backend.max_tokens, sample_index, prompt],
-                              ensure_ascii=False)
-        return hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest()
-
-    def get(self, key: str) -> str | None:
-        where = self._index.get(key)
-        if where is None:
-            return None
-        return orjson.loads(os.pread(self._read_fd, where[1], where[0]))["text"]
-
-    def put(self, key: str, text: str, *, model: str, sample_index: int) -> None:
-        line = dumps({"key": key, "model": model, "sample": sample_index, "text": text})
-        with self._lock:
-            offset = self._append.tell()
-            self._append.write(line)
-            self._append.flush()
-            os.fsync(self._append.fileno())
-            self._index[key] = (offset, len(line))
-
-    def close(self) -> None:
-        self._append.close()
-        os.close(self._read_fd)
-
-
-def _cache_key_of(raw: bytes) -> str | None:
-    """The key of a cache line, or None for a torn or foreign line (it is simply not a cached completion)."""
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(record, dict) and isinstance(record.get("key"), str) and isinstance(record.get("text"), str):
-        return record["key"]
-    return None
-
-
-class _DaemonPool:
-    """A fixed pool of daemon worker threads. Unlike ThreadPoolExecutor's, they do not keep a Ctrl-C'ed process alive
-    until every request in flight has finished or timed out; those requests are simply sent again by the next run."""
-
-    def __init__(self, workers: int):
-        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self._workers = workers
-        for number in range(workers):
-            threading.Thread(target=self._work, name=f"reason-{number}", daemon=True).start()
-
-    def submit(self, function: Callable, *args: Any) -> Future:
-        future: Future = Future()
-        self._tasks.put((future, function, args))
-        return future
-
-    def _work(self) -> None:
-        while (task := self._tasks.get()) is not None:
-            future, function, args = task
-            try:
-                future.set_result(function(*args))
-            except BaseException as exc:  # handed to whoever waits on the future
-                future.set_exception(exc)
-
-    def shutdown(self) -> None:
-        """Let the workers end once the tasks already queued are done (they return at once when the run is stopping)."""
-        for _ in range(self._workers):
-            self._tasks.put(None)
 
 
 @dataclass
@@ -424,7 +330,7 @@ def reason_manifest(
     except OSError as exc:
         raise UsageError(f"{cache_path(out)}: cannot open the response cache: {exc.strerror}") from None
     stop = threading.Event()
-    pool = _DaemonPool(concurrency)
+    pool = DaemonPool(concurrency)
     failures_in_a_row = 0
 
     with AtomicWriter(out) as accepted_file, AtomicWriter(unresolved_path(out)) as unresolved_file:

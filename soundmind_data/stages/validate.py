@@ -476,7 +476,7 @@ def _annotation_checks(line: Line, report: ValidateReport, seen_ids: dict[bytes,
 
 
 def _answer_label_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
-    from soundmind_data.stages.audit import answer_disagreement  # the audit's rule, so both commands agree
+    from soundmind_data.answers import answer_disagreement  # the audit's rule, so both commands agree
 
     if not item.get("answer_text"):  # an item without an answer has nothing to disagree with
         report.tally("answer_label", SKIP)

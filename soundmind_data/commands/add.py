@@ -1,15 +1,15 @@
 """Add: a contributor's new items join an existing manifest without disturbing a single published item.
 
-Steps, each done by the stage that owns it:
+Steps, each done by the stage or engine that owns it:
 
 1. the new files are read by the ingest importers (SoundMind annotations, LogiQA 2.0 NLI) or, for `fmt="items"`,
    checked line by line against the item schema; bad lines are rejected with file, line and reason;
 2. one streaming pass over MANIFEST rejects every new item whose id already exists there, or whose normalised
    triplet (`textkey.triplet_key`) equals an existing item's or an earlier new item's; the reason names the id it
    duplicates and says whether the duplicate is exact or only equal after normalising case, punctuation and spacing;
-3. the accepted items are appended under a placeholder split and `split.split_manifest(keep_existing=True)` places
+3. the accepted items are appended under a placeholder split and `splitting.split_manifest(keep_existing=True)` places
    them, by default in the splits and proportions MANIFEST already has; existing lines are copied byte for byte;
-4. only the new items are synthesised (`synthesize.synthesize_manifest` on a manifest of just them), with the
+4. only the new items are synthesised (`tts.driver.synthesize_manifest` on a manifest of just them), with the
    voices (a voice heard only in the test split stays held for it), format, sample rate and loudness target the
    existing audio was made with, the speaker plan balancing the new items; their files land
    under MANIFEST's folder like every other item's, and existing audio is never opened for writing;
@@ -31,18 +31,19 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from soundmind_data import schemas
+from soundmind_data.answers import answer_disagreement
 from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, voice_of
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
-from soundmind_data.stages import ingest as ingest_stage
-from soundmind_data.stages.audit import answer_disagreement
-from soundmind_data.stages.split import split_manifest
-from soundmind_data.stages.synthesize import ItemResult, SynthesisOptions, synthesize_manifest
-from soundmind_data.tts.plan import TEST_SPLIT
+from soundmind_data.splitting import split_manifest
 from soundmind_data.stage import StageReport, Summary
+from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.table import before_after_table, id_sample
 from soundmind_data.textkey import triplet_key
 from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
+from soundmind_data.tts.driver import synthesize_manifest
+from soundmind_data.tts.plan import TEST_SPLIT
+from soundmind_data.tts.synthesizer import ItemResult, SynthesisOptions
 
 FORMATS = (*ingest_stage.FORMATS, "items")
 PLACEHOLDER_SPLIT = "new"  # the split new items wait in until the split stage places them
