@@ -19,6 +19,7 @@ import yaml
 from soundmind_data import sources, tempfiles
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.sources import Source, SourceFile, fetch
+from soundmind_data.sources.partials import state_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,7 +202,7 @@ def _left_by_a_killed_process(folder: Path, name: str, data: bytes, whole: bytes
     """The partial of `name` (holding `data`) and its resume state (the validator of `whole`) a killed fetch left."""
     left = folder / f".{name}~{socket.gethostname()}~{_dead_pid()}~0001{tempfiles.SUFFIX}"
     left.write_bytes(data)
-    sources._state_path(left).write_text(json.dumps({"validator": etag(whole), "size": len(whole)}))
+    state_path(left).write_text(json.dumps({"validator": etag(whole), "size": len(whole)}))
 
 
 def test_a_killed_process_leaves_a_partial_that_the_next_fetch_takes_over(tmp_path):

@@ -19,6 +19,7 @@ from soundmind_data import sources
 from soundmind_data.errors import DataError
 from soundmind_data.redact import redact
 from soundmind_data.sources import Source, SourceFile, fetch
+from soundmind_data.sources.partials import state_path
 from test_sources import (DEV, TRAIN, FixtureServer, LocalServer, _closed_port, _dead_pid, _env, _lines, _served, _sha, _table,
                           _temps, etag)
 
@@ -217,7 +218,7 @@ def test_the_validator_is_kept_beside_the_partial_for_a_later_process(tmp_path):
     with FixtureServer(_served(), drop={"/demo/train.txt": 70_000}) as server:
         _interrupted_then_changed(tmp_path, server, TRAIN)
     [partial] = [tmp_path / name for name in _temps(tmp_path) if name.startswith(".train.txt~")]
-    state = sources._state_path(partial)
+    state = state_path(partial)
     assert _temps(tmp_path) == sorted([partial.name, state.name])
     assert json.loads(state.read_text()) == {"validator": etag(TRAIN), "size": len(TRAIN)}
 
