@@ -111,7 +111,7 @@ def long_corpus(folder: Path, examples: Path, items: int, answer_s: float, worke
 def timed_validate(manifest: Path, **options) -> tuple[float, object]:
     """Wall seconds and report of one validation; any failure but a WER over the gate (which is what an ASR run
     measures) means the corpus is broken."""
-    from soundmind_data.stages.validate import validate_manifest
+    from soundmind_data.checks.manifest import validate_manifest
 
     started = time.perf_counter()
     report = validate_manifest(manifest, **options)

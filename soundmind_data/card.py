@@ -22,7 +22,8 @@ from typing import Any, Sequence
 from soundmind_data import __version__, schemas
 from soundmind_data.corpus import AUDIO_FIELDS, DATA_DIR, PLOTS_DIR, imported_audio, in_workdir
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder import BuildResult, features
+from soundmind_data.hubfolder.build import BuildResult
+from soundmind_data.hubfolder.rows import features
 from soundmind_data.jsonl import iter_lines
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.soundmind_hub import ReleaseChanges

@@ -108,7 +108,7 @@ def test_validate_workers_die_with_a_killed_parent(tmp_path):
 def test_validate_spawned_workers_die_with_a_killed_parent(tmp_path):
     """A CUDA judge's workers are spawned, not forked (CUDA does not survive a fork). The CLI takes --device only
     with --asr, which would need a GPU here; the library call takes the same pool path without one."""
-    script = ("import sys; from soundmind_data.stages.validate import validate_manifest; "
+    script = ("import sys; from soundmind_data.checks.manifest import validate_manifest; "
               "validate_manifest(sys.argv[1], audio=True, workers=2, asr_device='cuda')")
     assert_workers_die_with_parent([sys.executable, "-c", script, str(busy_validate_manifest(tmp_path))], workers=2)
 

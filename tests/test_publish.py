@@ -24,7 +24,8 @@ from soundmind_data.card import read_card_metadata
 from soundmind_data.labels import parse_label
 from soundmind_data.stages.export import export
 from soundmind_data.errors import DataError
-from soundmind_data.hubfolder import build_folder, features
+from soundmind_data.hubfolder.build import build_folder
+from soundmind_data.hubfolder.rows import features
 
 TOKEN = "hf_fake-test-secret-0123456789abcdef"  # not a real token; checked never to leak
 SAMPLE_RATE = 16000
@@ -609,7 +610,7 @@ main()
 def assert_whole(folder: Path) -> dict[str, int]:
     """The folder's card describes exactly the shards in its data/: every split's i-of-n shards, all there, holding
     the rows the card counts. Returns the rows per split."""
-    from soundmind_data.hubfolder import shard_name
+    from soundmind_data.hubfolder.shards import shard_name
 
     info = read_card_metadata((folder / "README.md").read_text(encoding="utf-8"))["dataset_info"]
     rows = {split["name"]: split["num_examples"] for split in info["splits"]}

@@ -21,8 +21,8 @@ from factories import item, read_jsonl, write_jsonl
 from soundmind_data import schemas
 from soundmind_data.checks.asr import _best_span, wer_words
 from soundmind_data.checks.config import CheckConfig
+from soundmind_data.checks.manifest import validate_manifest
 from soundmind_data.corpus import AUDIO_FIELDS
-from soundmind_data.stages.validate import validate_manifest
 
 # Everyday words, which both judges hear well, and logic, which only Whisper does (pocketsphinx: WER 0.6 on "R → W").
 QUESTION = "Every student in the library must be quiet after nine o'clock, and Maria is a student in the library."

@@ -12,8 +12,8 @@ from factories import item, write_jsonl, write_tone
 from PIL import Image
 
 from soundmind_data import schemas
+from soundmind_data.checks.manifest import validate_manifest
 from soundmind_data.plots import voice_figures
-from soundmind_data.stages.validate import validate_manifest
 
 QUESTION = "Tom is a cat, so Tom is an animal."  # 9 words; the default answer has 11
 ANSWER_WORDS = 11

@@ -1,6 +1,6 @@
 """The checks of `soundmind-data validate`, each under a stable name that reports, tests and scripts rely on.
 
-Annotation checks run on every line (stages/validate.py); audio checks (audio.py) on every `question_audio` and
+Annotation checks run on every line (manifest.py); audio checks (audio.py) on every `question_audio` and
 `answer_audio` when --audio is given; the ASR round trip (asr.py) when --asr is given. Thresholds: config.py.
 """
 

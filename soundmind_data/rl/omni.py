@@ -1,7 +1,7 @@
 """Qwen2.5-Omni's thinker as a policy that hears the question, and `tiny-omni`, which runs that path on a CPU.
 
 One path for every Omni checkpoint: `load_processor` and the thinker class's `from_pretrained` read a folder (a Hub
-snapshot of Qwen/Qwen2.5-Omni-7B, a local copy, or tiny-omni's), and the trainer (rl.grpo.HFPolicy) renders each
+snapshot of Qwen/Qwen2.5-Omni-7B, a local copy, or tiny-omni's), and the trainer (rl.policies.HFPolicy) renders each
 prompt with the processor's chat template, gives the processor the question's waveform, which it turns into log-mel
 features and one `<|AUDIO|>` placeholder token per 40 ms, and gives the thinker both: its audio tower encodes the
 features into those tokens' embeddings. Only where the folder comes from differs between a 7B on a GPU and tiny-omni.

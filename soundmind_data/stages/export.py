@@ -5,7 +5,7 @@
   `datasets.load_dataset("audiofolder", data_dir=OUT)` and code written for the release read unchanged (the `dev`
   folder is `datasets`' validation split). Ids are the release's, per split (`soundmind_hub.ExportIds`). Audio goes
   out as WAV, a WAV file as it is and anything else as PCM of its own bit depth (16 bits for what has none), or as
-  FLAC with `audio_format="flac"` (`hubfolder.audio_bytes`); so export -> ingest -> export gives the same bytes. An
+  FLAC with `audio_format="flac"` (`hubfolder/audio.py`); so export -> ingest -> export gives the same bytes. An
   answer recording goes out only with its answer text, as the release's readers expect.
 - `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages, `audios`,
   `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it, except that
@@ -42,7 +42,9 @@ from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.labels import LABEL_NAMES
 from soundmind_data.corpus import split_sort_key
-from soundmind_data.hubfolder import ROW_GROUP_BYTES, audio_bytes, check_names, checked_audio_bytes
+from soundmind_data.hubfolder.audio import audio_bytes, checked_audio_bytes
+from soundmind_data.hubfolder.rows import check_names
+from soundmind_data.hubfolder.shards import ROW_GROUP_BYTES
 from soundmind_data.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
 from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary

@@ -20,8 +20,9 @@ from soundmind_data import hub, tempfiles
 from soundmind_data.card import check_license, read_stage_runs, render_card
 from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, CheckResult, \
-    build_shards, check_folder, parse_size, replace_contents
+from soundmind_data.hubfolder.build import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, build_shards, \
+    parse_size, replace_contents
+from soundmind_data.hubfolder.check import CheckResult, check_folder
 from soundmind_data.jsonl import AtomicWriter, iter_records
 from soundmind_data.manifest_audit import AuditReport, audit_manifest
 from soundmind_data.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
