@@ -3,7 +3,7 @@
 What an item's fields are is the item schema's business (`schemas/item.schema.json`); this module holds what the
 schema cannot say: which audio field speaks which text, how splits are ordered, what ids and split names may look
 like as file names (a test checks these patterns against the schema), how a work dir and a Hub-ready folder are laid
-out, and the one split x label counter that audit, diff, add, split, balance, plots and summaries share.
+out, what the side files beside a stage's manifest are called, and the one split x label counter that audit, diff, add, split, balance, plots and summaries share.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ HEARD_FIELDS = ("transcript", "heard_edits", "speech_text", "per", "own_per", "j
 # What curate decides for each item, in the order reports and the review page list them.
 DECISIONS = ("keep", "relabel", "regenerate", "drop")
 
-ID_PATTERN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")  # a folder name, never "." or ".."
+MAX_ID_LENGTH = 64  # schemas/item.schema.json
+ID_PATTERN = re.compile(rf"(?!\.\.?\Z)[A-Za-z0-9._-]{{1,{MAX_ID_LENGTH}}}")  # a folder name, never "." or ".."
 SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]{1,32}")  # what `datasets` accepts as a split name (no "-")
 
 # Common split names first, in the order people expect them; any other split follows alphabetically.
@@ -45,6 +46,31 @@ def in_workdir(text: str, workdir: Path) -> str:
 def from_workdir(text: str, workdir: Path) -> Path:
     """A path written by `in_workdir`, back in the work dir where it is now."""
     return Path(text.replace(WORKDIR_VARIABLE, str(workdir)))
+# What a command sets aside, beside the manifest it writes: `NAME.jsonl` -> `NAME.<what>.jsonl`.
+def _beside(manifest: Path, what: str) -> Path:
+    return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.{what}.jsonl")
+
+
+def rejects_path(manifest: Path) -> Path:
+    """ingest's lines it could not take: `out.jsonl` -> `out.rejects.jsonl`."""
+    return _beside(manifest, "rejects")
+
+
+def decisions_path(manifest: Path) -> Path:
+    """curate's decision on every item not plainly kept: `curated.jsonl` -> `curated.decisions.jsonl`."""
+    return _beside(manifest, "decisions")
+
+
+def unresolved_path(manifest: Path) -> Path:
+    """reason's items that got no acceptable answer: `out.jsonl` -> `out.unresolved.jsonl`."""
+    return _beside(manifest, "unresolved")
+
+
+def add_rejects_path(manifest: Path) -> Path:
+    """add's rejected items (apart from ingest's own rejects file): `manifest.jsonl` -> `manifest.add-rejects.jsonl`."""
+    return _beside(manifest, "add-rejects")
+
+
 PLOTS_DIR = "plots"  # PNGs drawn from the final manifest; publish shows them on the dataset card
 REVIEW_DIR = "review"  # the review page of the final corpus (index.html), which `run` writes
 CORPUS_MANIFEST = "manifest.jsonl"  # the manifest a folder with audio holds, beside `audio/`

@@ -12,7 +12,8 @@ from soundmind_data import schemas
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
 from soundmind_data.manifest_audit import audit_manifest
-from soundmind_data.stages.curate import Policy, curate_manifest, decisions_path
+from soundmind_data.corpus import decisions_path
+from soundmind_data.stages.curate import Policy, curate_manifest
 from soundmind_data.stages.reason import reason_manifest
 
 

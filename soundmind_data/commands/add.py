@@ -32,7 +32,7 @@ import orjson
 
 from soundmind_data import schemas
 from soundmind_data.answers import answer_disagreement
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, voice_of
+from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, add_rejects_path, voice_of
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
 from soundmind_data.splitting import split_manifest
@@ -130,10 +130,6 @@ class AddReport(StageReport):
             "rejected": self.rejected, "synthesis": self.synthesis, "warnings": self.warnings,
         }
 
-
-def add_rejects_path(manifest: Path) -> Path:
-    """`corpus/manifest.jsonl` -> `corpus/manifest.add-rejects.jsonl` (apart from ingest's own rejects file)."""
-    return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.add-rejects.jsonl")
 
 
 def _exact_digest(item: dict[str, Any]) -> bytes:

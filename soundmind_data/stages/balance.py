@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import orjson
 
-from soundmind_data.corpus import LabelCounts
+from soundmind_data.corpus import MAX_ID_LENGTH, LabelCounts
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, write_json
 from soundmind_data.labels import LABEL_NAMES
@@ -35,7 +35,6 @@ from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.table import before_after_table
 
 STRATEGIES = ("downsample", "upsample", "weights")
-_MAX_ID_LENGTH = 64  # schemas/item.schema.json
 
 
 def parse_target(text: str) -> tuple[Fraction, Fraction]:
@@ -238,9 +237,9 @@ def _write_repeats(writer: AtomicWriter, record: dict[str, Any], repeats: int, p
             key = id_hash(repeat_id.encode("utf-8"))
             if key not in taken:
                 break
-        if len(repeat_id) > _MAX_ID_LENGTH:
+        if len(repeat_id) > MAX_ID_LENGTH:
             raise DataError(f"{path}: id {record['id']!r}: repeat id {repeat_id!r} would exceed "
-                            f"{_MAX_ID_LENGTH} characters")
+                            f"{MAX_ID_LENGTH} characters")
         taken.add(key)
         writer.write_record({**record, "id": repeat_id, "repeat_of": record["id"]})
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from soundmind_data import schemas, yamlfile
 from soundmind_data.answers import answer_check, checked_item, load_gold
-from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN
+from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN, decisions_path
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
     write_json
@@ -147,10 +147,6 @@ class CurateReport(StageReport):
                         for split, decisions in self.reasons.items()},
         }
 
-
-def decisions_path(out: Path) -> Path:
-    """`curated.jsonl` -> `curated.decisions.jsonl`, beside it."""
-    return out.with_name(f"{out.name.removesuffix('.jsonl')}.decisions.jsonl")
 
 
 # ---------------------------------------------------------------------------------------------------- pass 1 and 2

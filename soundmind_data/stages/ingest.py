@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from soundmind_data import soundmind_hub as hub
-from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, UPSTREAM_VOICE
+from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, UPSTREAM_VOICE, rejects_path
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter, iter_source_lines
@@ -71,10 +71,6 @@ class IngestResult(StageReport):
         lines += [f"ingest: {note}" for note in self.notes]
         return Summary(err=lines)
 
-
-def rejects_path(manifest: Path) -> Path:
-    """`out.jsonl` → `out.rejects.jsonl`, beside the manifest."""
-    return manifest.with_name(f"{manifest.name.removesuffix('.jsonl')}.rejects.jsonl")
 
 
 def audio_folder(manifest: Path) -> Path:

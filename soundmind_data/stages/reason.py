@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from soundmind_data import schemas
 from soundmind_data.answers import load_gold
+from soundmind_data.corpus import unresolved_path
 from soundmind_data.errors import DataError, UsageError
 from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines, write_json
 from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
@@ -51,10 +52,6 @@ _SOURCE_PROMPTS = Path(__file__).parent.parent.parent / "pipelines" / "prompts" 
 def default_template_path() -> Path:
     return (_PACKAGED_PROMPTS if _PACKAGED_PROMPTS.is_dir() else _SOURCE_PROMPTS) / "reason.txt"
 
-
-def unresolved_path(out: Path) -> Path:
-    """`out.jsonl` → `out.unresolved.jsonl`, beside the output manifest."""
-    return out.with_name(f"{out.name.removesuffix('.jsonl')}.unresolved.jsonl")
 
 
 def cache_path(out: Path) -> Path:
