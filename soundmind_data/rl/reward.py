@@ -30,7 +30,8 @@ import numpy as np
 from soundmind_data.labels import ENTAILED, NOT_ENTAILED, ends_with_final_answer, parse_final_answer, parse_label
 
 UNDECIDABLE = "undecidable"
-DECISIONS = {ENTAILED: "entailed", NOT_ENTAILED: "not entailed", None: UNDECIDABLE}
+# The verdict a final answer states, as words (not curate's decisions, which corpus.DECISIONS names).
+VERDICT_WORDS = {ENTAILED: "entailed", NOT_ENTAILED: "not entailed", None: UNDECIDABLE}
 
 # Audio as the reward takes it: a path to a file soundfile can read, that file's bytes, or (samples, sample_rate).
 Audio = Union[str, Path, bytes, tuple[np.ndarray, int]]
@@ -153,7 +154,7 @@ COMPONENTS = ("format", "answer", "text_length", "audio_format", "audio_length")
 
 def decision(response: str | None) -> str:
     """"entailed", "not entailed" or "undecidable": the verdict of the response's last "Answer:"."""
-    return DECISIONS[parse_final_answer(response)]
+    return VERDICT_WORDS[parse_final_answer(response)]
 
 
 def format_reward(response: str | None) -> float:
@@ -180,7 +181,7 @@ def in_format(answer: str, label: int) -> str:
     body = answer.replace(_THINK_OPEN, " ").replace(_THINK_CLOSE, " ").strip()
     reasoning, _, last = body.rpartition("\n")
     if not (reasoning.strip() and ends_with_final_answer(last) and parse_final_answer(last) == label):
-        reasoning, last = body, f"Answer: {DECISIONS[label]}"
+        reasoning, last = body, f"Answer: {VERDICT_WORDS[label]}"
     return f"{_THINK_OPEN} {reasoning.strip()} {_THINK_CLOSE} {last.strip()}"
 
 
@@ -289,4 +290,4 @@ def score(response: str | None, ground_truth: Any, *, audio: Audio | None = None
         if truth.reference_seconds is not None:
             parts["audio_length"] = audio_length_reward(audio, truth.reference_seconds)
     total = sum(getattr(weights, name) * value for name, value in parts.items() if value is not None)
-    return RewardBreakdown(**parts, total=total, decision=DECISIONS[verdict])
+    return RewardBreakdown(**parts, total=total, decision=VERDICT_WORDS[verdict])

@@ -69,7 +69,7 @@ REPLACED = "export-replaced"  # the previous export's entries, until the new one
 
 
 @dataclass
-class ExportResult(StageReport):
+class ExportReport(StageReport):
     out: Path
     format: str
     modality: str
@@ -99,7 +99,7 @@ def export(
     overwrite: bool = False,
     audio_format: str = "wav",
     on_item: Callable[[], None] | None = None,
-) -> ExportResult:
+) -> ExportReport:
     fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -118,7 +118,7 @@ def export(
         staging = tempfiles.make_temp_dir(out, STAGING)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create folder: {exc.strerror}") from None
-    result = ExportResult(out=out, format=fmt, modality=modality)
+    result = ExportReport(out=out, format=fmt, modality=modality)
     seen_ids = DigestSet()
     writer = HubFolders(staging, ids, audio_format) if ids is not None else VerlParquet(staging, modality)
     try:
@@ -306,7 +306,7 @@ class ExportOptions:
 
 
 def run(manifest: Path, out: Path, options: ExportOptions, *, report: None = None,
-        progress: Progress = SILENT) -> ExportResult:
+        progress: Progress = SILENT) -> ExportReport:
     """The export stage: `out` is the folder to write."""
     progress.start("export")
     return export(manifest, fmt=options.format, out=out, modality=options.modality, overwrite=options.overwrite,

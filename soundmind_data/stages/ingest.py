@@ -39,7 +39,7 @@ HUB_FORMAT = hub.FORMAT  # a release with its audio: ingest only (add makes its 
 
 
 @dataclass
-class IngestResult(StageReport):
+class IngestReport(StageReport):
     manifest: Path
     rejects: Path
     items: int = 0
@@ -195,7 +195,7 @@ class ReleaseAudio:
     under a name of its own. The sha256 is that of the file the entry names; sample rate, channels and duration are
     read from its header (validate --audio decodes it whole)."""
 
-    def __init__(self, out: Path, result: IngestResult):
+    def __init__(self, out: Path, result: IngestReport):
         self.root = out.parent
         self.corpus = Path(os.path.realpath(self.root))
         self.folder = Path(audio_folder(out).name)
@@ -337,7 +337,7 @@ def ingest(
     out: str | Path,
     limit: int | None = None,
     on_line: Callable[[], None] | None = None,
-) -> IngestResult:
+) -> IngestReport:
     """Convert `sources` (in order) into the item manifest `out`; bad lines go to `out.rejects.jsonl`.
 
     Both files are written atomically. `split` is every item's split; a release (`soundmind-hub`) gives each item the
@@ -345,7 +345,7 @@ def ingest(
     (trial runs). `on_line` is called once per source line (for a progress bar).
     """
     out = Path(out)
-    result = IngestResult(manifest=out, rejects=rejects_path(out))
+    result = IngestReport(manifest=out, rejects=rejects_path(out))
     plan = _plan([Path(s) for s in sources], fmt, split, result.notes)
     for target in (out, result.rejects):
         if any(target.resolve() == path.resolve() for path, _, _ in plan):
@@ -397,7 +397,7 @@ class IngestOptions:
 
 
 def run(manifest: None, out: Path, options: IngestOptions, *, report: None = None,
-        progress: Progress = SILENT) -> IngestResult:
+        progress: Progress = SILENT) -> IngestReport:
     """The ingest stage: `options.sources` into the manifest `out`."""
     progress.start("ingest", unit="line")
     return ingest(options.sources, fmt=options.format, split=options.split, out=out, limit=options.limit,

@@ -15,7 +15,7 @@ from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import count_lines
 from soundmind_data.speech_text import normaliser_note
 from soundmind_data.stage import CORPUS, SILENT, Progress, Stage
-from soundmind_data.tts.driver import RAY_MISSING, SynthesisSummary, real_time_factor, synthesize_manifest
+from soundmind_data.tts.driver import RAY_MISSING, SynthesisReport, real_time_factor, synthesize_manifest
 from soundmind_data.tts.synthesizer import ItemResult, SynthesisOptions
 from soundmind_data.tts.voices import engine_problems, split_names
 
@@ -51,7 +51,7 @@ class SynthesizeOptions:
 
 
 def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None = None,
-        progress: Progress = SILENT) -> SynthesisSummary:
+        progress: Progress = SILENT) -> SynthesisReport:
     """The synthesize stage: `out` is a folder (audio/, manifest.jsonl, failures.jsonl)."""
     synthesis = _synthesis_options(options)
     shard = parse_shard(options.shard) if options.shard else None

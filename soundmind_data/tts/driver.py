@@ -43,7 +43,7 @@ RAY_MISSING = "--engine ray needs Ray Data: pip install 'soundmind-data[ray]'"
 
 
 @dataclass
-class SynthesisSummary(StageReport):
+class SynthesisReport(StageReport):
     manifest: Path
     failures_file: Path
     items: int = 0
@@ -232,7 +232,7 @@ def synthesize_manifest(
     engine: str = "local",
     cache_dir: str | Path | None = None,
     on_result: Callable[[ItemResult], None] | None = None,
-) -> SynthesisSummary:
+) -> SynthesisReport:
     """Synthesise a manifest into `out_dir`; see the module docstring. `on_result` is called once per line."""
     options.check()
     if not Path(manifest).exists():  # before anything is created in OUT
@@ -275,7 +275,7 @@ def synthesize_manifest(
     else:
         results = (synthesizer.process(*task) for task in tasks)
 
-    summary = SynthesisSummary(out_dir / manifest_name, out_dir / failures_name)
+    summary = SynthesisReport(out_dir / manifest_name, out_dir / failures_name)
     with AtomicWriter(summary.manifest) as items_out, AtomicWriter(summary.failures_file) as failures_out:
         for result in results:
             if result.item is not None:
