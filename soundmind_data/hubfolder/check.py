@@ -4,6 +4,7 @@ with the published ones, each split's shards counted and its first row decoded w
 
 from __future__ import annotations
 
+import gc
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ def check_folder(folder: str | Path, expected: BuildResult) -> CheckResult:
             return CheckResult(False, problems + [f"datasets.load_dataset failed: {type(exc).__name__}: {exc}"],
                                decoded)
         _check_loaded(loaded, expected, problems, decoded)
+        del loaded
+        gc.collect()  # the decoders and readers the check made go now, while the interpreter is whole
     return CheckResult(not problems, problems, decoded)
 
 
@@ -77,12 +80,18 @@ def _check_loaded(loaded, expected: BuildResult, problems: list[str], decoded: d
         if got is None or got != want:
             problems.append(f"split {split}: features differ from the published schema")
             continue
+        rows = iter(loaded[split])
         try:
-            row = next(iter(loaded[split]))
+            row = next(rows)
             samples = row["question_audio"].get_all_samples()
         except Exception as exc:  # noqa: BLE001 - a decoding failure of any kind fails the check
             problems.append(f"split {split}: first row does not decode: {type(exc).__name__}: {exc}")
             continue
+        finally:
+            # The stream is left after its first row: closed now, its readers (and their native threads) end here,
+            # not in the interpreter's teardown, where a reader still running aborts the process ("terminate
+            # called without an active exception") after the work is done.
+            rows.close()
         seconds = samples.data.shape[-1] / samples.sample_rate
         decoded[split] = seconds
         if samples.data.numel() == 0 or abs(seconds - row["question_duration_s"]) > 0.05:
