@@ -61,7 +61,7 @@ demo: system-deps $(STAMP)
 	row = ds['train'][0]; audio = row['question_audio'].get_all_samples(); \
 	print('loaded back with datasets:', {s: ds[s].num_rows for s in ds}, '| first row', row['id'], \
 	ds['train'].features['label'].int2str(row['label']), f'question audio {audio.data.shape[-1] / audio.sample_rate:.1f} s')"
-	@# trained anew each time (about 15 s): a cold start, then GRPO; its last line says what it learned
+	@# trained anew each time (about 20 s), on the train split: a cold start, then GRPO; its last line says what it learned
 	rm -rf $(DEMO_DIR)/train
 	$(BIN)/soundmind-data train --config pipelines/train-tiny.yaml --data $(DEMO_DIR)/manifest.jsonl --out $(DEMO_DIR)/train
 
