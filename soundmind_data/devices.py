@@ -12,6 +12,16 @@ from __future__ import annotations
 import ctypes
 import os
 
+from soundmind_data.errors import UsageError
+
+DEVICES = ("cpu", "cuda")  # where synthesis and the ASR judge run
+
+
+def check_device(device: str) -> None:
+    """A UsageError naming `--device` unless it is one of DEVICES (whether cuda can run here is `cuda_problem`)."""
+    if device not in DEVICES:
+        raise UsageError(f"--device {device!r}: choose {' or '.join(DEVICES)}")
+
 
 def cuda_problem() -> str | None:
     """None when the driver sees a GPU this process may use, else why not (one line)."""

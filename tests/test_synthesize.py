@@ -500,6 +500,7 @@ def test_ray_engine_matches_the_local_engine_across_windows(tmp_path, run_cli):
     (["--format", "opus", "--sample-rate", "22050"], "--format opus needs"),
     (["--backend", "espeak", "--voice", "xx-nope"], "no voice 'xx-nope'"),
     (["--target-lufs", "-10"], "--target-lufs -10: expected -40 to -14"),  # out of the limiter's reach
+    (["--device", "tpu"], "--device 'tpu': choose cpu or cuda"),
 ])
 def test_usage_errors_are_one_line_exit_2(tmp_path, run_cli, args, message):
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("u", "Hi.", None)])

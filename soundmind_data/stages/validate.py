@@ -14,6 +14,7 @@ from pathlib import Path
 from soundmind_data.checks.config import load_config
 from soundmind_data.checks.manifest import validate_manifest
 from soundmind_data.checks.report import ValidateReport
+from soundmind_data.devices import check_device
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import count_lines, write_json
 from soundmind_data.plots import write_plots
@@ -48,8 +49,7 @@ def run(manifest: Path, out: Path | None, options: ValidateOptions, *, report: P
             raise UsageError(f"{name} needs --asr")
     if options.plots and not audio:
         raise UsageError("--plots needs --audio (the plots show what the audio checks measure)")
-    if options.device not in ("cpu", "cuda"):
-        raise UsageError(f"--device {options.device!r}: choose cpu or cuda")
+    check_device(options.device)
     if options.device != "cpu" and options.asr is None:
         raise UsageError("--device is where the ASR runs: it needs --asr")
     config = load_config(options.config)

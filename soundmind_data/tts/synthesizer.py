@@ -26,6 +26,7 @@ from typing import Any
 
 from soundmind_data import schemas, tempfiles
 from soundmind_data.corpus import AUDIO_DIR, AUDIO_TEXT
+from soundmind_data.devices import check_device
 from soundmind_data.errors import UsageError
 from soundmind_data.jsonl import AtomicWriter
 from soundmind_data.paths import UnsafePath, audio_file
@@ -66,8 +67,7 @@ class SynthesisOptions:
             raise UsageError(f"--backend {self.backend!r}: choose one of {', '.join(BACKEND_MODULES)}")
         if self.fmt not in FORMATS:
             raise UsageError(f"--format {self.fmt!r}: choose one of {', '.join(FORMATS)}")
-        if self.device not in ("cpu", "cuda"):
-            raise UsageError(f"--device {self.device!r}: choose cpu or cuda")
+        check_device(self.device)
         if not 8000 <= self.sample_rate <= 48000:
             raise UsageError(f"--sample-rate {self.sample_rate}: expected 8000 to 48000 Hz")
         if self.fmt == "opus" and self.sample_rate not in OPUS_RATES:
