@@ -8,6 +8,7 @@ folder) and sweep only the former. "~" appears in no hostname, so the name parse
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -99,3 +100,20 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def place_file(source: Path, target: Path) -> None:
+    """Make `target` the file `source`: a hard link (no second copy), or a copy across filesystems; atomically, and
+    never by writing into an existing `target` (which may be a link to another file)."""
+    if target.exists() and os.path.samefile(source, target):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep(target.parent, target.name)  # a link a killed run left half-made
+    tmp = target.with_name(temp_name(target.name))
+    try:
+        os.link(source, tmp)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)

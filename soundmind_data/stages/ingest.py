@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data import soundmind_hub as hub
+from soundmind_data import soundmind_hub as hub, tempfiles
 from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, UPSTREAM_VOICE, rejects_path
 from soundmind_data.digests import file_digest
 from soundmind_data.errors import UsageError
@@ -238,7 +238,6 @@ class ReleaseAudio:
     def _place(self, file: Path, wanted: Path) -> tuple[Path, str]:
         """Where `file` is placed, relative to the corpus folder (`wanted`, or `<stem>.<sha256[:8]><suffix>` beside it
         where `wanted` holds other audio), and the sha256 of the file placed there."""
-        from soundmind_data.tts.synthesizer import _place  # hard link, else copy; atomically
 
         digest = file_digest(file, "sha256")
         other = wanted.with_name(f"{wanted.stem}.{digest[:8]}{wanted.suffix}")
@@ -252,7 +251,7 @@ class ReleaseAudio:
                     return relative, digest
                 continue
             try:
-                _place(file, placed)
+                tempfiles.place_file(file, placed)
             except OSError as exc:  # the source was just read: this is the corpus folder refusing the file
                 raise UsageError(f"{placed}: cannot write: {exc.strerror}") from None
             # a copy's own digest: the entry describes the file placed, should the release's change meanwhile

@@ -15,11 +15,8 @@ it is, and only texts without audio are spoken: every stage that changes a text 
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,22 +160,6 @@ class Cache:
         return entry
 
 
-def _place(source: Path, target: Path) -> None:
-    """Make `target` the cache file: a hard link (no second copy), or a copy across filesystems; atomically."""
-    if target.exists() and os.path.samefile(source, target):
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tempfiles.sweep(target.parent, target.name)  # a link a killed run left half-made
-    tmp = target.with_name(tempfiles.temp_name(target.name))
-    try:
-        os.link(source, tmp)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
-
-
 # -------------------------------------------------------------------------------------------------- one process
 class Synthesizer:
     """Turns manifest lines into items with audio; one per worker process (it owns that process's engines)."""
@@ -264,7 +245,7 @@ class Synthesizer:
         else:
             result.cached += 1
         relative = Path(AUDIO_DIR, item["split"], item["id"], f"{name}.{ext}")
-        _place(self.cache.paths(key, ext)[0], self.out_dir / relative)
+        tempfiles.place_file(self.cache.paths(key, ext)[0], self.out_dir / relative)
         result.audio_s += entry["duration_s"]
         return {"path": relative.as_posix(), **{k: entry[k] for k in
                 ("sha256", "sample_rate", "channels", "duration_s", "loudness_lufs")},
