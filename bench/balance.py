@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from soundmind_data.jsonl import dumps
+from soundmind_data.core.jsonl import dumps
 
 TARGET = 100_000  # items/s, each command
 COMMAND = [str(Path(sys.executable).with_name("soundmind-data"))]

@@ -20,12 +20,12 @@ import numpy as np
 import soundfile
 import torch
 
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import AtomicWriter
 from soundmind_data.rl import tiny
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer
-from soundmind_data.template import render_question
+from soundmind_data.text.template import render_question
 
 STEPS = 10
 POLICY_STEPS = 3  # timed steps of each of the three policies (smollm2-135m takes seconds a step)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.core.jsonl import AtomicWriter
 from soundmind_data.llm.bundled import SMOLLM2, model_folder
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer

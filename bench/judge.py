@@ -44,7 +44,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def distinct_items(folder: Path, count: int) -> list[dict]:
     """Items whose questions and answers are all distinct (the demo repeats its answers)."""
-    from soundmind_data.jsonl import iter_records
+    from soundmind_data.core.jsonl import iter_records
     from soundmind_data.stages.ingest import ingest
 
     ingest(SOURCES, fmt="soundmind", split="bench", out=folder / "all.jsonl")
@@ -62,7 +62,7 @@ def distinct_items(folder: Path, count: int) -> list[dict]:
 
 def changed_question(item: dict) -> str:
     """The question with three content words of its premises replaced by others."""
-    from soundmind_data.template import render_question
+    from soundmind_data.text.template import render_question
 
     swaps = iter(["violin", "harbour", "seventeen", "purple", "engine", "winter"])
     words = item["major_premise"].split()

@@ -74,7 +74,7 @@ def write_corpus(root: Path, items: int, rng: np.random.Generator) -> Path:
     Every file is unique (a base clip rotated by an item-specific offset), as real synthesis output is: repeated
     audio would let parquet's dictionary encoding shrink the corpus and flatter both the size and the speed figures.
     """
-    from soundmind_data.template import render_question
+    from soundmind_data.text.template import render_question
 
     (root / "audio").mkdir(parents=True)
     questions = [speech_like(QUESTION_SECONDS * rng.uniform(0.8, 1.2), rng) for _ in range(CLIPS)]
@@ -108,7 +108,7 @@ def head(manifest: Path, items: int, path: Path) -> Path:
 
 def raw_pyarrow_write(manifest: Path, out: Path) -> int:
     """The baseline: the same rows (same audio bytes read from the same files), written by plain pyarrow."""
-    from soundmind_data.hubfolder.rows import arrow_schema, to_row
+    from soundmind_data.hub.folder.rows import arrow_schema, to_row
 
     schema, rows, audio_bytes = arrow_schema(), [], 0
     with pq.ParquetWriter(out, schema) as writer, open(manifest) as lines:
@@ -136,7 +136,7 @@ def best_of(runs: int, action) -> float:
 
 PEAK_RSS_CHILD = """
 import resource, sys
-from soundmind_data.hubfolder.build import build_folder
+from soundmind_data.hub.folder.build import build_folder
 build_folder(sys.argv[1], sys.argv[2])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -229,7 +229,7 @@ def read_back_unchanged(manifest: Path, folder: Path) -> int:
     item makes; returns the rows checked."""
     import datasets
 
-    from soundmind_data.hubfolder.rows import to_row
+    from soundmind_data.hub.folder.rows import to_row
 
     expected: dict[str, list[dict]] = {}
     with open(manifest) as lines:
@@ -254,7 +254,7 @@ def read_back_unchanged(manifest: Path, folder: Path) -> int:
 def dedup_figures(manifest: Path, root: Path, rng: np.random.Generator) -> None:
     """Publish `manifest`, its one-item edit and its one-item removal, with and without content-defined chunking,
     and print what Xet would store again for each edit."""
-    from soundmind_data.hubfolder import build, shards
+    from soundmind_data.hub.folder import build, shards
 
     changed, removed = edited(manifest, root, rng)
     builds = {}
@@ -286,7 +286,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10, help="size of the big corpus, in multiples of --items")
     parser.add_argument("--dedup-items", type=int, default=1000, help="items in the corpus of the Xet figures")
     args = parser.parse_args()
-    from soundmind_data.hubfolder.build import build_folder
+    from soundmind_data.hub.folder.build import build_folder
 
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
         root = Path(tmp)

@@ -53,7 +53,7 @@ print(samples / config.sample_rate)
 # texts of a JSON list with it loaded: what synthesis pays per text.
 NORMALISE_SCRIPT = r"""
 import json, sys, time
-from soundmind_data.speech_text import prepare_normaliser, to_speech_text
+from soundmind_data.text.speech_text import prepare_normaliser, to_speech_text
 
 texts = json.load(open(sys.argv[1]))
 prepare_normaliser()  # compiles the grammars if this machine has none
@@ -81,7 +81,7 @@ def timed(command: list[str]) -> tuple[float, str]:
 def bench_manifest(source: Path | None, items: int, folder: Path) -> Path:
     """Items with distinct question texts, each keeping its answer only when no earlier item has that answer: no
     text is spoken twice, so every run synthesises exactly the same texts."""
-    from soundmind_data.jsonl import AtomicWriter, iter_records
+    from soundmind_data.core.jsonl import AtomicWriter, iter_records
     from soundmind_data.stages.ingest import ingest
 
     if source is None:
@@ -115,8 +115,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20, help="Number of items with distinct questions (default 20).")
     args = parser.parse_args()
 
-    from soundmind_data.jsonl import iter_records
-    from soundmind_data.speech_text import to_speech_text
+    from soundmind_data.core.jsonl import iter_records
+    from soundmind_data.text.speech_text import to_speech_text
 
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         folder = Path(tmp)

@@ -65,7 +65,7 @@ def synthesize(items: Path, out: Path, workers: int) -> Path:
 
 def short_corpus(folder: Path, examples: Path, items: int, distinct: int, workers: int) -> Path:
     """Synthesise `distinct` demo items, then write a manifest of `items` items cycling over their audio."""
-    from soundmind_data.jsonl import AtomicWriter, iter_records
+    from soundmind_data.core.jsonl import AtomicWriter, iter_records
 
     seed = folder / "seed-items.jsonl"
     with AtomicWriter(seed) as out:
@@ -88,7 +88,7 @@ def reasoning_and_verdict(answer: str) -> tuple[str, str]:
 
 def long_corpus(folder: Path, examples: Path, items: int, answer_s: float, workers: int) -> Path:
     """Synthesise `items` items whose answers join the examples' distinct reasonings up to `answer_s` seconds."""
-    from soundmind_data.jsonl import AtomicWriter, iter_records
+    from soundmind_data.core.jsonl import AtomicWriter, iter_records
 
     records = list(iter_records(examples))
     reasonings = list(dict.fromkeys(reasoning_and_verdict(record["answer_text"])[0] for record in records
@@ -124,8 +124,8 @@ def timed_validate(manifest: Path, **options) -> tuple[float, object]:
 
 def measured_files(manifest: Path) -> dict[str, list[dict]]:
     """The audio objects of a validate --out manifest, per audio field, each with its `wer` and `wer_sample_s`."""
-    from soundmind_data.corpus import AUDIO_TEXT
-    from soundmind_data.jsonl import iter_records
+    from soundmind_data.core.corpus import AUDIO_TEXT
+    from soundmind_data.core.jsonl import iter_records
 
     files: dict[str, list[dict]] = {field: [] for field in AUDIO_TEXT}
     for record in iter_records(manifest):
@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the corpora in this folder and keep them")
     args = parser.parse_args()
 
-    from soundmind_data.table import format_table
+    from soundmind_data.report.table import format_table
 
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as scratch:
         folder = args.keep or Path(scratch)

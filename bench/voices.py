@@ -60,7 +60,7 @@ print(samples / 24000)
 # Kokoro packed (several sentences per call, as the engine runs) against one call per sentence, same sentences.
 PACKING_SCRIPT = r"""
 import json, sys, time
-from soundmind_data.speech_text import split_sentences
+from soundmind_data.text.speech_text import split_sentences
 from soundmind_data.tts.kokoro import KokoroBackend
 texts = json.load(open(sys.argv[1]))
 engine = KokoroBackend("jf_alpha", "cpu")
@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument("--judge-items", type=int, default=4, help="Items per voice for the judge (default 4).")
     args = parser.parse_args()
 
-    from soundmind_data.jsonl import iter_records
-    from soundmind_data.speech_text import to_speech_text
+    from soundmind_data.core.jsonl import iter_records
+    from soundmind_data.text.speech_text import to_speech_text
     from soundmind_data.tts.voices import default_pool
 
     cli = [sys.executable, "-m", "soundmind_data"]

@@ -17,8 +17,8 @@ import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
-from soundmind_data.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
-from soundmind_data.errors import UsageError
+from soundmind_data.report.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
+from soundmind_data.core.errors import UsageError
 
 app = typer.Typer(
     name="soundmind-data",
@@ -456,7 +456,7 @@ def add_command(
     Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
     """
     from soundmind_data.commands.add import add_items
-    from soundmind_data.splitting import parse_ratios
+    from soundmind_data.engines.splitting import parse_ratios
     from soundmind_data.tts.voices import split_names
 
     parsed = parse_ratios(ratios) if ratios else None
@@ -497,7 +497,7 @@ def voices_command(
     """
     import json
 
-    from soundmind_data.table import format_table
+    from soundmind_data.report.table import format_table
     from soundmind_data.tts.voices import CATALOG
 
     if as_json:
@@ -523,9 +523,9 @@ def speech_text_command(
 
     Example: echo 'If R → W and ¬W, then ¬R (since 2020-01-05, £3.50).' | soundmind-data speech-text
     """
-    from soundmind_data.errors import DataError
-    from soundmind_data.speakable import describe, unspeakable_chars
-    from soundmind_data.speech_text import normaliser_note, to_speech_text
+    from soundmind_data.core.errors import DataError
+    from soundmind_data.text.speakable import describe, unspeakable_chars
+    from soundmind_data.text.speech_text import normaliser_note, to_speech_text
 
     def stdin_lines():
         # Bytes decoded here, line by line: sys.stdin would hand on undecodable bytes as surrogates (or raise
@@ -577,7 +577,7 @@ def review_command(
     Example: soundmind-data review demo-out --out demo-review --embed
     Example: soundmind-data review demo-out/09-curate-audio.jsonl --decisions demo-out/09-curate-audio.decisions.jsonl --validated demo-out/08-rerender.jsonl --out review
     """
-    from soundmind_data.corpus import STATE_FILE
+    from soundmind_data.core.corpus import STATE_FILE
     from soundmind_data.pipeline import review_sources
     from soundmind_data.review import review_sources_of, write_review
 
@@ -684,9 +684,9 @@ def sources_list() -> None:
 
     Example: soundmind-data sources list
     """
-    from soundmind_data.redact import redact
+    from soundmind_data.core.redact import redact
     from soundmind_data.sources import SOURCES
-    from soundmind_data.table import format_table
+    from soundmind_data.report.table import format_table
 
     # Redacted: the Hub URLs follow HF_ENDPOINT, which may hold a password.
     rows = [(source.name, file.name, source.licence, file.sha256 or "not pinned", redact(source.upstream_url(file)))

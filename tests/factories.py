@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 import soundfile
 
-from soundmind_data.template import render_question
+from soundmind_data.text.template import render_question
 
 ENTAILED_ANSWER = "The rule covers the case, so the conclusion follows.\n\nAnswer: entailed."
 NOT_ENTAILED_ANSWER = "Nothing forces the conclusion.\n\nAnswer: not entailed."

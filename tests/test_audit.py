@@ -3,9 +3,9 @@ import json
 import pytest
 from factories import item, logiqa_line, soundmind_line, write_jsonl
 
-from soundmind_data import schemas
-from soundmind_data.manifest_audit import audit_manifest
-from soundmind_data.table import id_sample
+from soundmind_data.core import schemas
+from soundmind_data.engines.manifest_audit import audit_manifest
+from soundmind_data.report.table import id_sample
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from factories import item, write_jsonl, write_tone
 
-from soundmind_data.card import read_card_metadata, render_card
-from soundmind_data.hubfolder.build import build_folder
+from soundmind_data.hub.card import read_card_metadata, render_card
+from soundmind_data.hub.folder.build import build_folder
 
 PIPER = "piper:en_US-joe-medium"
 STRICTER = ("The release `soundmind` declares MIT; its text comes from LogiQA 2.0 (CC BY-NC-SA 4.0); this card uses "

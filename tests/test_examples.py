@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from factories import logiqa_line, soundmind_line, write_jsonl
 from soundmind_data.cli import app
-from soundmind_data.errors import DataError, UsageError
+from soundmind_data.core.errors import DataError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "soundmind-data"

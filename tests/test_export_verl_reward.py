@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from factories import item, write_jsonl
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 from soundmind_data.rl import compute_score
 from soundmind_data.stages.export import export, verl_row
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from factories import item, soundmind_line, text_pipeline, write_jsonl
 
-from soundmind_data import schemas
-from soundmind_data.errors import UsageError
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import UsageError
 from soundmind_data.stages import declaration
 from soundmind_data.stages.split import SplitOptions
 

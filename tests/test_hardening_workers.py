@@ -126,7 +126,7 @@ def test_curate_gold_reader_dies_with_a_killed_parent(tmp_path):
 POOL = """
 import multiprocessing, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from soundmind_data import procpool
+from soundmind_data.core import procpool
 
 if sys.argv[2] == "without-prctl":
     procpool._parent_death_signal = lambda: False

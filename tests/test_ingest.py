@@ -8,10 +8,10 @@ import time
 import pytest
 from factories import logiqa_line, read_jsonl, soundmind_line, write_jsonl
 
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 from soundmind_data.stages import ingest as ingest_module
 from soundmind_data.stages.ingest import ingest
-from soundmind_data.template import render_question
+from soundmind_data.text.template import render_question
 
 
 def test_logiqa_string_list_and_empty_premises(tmp_path):

@@ -12,8 +12,8 @@ from soundmind_data.checks import asr
 from soundmind_data.checks import item as item_checks
 from soundmind_data.checks.config import CheckConfig, load_config
 from soundmind_data.checks.phonemes import aligned_span, own_span, phoneme_error_rate
-from soundmind_data.speech_text import to_speech_text
-from soundmind_data.template import render_question
+from soundmind_data.text.speech_text import to_speech_text
+from soundmind_data.text.template import render_question
 from soundmind_data.tts.audio import resample
 from soundmind_data.tts.base import load_backend
 

@@ -1,6 +1,6 @@
 import pytest
 
-from soundmind_data.labels import parse_final_answer, parse_label
+from soundmind_data.core.labels import parse_final_answer, parse_label
 
 
 @pytest.mark.parametrize("text, expected", [

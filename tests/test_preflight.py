@@ -13,7 +13,7 @@ import time
 import pytest
 
 from factories import read_jsonl, soundmind_line, write_jsonl
-from soundmind_data.devices import cuda_problem
+from soundmind_data.core.devices import cuda_problem
 from soundmind_data.llm.canned_server import CannedReply, CannedServer
 from soundmind_data.llm.openai_compat import probe
 

@@ -19,13 +19,13 @@ import soundfile
 
 from factories import item, read_jsonl, write_jsonl
 from fakehub import FakeHub
-from soundmind_data import schemas
-from soundmind_data.card import read_card_metadata
-from soundmind_data.labels import parse_label
+from soundmind_data.core import schemas
+from soundmind_data.hub.card import read_card_metadata
+from soundmind_data.core.labels import parse_label
 from soundmind_data.stages.export import export
-from soundmind_data.errors import DataError
-from soundmind_data.hubfolder.build import build_folder
-from soundmind_data.hubfolder.rows import features
+from soundmind_data.core.errors import DataError
+from soundmind_data.hub.folder.build import build_folder
+from soundmind_data.hub.folder.rows import features
 
 TOKEN = "hf_fake-test-secret-0123456789abcdef"  # not a real token; checked never to leak
 SAMPLE_RATE = 16000
@@ -404,7 +404,7 @@ def test_card_cites_the_run_log_beside_the_manifest(manifest, tmp_path):
 
 
 def test_plots_beside_the_manifest_are_published_and_shown(manifest, tmp_path, run_cli, hub_env):
-    from soundmind_data.plots import write_corpus_plots
+    from soundmind_data.report.plots import write_corpus_plots
 
     plots = write_corpus_plots(manifest, manifest.parent / "plots")
     folder = tmp_path / "hub"
@@ -473,7 +473,7 @@ def test_a_moved_work_dir_keeps_a_true_run_log_and_card(tmp_path, run_cli):
     finds the curate reports it describes."""
     from factories import text_pipeline
 
-    from soundmind_data.card import read_stage_runs
+    from soundmind_data.hub.card import read_stage_runs
     from soundmind_data.stages.publish import _curation_reports
 
     pipeline = text_pipeline(tmp_path, extra="  - stage: curate\n")
@@ -610,7 +610,7 @@ main()
 def assert_whole(folder: Path) -> dict[str, int]:
     """The folder's card describes exactly the shards in its data/: every split's i-of-n shards, all there, holding
     the rows the card counts. Returns the rows per split."""
-    from soundmind_data.hubfolder.shards import shard_name
+    from soundmind_data.hub.folder.shards import shard_name
 
     info = read_card_metadata((folder / "README.md").read_text(encoding="utf-8"))["dataset_info"]
     rows = {split["name"]: split["num_examples"] for split in info["splits"]}

@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from factories import item, write_jsonl
-from soundmind_data.hubfolder.build import build_folder
+from soundmind_data.hub.folder.build import build_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 16000

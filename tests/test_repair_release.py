@@ -17,10 +17,10 @@ import soundfile
 from conftest import ROOT
 from factories import item, read_jsonl, soundmind_line, write_jsonl, write_tone
 
-from soundmind_data.card import read_card_metadata
-from soundmind_data.errors import DataError
+from soundmind_data.hub.card import read_card_metadata
+from soundmind_data.core.errors import DataError
 from soundmind_data.llm.canned_server import CannedServer
-from soundmind_data.soundmind_hub import release_changes
+from soundmind_data.hub.soundmind_layout import release_changes
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions
 

@@ -7,7 +7,7 @@ import json
 import shutil
 
 from factories import item, read_jsonl, write_jsonl
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 from soundmind_data.stages.rerender import allowed_extras, next_voices
 
 VOICES = "piper:joe,hibari:heart"

@@ -452,7 +452,7 @@ def test_verl_builds_the_audio_policies_with_their_head(verl_config, tmp_path, m
     from verl.utils.model import get_hf_auto_model_class
 
     from soundmind_data.rl import omni
-    from soundmind_data.usercache import CACHE_ENV
+    from soundmind_data.core.usercache import CACHE_ENV
     from test_rl_omni import whole_omni_checkpoint
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))

@@ -17,9 +17,9 @@ import soundfile
 import torch
 
 from factories import item as corpus_item, write_jsonl
-from soundmind_data import schemas
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_records
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_records
 from soundmind_data.rl import tiny
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer, batch_indices, completion_logprobs, group_advantages, grpo_loss

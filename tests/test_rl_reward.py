@@ -12,7 +12,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soundmind_data.labels import parse_final_answer
+from soundmind_data.core.labels import parse_final_answer
 from soundmind_data.rl import compute_score, reward_func, trl_reward
 from soundmind_data.rl.adapters import (MIN_PROMPT_TAIL, prompt_tail_length, response_after_prompt,
                                         strip_trailing_special_tokens)

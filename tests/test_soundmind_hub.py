@@ -18,8 +18,8 @@ import pytest
 import soundfile
 from factories import item, read_jsonl, soundmind_line, write_jsonl
 
-from soundmind_data import schemas
-from soundmind_data.soundmind_hub import ExportIds
+from soundmind_data.core import schemas
+from soundmind_data.hub.soundmind_layout import ExportIds
 from soundmind_data.stages.export import export
 from soundmind_data.stages.ingest import ingest
 
@@ -390,7 +390,7 @@ def test_validate_judges_imported_recordings_with_whisper(tmp_path, run_cli):
 # ------------------------------------------------------------------------------- issue 25's adversarial review
 def test_export_refuses_an_out_that_holds_audio_its_manifest_uses(tmp_path, run_cli):
     """Review 1: a release ingested in place, exported into its own folder, would be moved aside and deleted."""
-    from soundmind_data.errors import UsageError
+    from soundmind_data.core.errors import UsageError
 
     release = tmp_path / "corpus" / "rel"
     export(corpus_manifest(tmp_path / "synth"), fmt="soundmind-hub", out=release)  # marked: an export's folder
@@ -562,7 +562,7 @@ def test_export_leaves_a_live_writers_staging_alone_and_sweeps_a_dead_ones(tmp_p
     import subprocess
     import sys
 
-    from soundmind_data import tempfiles
+    from soundmind_data.core import tempfiles
     from soundmind_data.stages.export import STAGING
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from soundmind_data import sources, tempfiles
-from soundmind_data.errors import DataError, UsageError
+from soundmind_data import sources
+
+from soundmind_data.core import tempfiles
+from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.sources import Source, SourceFile, fetch
 from soundmind_data.sources.partials import state_path
 

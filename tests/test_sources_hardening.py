@@ -16,8 +16,8 @@ from typing import Callable
 import pytest
 
 from soundmind_data import sources
-from soundmind_data.errors import DataError
-from soundmind_data.redact import redact
+from soundmind_data.core.errors import DataError
+from soundmind_data.core.redact import redact
 from soundmind_data.sources import Source, SourceFile, fetch
 from soundmind_data.sources.partials import state_path
 from test_sources import (DEV, TRAIN, FixtureServer, LocalServer, _closed_port, _dead_pid, _env, _lines, _served, _sha, _table,

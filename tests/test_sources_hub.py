@@ -22,7 +22,7 @@ from fakehub import FakeHub
 from test_sources import _closed_port
 
 from soundmind_data import sources
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.sources import Source, SourceFile, fetch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soundmind_data.speakable import unspeakable_chars
-from soundmind_data.speech_text import split_sentences, to_speech_text
+from soundmind_data.text.speakable import unspeakable_chars
+from soundmind_data.text.speech_text import split_sentences, to_speech_text
 
 
 def test_logic_symbols_are_read_as_words():
@@ -149,7 +149,7 @@ def test_the_domain_layer_leaves_the_normaliser_what_it_reads_right(text, speech
 
 
 def test_plain_sentences_skip_the_normaliser_only_where_it_would_change_nothing():
-    from soundmind_data import speech_text
+    from soundmind_data.text import speech_text
 
     normaliser = speech_text._load_normaliser()
     sentences = [
@@ -195,7 +195,7 @@ def test_without_the_normaliser_the_domain_layer_alone_reads_and_says_so(tmp_pat
               "source": {"dataset": "contrib", "file": "t.txt", "line": n}} for n in (3, 4)]
     manifest.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
     script = ("import sys; sys.modules['nemo_text_processing'] = None\n"
-              "from soundmind_data.speech_text import to_speech_text\n"
+              "from soundmind_data.text.speech_text import to_speech_text\n"
               "print(to_speech_text('¬W → R: 45% of 2020-01-05'))\n"
               "from soundmind_data.cli import main; sys.argv = ['soundmind-data', 'synthesize', sys.argv[1], "
               "'--out', sys.argv[2]]; main()\n")
@@ -213,7 +213,7 @@ def _grammar_cache_copy(tmp_path):
     cache of the test's own: (the cache root, the copied grammar folder)."""
     import shutil
 
-    from soundmind_data import speech_text
+    from soundmind_data.text import speech_text
 
     speech_text.prepare_normaliser()
     source = speech_text.grammar_cache_dir()
@@ -229,7 +229,7 @@ def test_a_truncated_grammar_is_compiled_again_readable_by_all(tmp_path, run_cli
     import os
     import stat
 
-    from soundmind_data.usercache import CACHE_ENV
+    from soundmind_data.core.usercache import CACHE_ENV
 
     cache, grammars = _grammar_cache_copy(tmp_path)
     damaged = grammars / "en_tn_True_deterministic_verbalizer.far"
@@ -250,9 +250,9 @@ def test_grammars_that_do_not_read_back_as_compiled_are_a_one_line_error(tmp_pat
     UsageError of one line naming the folder."""
     from nemo_text_processing.text_normalization import normalize
 
-    from soundmind_data import speech_text
-    from soundmind_data.errors import UsageError
-    from soundmind_data.usercache import CACHE_ENV
+    from soundmind_data.text import speech_text
+    from soundmind_data.core.errors import UsageError
+    from soundmind_data.core.usercache import CACHE_ENV
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(speech_text, "_normaliser", None)

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factories import item, read_jsonl, write_jsonl
-from soundmind_data import schemas
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import dumps
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import dumps
 from soundmind_data.stages.balance import balance_manifest, parse_target, target_counts
-from soundmind_data.splitting import parse_ratios, split_manifest
-from soundmind_data.textkey import text_key, triplet_key
+from soundmind_data.engines.splitting import parse_ratios, split_manifest
+from soundmind_data.text.textkey import text_key, triplet_key
 
 # A small pool of triplets so that random manifests are full of duplicates and leaks; spelling variants of one
 # triplet (case, punctuation, spacing) must count as the same triplet.

@@ -19,9 +19,9 @@ import pytest
 import soundfile
 
 from factories import item, read_jsonl, write_jsonl
-from soundmind_data import schemas
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.speech_text import to_speech_text
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.text.speech_text import to_speech_text
 from soundmind_data.tts import driver
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from soundmind_data import tempfiles
-from soundmind_data.jsonl import AtomicWriter
+from soundmind_data.core import tempfiles
+from soundmind_data.core.jsonl import AtomicWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def test_a_killed_writer_leaves_a_temp_that_the_next_write_of_that_file_removes(
     out = tmp_path / "items.jsonl"
     script = (
         "import os, signal, sys\n"
-        "from soundmind_data.jsonl import AtomicWriter\n"
+        "from soundmind_data.core.jsonl import AtomicWriter\n"
         "with AtomicWriter(sys.argv[1]) as writer:\n"
         "    writer.write_record({'id': 'half'})\n"
         "    writer.file.flush()\n"

@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from soundmind_data.template import clean_field, join_major_premise, parse_question, render_question
+from soundmind_data.text.template import clean_field, join_major_premise, parse_question, render_question
 
 # Written out literally so that a change to the template cannot go unnoticed.
 EXPECTED = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from soundmind_data.textkey import _normal_bytes, spoken_words, text_key
+from soundmind_data.text.textkey import _normal_bytes, spoken_words, text_key
 
 
 @pytest.mark.parametrize("a, b", [

@@ -2,7 +2,7 @@ import json
 
 from factories import item, write_jsonl
 
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 
 
 def test_valid_manifest_passes(tmp_path, run_cli):

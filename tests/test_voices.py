@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from factories import item, read_jsonl, write_jsonl
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts import kokoro

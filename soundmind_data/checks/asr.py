@@ -33,9 +33,9 @@ import numpy as np
 
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.phonemes import aligned_span, own_span, phoneme_error_rate
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import UsageError
-from soundmind_data.template import render_clean
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
+from soundmind_data.text.template import render_clean
 from soundmind_data.tts.audio import resample
 
 ASR_RATE = 16000  # both backends take 16 kHz mono
@@ -79,7 +79,7 @@ def wer_words(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def template_words() -> frozenset[str]:
     """The words of the SoundMind question template without its fields."""
-    from soundmind_data.speech_text import to_speech_text
+    from soundmind_data.text.speech_text import to_speech_text
 
     return frozenset(wer_words(to_speech_text(render_clean("", "", ""))))
 
@@ -199,7 +199,7 @@ def judge_problems(name: str, model: str | None = None, device: str = "cpu", *,
         return [f"--asr whisper needs {', '.join(missing)}: pip install 'soundmind-data[asr]'"]
     problems = []
     if device == "cuda":
-        from soundmind_data.devices import cuda_problem
+        from soundmind_data.core.devices import cuda_problem
 
         if problem := cuda_problem():
             problems.append(f"--device cuda: {problem}")

@@ -21,8 +21,8 @@ import soundfile
 
 from soundmind_data.checks import SIGNAL_CHECKS
 from soundmind_data.checks.config import CheckConfig
-from soundmind_data.corpus import imported_audio
-from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.core.corpus import imported_audio
+from soundmind_data.core.paths import UnsafePath, audio_file
 from soundmind_data.tts.audio import LOUDNESS_MIN_S, integrated_loudness
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"

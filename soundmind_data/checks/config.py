@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import yamlfile
-from soundmind_data.errors import UsageError
+from soundmind_data.core import yamlfile
+from soundmind_data.core.errors import UsageError
 
 
 @dataclass(frozen=True)

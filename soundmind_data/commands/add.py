@@ -30,16 +30,16 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
-from soundmind_data import schemas
-from soundmind_data.answers import answer_disagreement
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, add_rejects_path, voice_of
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
-from soundmind_data.splitting import split_manifest
-from soundmind_data.stage import StageReport, Summary
+from soundmind_data.core import schemas
+from soundmind_data.engines.answers import answer_disagreement
+from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, add_rejects_path, voice_of
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
+from soundmind_data.engines.splitting import split_manifest
+from soundmind_data.core.stage import StageReport, Summary
 from soundmind_data.stages import ingest as ingest_stage
-from soundmind_data.table import before_after_table, id_sample
-from soundmind_data.textkey import triplet_key
+from soundmind_data.report.table import before_after_table, id_sample
+from soundmind_data.text.textkey import triplet_key
 from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.plan import TEST_SPLIT

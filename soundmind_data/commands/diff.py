@@ -14,12 +14,12 @@ from typing import Any, Iterator
 
 import orjson
 
-from soundmind_data import schemas
-from soundmind_data.corpus import LabelCounts, unsafe_name
-from soundmind_data.errors import DataError
-from soundmind_data.jsonl import iter_manifest_lines, write_json
-from soundmind_data.stage import StageReport, Summary
-from soundmind_data.table import format_table, id_sample
+from soundmind_data.core import schemas
+from soundmind_data.core.corpus import LabelCounts, unsafe_name
+from soundmind_data.core.errors import DataError
+from soundmind_data.core.jsonl import iter_manifest_lines, write_json
+from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.report.table import format_table, id_sample
 
 # Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
 COMPARED_FIELDS = ("split", "label", "major_premise", "minor_premise", "conclusion", "question_text", "answer_text")

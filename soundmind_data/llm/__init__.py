@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.llm.base import Backend, BackendError
-from soundmind_data.redact import redact
+from soundmind_data.core.redact import redact
 
 __all__ = ["BACKENDS", "Backend", "BackendError", "backend_problems", "open_backend"]
 

@@ -22,9 +22,9 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.usercache import built_folder, cache_root
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.usercache import built_folder, cache_root
 
 SOURCE_RECORD = "soundmind-source.json"  # written last into a cached folder: what it was built from, and its files
 

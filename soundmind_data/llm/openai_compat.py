@@ -19,7 +19,7 @@ import urllib.request
 from typing import Any
 
 from soundmind_data.llm.base import BackendError
-from soundmind_data.redact import redact, url_passwords
+from soundmind_data.core.redact import redact, url_passwords
 
 PROBE_TIMEOUT_S = 3.0  # a server that is up lists its models in milliseconds, however busy its GPUs are
 RETRY_AFTER_CAP_S = 60.0  # longer Retry-After hints are cut short, so one stuck item cannot stall a worker for hours

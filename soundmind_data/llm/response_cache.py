@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from soundmind_data.jsonl import dumps
+from soundmind_data.core.jsonl import dumps
 from soundmind_data.llm.base import Backend
 
 

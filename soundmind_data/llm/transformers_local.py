@@ -11,7 +11,7 @@ import importlib.util
 import threading
 from pathlib import Path
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.llm import bundled
 
 DEFAULT_MAX_NEW_TOKENS = 1024

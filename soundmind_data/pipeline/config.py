@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import yamlfile
-from soundmind_data.corpus import AUDIO_DIR, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR
-from soundmind_data.errors import UsageError
-from soundmind_data.stage import CORPUS, FOLDER, MANIFEST, Stage, StageFiles, command_line, parse_options
+from soundmind_data.core import yamlfile
+from soundmind_data.core.corpus import AUDIO_DIR, CORPUS_MANIFEST, ID_PATTERN, PLOTS_DIR, REVIEW_DIR
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.stage import CORPUS, FOLDER, MANIFEST, Stage, StageFiles, command_line, parse_options
 from soundmind_data.stages import declaration
 
 REPORT_OPTION = "json"  # a pipeline may name a stage's report file itself, as `--json` does on the command line

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from soundmind_data.corpus import AUDIO_FIELDS, CARD_FILE, PLOTS_DIR, REVIEW_DIR, RUN_LOG, STATE_FILE, LabelCounts
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import count_lines, iter_records
+from soundmind_data.core.corpus import AUDIO_FIELDS, CARD_FILE, PLOTS_DIR, REVIEW_DIR, RUN_LOG, STATE_FILE, LabelCounts
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import count_lines, iter_records
 from soundmind_data.pipeline.config import Pipeline, Plan, Step, plan_step
 from soundmind_data.pipeline.state import StageRun, append_log, check_not_edited, check_own_path, load_state, \
     remember, stage_fingerprint, stage_run, still_valid
 from soundmind_data.review import PAGE, SOURCES_FILE, ReviewReport, ReviewSources, StageStep, \
     saved_inputs_sha256, sources_of_page, write_review
-from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, check_distinct
-from soundmind_data.table import format_table, split_label_table
+from soundmind_data.core.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, check_distinct
+from soundmind_data.report.table import format_table, split_label_table
 from soundmind_data.stages import declaration
 
 INTERRUPTED_EXIT = 130  # logged for a stage stopped by Ctrl-C or SIGTERM, as the shell reports an interrupted command
@@ -270,7 +270,7 @@ def plot_corpus(manifest: Path, workdir: Path, *, redraw: bool) -> list[Path]:
 
     `redraw` is False when every stage was skipped: the manifest is the one already plotted, so existing plots are
     kept as they are (a no-op re-run writes nothing)."""
-    from soundmind_data.plots import LABEL_BALANCE_PNG, write_corpus_plots
+    from soundmind_data.report.plots import LABEL_BALANCE_PNG, write_corpus_plots
 
     folder = workdir / PLOTS_DIR
     if not redraw and (folder / LABEL_BALANCE_PNG).is_file():

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from soundmind_data import schemas
-from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, HEARD_FIELDS
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_manifest_lines, iter_records
+from soundmind_data.core import schemas
+from soundmind_data.core.corpus import AUDIO_FIELDS, DECISIONS, HEARD_FIELDS
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_manifest_lines, iter_records
 from soundmind_data.review.sources import ReviewSources
 
 KEPT, DROPPED = DECISIONS[0], DECISIONS[-1]  # "keep", "drop"

@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from soundmind_data import tempfiles
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, DECISIONS, HEARD_FIELDS, PLOTS_DIR, \
+from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_FIELDS, AUDIO_TEXT, DECISIONS, HEARD_FIELDS, PLOTS_DIR, \
     split_sort_key, voice_of
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_manifest_lines, iter_selected
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.paths import UnsafePath, audio_file, check_output_folder
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_manifest_lines, iter_selected
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.core.paths import UnsafePath, audio_file, check_output_folder
 from soundmind_data.review.collect import DROPPED, KEPT, Found, checked, dropped_items, read_decisions, \
     read_validated
 from soundmind_data.review.sources import SOURCES_FILE, ReviewSources
-from soundmind_data.stage import SILENT, Progress, Summary
+from soundmind_data.core.stage import SILENT, Progress, Summary
 
 SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css
 PAGE = "index.html"
@@ -354,7 +354,7 @@ def _plots(sources: ReviewSources, staging: Path, report: ReviewReport) -> list[
     folder = staging / PLOTS_DIR
     folder.mkdir()
     if sources.plots is None:
-        from soundmind_data.plots import write_corpus_plots
+        from soundmind_data.report.plots import write_corpus_plots
 
         try:
             return [f"{PLOTS_DIR}/{path.name}" for path in write_corpus_plots(sources.manifest, folder)]

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from soundmind_data import schemas
-from soundmind_data.corpus import CARD_FILE, CORPUS_MANIFEST
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import UsageError
+from soundmind_data.core import schemas
+from soundmind_data.core.corpus import CARD_FILE, CORPUS_MANIFEST
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
 
 SOURCES_FILE = "sources.json"  # what the page was made from, so that it can be made again (`review WORKDIR`)
 

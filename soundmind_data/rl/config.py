@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.rl.prompts import ALIASES
 from soundmind_data.rl.reward import RewardWeights
 from soundmind_data.rl.tiny import TINY_SIZE
@@ -54,7 +54,7 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
         """Read and validate a YAML config; `overrides` (CLI options) that are not None replace its values."""
-        from soundmind_data import yamlfile
+        from soundmind_data.core import yamlfile
 
         path = Path(path)
         values = yamlfile.load(path) or {}

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, dumps, iter_records
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import AtomicWriter, dumps, iter_records
 from soundmind_data.rl import omni, tiny
 from soundmind_data.rl.config import TINY, TINY_MODELS, TINY_OMNI, TrainConfig
 from soundmind_data.rl.policies import Policy, TinyPolicy, load_hf_policy

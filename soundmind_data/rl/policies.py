@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soundmind_data.errors import DataError, UsageError
+from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.llm import bundled
 from soundmind_data.rl import omni
 from soundmind_data.rl.config import TINY_OMNI, TrainConfig

@@ -25,11 +25,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import schemas
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_records
-from soundmind_data.labels import parse_label
-from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_records
+from soundmind_data.core.labels import parse_label
+from soundmind_data.core.paths import UnsafePath, audio_file
 from soundmind_data.rl.reward import GroundTruth, count_tokens
 
 MODES = ("text", "audio", "audio+text")

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
-from soundmind_data.labels import ENTAILED, NOT_ENTAILED, ends_with_final_answer, parse_final_answer, parse_label
+from soundmind_data.core.labels import ENTAILED, NOT_ENTAILED, ends_with_final_answer, parse_final_answer, parse_label
 
 UNDECIDABLE = "undecidable"
 # The verdict a final answer states, as words (not curate's decisions, which corpus.DECISIONS names).

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from soundmind_data import schemas
-from soundmind_data.errors import UsageError
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import UsageError
 
 MIRROR_ENV = "SOUNDMIND_DATA_SOURCES_URL"
 LOCK_NAME = "sources.lock.json"

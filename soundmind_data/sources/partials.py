@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import tempfiles
-from soundmind_data.jsonl import write_json
+from soundmind_data.core import tempfiles
+from soundmind_data.core.jsonl import write_json
 
 RESUME = ".resume"  # a partial of NAME keeps its resume state in a temp of NAME.resume (see state_path)
 

@@ -27,13 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import DataError
-from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.redact import redact, url_passwords
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import DataError
+from soundmind_data.core.paths import UnsafePath, audio_file
+from soundmind_data.core.redact import redact, url_passwords
 from soundmind_data.sources.catalog import LOCK_NAME, README_HINT, Source
 from soundmind_data.sources.report import FetchedRecordings
-from soundmind_data.stage import Progress
+from soundmind_data.core.stage import Progress
 
 HUB_WORKERS = 8  # recordings fetched at once (snapshot_download's default)
 

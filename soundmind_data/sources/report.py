@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundmind_data.stage import Summary
-from soundmind_data.table import format_table
+from soundmind_data.core.stage import Summary
+from soundmind_data.report.table import format_table
 
 FAILURES_SHOWN = 20  # failed recordings named one per line in the summary; the rest are counted
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from soundmind_data.stage import Stage
+from soundmind_data.core.stage import Stage
 
 PIPELINE_STAGES = ("ingest", "curate", "reason", "split", "synthesize", "validate", "rerender", "audit", "balance",
                    "publish", "export")

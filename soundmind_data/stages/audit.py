@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from soundmind_data.jsonl import write_json
-from soundmind_data.manifest_audit import AuditReport, audit_manifest
-from soundmind_data.stage import SILENT, Progress, Stage
+from soundmind_data.core.jsonl import write_json
+from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
+from soundmind_data.core.stage import SILENT, Progress, Stage
 
 
 @dataclass(frozen=True)

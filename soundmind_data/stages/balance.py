@@ -26,13 +26,13 @@ from typing import Any, Callable
 import numpy as np
 import orjson
 
-from soundmind_data.corpus import MAX_ID_LENGTH, LabelCounts
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, write_json
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.splitting import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.table import before_after_table
+from soundmind_data.core.corpus import MAX_ID_LENGTH, LabelCounts
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, write_json
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.engines.splitting import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
+from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.report.table import before_after_table
 
 STRATEGIES = ("downsample", "upsample", "weights")
 

@@ -34,17 +34,19 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from soundmind_data import schemas, yamlfile
-from soundmind_data.answers import answer_check, checked_item, load_gold
-from soundmind_data.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN, decisions_path
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
+from soundmind_data.core import schemas
+
+from soundmind_data.core import yamlfile
+from soundmind_data.engines.answers import answer_check, checked_item, load_gold
+from soundmind_data.core.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN, decisions_path
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
     write_json
-from soundmind_data.procpool import stop_now, worker_signals
-from soundmind_data.speech_text import unspeakable_in_speech
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.table import format_table
-from soundmind_data.textkey import triplet_key
+from soundmind_data.core.procpool import stop_now, worker_signals
+from soundmind_data.text.speech_text import unspeakable_in_speech
+from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.report.table import format_table
+from soundmind_data.text.textkey import triplet_key
 
 NOT_NEEDING_AN_ANSWER = b',"needs_answer":false}\n'  # what a kept line gains: `dumps` would write it so
 MAX_SPLITS = 2**16 - 1  # split codes are stored as uint16

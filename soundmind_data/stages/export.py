@@ -37,21 +37,23 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from soundmind_data import soundmind_hub as hub, tempfiles
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_records, write_json
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.corpus import split_sort_key
-from soundmind_data.hubfolder.audio import audio_bytes, checked_audio_bytes
-from soundmind_data.hubfolder.rows import check_names
-from soundmind_data.hubfolder.shards import ROW_GROUP_BYTES
-from soundmind_data.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
-from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
-from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.textkey import DigestSet, id_digest
+from soundmind_data.hub import soundmind_layout as layout
 
-FORMATS = (hub.FORMAT, "verl")
-ALIASES = {"soundmind-folders": hub.FORMAT}  # the name soundmind-hub had when it wrote a layout of its own
+from soundmind_data.core import tempfiles
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, iter_records, write_json
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.core.corpus import split_sort_key
+from soundmind_data.hub.folder.audio import audio_bytes, checked_audio_bytes
+from soundmind_data.hub.folder.rows import check_names
+from soundmind_data.hub.folder.shards import ROW_GROUP_BYTES
+from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
+from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
+from soundmind_data.core.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.text.textkey import DigestSet, id_digest
+
+FORMATS = (layout.FORMAT, "verl")
+ALIASES = {"soundmind-folders": layout.FORMAT}  # the name soundmind-hub had when it wrote a layout of its own
 MODALITIES = ("audio", "text", "both")
 VERL_DATA_SOURCE = "soundmind-data/alr"  # verl picks the reward function by data_source
 VERL_ABILITY = "logic"
@@ -105,8 +107,8 @@ def export(
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if modality not in MODALITIES:
         raise UsageError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-    if audio_format not in hub.AUDIO_FORMATS:
-        raise UsageError(f"--audio-format {audio_format!r}: choose one of {', '.join(hub.AUDIO_FORMATS)}")
+    if audio_format not in layout.AUDIO_FORMATS:
+        raise UsageError(f"--audio-format {audio_format!r}: choose one of {', '.join(layout.AUDIO_FORMATS)}")
     manifest, out = Path(manifest), Path(out)
     ids, audio_folders = first_pass(manifest, fmt)
     check_output_folder(out, manifest, "--out", audio_folders)
@@ -154,22 +156,22 @@ def export(
     return result
 
 
-def first_pass(manifest: Path, fmt: str) -> tuple[hub.ExportIds | None, set[Path]]:
+def first_pass(manifest: Path, fmt: str) -> tuple[layout.ExportIds | None, set[Path]]:
     """What export must know before it writes, from a first pass over the manifest (the second checks the rest of
     each line): the ids a soundmind-hub export gives (None for verl), and the folders holding the audio files the
     manifest names, as they lie and as their links resolve (OUT must not hold them: the swap would move them away)."""
     wanted, folders = [], AudioFolders(manifest.parent)
     for item in iter_records(manifest):
         split = item.get("split")
-        wanted.append((split if isinstance(split, str) else None, hub.source_id(item)))
+        wanted.append((split if isinstance(split, str) else None, layout.source_id(item)))
         folders.add(item)
-    return (hub.ExportIds(wanted) if fmt == hub.FORMAT else None), folders.folders
+    return (layout.ExportIds(wanted) if fmt == layout.FORMAT else None), folders.folders
 
 
 class HubFolders:
     """The SoundMind release's layout (`soundmind_hub`), written into the staging folder item by item."""
 
-    def __init__(self, staging: Path, ids: hub.ExportIds, audio_format: str):
+    def __init__(self, staging: Path, ids: layout.ExportIds, audio_format: str):
         self.staging, self.ids, self.audio_format = staging, ids, audio_format
         self.files: list[str] = []
         self._metadata: dict[str, AtomicWriter] = {}  # split -> its metadata.jsonl, open until close()
@@ -180,24 +182,24 @@ class HubFolders:
         question = checked_audio_bytes(item, "question_audio", root, where)
         if question is None:
             raise DataError(f"{where}: question_audio: missing (run synthesis before exporting)")
-        answer = checked_audio_bytes(item, "answer_audio", root, where) if hub.answered(item) else None
-        hub_id = self.ids.next(split, hub.source_id(item))
-        question_name, answer_name = hub.file_names(hub_id, label, self.audio_format, answer is not None)
+        answer = checked_audio_bytes(item, "answer_audio", root, where) if layout.answered(item) else None
+        hub_id = self.ids.next(split, layout.source_id(item))
+        question_name, answer_name = layout.file_names(hub_id, label, self.audio_format, answer is not None)
         folder = self.staging / split
         (folder / hub_id).mkdir(parents=True, exist_ok=True)
         for name, data, key in ((question_name, question, "question_audio"), (answer_name, answer, "answer_audio")):
             if name is not None:
                 (folder / name).write_bytes(audio_bytes(data, self.audio_format, f"{where}: {key}.path"))
-        write_json(folder / hub_id / hub.ANNOTATION, hub.annotation(hub_id, item))
+        write_json(folder / hub_id / layout.ANNOTATION, layout.annotation(hub_id, item))
         if split not in self._metadata:
-            self._metadata[split] = self._open_files.enter_context(AtomicWriter(folder / hub.METADATA))
-        self._metadata[split].write_record(hub.metadata_line(hub_id, item, question_name, answer_name))
-        self.files += [f"{split}/{name}" for name in (question_name, answer_name, f"{hub_id}/{hub.ANNOTATION}")
+            self._metadata[split] = self._open_files.enter_context(AtomicWriter(folder / layout.METADATA))
+        self._metadata[split].write_record(layout.metadata_line(hub_id, item, question_name, answer_name))
+        self.files += [f"{split}/{name}" for name in (question_name, answer_name, f"{hub_id}/{layout.ANNOTATION}")
                        if name is not None]
 
     def close(self) -> None:
         self._open_files.close()
-        self.files += [f"{split}/{hub.METADATA}" for split in self._metadata]
+        self.files += [f"{split}/{layout.METADATA}" for split in self._metadata]
 
     def abort(self) -> None:
         aborted = RuntimeError("export aborted")

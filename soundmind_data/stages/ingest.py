@@ -24,18 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data import soundmind_hub as hub, tempfiles
-from soundmind_data.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, UPSTREAM_VOICE, rejects_path
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_source_lines
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.textkey import DigestSet, id_digest
-from soundmind_data.source_records import Reject, label_field, logiqa_fields, string_field
-from soundmind_data.template import parse_question, render_clean
+from soundmind_data.hub import soundmind_layout as layout
+
+from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, UPSTREAM_VOICE, rejects_path
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import AtomicWriter, iter_source_lines
+from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.text.textkey import DigestSet, id_digest
+from soundmind_data.engines.source_records import Reject, label_field, logiqa_fields, string_field
+from soundmind_data.text.template import parse_question, render_clean
 
 FORMATS = ("logiqa2-nli", "soundmind")  # annotation files, which `add` reads new items from too
-HUB_FORMAT = hub.FORMAT  # a release with its audio: ingest only (add makes its own audio)
+HUB_FORMAT = layout.FORMAT  # a release with its audio: ingest only (add makes its own audio)
 
 
 @dataclass
@@ -156,28 +158,28 @@ def from_soundmind_hub(record: dict, *, split: str, release_split: str | None, f
     """An item of a release's metadata line (`folder`: its split folder, `release_split` its name there). Its audio
     fields hold the release's files (checked to lie in the split folder, never opened): `ReleaseAudio` makes them
     audio entries once the item's id is known to be new, so that a duplicate's files are never placed."""
-    if hub.ID not in record:
-        raise Reject(f"{hub.ID}: missing")
-    hub_id = _safe_id(record[hub.ID])
-    item_id = hub.corpus_id(split, hub_id)
+    if layout.ID not in record:
+        raise Reject(f"{layout.ID}: missing")
+    hub_id = _safe_id(record[layout.ID])
+    item_id = layout.corpus_id(split, hub_id)
     if not ID_PATTERN.fullmatch(item_id):
-        raise Reject(f"{hub.ID}: {hub_id!r} with its split makes the id {item_id!r}, longer than 64 characters")
-    question = string_field(record, hub.QUESTION_TEXT)
-    answer = _optional_string(record, hub.ANSWER_TEXT)
+        raise Reject(f"{layout.ID}: {hub_id!r} with its split makes the id {item_id!r}, longer than 64 characters")
+    question = string_field(record, layout.QUESTION_TEXT)
+    answer = _optional_string(record, layout.ANSWER_TEXT)
     label = label_field(record, int)
-    source = {"dataset": "soundmind", "file": file, "line": line, **hub.source(release_split, hub_id)}
+    source = {"dataset": "soundmind", "file": file, "line": line, **layout.source(release_split, hub_id)}
     if license_id is not None:
         source["license"] = license_id
-    item = _soundmind_item(item_id, split, question, hub.QUESTION_TEXT, answer, label, source)
-    if hub.QUESTION_FILE not in record:
-        raise Reject(f"{hub.QUESTION_FILE}: missing")
+    item = _soundmind_item(item_id, split, question, layout.QUESTION_TEXT, answer, label, source)
+    if layout.QUESTION_FILE not in record:
+        raise Reject(f"{layout.QUESTION_FILE}: missing")
     try:
-        item["question_audio"] = hub.release_file(folder, record[hub.QUESTION_FILE], hub.QUESTION_FILE)
-        if record.get(hub.ANSWER_FILE) is not None:
+        item["question_audio"] = layout.release_file(folder, record[layout.QUESTION_FILE], layout.QUESTION_FILE)
+        if record.get(layout.ANSWER_FILE) is not None:
             if answer is None:
-                raise Reject(f"{hub.ANSWER_FILE}: names the answer's audio, but {hub.ANSWER_TEXT} is empty")
-            item["answer_audio"] = hub.release_file(folder, record[hub.ANSWER_FILE], hub.ANSWER_FILE)
-    except hub.BadLine as exc:
+                raise Reject(f"{layout.ANSWER_FILE}: names the answer's audio, but {layout.ANSWER_TEXT} is empty")
+            item["answer_audio"] = layout.release_file(folder, record[layout.ANSWER_FILE], layout.ANSWER_FILE)
+    except layout.BadLine as exc:
         raise Reject(str(exc)) from None
     return item
 
@@ -213,7 +215,7 @@ class ReleaseAudio:
     def _info(key: str, file: Path):
         import soundfile
 
-        field_name = hub.QUESTION_FILE if key == "question_audio" else hub.ANSWER_FILE
+        field_name = layout.QUESTION_FILE if key == "question_audio" else layout.ANSWER_FILE
         try:
             info = soundfile.info(str(file))
         except RuntimeError as exc:  # soundfile.LibsndfileError and its parents
@@ -227,7 +229,7 @@ class ReleaseAudio:
             relative, digest = file.relative_to(self.corpus), file_digest(file, "sha256")
             self.result.audio_in_place += 1
         else:
-            names = hub.file_names(item["source"]["id"], item["label"], file.suffix[1:] or "wav", answered=True)
+            names = layout.file_names(item["source"]["id"], item["label"], file.suffix[1:] or "wav", answered=True)
             name = names[0 if key == "question_audio" else 1]
             relative, digest = self._place(file, self.folder / item["split"] / name)
             self.result.audio_placed += 1
@@ -293,7 +295,7 @@ def _plan(paths: list[Path], fmt: str, split: str | None, notes: list[str]
     if fmt == HUB_FORMAT:
         plan = []
         for path in paths:
-            release = hub.release_sources(path, split)
+            release = layout.release_sources(path, split)
             license_id, ignored = _release_license(release)
             notes += [note for note in ignored if note not in notes]
             plan += [(one.metadata, from_soundmind_hub, {"split": one.split, "release_split": one.release_split,
@@ -316,11 +318,11 @@ def _plan(paths: list[Path], fmt: str, split: str | None, notes: list[str]
     return [(path, CONVERTERS[fmt], {"split": split, "id_prefix": _file_id_prefix(path)}) for path in paths]
 
 
-def _release_license(release: hub.Release) -> tuple[str | None, list[str]]:
+def _release_license(release: layout.Release) -> tuple[str | None, list[str]]:
     """The licence a release's card declares when it is a Hub licence id (what our card may then name), else None:
     the release's card is text of theirs, not ours to copy into our card's Markdown; and what of its cards was
     ignored, and why."""
-    from soundmind_data.card import LICENSE_ID  # the card's own rule; card imports pyarrow, which ingest needs not
+    from soundmind_data.hub.card import LICENSE_ID  # the card's own rule; card imports pyarrow, which ingest needs not
 
     if release.license is None or LICENSE_ID.fullmatch(release.license):
         return release.license, release.notes

@@ -5,7 +5,7 @@ With a folder (`out`, the CLI's --local-dir) the folder is built there and kept;
 temporary folder beside the manifest and removed after the upload. A folder that holds anything must be an earlier
 publish's (its `.soundmind-data-publish` says so) unless `overwrite`: publish replaces its `data/`, `plots/` and
 card. Nothing is uploaded until the pre-push check passes, and nothing at all without a repo id or with `dry_run`.
-The token is read by `hub.resolve_token()` and never leaves `huggingface_hub`.
+The token is read by `upload.resolve_token()` and never leaves `huggingface_hub`.
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import hub, tempfiles
-from soundmind_data.card import check_license, read_stage_runs, render_card
-from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder.build import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, build_shards, \
+from soundmind_data.hub import upload
+
+from soundmind_data.core import tempfiles
+from soundmind_data.hub.card import check_license, read_stage_runs, render_card
+from soundmind_data.core.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.hub.folder.build import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, build_shards, \
     parse_size, replace_contents
-from soundmind_data.hubfolder.check import CheckResult, check_folder
-from soundmind_data.jsonl import AtomicWriter, iter_records
-from soundmind_data.manifest_audit import AuditReport, audit_manifest
-from soundmind_data.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
-from soundmind_data.soundmind_hub import ReleaseChanges, release_changes
-from soundmind_data.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
-from soundmind_data.table import id_sample
+from soundmind_data.hub.folder.check import CheckResult, check_folder
+from soundmind_data.core.jsonl import AtomicWriter, iter_records
+from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
+from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
+from soundmind_data.hub.soundmind_layout import ReleaseChanges, release_changes
+from soundmind_data.core.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
+from soundmind_data.report.table import id_sample
 
 # What publish refuses without --allow-flagged: answers that contradict their label or are missing, and copies.
 PUBLISH_BLOCKERS = ("answer_label_disagree", "answer_missing", "duplicates", "cross_split_leaks")
@@ -52,7 +54,7 @@ class PublishReport(StageReport):
     repo_id: str | None
     build: BuildResult
     check: CheckResult
-    push: hub.PushResult | None = None  # None: nothing uploaded (no repo id, a dry run, or a failed check)
+    push: upload.PushResult | None = None  # None: nothing uploaded (no repo id, a dry run, or a failed check)
 
     @property
     def ok(self) -> bool:
@@ -190,9 +192,9 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         raise DataError(_refusal(manifest, audit, flagged))
     remote = None
     if options.repo_id:
-        hub.check_repo_id(options.repo_id)
+        upload.check_repo_id(options.repo_id)
         if not options.dry_run:  # a bad token or a missing permission fails here, before the corpus is built
-            remote = hub.open_repo(options.repo_id, token=hub.resolve_token(), private=options.private,
+            remote = upload.open_repo(options.repo_id, token=upload.resolve_token(), private=options.private,
                                    revision=options.revision)
     if not out:
         tempfiles.sweep(manifest.parent, "publish")  # staging folders of killed runs
@@ -207,7 +209,7 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
         for line in result.built_lines():  # before the upload, which may take long or fail
             progress.note(line)
         progress.start("compare with the Hub", unit="file", total=len(build.files))
-        result.push = hub.push_folder(remote, folder, commit_message=f"Publish {build.rows} items with soundmind-data",
+        result.push = upload.push_folder(remote, folder, commit_message=f"Publish {build.rows} items with soundmind-data",
                                       on_file=lambda _: progress.advance())
         return result
     finally:

@@ -27,19 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data import schemas
-from soundmind_data.answers import load_gold
-from soundmind_data.corpus import unresolved_path
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines, write_json
-from soundmind_data.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
+from soundmind_data.core import schemas
+from soundmind_data.engines.answers import load_gold
+from soundmind_data.core.corpus import unresolved_path
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines, write_json
+from soundmind_data.core.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
 from soundmind_data.llm import Backend, BackendError, backend_problems, open_backend
 from soundmind_data.llm.pool import DaemonPool
 from soundmind_data.llm.response_cache import ResponseCache
-from soundmind_data.speakable import markup, unspeakable_chars
-from soundmind_data.stage import SILENT, Progress, Stage, StageReport, Summary
-from soundmind_data.table import format_table, id_sample
-from soundmind_data.textkey import triplet_key
+from soundmind_data.text.speakable import markup, unspeakable_chars
+from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.report.table import format_table, id_sample
+from soundmind_data.text.textkey import triplet_key
 
 VERDICTS = (*LABEL_NAMES, "undecidable", "verdict-not-last", "unspeakable")  # why a sample was rejected
 OUTCOMES = ("accepted", "unresolved", "failed")

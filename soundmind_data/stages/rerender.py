@@ -21,11 +21,11 @@ from typing import Any
 from soundmind_data.checks import ANNOTATION_CHECKS
 from soundmind_data.checks.config import load_config
 from soundmind_data.checks.item import ItemChecker, judged_entry
-from soundmind_data.corpus import voice_of
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, count_lines, iter_lines, write_json
-from soundmind_data.speech_text import prepare_normaliser
-from soundmind_data.stage import MANIFEST, SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.core.corpus import voice_of
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines, write_json
+from soundmind_data.text.speech_text import prepare_normaliser
+from soundmind_data.core.stage import MANIFEST, SILENT, Progress, Stage, StageReport, Summary
 from soundmind_data.tts.audio import FORMATS
 from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
 from soundmind_data.tts.plan import TEST_SPLIT

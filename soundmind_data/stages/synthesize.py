@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import count_lines
-from soundmind_data.speech_text import normaliser_note
-from soundmind_data.stage import CORPUS, SILENT, Progress, Stage
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import count_lines
+from soundmind_data.text.speech_text import normaliser_note
+from soundmind_data.core.stage import CORPUS, SILENT, Progress, Stage
 from soundmind_data.tts.driver import RAY_MISSING, SynthesisReport, real_time_factor, synthesize_manifest
 from soundmind_data.tts.synthesizer import ItemResult, SynthesisOptions
 from soundmind_data.tts.voices import engine_problems, split_names

@@ -14,12 +14,12 @@ from pathlib import Path
 from soundmind_data.checks.config import load_config
 from soundmind_data.checks.manifest import validate_manifest
 from soundmind_data.checks.report import ValidateReport
-from soundmind_data.devices import check_device
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import count_lines, write_json
-from soundmind_data.plots import write_plots
-from soundmind_data.stage import SILENT, Progress, Stage
-from soundmind_data.speech_text import normaliser_note
+from soundmind_data.core.devices import check_device
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import count_lines, write_json
+from soundmind_data.report.plots import write_plots
+from soundmind_data.core.stage import SILENT, Progress, Stage
+from soundmind_data.text.speech_text import normaliser_note
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 
 # name -> module defining `Backend` subclass `BACKEND`; importing lazily keeps optional engines optional.
 BACKEND_MODULES = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.tts.base import Backend, BackendError, Provenance
 
 XTTS_V2 = "tts_models/multilingual/multi-dataset/xtts_v2"

@@ -27,12 +27,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, check_output_file, iter_lines
-from soundmind_data.procpool import stop_now, worker_signals
-from soundmind_data.speech_text import prepare_normaliser
-from soundmind_data.stage import StageReport, Summary
-from soundmind_data.textkey import DigestSet, id_digest
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, check_output_file, iter_lines
+from soundmind_data.core.procpool import stop_now, worker_signals
+from soundmind_data.text.speech_text import prepare_normaliser
+from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.text.textkey import DigestSet, id_digest
 from soundmind_data.tts.plan import SpeakerPlan
 from soundmind_data.tts.synthesizer import Cache, ItemResult, SynthesisOptions, Synthesizer
 

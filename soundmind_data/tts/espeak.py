@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import soundfile
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.tts.base import Backend, BackendError, Provenance
 
 DEFAULT_VOICE = "en-us"

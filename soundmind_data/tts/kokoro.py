@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from soundmind_data import tempfiles
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import UsageError
+from soundmind_data.core import tempfiles
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
 from soundmind_data.tts.base import Backend, BackendError, Provenance
-from soundmind_data.usercache import cache_root
+from soundmind_data.core.usercache import cache_root
 
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"  # kokoro-v1.0.int8.onnx
 MODEL_PARTS = 4

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import UsageError
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
 from soundmind_data.tts.base import Backend, BackendError, Provenance
 
 DEFAULT_VOICE = "en_US-joe-medium"

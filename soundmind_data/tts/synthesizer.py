@@ -21,14 +21,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soundmind_data import schemas, tempfiles
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_TEXT
-from soundmind_data.devices import check_device
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter
-from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.speakable import describe, unspeakable_chars
-from soundmind_data.speech_text import SPEECH_RULES_VERSION, normaliser_name, split_sentences, to_speech_text
+from soundmind_data.core import schemas
+
+from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_TEXT
+from soundmind_data.core.devices import check_device
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import AtomicWriter
+from soundmind_data.core.paths import UnsafePath, audio_file
+from soundmind_data.text.speakable import describe, unspeakable_chars
+from soundmind_data.text.speech_text import SPEECH_RULES_VERSION, normaliser_name, split_sentences, to_speech_text
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
 from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load_backend
 from soundmind_data.tts.plan import SpeakerPlan

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Iterable
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.tts import kokoro
 
 ALL = "all"  # --voices all: the default pool
@@ -171,7 +171,7 @@ def engine_problems(voices: Iterable[Voice], device: str) -> list[str]:
     is missing (its packages, its model file missing or damaged, a voice it does not have, onnxruntime without CUDA);
     and, when the engines would take `cuda`, no GPU there. Building an engine loads no model (tts.base), so this
     takes about a second for the whole default pool."""
-    from soundmind_data.devices import cuda_problem
+    from soundmind_data.core.devices import cuda_problem
     from soundmind_data.tts.base import load_backend
 
     voices = tuple(voices)

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from soundmind_data import schemas, tempfiles
-from soundmind_data.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, imported_audio, split_sort_key, voice_of
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder.rows import Speaker, arrow_schema, checked_row, public_voice, row_bytes, speaker
-from soundmind_data.hubfolder.shards import SplitWriter
-from soundmind_data.jsonl import iter_records
-from soundmind_data.textkey import id_digest
+from soundmind_data.core import schemas
+
+from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, imported_audio, split_sort_key, voice_of
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.hub.folder.rows import Speaker, arrow_schema, checked_row, public_voice, row_bytes, speaker
+from soundmind_data.hub.folder.shards import SplitWriter
+from soundmind_data.core.jsonl import iter_records
+from soundmind_data.text.textkey import id_digest
 
 DEFAULT_MAX_SHARD_SIZE = "500MB"
 STAGING = ".building"  # the folder's next contents, written beside its current ones

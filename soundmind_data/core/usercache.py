@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from soundmind_data.digests import file_digest
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.tempfiles import make_temp_dir, sweep
+from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.tempfiles import make_temp_dir, sweep
 
 CACHE_ENV = "SOUNDMIND_DATA_CACHE"
 FILE_MODE, FOLDER_MODE = 0o644, 0o755

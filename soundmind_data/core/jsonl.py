@@ -18,8 +18,8 @@ from typing import Any, Callable, Collection, Iterator, NamedTuple
 
 import orjson
 
-from soundmind_data import tempfiles
-from soundmind_data.errors import UsageError
+from soundmind_data.core import tempfiles
+from soundmind_data.core.errors import UsageError
 
 BOM = codecs.BOM_UTF8
 
@@ -162,7 +162,7 @@ def iter_manifest_lines(path: str | Path) -> Iterator[Line]:
     A byte-order mark is such an error too: the second passes of split and balance read a manifest's raw lines
     again, and would choke on one that the first pass skipped. Ours never start with one.
     """
-    from soundmind_data.errors import DataError
+    from soundmind_data.core.errors import DataError
 
     for line in iter_lines(path, skip_bom=False):
         if line.error:

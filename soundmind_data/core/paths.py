@@ -15,10 +15,12 @@ import os
 from pathlib import Path
 from typing import Collection, Iterable
 
-from soundmind_data import __version__, tempfiles
-from soundmind_data.corpus import AUDIO_DIR, AUDIO_FIELDS
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import write_json
+from soundmind_data import __version__
+
+from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_FIELDS
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import write_json
 
 
 class UnsafePath(ValueError):

@@ -17,9 +17,9 @@ from typing import Any, TextIO
 import typer
 from tqdm import tqdm
 
-from soundmind_data.corpus import RUN_LOG, STATE_FILE
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.stage import Progress, check_distinct
+from soundmind_data.core.corpus import RUN_LOG, STATE_FILE
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.stage import Progress, check_distinct
 
 
 PROGRESS_INTERVAL_ENV = "SOUNDMIND_DATA_PROGRESS_S"  # seconds between progress lines in batch logs (default 30)

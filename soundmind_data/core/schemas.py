@@ -9,8 +9,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-_PACKAGED = Path(__file__).parent / "schemas"  # where a wheel puts them
-_SOURCE_TREE = Path(__file__).parent.parent / "schemas"  # a checkout or editable install
+_PACKAGED = Path(__file__).parent.parent / "schemas"  # where a wheel puts them
+_SOURCE_TREE = Path(__file__).parent.parent.parent / "schemas"  # a checkout or editable install
 
 
 def schema_dir() -> Path:

@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from soundmind_data import __version__, schemas
-from soundmind_data.corpus import AUDIO_FIELDS, DATA_DIR, PLOTS_DIR, imported_audio, in_workdir
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.hubfolder.build import BuildResult
-from soundmind_data.hubfolder.rows import features
-from soundmind_data.jsonl import iter_lines
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.soundmind_hub import ReleaseChanges
+from soundmind_data import __version__
+
+from soundmind_data.core import schemas
+from soundmind_data.core.corpus import AUDIO_FIELDS, DATA_DIR, PLOTS_DIR, imported_audio, in_workdir
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.hub.folder.build import BuildResult
+from soundmind_data.hub.folder.rows import features
+from soundmind_data.core.jsonl import iter_lines
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.hub.soundmind_layout import ReleaseChanges
 
 HEADER_ORDER = ("license", "task_categories", "language", "size_categories", "pretty_name", "tags", "configs",
                 "dataset_info")  # the card header's keys, in the order a person reads them

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from soundmind_data.errors import UsageError
+from soundmind_data.core.errors import UsageError
 
 DEVICES = ("cpu", "cuda")  # where synthesis and the ASR judge run
 

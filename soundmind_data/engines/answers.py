@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_lines
-from soundmind_data.labels import LABEL_NAMES, parse_final_answer
-from soundmind_data.source_records import Reject, logiqa_fields
-from soundmind_data.textkey import text_key
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_lines
+from soundmind_data.core.labels import LABEL_NAMES, parse_final_answer
+from soundmind_data.engines.source_records import Reject, logiqa_fields
+from soundmind_data.text.textkey import text_key
 
 
 def load_gold(paths: Iterable[str | Path]) -> dict[int, int]:

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from soundmind_data import schemas
-from soundmind_data.errors import UsageError
+from soundmind_data.core import schemas
+from soundmind_data.core.errors import UsageError
 
 MAX_MESSAGE = 200  # characters of a message about a value: a schema message quotes the value, which may be a whole file
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import iter_lines
-from soundmind_data.redact import redact
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import iter_lines
+from soundmind_data.core.redact import redact
 
 # What a stage writes, which decides where the runner points it and what the next stage reads.
 MANIFEST = "manifest"  # a manifest file (WORKDIR/NN-NAME.jsonl), read by the next stage

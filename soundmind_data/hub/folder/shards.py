@@ -12,8 +12,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from soundmind_data.corpus import AUDIO_FIELDS
-from soundmind_data.errors import DataError
+from soundmind_data.core.corpus import AUDIO_FIELDS
+from soundmind_data.core.errors import DataError
 
 # Streaming readers and the Hub's dataset viewer fetch whole row groups to read one row: ~100 rows keeps that small,
 # and the byte cap keeps long spoken answers from making a row group huge.

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import soundfile
 
-from soundmind_data.errors import DataError
-from soundmind_data.paths import UnsafePath, audio_file
+from soundmind_data.core.errors import DataError
+from soundmind_data.core.paths import UnsafePath, audio_file
 
 # How a file in each audio format export and publish write begins, and the sample formats each can hold, by bit
 # depth: a file re-encoded into it keeps its source's depth where the format holds that (FLAC stops at 24 bits).

@@ -3,8 +3,8 @@ gold file (audit, curate, reason) is matched by. A line that breaks a rule raise
 
 from __future__ import annotations
 
-from soundmind_data.labels import parse_label
-from soundmind_data.template import clean_field, join_major_premise
+from soundmind_data.core.labels import parse_label
+from soundmind_data.text.template import clean_field, join_major_premise
 
 
 class Reject(Exception):

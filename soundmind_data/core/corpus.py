@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from soundmind_data.labels import LABEL_NAMES
+from soundmind_data.core.labels import LABEL_NAMES
 
 # Each audio field of an item and the text field it speaks.
 AUDIO_TEXT = {"question_audio": "question_text", "answer_audio": "answer_text"}

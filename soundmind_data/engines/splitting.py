@@ -27,13 +27,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import orjson
 
-from soundmind_data.corpus import SPLIT_PATTERN, LabelCounts, unsafe_name
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import AtomicWriter, Line, iter_manifest_lines
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.stage import StageReport, Summary
-from soundmind_data.table import before_after_table, id_sample
-from soundmind_data.textkey import text_key, triplet_key
+from soundmind_data.core.corpus import SPLIT_PATTERN, LabelCounts, unsafe_name
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, Line, iter_manifest_lines
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.report.table import before_after_table, id_sample
+from soundmind_data.text.textkey import text_key, triplet_key
 
 GROUPINGS = ("triplet", "conclusion")
 _MAX_SPLITS = 2**16 - 1  # split codes are stored as uint16

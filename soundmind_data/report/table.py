@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from soundmind_data.corpus import LabelCounts
+from soundmind_data.core.corpus import LabelCounts
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from soundmind_data.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR
-from soundmind_data.errors import DataError, UsageError
+from soundmind_data.core.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR
+from soundmind_data.core.errors import DataError, UsageError
 
 REPO_TYPE = "dataset"
 

@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
-from soundmind_data import schemas, yamlfile
-from soundmind_data.corpus import AUDIO_FIELDS, SPLIT_PATTERN, imported_audio, split_sort_key
-from soundmind_data.errors import DataError, UsageError
-from soundmind_data.jsonl import iter_manifest_lines
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.paths import UnsafePath, audio_file
-from soundmind_data.table import id_sample
+from soundmind_data.core import schemas
+
+from soundmind_data.core import yamlfile
+from soundmind_data.core.corpus import AUDIO_FIELDS, SPLIT_PATTERN, imported_audio, split_sort_key
+from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_manifest_lines
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.core.paths import UnsafePath, audio_file
+from soundmind_data.report.table import id_sample
 
 FORMAT = "soundmind-hub"
 METADATA = "metadata.jsonl"

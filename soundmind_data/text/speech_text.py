@@ -40,10 +40,10 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import write_json
-from soundmind_data.speakable import unspeakable_chars
-from soundmind_data.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import write_json
+from soundmind_data.text.speakable import unspeakable_chars
+from soundmind_data.core.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
 
 NORMALISER_PACKAGE = "nemo-text-processing"
 SPEECH_RULES_VERSION = 2  # bump when the domain layer changes what a text is read as (cached speech text is keyed by it)

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from soundmind_data.corpus import AUDIO_FIELDS, AUDIO_TEXT, LabelCounts, voice_of
-from soundmind_data.errors import UsageError
-from soundmind_data.jsonl import AtomicWriter, iter_records
-from soundmind_data.labels import LABEL_NAMES
-from soundmind_data.textkey import spoken_words
+from soundmind_data.core.corpus import AUDIO_FIELDS, AUDIO_TEXT, LabelCounts, voice_of
+from soundmind_data.core.errors import UsageError
+from soundmind_data.core.jsonl import AtomicWriter, iter_records
+from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.text.textkey import spoken_words
 
 KINDS = tuple(field.removesuffix("_audio") for field in AUDIO_FIELDS)  # question, answer
 DPI = 100

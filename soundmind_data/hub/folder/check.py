@@ -13,10 +13,10 @@ from typing import Iterator
 
 import pyarrow.parquet as pq
 
-from soundmind_data import tempfiles
-from soundmind_data.corpus import DATA_DIR
-from soundmind_data.hubfolder.build import BuildResult
-from soundmind_data.hubfolder.rows import features
+from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import DATA_DIR
+from soundmind_data.hub.folder.build import BuildResult
+from soundmind_data.hub.folder.rows import features
 
 DATASETS_CACHE = "datasets-cache"  # the pre-push check's own `datasets` cache, a temp folder inside the folder
 

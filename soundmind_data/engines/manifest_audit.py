@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from soundmind_data.answers import answer_check, checked_item, load_gold
-from soundmind_data.corpus import LabelCounts
-from soundmind_data.jsonl import iter_manifest_lines, iter_selected
-from soundmind_data.speech_text import unspeakable_in_speech
-from soundmind_data.stage import StageReport, Summary
-from soundmind_data.table import format_table, id_sample, split_label_table
-from soundmind_data.textkey import triplet_key
+from soundmind_data.engines.answers import answer_check, checked_item, load_gold
+from soundmind_data.core.corpus import LabelCounts
+from soundmind_data.core.jsonl import iter_manifest_lines, iter_selected
+from soundmind_data.text.speech_text import unspeakable_in_speech
+from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.report.table import format_table, id_sample, split_label_table
+from soundmind_data.text.textkey import triplet_key
 
 IDS_LIMIT = 10_000  # ids listed per check; counts are always exact. A LogiQA manifest has every item answer_missing.
 CHECKS = ("answer_label_disagree", "answer_missing", "answer_undecidable", "gold_disagree", "duplicates",
