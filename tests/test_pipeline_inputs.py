@@ -3,7 +3,6 @@ called in-process, no CLI involved): the files a stage reads by default, the aud
 the failures it sets aside, the Hub-ready folder."""
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -25,24 +24,24 @@ class FakeStages:
         self.ran: list[str] = []
 
     def __call__(self, name: str) -> Stage:
-        def run(manifest, out, options, *, report=None, progress=None):
+        def run(manifest, out, options, *, progress=None):
             self.ran.append(name)
-            return getattr(self, name)(manifest, out, report)
+            return getattr(self, name)(manifest, out)
 
         # No preflight either: the stand-ins need no backend (the reason stage here names no model or endpoint).
         return dataclasses.replace(declaration(name), run=run, preflight=lambda options: [])
 
-    def ingest(self, manifest, out, report):
+    def ingest(self, manifest, out):
         write_jsonl(out, [item("a"), item("b", label=0)])
         rejects = write_jsonl(out.with_name("01-ingest.rejects.jsonl"),
                               [{"file": "src.jsonl", "line": 3, "reason": "bad"}])
         return Outcome(True, 1, rejects)
 
-    def reason(self, manifest, out, report):
+    def reason(self, manifest, out):
         out.write_bytes(manifest.read_bytes())
         return Outcome(True, 0, write_jsonl(out.with_name("02-reason.unresolved.jsonl"), []))
 
-    def synthesize(self, manifest, out, report):
+    def synthesize(self, manifest, out):
         items = read_jsonl(manifest)
         for one in items:
             for key in ("question_audio", "answer_audio"):
@@ -54,12 +53,11 @@ class FakeStages:
         failures = write_jsonl(out / "failures.jsonl", [{"line": 3, "field": "answer_text", "reason": "unspeakable"}])
         return Outcome(True, 1, failures)
 
-    def validate(self, manifest, out, report):
+    def validate(self, manifest, out):
         out.write_bytes(manifest.read_bytes())
-        report.write_text(json.dumps({"items": 2, "failed_items": 1, "failures": []}))
-        return Outcome(True, 1, report)
+        return Outcome(True, 1, None, {"items": 2, "failed_items": 1, "failures": []})  # listed in the report
 
-    def publish(self, manifest, out, report):
+    def publish(self, manifest, out):
         out.mkdir(exist_ok=True)
         return Outcome(True, None, None)
 
@@ -69,10 +67,14 @@ class Outcome(StageReport):
     passed: bool
     count: int | None
     listing: Path | None
+    as_json: dict | None = None  # a stage that writes a report: what the runner writes to it
 
     ok = property(lambda self: self.passed)
     set_aside = property(lambda self: self.count)
-    set_aside_file = property(lambda self: self.listing)
+    set_aside_file = property(lambda self: self.listing or (self.report_file and Path(self.report_file)))
+
+    def to_json(self):
+        return self.as_json
 
 
 @pytest.fixture

@@ -9,9 +9,14 @@ writes a JSON report. The entry function has one shape:
 `manifest` is the manifest it reads (None for ingest, whose sources are an option), `out` what it writes (a
 manifest, or a folder), `report` where to write its JSON report. The pipeline runner and the command line both call
 it; the runner reads the declaration for its wiring, fingerprints, skip rule and summary, and the CLI prints the
-report. The options dataclass is the single list of a stage's options: a pipeline's `with:` keys are its field
-names (dashes or underscores), and the CLI's long options carry the same names and defaults (a test holds them
-together).
+report. The options dataclass is the single list of a stage's options: each field is declared with `option(...)`,
+which holds its default, help text, short flag and bounds. A pipeline's `with:` keys are the field names (dashes or
+underscores), and the stage's command is generated from the declaration (`soundmind_data/stage_commands.py`): its
+long options are the field names, its help the declaration's texts. Adding a stage is one module here plus its name
+in `stages.PIPELINE_STAGES`.
+
+`Stage.call` is how both the runner and the command line run a stage: it refuses a call that writes a file it
+reads, runs the entry function, and writes the JSON report; an entry function does neither.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from soundmind_data.core.errors import UsageError
-from soundmind_data.core.jsonl import iter_lines
+from soundmind_data.core.jsonl import iter_lines, write_json
 from soundmind_data.core.redact import redact
 
 # What a stage writes, which decides where the runner points it and what the next stage reads.
@@ -66,6 +71,12 @@ class Summary:
 
 class StageReport:
     """What the runner and the CLI read off every stage's report; a report class overrides what applies to it."""
+
+    report_file: str | None = None  # where `Stage.call` wrote it as JSON (`--json`), for the summary to name
+
+    def to_json(self) -> dict:
+        """The report as JSON, for `--json`: a stage that writes a report (`Stage(report=True)`) overrides it."""
+        raise NotImplementedError(type(self).__name__)
 
     def summary(self) -> Summary:
         return Summary()
@@ -117,6 +128,14 @@ def first_set_aside(path: Path) -> str | None:
     return f"{where}: {redact(reason)[:300]}"
 
 
+def option(default: Any = dataclasses.MISSING, *, help: str, short: str | None = None, metavar: str | None = None,
+           min: int | None = None) -> Any:
+    """A stage option: a field of the stage's options dataclass, with what its command-line option shows. `default`
+    left out makes it required; `short` is the one-letter flag (`-w`); `min` bounds a number, on the command line
+    and in a pipeline alike."""
+    return field(default=default, metadata={"help": help, "short": short, "metavar": metavar, "min": min})
+
+
 def no_default_files(options: Any) -> dict[str, Path]:
     return {}
 
@@ -153,6 +172,24 @@ class Stage:
     # the runner asks every stage that will run before the first one starts, the command line before its stage runs.
     # It may raise a UsageError for options it cannot make sense of.
     preflight: Callable[[Any], list[str]] = no_preflight
+    # What its command shows: `help` (first line: the summary in `soundmind-data --help`), the input manifest's help
+    # (the MANIFEST argument) and the output's (`output_flag`), and whether the output may be left out.
+    help: str = ""
+    input_help: str = "Item manifest (JSONL)."
+    output_help: str = ""
+    output_optional: bool = False
+    cites_command: bool = False  # the command line that ran it goes into what it writes (publish's card)
+
+    def call(self, manifest: Path | None, out: Path | None, options: Any, *, report: Path | None = None,
+             progress: Progress = SILENT, **context: Any) -> StageReport:
+        """Run the stage as the runner and the command line both run it: refuse a call that writes a file it reads
+        (or one file twice), call the entry function, then write the JSON report when `report` names a file."""
+        self.files(manifest, out, options, report).check()
+        result = self.run(manifest, out, options, progress=progress, **context)
+        if report is not None:
+            result.report_file = str(report)
+            write_json(report, result.to_json())
+        return result
 
     @property
     def writes_manifest(self) -> bool:

@@ -243,7 +243,7 @@ def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: st
     report, error = None, None
     emptied = False
     try:
-        report = plan.stage.run(plan.manifest, plan.out, plan.options, report=plan.report, progress=progress)
+        report = plan.stage.call(plan.manifest, plan.out, plan.options, report=plan.report, progress=progress)
         exit_code = 0 if report.ok else 1
         # A manifest with no item stops the run here, whatever continue_on_failure says: the next stage could only
         # say that its input is empty, while this one can say why.

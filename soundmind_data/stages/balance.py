@@ -28,10 +28,10 @@ import orjson
 
 from soundmind_data.core.corpus import MAX_ID_LENGTH, LabelCounts
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.core.jsonl import AtomicWriter, write_json
+from soundmind_data.core.jsonl import AtomicWriter
 from soundmind_data.core.labels import LABEL_NAMES
 from soundmind_data.engines.splitting import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
-from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import before_after_table
 
 STRATEGIES = ("downsample", "upsample", "weights")
@@ -246,20 +246,30 @@ def _write_repeats(writer: AtomicWriter, record: dict[str, Any], repeats: int, p
 
 @dataclass(frozen=True)
 class BalanceOptions:
-    strategy: str
-    target: str = "1:1"
-    seed: int = 0
+    strategy: str = option(
+        help="downsample (drop majority items), upsample (repeat minority items by reference) or weights (write "
+             "sample_weight).")
+    target: str = option("1:1", help="Wanted not-entailed:entailed ratio in every split.")
+    seed: int = option(0, help="Seed of the hash that picks the items dropped or repeated.")
 
 
-def run(manifest: Path, out: Path, options: BalanceOptions, *, report: Path | None = None,
-        progress: Progress = SILENT) -> BalanceReport:
+def run(manifest: Path, out: Path, options: BalanceOptions, *, progress: Progress = SILENT) -> BalanceReport:
     """The balance stage."""
     progress.start("balance (2 passes)", unit="line")
     result = balance_manifest(manifest, out=out, strategy=options.strategy, target=options.target,
                               seed=options.seed, on_line=progress.advance)
-    if report:
-        write_json(report, result.to_json())
     return result
 
 
-STAGE = Stage("balance", run, BalanceOptions, report=True)
+COMMAND_HELP = """Remove duplicate triplets within each split, then balance each split's labels to --target.
+
+Prints a before/after table of split x label counts with the duplicates removed; the report lists them.
+A split with one label only is left as it is, with a warning.
+
+Example: soundmind-data balance split.jsonl --strategy downsample --target 1:1 --seed 0 --out balanced.jsonl
+"""
+
+STAGE = Stage("balance", run, BalanceOptions, report=True,
+              input_help='Item manifest (JSONL) to balance, split by split.',
+              output_help='Manifest to write.',
+              help=COMMAND_HELP)

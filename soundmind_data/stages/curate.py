@@ -40,11 +40,10 @@ from soundmind_data.core import yamlfile
 from soundmind_data.engines.answers import answer_check, checked_item, load_gold
 from soundmind_data.core.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN, decisions_path
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.core.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected, \
-    write_json
+from soundmind_data.core.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected
 from soundmind_data.core.procpool import stop_now, worker_signals
 from soundmind_data.text.speech_text import unspeakable_in_speech
-from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import format_table
 from soundmind_data.text.textkey import triplet_key
 
@@ -429,27 +428,30 @@ def _curated_item(item: dict[str, Any], decision: str, reasons: list[str], new_l
 
 @dataclass(frozen=True)
 class CurateOptions:
-    gold: tuple[Path, ...] = ()
-    validated: Path | None = None
-    policy: Path | None = None
+    gold: tuple[Path, ...] = option((), help="LogiQA 2.0 NLI file with gold labels; repeatable.")
+    validated: Path | None = option(None,
+        help="A `validate --out` manifest: items that failed its checks are dropped.")
+    policy: Path | None = option(None,
+        help="YAML policy overriding the default rules (schemas/curate-policy.schema.json).")
 
 
-def run(manifest: Path, out: Path, options: CurateOptions, *, report: Path | None = None,
-        progress: Progress = SILENT) -> CurateReport:
+def run(manifest: Path, out: Path, options: CurateOptions, *, progress: Progress = SILENT) -> CurateReport:
     """The curate stage."""
-    inputs = {Path(p).resolve(): p for p in (manifest, *options.gold, options.validated, options.policy) if p}
-    outputs = [Path(p) for p in (out, decisions_path(Path(out)), report) if p]
-    for path in outputs:
-        if path.resolve() in inputs:
-            raise UsageError(f"{path}: is also an input ({inputs[path.resolve()]}); write to another file")
-    if len({path.resolve() for path in outputs}) < len(outputs):
-        raise UsageError(f"--json {report}: is also the curated manifest or its decisions file")
-    result = curate_manifest(manifest, out=out, gold_files=options.gold, validated=options.validated,
-                             policy=Policy.load(options.policy), progress=progress)
-    if report:
-        write_json(report, result.to_json())
-    return result
+    return curate_manifest(manifest, out=out, gold_files=options.gold, validated=options.validated,
+                           policy=Policy.load(options.policy), progress=progress)
 
+
+COMMAND_HELP = """Act on the audit's findings: keep, relabel (to the gold label), regenerate (answer removed, marked
+needs_answer for `reason`) or drop every item, so that what goes out is free of them.
+
+Duplicates keep the copy with the lowest source line; a triplet in several splits stays in the evaluation split
+(test, then dev); unspeakable text and failed validate checks are dropped. Prints decisions x reasons per split.
+
+Example: soundmind-data curate items.jsonl --gold dev.txt --out curated.jsonl --json curate.json
+"""
 
 STAGE = Stage("curate", run, CurateOptions, report=True,
-              side_files=lambda out: {"the decisions file": decisions_path(out)})
+              side_files=lambda out: {"the decisions file": decisions_path(out)},
+              input_help='Item manifest (JSONL) to curate.',
+              output_help='Curated manifest to write; OUT.decisions.jsonl lists every item not plainly kept.',
+              help=COMMAND_HELP)

@@ -49,7 +49,7 @@ from soundmind_data.hub.folder.rows import check_names
 from soundmind_data.hub.folder.shards import ROW_GROUP_BYTES
 from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
-from soundmind_data.core.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.core.stage import FOLDER, option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.text.textkey import DigestSet, id_digest
 
 FORMATS = (layout.FORMAT, "verl")
@@ -301,18 +301,42 @@ class VerlParquet:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    format: str
-    modality: str = "both"
-    overwrite: bool = False
-    audio_format: str = "wav"
+    format: str = option(short="-f",
+        help="soundmind-hub (the SoundMind release's layout on the Hub; soundmind-folders is its old name) or verl "
+             "(RL parquet).")
+    modality: str = option("both", help="verl only: what the prompt carries: audio, text or both.")
+    overwrite: bool = option(False,
+        help="Write into an --out that holds files of its own (not an earlier export), replacing its split "
+             "folders/files and audio/.")
+    audio_format: str = option("wav",
+        help="soundmind-hub only: wav (as the release has it; a WAV file goes out as it is) or flac.")
 
 
-def run(manifest: Path, out: Path, options: ExportOptions, *, report: None = None,
-        progress: Progress = SILENT) -> ExportReport:
+def run(manifest: Path, out: Path, options: ExportOptions, *, progress: Progress = SILENT) -> ExportReport:
     """The export stage: `out` is the folder to write."""
     progress.start("export")
     return export(manifest, fmt=options.format, out=out, modality=options.modality, overwrite=options.overwrite,
                   audio_format=options.audio_format, on_item=progress.advance)
 
 
-STAGE = Stage("export", run, ExportOptions, output=FOLDER)
+COMMAND_HELP = """Write the corpus in layouts other tools read: the SoundMind release's layout on the Hugging Face Hub
+(SoundMind-RL/SoundMindDataset: <split>/metadata.jsonl with id, question_file_name, answer_file_name,
+annotation_question, annotation_answer, label; <split>/<id>/question.wav, answer_<label>.wav, annotation.json),
+which datasets.load_dataset("audiofolder", data_dir=OUT) and code written for the release read unchanged, or
+verl's RL parquet (<split>.parquet, ground truth = the label, the question audio embedded as FLAC for verl's
+<audio> placeholder, which verl reads with data.custom_cls.path=pkg://soundmind_data.rl.verl_dataset
+data.custom_cls.name=SoundMindRLHFDataset; the answer audio as FLAC under audio/).
+
+soundmind-hub ids restart at 0001 in every split: an item keeps the id it had in the release (ingest --format
+soundmind-hub), unless another item of its split wants it too; the others are numbered 0001, 0002... in manifest
+order. Export, ingest and export again give the same bytes.
+
+Example: soundmind-data export synth/manifest.jsonl --format soundmind-hub --out dataset
+
+Example: soundmind-data export synth/manifest.jsonl --format verl --modality audio --out verl-data
+"""
+
+STAGE = Stage("export", run, ExportOptions, output=FOLDER,
+              input_help='Item manifest (JSONL) with synthesized audio.',
+              output_help='Folder to write; its split folders/files and audio/ are replaced (a folder with files of its own, not an earlier export, only with --overwrite).',
+              help=COMMAND_HELP)

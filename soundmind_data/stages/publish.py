@@ -29,7 +29,7 @@ from soundmind_data.core.jsonl import AtomicWriter, iter_records
 from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
 from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
 from soundmind_data.hub.soundmind_layout import ReleaseChanges, release_changes
-from soundmind_data.core.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, command_line
+from soundmind_data.core.stage import command_line, FOLDER, option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import id_sample
 
 # What publish refuses without --allow-flagged: answers that contradict their label or are missing, and copies.
@@ -38,14 +38,20 @@ PUBLISH_BLOCKERS = ("answer_label_disagree", "answer_missing", "duplicates", "cr
 
 @dataclass(frozen=True)
 class PublishOptions:
-    repo_id: str | None = None
-    private: bool = False
-    max_shard_size: str = DEFAULT_MAX_SHARD_SIZE
-    revision: str | None = None
-    dry_run: bool = False
-    allow_flagged: bool = False
-    overwrite: bool = False
-    license: str | None = None  # the card's licence, chosen by the publisher over the one its sources bind it to
+    repo_id: str | None = option(None, help="Hub dataset repo to upload to: ORG/NAME.")
+    private: bool = option(False, help="Create the repo as private (an existing repo keeps its visibility).")
+    max_shard_size: str = option(DEFAULT_MAX_SHARD_SIZE, help="Largest parquet shard: 500MB, 2GB, 100MiB...")
+    revision: str | None = option(None, help="Branch to commit to, created if missing (default: main).")
+    dry_run: bool = option(False, help="Build and check everything, name the repo in the card, upload nothing.")
+    allow_flagged: bool = option(False,
+        help="Publish even what the audit flags (answers against their label or missing, duplicates, cross-split "
+             "leaks); the card says so.")
+    overwrite: bool = option(False,
+        help="Build in a --local-dir that holds files of its own (not an earlier publish), replacing its data/, "
+             "plots/ and README.md.")
+    license: str | None = option(None, metavar='ID',
+        help="The card's licence as a Hub licence id (cc-by-nc-sa-4.0, mit, other...), instead of the strictest of "
+             "the text's and the releases' licences; the card says it was chosen.")  # the card's licence, chosen by the publisher over the one its sources bind it to
 
 
 @dataclass
@@ -171,8 +177,7 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     return build, check_folder(folder, build)
 
 
-def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: None = None,
-        progress: Progress = SILENT, command: str | None = None) -> PublishReport:
+def run(manifest: Path, out: Path | None, options: PublishOptions, *, progress: Progress = SILENT, command: str | None = None) -> PublishReport:
     """The publish stage. `command` is the command line the card cites (default: this stage's own)."""
     if not options.repo_id and not out:
         raise UsageError("give --local-dir DIR (build only), --repo-id ORG/NAME (build and upload), or both")
@@ -217,4 +222,26 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, report: No
             shutil.rmtree(folder, ignore_errors=True)
 
 
-STAGE = Stage("publish", run, PublishOptions, output=FOLDER, output_flag="--local-dir", hub_ready=True)
+COMMAND_HELP = """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
+decodes them, and upload them to the Hub.
+
+--local-dir alone builds the folder and uploads nothing; --repo-id uploads (building in --local-dir or in a
+temporary folder beside the manifest). A --local-dir that holds files is refused unless it is an earlier
+publish's or --overwrite is given. A manifest the audit flags (answers against their label or missing,
+duplicates, cross-split leaks) is refused unless --allow-flagged. Re-running after an interruption uploads only
+what is missing. The token comes from HF_TOKEN or `hf auth login` and is never printed. Exit 1 if the audit, the
+check or the upload fails.
+
+The card tells imported recordings (voice upstream) from synthesised speech, and takes the strictest of the
+text's licence (LogiQA 2.0: CC BY-NC-SA 4.0) and those the releases declare (SoundMind: MIT), saying so where
+they differ, unless --license chooses.
+
+Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-en --local-dir hub-folder
+"""
+
+STAGE = Stage("publish", run, PublishOptions, output=FOLDER, output_flag="--local-dir", hub_ready=True,
+              input_help='Item manifest (JSONL) with synthesized audio (paths relative to it).',
+              output_help='Build the Hub-ready folder here and keep it.',
+              output_optional=True,
+              cites_command=True,
+              help=COMMAND_HELP)

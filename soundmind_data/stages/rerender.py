@@ -23,9 +23,9 @@ from soundmind_data.checks.config import load_config
 from soundmind_data.checks.item import ItemChecker, judged_entry
 from soundmind_data.core.corpus import voice_of
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines, write_json
+from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.text.speech_text import prepare_normaliser
-from soundmind_data.core.stage import MANIFEST, SILENT, Progress, Stage, StageReport, Summary
+from soundmind_data.core.stage import MANIFEST, option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.tts.audio import FORMATS
 from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
 from soundmind_data.tts.plan import TEST_SPLIT
@@ -34,15 +34,19 @@ from soundmind_data.tts.voices import engine_problems, resolve_all, split_names
 
 @dataclass(frozen=True)
 class RerenderOptions:
-    attempts: int = field(default=2, metadata={"min": 0})
-    voices: tuple[str, ...] = ()
-    asr: str = "whisper"
-    asr_model: str | None = None
-    device: str = "cpu"
-    max_per: float | None = None
-    max_wer: float | None = None
-    config: Path | None = None
-    cache: Path | None = None
+    attempts: int = option(2, min=0, help="Most times an item is spoken again before it is left to curate to drop.")
+    voices: tuple[str, ...] = option((),
+        help="Voices to try besides the ones the item's split already has (soundmind-data voices names), "
+             "comma-separated.")
+    asr: str = option("whisper", help="The judge: whisper or pocketsphinx, as validate.")
+    asr_model: str | None = option(None, help="Another Whisper model, as validate's --asr-model.")
+    device: str = option("cpu", help="Where synthesis and the judge run: cpu or cuda.")
+    max_per: float | None = option(None,
+        help="The judge's PER gate, as validate's: give what the validate run before used.")
+    max_wer: float | None = option(None, help="A WER gate besides it, as validate's.")
+    config: Path | None = option(None, help="YAML file overriding check thresholds, as validate's.")
+    cache: Path | None = option(None,
+        help="Audio cache folder (default: the .cache folder beside MANIFEST, as synthesize makes it).")
 
 
 @dataclass
@@ -114,8 +118,7 @@ def next_voices(current: str, split_voices: list[str], extra: tuple[str, ...], a
     return pool[:attempts]
 
 
-def run(manifest: Path, out: Path, options: RerenderOptions, *, report: Path | None = None,
-        progress: Progress = SILENT) -> RerenderReport:
+def run(manifest: Path, out: Path, options: RerenderOptions, *, progress: Progress = SILENT) -> RerenderReport:
     """The rerender stage: `out` is the manifest again, failed items spoken anew where another voice passes."""
     from soundmind_data.checks.asr import BACKENDS, load_backend
 
@@ -158,8 +161,6 @@ def run(manifest: Path, out: Path, options: RerenderOptions, *, report: Path | N
             writer.write_record(record)
             progress.advance()
     result.wall_s = time.monotonic() - started
-    if report:
-        write_json(report, result.to_json())
     return result
 
 
@@ -225,4 +226,16 @@ def _preflight(options: RerenderOptions) -> list[str]:
             + engine_problems(resolve_all(split_names(options.voices)), options.device))
 
 
-STAGE = Stage("rerender", run, RerenderOptions, report=True, output=MANIFEST, preflight=_preflight)
+COMMAND_HELP = """Speak again, with another voice of its split, every item whose audio failed a check, and judge it again, up
+to --attempts times, before curate drops it.
+
+The new audio goes to files of its own (audio/<split>/<id>/question.attempt-N.flac); every item that needed it
+records each attempt's voice and failed checks under `rerender`. Exit code 1 when items still fail.
+
+Example: soundmind-data rerender corpus/validated.jsonl --out corpus/rerendered.jsonl --attempts 2
+"""
+
+STAGE = Stage("rerender", run, RerenderOptions, report=True, output=MANIFEST, preflight=_preflight,
+              input_help="A `validate --out` manifest (each item's failed_checks).",
+              output_help='Manifest to write, in the same folder (audio paths are relative to it).',
+              help=COMMAND_HELP)

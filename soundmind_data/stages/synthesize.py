@@ -14,7 +14,7 @@ from pathlib import Path
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import count_lines
 from soundmind_data.text.speech_text import normaliser_note
-from soundmind_data.core.stage import CORPUS, SILENT, Progress, Stage
+from soundmind_data.core.stage import CORPUS, option, Progress, SILENT, Stage
 from soundmind_data.tts.driver import RAY_MISSING, SynthesisReport, real_time_factor, synthesize_manifest
 from soundmind_data.tts.synthesizer import ItemResult, SynthesisOptions
 from soundmind_data.tts.voices import engine_problems, split_names
@@ -34,24 +34,41 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class SynthesizeOptions:
-    voices: tuple[str, ...] = ()
-    test_voices: tuple[str, ...] = ()
-    seed: int = 0
-    backend: str | None = None
-    voice: tuple[str, ...] = ()
-    workers: int = 1
-    shard: str | None = None
-    engine: str = "local"
-    device: str = "cpu"
-    format: str = "flac"
-    sample_rate: int = 16000
-    target_lufs: float = -23.0
-    cache: Path | None = None
-    keep_audio: bool = False
+    voices: tuple[str, ...] = option((),
+        help="Voices by the names `soundmind-data voices` prints (piper:joe, hibari:heart, kokoro:jf_alpha, a Kokoro "
+             "mix kokoro:jf_alpha+jm_kumo@0.5), repeatable or comma-separated, or 'all' for the default pool. The "
+             "speaker plan gives each item one voice, balanced within every split x label. Default: piper:joe.")
+    test_voices: tuple[str, ...] = option((),
+        help="Voices held for the test split only and kept out of every other split (speaker-disjoint evaluation); "
+             "comma-separated.")
+    seed: int = option(0, help="Seed of the speaker plan.")
+    backend: str | None = option(None, short="-b",
+        help="Read --voice names as this engine's (piper, hibari, kokoro, flite, espeak, coqui); kept for scripts, "
+             "--voices is the way.")
+    voice: tuple[str, ...] = option((), short="-v",
+        help="Voice(s) of --backend by the engine's own names (en_US-joe-medium, a Piper .onnx path, en-gb...), "
+             "repeatable or comma-separated.")
+    workers: int = option(1, short="-w",
+        help="Worker processes, each with one single-threaded engine (Ray actors with --engine ray).")
+    shard: str | None = option(None,
+        help="I/N: only lines whose number modulo N is I (for Slurm arrays, k8s jobs); writes "
+             "manifest.shard-I-of-N.jsonl.")
+    engine: str = option("local",
+        help="local (processes on this machine) or ray (Ray Data; RAY_ADDRESS or a local Ray).")
+    device: str = option("cpu",
+        help="cpu or cuda (piper, kokoro: need onnxruntime-gpu, the gpu extra; coqui: torch with CUDA; hibari, flite "
+             "and espeak always run on the CPU).")
+    format: str = option("flac", short="-f", help="flac, wav, mp3 or opus.")
+    sample_rate: int = option(16000, help="Output sample rate in Hz.")
+    target_lufs: float = option(-23.0, help="Integrated loudness of every file (ITU-R BS.1770), LUFS.")
+    cache: Path | None = option(None,
+        help="Audio cache folder, shareable between runs and corpora (default: OUT/.cache).")
+    keep_audio: bool = option(False,
+        help="Keep every audio entry whose file is there (a release's recordings) and speak only the texts without "
+             "audio; OUT must be the manifest's folder.")
 
 
-def run(manifest: Path, out: Path, options: SynthesizeOptions, *, report: None = None,
-        progress: Progress = SILENT) -> SynthesisReport:
+def run(manifest: Path, out: Path, options: SynthesizeOptions, *, progress: Progress = SILENT) -> SynthesisReport:
     """The synthesize stage: `out` is a folder (audio/, manifest.jsonl, failures.jsonl)."""
     synthesis = _synthesis_options(options)
     shard = parse_shard(options.shard) if options.shard else None
@@ -94,4 +111,19 @@ def _preflight(options: SynthesizeOptions) -> list[str]:
     return ray_missing + engine_problems(synthesis.plan().voices, synthesis.device)
 
 
-STAGE = Stage("synthesize", run, SynthesizeOptions, output=CORPUS, preflight=_preflight)
+COMMAND_HELP = """Speak every item's question and answer, filling in question_audio, answer_audio and tts.
+
+Texts are normalised for speech (logic symbols, numbers, abbreviations); an item with empty or unspeakable
+text, or a failed synthesis, goes to OUT/failures.jsonl with the reason, and the exit code is 1. Finished audio
+is cached by content: re-running synthesises only new or changed texts, and a killed run resumes.
+
+Every voice comes out at --sample-rate and --target-lufs whatever its engine's own rate; each audio entry
+records its voice and engine. Changing an item's voice re-renders that item alone.
+
+Example: soundmind-data synthesize items.jsonl --out corpus --workers 2 --voices all --test-voices kokoro:jm_kumo
+"""
+
+STAGE = Stage("synthesize", run, SynthesizeOptions, output=CORPUS, preflight=_preflight,
+              input_help='Item manifest (JSONL) whose texts are to be spoken.',
+              output_help='Output folder: audio/<split>/<id>/, manifest.jsonl, failures.jsonl.',
+              help=COMMAND_HELP)
