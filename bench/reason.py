@@ -16,9 +16,9 @@ from pathlib import Path
 from soundmind_data.core.jsonl import AtomicWriter
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
+from soundmind_data.report.table import format_table
 from soundmind_data.stages.ingest import from_logiqa
 from soundmind_data.stages.reason import reason_manifest
-from soundmind_data.report.table import format_table
 
 LATENCY_S = 0.050
 RUNS = ((1, 40), (8, 320), (32, 640))  # (concurrency, items): about 2 s each at the ideal rate

@@ -12,34 +12,17 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 from tqdm import tqdm
-from typer.core import TyperGroup
 
 from soundmind_data import __version__
 from soundmind_data.core.errors import UsageError
 from soundmind_data.report.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
-from soundmind_data.stages import PIPELINE_STAGES
-
-
-class _Commands(TyperGroup):
-    """The app's commands: those written here, and the pipeline stages' commands, made from their declarations
-    (stage_commands.py) only when one is asked for, so that a command that is not a stage imports no stage."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*PIPELINE_STAGES, *super().list_commands(ctx)]
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in PIPELINE_STAGES:
-            from soundmind_data.stage_commands import stage_command
-
-            return stage_command(name)
-        return super().get_command(ctx, name)
+from soundmind_data.stage_commands import CommandsWithStages
 
 
 app = typer.Typer(
-    cls=_Commands,
+    cls=CommandsWithStages,
     name="soundmind-data",
     help="Build, curate and publish audio logical-reasoning corpora like SoundMind.",
     no_args_is_help=True,
@@ -103,61 +86,6 @@ def train(
     show(report)  # after the bar's last line: the run's learning line is the command's last
 
 
-@app.command("add")
-def add_command(
-    new_items: List[Path] = typer.Argument(..., help="JSONL files of new items, read in the order given."),
-    to: Path = typer.Option(..., "--to", help="Item manifest to add them to; updated in place, atomically."),
-    fmt: str = typer.Option("soundmind", "--format", "-f", help="soundmind (annotation lines: id, user_content, answer, label), logiqa2-nli, or items (our manifest format)."),
-    ratios: Optional[str] = typer.Option(None, "--ratios", help="Splits and fractions for placing new items (default: the splits of --to, in the proportions it has them). Must name every split of --to."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split placement."),
-    synthesize: Optional[bool] = typer.Option(None, "--synthesize/--no-synthesize", help="Speak the new items (default: when the items of --to have audio)."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Read --voice names as this engine's (piper, hibari, kokoro, flite, espeak, coqui)."),
-    voice: List[str] = typer.Option([], "--voice", "-v", help="Voice(s) by the names `soundmind-data voices` prints, repeatable or comma-separated (default: the voices of the existing audio, a voice heard only in the test split held for it; a Piper model of your own must be given again by its path)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Synthesis worker processes."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Audio cache folder (default: the .cache folder beside --to, as synthesize makes it)."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Add a contributor's new items to a manifest: check them, reject duplicates, place them in splits without
-    moving any existing item, and synthesise their audio only.
-
-    A new item is rejected when its line is bad, its id is already taken, or its premises and conclusion equal an
-    existing or earlier new item's (exactly, or after normalising case, punctuation and spacing); the reason names
-    the item it duplicates. Rejects go to MANIFEST.add-rejects.jsonl. New audio matches the existing audio's
-    backend, voices, format, sample rate and loudness. Exit code 1 if anything was rejected, 2 for usage errors.
-
-    Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
-    """
-    from soundmind_data.commands.add import add_items
-    from soundmind_data.engines.splitting import parse_ratios
-    from soundmind_data.tts.voices import split_names
-
-    parsed = parse_ratios(ratios) if ratios else None
-    with Bars() as bars:
-        bars.start("add", unit="line")
-        report = add_items(new_items, to=to, fmt=fmt, ratios=parsed, seed=seed, synthesize=synthesize,
-                           backend=backend, voices=split_names(voice), device=device, workers=workers,
-                           cache_dir=cache, report_path=json_report, on_progress=bars.advance)
-    show(report)
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-@app.command("diff")
-def diff_command(
-    old: Path = typer.Argument(..., help="The manifest before (JSONL)."),
-    new: Path = typer.Argument(..., help="The manifest after (JSONL)."),
-    json_report: Optional[Path] = typer.Option(None, "--json", help="Also write a machine-readable report here."),
-) -> None:
-    """Show items added, removed and changed between two manifests, and the label balance shift per split.
-
-    Example: soundmind-data diff corpus-v1.jsonl corpus-v2.jsonl --json diff.json
-    """
-    from soundmind_data.commands.diff import diff_manifests
-
-    show(diff_manifests(old, new, report_path=json_report))
-
-
 @app.command("voices")
 def voices_command(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects (name, engine, sex, accent, sample_rate, license, installed, install, default_pool) for scripts."),
@@ -171,15 +99,12 @@ def voices_command(
     import json
 
     from soundmind_data.report.table import format_table
-    from soundmind_data.tts.voices import CATALOG
+    from soundmind_data.tts.voices import CATALOG, catalog_table
 
     if as_json:
         typer.echo(json.dumps([voice.describe() for voice in CATALOG], indent=1))
         return
-    rows = [(voice.name + (" *" if voice.default_pool else ""), voice.engine, voice.sex, voice.accent,
-             voice.sample_rate or "", voice.license, "installed" if voice.installed else voice.install)
-            for voice in CATALOG]
-    typer.echo(format_table(("voice", "engine", "sex", "accent", "Hz", "licence", "installed"), rows))
+    typer.echo(format_table(*catalog_table()))
     typer.echo("* the default pool (--voices all)")
 
 
@@ -196,35 +121,18 @@ def speech_text_command(
 
     Example: echo 'If R → W and ¬W, then ¬R (since 2020-01-05, £3.50).' | soundmind-data speech-text
     """
-    from soundmind_data.core.errors import DataError
-    from soundmind_data.text.speakable import describe, unspeakable_chars
-    from soundmind_data.text.speech_text import normaliser_note, to_speech_text
+    from soundmind_data.text.speakable import describe
+    from soundmind_data.text.speech_text import normaliser_note, speech_previews
 
-    def stdin_lines():
-        # Bytes decoded here, line by line: sys.stdin would hand on undecodable bytes as surrogates (or raise
-        # mid-iteration), and the normaliser crashes on them; a stream that is not UTF-8 is not worth reading on.
-        for number, raw in enumerate(sys.stdin.buffer, start=1):
-            try:
-                yield raw.rstrip(b"\r\n").decode("utf-8")
-            except UnicodeDecodeError as bad:
-                raise DataError(f"<stdin>:{number}: not UTF-8 text (byte {bad.start + 1} of the line)") from None
-
-    if text is not None:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # argument bytes that are not UTF-8 arrive as lone surrogates
-            raise UsageError("TEXT: not UTF-8 text") from None
+    previews = speech_previews(text, sys.stdin.buffer)
     if note := normaliser_note():
         err(note)
-    lines = [text] if text is not None else stdin_lines()
     found = 0
-    for number, line in enumerate(lines, start=1):
-        speech = to_speech_text(line)
-        typer.echo(speech)
-        if unspeakable := unspeakable_chars(speech):
+    for preview in previews:
+        typer.echo(preview.speech)
+        if preview.unspeakable:
             found += 1
-            where = "TEXT" if text is not None else f"<stdin>:{number}"
-            err(f"{where}: unspeakable after normalisation: {describe(unspeakable)}")
+            err(f"{preview.where}: unspeakable after normalisation: {describe(preview.unspeakable)}")
     if found:
         raise typer.Exit(1)
 
@@ -250,18 +158,9 @@ def review_command(
     Example: soundmind-data review demo-out --out demo-review --embed
     Example: soundmind-data review demo-out/09-curate-audio.jsonl --decisions demo-out/09-curate-audio.decisions.jsonl --validated demo-out/08-rerender.jsonl --out review
     """
-    from soundmind_data.core.corpus import STATE_FILE
-    from soundmind_data.pipeline import review_sources
     from soundmind_data.review import review_sources_of, write_review
 
-    if corpus.is_dir() and (corpus / STATE_FILE).is_file():
-        sources = review_sources(corpus.resolve())
-        sources.decisions, sources.validated = list(decisions), validated
-    else:
-        sources = review_sources_of(corpus, decisions=decisions, validated=validated)
-    for path in [*decisions, *([validated] if validated else [])]:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file")
+    sources = review_sources_of(corpus, decisions=decisions, validated=validated)
     with Bars() as bars:
         report = write_review(sources, out, embed=embed, progress=bars)
     show(report)
@@ -357,14 +256,10 @@ def sources_list() -> None:
 
     Example: soundmind-data sources list
     """
-    from soundmind_data.core.redact import redact
-    from soundmind_data.sources import SOURCES
     from soundmind_data.report.table import format_table
+    from soundmind_data.sources.catalog import sources_table
 
-    # Redacted: the Hub URLs follow HF_ENDPOINT, which may hold a password.
-    rows = [(source.name, file.name, source.licence, file.sha256 or "not pinned", redact(source.upstream_url(file)))
-            for source in SOURCES.values() for file in source.files]
-    typer.echo(format_table(("source", "file", "licence", "sha256", "url"), rows))
+    typer.echo(format_table(*sources_table()))
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from factories import item, read_jsonl, soundmind_line, write_jsonl
+from soundmind_data.commands.add import add_items
 from soundmind_data.core import schemas
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.commands.add import add_items
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions
 

@@ -6,14 +6,13 @@ import dataclasses
 import json
 from pathlib import Path
 
-import click
 import pytest
 import typer
 
 from soundmind_data.core import corpus
 
-from soundmind_data.core import schemas
 from soundmind_data.cli import app
+from soundmind_data.core import schemas
 from soundmind_data.stages import PIPELINE_STAGES, declaration
 
 PACKAGE = Path(__file__).resolve().parent.parent / "soundmind_data"
@@ -132,7 +131,7 @@ def test_a_stage_command_has_the_options_of_its_declaration(name):
     arguments are the input manifest, the output (--out or --local-dir) and the report (--json)."""
     stage = declaration(name)
     group = typer.main.get_command(app)
-    click_command = group.get_command(click.Context(group), name)
+    click_command = group.get_command(typer.Context(group), name)
     runner_given = {"manifest", stage.output_flag.lstrip("-").replace("-", "_"), "json"}
     command_options = {}
     for param in click_command.params:

@@ -9,10 +9,10 @@ from conftest import ROOT
 from factories import ENTAILED_ANSWER, NOT_ENTAILED_ANSWER, item, logiqa_line, read_jsonl, write_jsonl
 
 from soundmind_data.core import schemas
+from soundmind_data.core.corpus import decisions_path
+from soundmind_data.engines.manifest_audit import audit_manifest
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
-from soundmind_data.engines.manifest_audit import audit_manifest
-from soundmind_data.core.corpus import decisions_path
 from soundmind_data.stages.curate import Policy, curate_manifest
 from soundmind_data.stages.reason import reason_manifest
 

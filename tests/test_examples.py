@@ -174,9 +174,10 @@ def readme_examples() -> list[tuple[str, list[str], str | None]]:
 
 def _commands(command):
     """Every leaf command (`sources fetch` included)."""
-    if hasattr(command, "commands"):
-        for sub in command.commands.values():
-            yield from _commands(sub)
+    if hasattr(command, "list_commands"):  # through the group's API: the stages' commands are made on demand
+        context = typer.Context(command)
+        for name in command.list_commands(context):
+            yield from _commands(command.get_command(context, name))
     else:
         yield command
 
@@ -205,8 +206,8 @@ def test_every_example_runs_here_or_is_listed_with_a_reason():
 def _leaf(args: list[str]):
     """The click command an argument list calls, and the arguments it gets."""
     command, words = typer.main.get_command(app), list(args)
-    while hasattr(command, "commands"):
-        command = command.commands[words.pop(0)]
+    while hasattr(command, "list_commands"):
+        command = command.get_command(typer.Context(command), words.pop(0))
     return command, words
 
 

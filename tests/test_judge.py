@@ -8,14 +8,14 @@ import pytest
 import soundfile
 
 from factories import item, write_jsonl
-from soundmind_data.checks import asr
+from soundmind_data.checks import asr, whisper_asr
 from soundmind_data.checks import item as item_checks
 from soundmind_data.checks.config import CheckConfig, load_config
 from soundmind_data.checks.phonemes import aligned_span, own_span, phoneme_error_rate
 from soundmind_data.text.speech_text import to_speech_text
 from soundmind_data.text.template import render_question
 from soundmind_data.tts.audio import resample
-from soundmind_data.tts.base import load_backend
+from soundmind_data.tts.base import load_voice_engine
 
 GATE = CheckConfig().max_per["whisper"]
 SAID = "Tom is a violinist in the orchestra, and every violinist there practises daily, so Tom does. Answer: entailed."
@@ -52,7 +52,7 @@ def test_another_items_question_fails_on_the_items_own_words():
 @pytest.fixture(scope="module")
 def piper_clip():
     text = "You have two choices, entailed or not-entailed, based on the premises. Answer: entailed."
-    engine = load_backend("piper", None, "cpu")
+    engine = load_voice_engine("piper", None, "cpu")
     audio = resample(np.concatenate(engine.synthesize([text])), engine.sample_rate, asr.ASR_RATE)
     return text, audio
 
@@ -60,15 +60,15 @@ def piper_clip():
 def test_hotwords_make_whisper_hear_the_domains_words(piper_clip):
     text, audio = piper_clip
     windows = [(0.0, len(audio) / asr.ASR_RATE)]
-    plain = asr.WhisperASR(None, "cpu").transcribe(audio, windows)[0].lower()
-    hinted = asr.WhisperASR(None, "cpu", CheckConfig().asr_hotwords).transcribe(audio, windows)[0].lower()
+    plain = whisper_asr.WhisperASR(None, "cpu").transcribe(audio, windows)[0].lower()
+    hinted = whisper_asr.WhisperASR(None, "cpu", CheckConfig().asr_hotwords).transcribe(audio, windows)[0].lower()
     assert "and tailed" in plain and "and tailed" not in hinted and hinted.count("entailed") == 3
 
 
 class Heard:
     """An ASR engine that hears a fixed text, with the attributes round_trip reads."""
 
-    name, max_window_s = "whisper", asr.WHISPER_WINDOW_S
+    name, max_window_s = "whisper", whisper_asr.WHISPER_WINDOW_S
 
     def __init__(self, text: str):
         self.text = text
@@ -82,14 +82,14 @@ def test_a_file_tiny_fails_is_heard_again_and_the_better_judge_decides(tmp_path,
     samples = 0.1 * np.sin(np.arange(16000 * 3) / 5).astype(np.float32)
     soundfile.write(tmp_path / "q.flac", samples, 16000)
     monkeypatch.setattr("soundmind_data.checks.whisper_base.bundled_whisper_base", lambda: tmp_path)
-    monkeypatch.setattr(asr, "WhisperASR", lambda model, device, hotwords: Heard(to_speech_text(record["question_text"])))
+    monkeypatch.setattr(whisper_asr, "WhisperASR", lambda model, device, hotwords: Heard(to_speech_text(record["question_text"])))
     checker = item_checks.ItemChecker(tmp_path, CheckConfig(), "whisper", None, "cpu", asr_engine=Heard("nothing alike"))
     audio = {"path": "q.flac", "sha256": "0" * 64, "sample_rate": 16000, "duration_s": 3.0}
     [(result, _)] = checker({**record, "question_audio": audio})
     assert result.second_opinion and result.judge == item_checks.SECOND_JUDGE
     assert result.per == 0.0 and result.status["asr_per"] == "pass"
     # the second judge hearing no better: the first result stands, and fails
-    monkeypatch.setattr(asr, "WhisperASR", lambda model, device, hotwords: Heard(""))  # hears nothing at all
+    monkeypatch.setattr(whisper_asr, "WhisperASR", lambda model, device, hotwords: Heard(""))  # hears nothing at all
     checker = item_checks.ItemChecker(tmp_path, CheckConfig(), "whisper", None, "cpu", asr_engine=Heard("nothing alike"))
     [(result, _)] = checker({**record, "question_audio": audio})
     assert result.judge == "whisper" and result.status["asr_per"] == "fail"

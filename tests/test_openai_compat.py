@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 from test_preflight import closed_port_endpoint
 
-from soundmind_data.llm.base import BackendError
+from soundmind_data.llm.base import LLMError
 from soundmind_data.llm.openai_compat import OpenAICompatBackend, probe
 
 TIMEOUT_S = 0.3
@@ -32,6 +32,6 @@ def test_the_probe_and_a_completion_say_alike_why_no_server_answered(case, reque
                 "silent": f"the LLM endpoint {endpoint} does not answer within {TIMEOUT_S:g} s"}[case]
     assert probe(endpoint, timeout_s=TIMEOUT_S) == expected
     backend = OpenAICompatBackend(endpoint, "m", timeout_s=TIMEOUT_S, max_retries=0)
-    with pytest.raises(BackendError) as caught:
+    with pytest.raises(LLMError) as caught:
         backend.complete("Is it entailed?", sample_index=0)
     assert str(caught.value) == f"{expected} (gave up after 1 tries)"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from factories import item, read_jsonl, text_pipeline, write_jsonl
 
-from soundmind_data.pipeline import load_pipeline, run_pipeline
 from soundmind_data.core.stage import Stage, StageReport
+from soundmind_data.pipeline import load_pipeline, run_pipeline
 from soundmind_data.stages import declaration, reason
 
 AUDIO = {"sha256": "0" * 64, "sample_rate": 16000, "duration_s": 1.0}

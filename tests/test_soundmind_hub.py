@@ -361,9 +361,9 @@ def test_a_release_id_that_is_no_plain_folder_name_is_renumbered(tmp_path):
 
 # --------------------------------------------------------------------------------------- validate, as they are
 def test_validate_judges_imported_recordings_with_whisper(tmp_path, run_cli):
-    from soundmind_data.tts.base import load_backend
+    from soundmind_data.tts.base import load_voice_engine
 
-    voice = load_backend("flite", None, "cpu")  # a fast engine Whisper tiny.en hears well
+    voice = load_voice_engine("flite", None, "cpu")  # a fast engine Whisper tiny.en hears well
     release = tmp_path / "dataset"
     lines = []
     for n, (major, minor, conclusion, label) in enumerate([

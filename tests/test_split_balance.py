@@ -17,8 +17,8 @@ from factories import item, read_jsonl, write_jsonl
 from soundmind_data.core import schemas
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import dumps
-from soundmind_data.stages.balance import balance_manifest, parse_target, target_counts
 from soundmind_data.engines.splitting import parse_ratios, split_manifest
+from soundmind_data.stages.balance import balance_manifest, parse_target, target_counts
 from soundmind_data.text.textkey import text_key, triplet_key
 
 # A small pool of triplets so that random manifests are full of duplicates and leaks; spelling variants of one

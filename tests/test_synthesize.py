@@ -21,12 +21,13 @@ import soundfile
 from factories import item, read_jsonl, write_jsonl
 from soundmind_data.core import schemas
 from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.stage import Progress
 from soundmind_data.text.speech_text import to_speech_text
 from soundmind_data.tts import driver
+from soundmind_data.tts import coqui, piper, synthesizer
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions
-from soundmind_data.tts import coqui, piper, synthesizer
-from soundmind_data.tts.base import Backend, BackendError, Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 ESPEAK = SynthesisOptions(backend="espeak")
@@ -201,7 +202,7 @@ def test_killed_run_resumes_without_redoing_finished_items(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- long answers, glue
-class ToneBackend(Backend):
+class ToneBackend(VoiceEngine):
     """Stands in for an engine: a 300 Hz tone, 20 ms per character, between 0.1 s of silence."""
 
     max_chars = 200
@@ -236,7 +237,7 @@ def sound_runs(audio: np.ndarray, rate: int) -> list[tuple[float, float]]:
 
 def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, monkeypatch):
     engine = ToneBackend()
-    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: engine)
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: engine)
     sentence = "Because ¬A → B holds, and 12 of the 30 premises agree, the case at hand falls under the rule."
     answer = " ".join([sentence] * 150) + " Answer: entailed."  # about 3,000 words
     assert 2900 < len(answer.split()) < 3100
@@ -261,12 +262,12 @@ def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, mon
 class FailingBackend(ToneBackend):
     def synthesize(self, chunks):
         if any("fail" in chunk.split() for chunk in chunks):
-            raise BackendError("engine said no")
+            raise VoiceEngineError("engine said no")
         return super().synthesize(chunks)
 
 
 def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: FailingBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: FailingBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "This will fail now.", None),
                                                       short_item("b", "This will work.", None)])
     summary = synthesize_manifest(manifest, tmp_path / "out")
@@ -276,7 +277,7 @@ def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypa
 
 
 def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("same", "The first text.", None),
                                                       short_item("same", "The second text.", None)])
     summary = synthesize_manifest(manifest, tmp_path / "out")
@@ -289,7 +290,7 @@ def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
 
 
 def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("demo-x\n", "The first text.", None),
                                                       short_item("b", "The second text.", None, split="train\n"),
                                                       short_item("c", "The third text.", None)])
@@ -301,17 +302,18 @@ def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder
 
 
 def test_a_rerun_removes_the_previous_manifest_before_it_replaces_audio(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneBackend())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "Alpha text.", None)])
     out = tmp_path / "out"
     synthesize_manifest(manifest, out)
     write_jsonl(manifest, [short_item("a", "Beta text, longer now.", None), "{oops"])
 
-    def interrupted(result):
-        raise KeyboardInterrupt  # after the first item's new audio is in place
+    class Interrupted(Progress):
+        def advance(self, count=1):
+            raise KeyboardInterrupt  # after the first item's new audio is in place
 
     with pytest.raises(KeyboardInterrupt):
-        synthesize_manifest(manifest, out, on_result=interrupted)
+        synthesize_manifest(manifest, out, progress=Interrupted())
     assert not (out / "manifest.jsonl").exists()  # no old manifest describing the new audio
 
 
@@ -325,7 +327,7 @@ class DyingBackend(ToneBackend):
 
 
 def test_a_killed_pool_worker_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_backend", lambda name, voice, device: DyingBackend())  # forked workers inherit it
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: DyingBackend())  # forked workers inherit it
     texts = [f"Item {n} speaks." for n in range(6)] + ["Then I die here."]
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item(f"p{n}", t, None) for n, t in enumerate(texts)])
     out = tmp_path / "out"

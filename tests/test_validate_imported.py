@@ -11,8 +11,8 @@ import pytest
 from factories import write_jsonl
 from test_validate_audio import QUESTION, RATE, spoken_item, write_audio
 
-from soundmind_data.core import schemas
 from soundmind_data.checks.config import load_config
+from soundmind_data.core import schemas
 
 QUIET_LUFS = -35.0  # 12 LU under the -23 target: far outside its ± 2 LU
 

@@ -11,8 +11,8 @@ import pytest
 from factories import item, write_jsonl, write_tone
 from PIL import Image
 
-from soundmind_data.core import schemas
 from soundmind_data.checks.manifest import validate_manifest
+from soundmind_data.core import schemas
 from soundmind_data.report.plots import voice_figures
 
 QUESTION = "Tom is a cat, so Tom is an animal."  # 9 words; the default answer has 11

@@ -14,10 +14,10 @@ import soundfile
 
 from factories import item, read_jsonl, write_jsonl
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.driver import synthesize_manifest
-from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts import kokoro
+from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.plan import SpeakerPlan
+from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts.voices import CATALOG, default_pool, resolve, resolve_all
 
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed (apt-get install flite)")
@@ -171,9 +171,9 @@ def test_changing_one_items_voice_re_renders_that_item_alone(tmp_path):
 
 
 def test_hibari_is_deterministic():
-    from soundmind_data.tts.base import load_backend
+    from soundmind_data.tts.base import load_voice_engine
 
-    engine = load_backend("hibari", None, "cpu")
+    engine = load_voice_engine("hibari", None, "cpu")
     first, second = engine.synthesize([QUESTION]), engine.synthesize([QUESTION])
     assert np.array_equal(first[0], second[0]) and first[0].size > 24000
 

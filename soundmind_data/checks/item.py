@@ -67,16 +67,16 @@ class ItemChecker:
                     own: frozenset[str]) -> None:
         """Judge by the phoneme error rate (and the WER where a bound is set); a file the bundled tiny.en fails is
         heard again by Whisper base, and the better of the two results stands."""
-        from soundmind_data.checks.asr import load_backend, round_trip
+        from soundmind_data.checks.asr import load_judge, round_trip
 
         if self._asr is None:
-            self._asr = load_backend(self.asr_name, self.asr_model, self.asr_device, self.config.asr_hotwords)
+            self._asr = load_judge(self.asr_name, self.asr_model, self.asr_device, self.config.asr_hotwords)
         trip = round_trip(self._asr, decoded.mono, decoded.sample_rate, speech, self.config, seed_key, own)
         judge = self.asr_name
         problems_first = self._problems(trip)
         if problems_first and self._second_opinion_applies():
             if self._second is None:
-                from soundmind_data.checks.asr import WhisperASR
+                from soundmind_data.checks.whisper_asr import WhisperASR
                 from soundmind_data.checks.whisper_base import bundled_whisper_base
 
                 self._second = WhisperASR(str(bundled_whisper_base()), self.asr_device, self.config.asr_hotwords)

@@ -17,16 +17,17 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from soundmind_data.core import schemas
 from soundmind_data.checks.audio import FAIL, PASS, SKIP
 from soundmind_data.checks.config import CheckConfig
 from soundmind_data.checks.item import CheckedFile, ItemChecker, judged_entry
 from soundmind_data.checks.report import ValidateReport
+from soundmind_data.core import schemas
 from soundmind_data.core.corpus import AUDIO_TEXT, voice_of
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import AtomicWriter, Line, iter_lines
-from soundmind_data.report.plots import Distributions
 from soundmind_data.core.procpool import stop_now, worker_signals
+from soundmind_data.core.stage import Progress, SILENT
+from soundmind_data.report.plots import Distributions
 from soundmind_data.text.speech_text import prepare_normaliser
 from soundmind_data.text.textkey import id_digest
 
@@ -82,9 +83,10 @@ def validate_manifest(
     strict: bool = False,
     workers: int = 1,
     out: str | Path | None = None,
-    on_item: Callable[[ValidateReport], None] | None = None,
+    progress: Progress = SILENT,
 ) -> ValidateReport:
-    """Check a manifest; `asr` implies `audio`. With `out`, write the manifest again with each audio's WER."""
+    """Check a manifest; `asr` implies `audio`. With `out`, write the manifest again with each audio's WER.
+    `progress` advances once per item, in manifest order, with the audio heard and the items failed so far."""
     path = Path(path)
     audio = audio or asr is not None
     if workers < 1:
@@ -93,9 +95,9 @@ def validate_manifest(
         _check_out_path(path, Path(out))
     asr_engine = None
     if asr is not None:  # a bad --asr or --asr-model is a usage error now, not a failure on the first audio file
-        from soundmind_data.checks.asr import load_backend
+        from soundmind_data.checks.asr import load_judge
 
-        asr_engine = load_backend(asr, asr_model, asr_device, (config or CheckConfig()).asr_hotwords)
+        asr_engine = load_judge(asr, asr_model, asr_device, (config or CheckConfig()).asr_hotwords)
         if asr == "whisper" and asr_model is None and (config or CheckConfig()).second_opinion:
             from soundmind_data.checks.whisper_base import bundled_whisper_base
 
@@ -113,9 +115,9 @@ def validate_manifest(
             checkable = _annotation_checks(line, report, seen_ids, strict)
             pending.append((line, checkable, submit(line.record) if audio and checkable else None))
             while pending and (len(pending) > workers * _IN_FLIGHT_PER_WORKER or _done(pending[0][2])):
-                _finish(*pending.popleft(), report, writer, on_item)
+                _finish(*pending.popleft(), report, writer, progress)
         while pending:
-            _finish(*pending.popleft(), report, writer, on_item)
+            _finish(*pending.popleft(), report, writer, progress)
     return report
 
 
@@ -185,7 +187,7 @@ def _audio_present_check(line: int, item: dict[str, Any], report: ValidateReport
 
 
 def _finish(line: Line, checkable: bool, future: Future | None, report: ValidateReport,
-            writer: AtomicWriter | None, on_item: Callable[[ValidateReport], None] | None) -> None:
+            writer: AtomicWriter | None, progress: Progress) -> None:
     """Fold one item's audio results into the report and the output manifest, in manifest order."""
     record = line.record
     checked = {file.result.field: file for file in future.result()} if future else {}
@@ -197,8 +199,8 @@ def _finish(line: Line, checkable: bool, future: Future | None, report: Validate
     failed_checks = report.failed_checks(line.number)
     if writer is not None and record is not None:
         writer.write_record({**record, "failed_checks": failed_checks})  # what curate drops the item for
-    if on_item:
-        on_item(report)
+    progress.status(audio=f"{report.audio.seconds / 3600:.2f}h", failed=len(report.failed_lines))
+    progress.advance()
 
 
 def _add_distributions(item: dict[str, Any], checked: dict[str, CheckedFile], data: Distributions) -> None:

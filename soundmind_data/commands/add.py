@@ -26,24 +26,25 @@ import tempfile
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import orjson
 
 from soundmind_data.core import schemas
-from soundmind_data.engines.answers import answer_disagreement
 from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, add_rejects_path, voice_of
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
-from soundmind_data.engines.splitting import split_manifest
-from soundmind_data.core.stage import StageReport, Summary
-from soundmind_data.stages import ingest as ingest_stage
+from soundmind_data.core.stage import Command, Progress, SILENT, StageReport, Summary, argument, option
+from soundmind_data.engines.answers import answer_disagreement
+from soundmind_data.engines.splitting import parse_ratios, split_manifest
 from soundmind_data.report.table import before_after_table, id_sample
+from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.text.textkey import triplet_key
 from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.plan import TEST_SPLIT
-from soundmind_data.tts.synthesizer import ItemResult, SynthesisOptions
+from soundmind_data.tts.synthesizer import SynthesisOptions
+from soundmind_data.tts.voices import split_names
 
 FORMATS = (*ingest_stage.FORMATS, "items")
 PLACEHOLDER_SPLIT = "new"  # the split new items wait in until the split stage places them
@@ -147,7 +148,7 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 # ------------------------------------------------------------------------------------------------ 1. read new items
 def _read_items_format(sources: list[Path], out: Path,
-                       on_line: Callable[[], None] | None) -> tuple[list[tuple[str, int]], list[dict]]:
+                       progress: Progress) -> tuple[list[tuple[str, int]], list[dict]]:
     """Items already in our manifest format: schema-checked line by line, audio fields dropped (add makes them).
 
     Returns the source (file, line) of each item written to `out`, and the rejected lines.
@@ -161,8 +162,7 @@ def _read_items_format(sources: list[Path], out: Path,
             empty = True
             for line in iter_lines(path):
                 empty = False
-                if on_line:
-                    on_line()
+                progress.advance()
                 problem = line.error or schemas.first_error("item", line.record)
                 if problem:
                     raw_id = line.record.get("id") if line.record else None
@@ -177,14 +177,14 @@ def _read_items_format(sources: list[Path], out: Path,
 
 
 def read_new_items(sources: list[Path], fmt: str, out: Path,
-                   on_line: Callable[[], None] | None) -> tuple[list[NewItem], list[dict]]:
+                   progress: Progress) -> tuple[list[NewItem], list[dict]]:
     """Write the readable new items to `out`; return what add keeps of each, and the rejected lines."""
     if fmt in ingest_stage.FORMATS:
-        result = ingest_stage.ingest(sources, fmt=fmt, split=PLACEHOLDER_SPLIT, out=out, on_line=on_line)
+        result = ingest_stage.ingest(sources, fmt=fmt, split=PLACEHOLDER_SPLIT, out=out, progress=progress)
         rejects = [{"id": None, **reject} for reject in iter_records(result.rejects)]
         where = None  # ingest records the source file and line in each item
     else:
-        where, rejects = _read_items_format(sources, out, on_line)
+        where, rejects = _read_items_format(sources, out, progress)
     new = []
     for index, item in enumerate(iter_records(out)):
         file, line = where[index] if where is not None else (item["source"]["file"], item["source"]["line"])
@@ -193,15 +193,14 @@ def read_new_items(sources: list[Path], fmt: str, out: Path,
 
 
 # ------------------------------------------------------------------------------------------- 2. find duplicates
-def scan_corpus(manifest: Path, new: list[NewItem], on_line: Callable[[], None] | None) -> Corpus:
+def scan_corpus(manifest: Path, new: list[NewItem], progress: Progress) -> Corpus:
     """One streaming pass over MANIFEST: split x label counts, which new ids and triplets it already has, and the
     synthesis settings of its audio."""
     new_ids = {item.id for item in new}
     new_keys = {item.key for item in new}
     corpus = Corpus()
     for line in iter_manifest_lines(manifest):
-        if on_line:
-            on_line()
+        progress.advance()
         record = line.record
         try:
             item_id = record["id"]
@@ -302,7 +301,7 @@ def corpus_synthesis_options(corpus: Corpus, backend: str | None, voices: tuple[
 
 
 def synthesize_new(to_speak: Path, manifest: Path, staging: Path, options: SynthesisOptions, *, workers: int,
-                   cache_dir: Path | None, on_result: Callable[[ItemResult], None] | None):
+                   cache_dir: Path | None, progress: Progress):
     """Synthesise the items of `to_speak` (only the new ones) so that their files land under MANIFEST's folder.
 
     The synthesize stage writes its manifest.jsonl and failures.jsonl into its OUT folder and the audio under
@@ -315,7 +314,7 @@ def synthesize_new(to_speak: Path, manifest: Path, staging: Path, options: Synth
     out.mkdir()
     (out / AUDIO_DIR).symlink_to(audio_root.resolve(), target_is_directory=True)
     return synthesize_manifest(to_speak, out, options, workers=workers,
-                               cache_dir=cache_dir or manifest.parent / ".cache", on_result=on_result)
+                               cache_dir=cache_dir or manifest.parent / ".cache", progress=progress)
 
 
 # ------------------------------------------------------------------------------------------------------- stage
@@ -333,12 +332,12 @@ def add_items(
     workers: int = 1,
     cache_dir: str | Path | None = None,
     report_path: str | Path | None = None,
-    on_progress: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> AddReport:
     """Add the items of `sources` to the manifest `to`, in place; see the module docstring.
 
     `ratios` default to the splits and proportions `to` has; `synthesize` defaults to whether its items have audio.
-    `report_path` receives the JSON report. `on_progress` is called once per line read and once per item
+    `report_path` receives the JSON report. `progress` advances once per line read and once per item
     synthesised.
     """
     if fmt not in FORMATS:
@@ -355,7 +354,7 @@ def add_items(
     try:
         _add(report, manifest, sources, staging, ratios=ratios, synthesize=synthesize, backend=backend,
              voices=voices, device=device, workers=workers, cache_dir=Path(cache_dir) if cache_dir else None,
-             on_progress=on_progress)
+             progress=progress)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # removes the audio link, never what it points to
     with AtomicWriter(add_rejects_path(manifest)) as rejects:
@@ -367,9 +366,9 @@ def add_items(
 
 
 def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, *, ratios, synthesize, backend,
-         voices, device, workers, cache_dir, on_progress) -> None:
-    new, report.rejected = read_new_items(sources, report.fmt, staging / "new.jsonl", on_progress)
-    corpus = scan_corpus(manifest, new, on_progress)
+         voices, device, workers, cache_dir, progress) -> None:
+    new, report.rejected = read_new_items(sources, report.fmt, staging / "new.jsonl", progress)
+    corpus = scan_corpus(manifest, new, progress)
     report.before = corpus.counts
     report.after = corpus.counts.copy()
     report.ratios_from = "option" if ratios else "manifest"
@@ -393,7 +392,7 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
                 out.write_record({**item, "split": placeholder})
     placed = staging / "placed.jsonl"
     split_report = split_manifest(merged, out=placed, ratios=report.ratios, seed=report.seed, keep_existing=True,
-                                  on_line=on_progress)
+                                  progress=progress)
     report.warnings = split_report.warnings
     if split_report.moved_ids:
         raise DataError(f"{manifest}: {len(split_report.moved_ids)} existing items share a triplet with items of "
@@ -410,7 +409,7 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
             for item in new_records:
                 out.write_record(item)
         summary = synthesize_new(to_speak, manifest, staging, options, workers=workers, cache_dir=cache_dir,
-                                 on_result=(lambda _: on_progress()) if on_progress else None)
+                                 progress=progress)
         report.synthesis = {"voices": [voice.name for voice in options.plan().voices],
                             "test_voices": [voice.name for voice in options.plan().test_voices], "format": options.fmt,
                             "sample_rate": options.sample_rate, "target_lufs": options.target_lufs,
@@ -436,3 +435,53 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
             out.write_record(item)
             report.added.append({"id": item["id"], "split": item["split"], "label": item["label"]})
             report.after.add(item["split"], item["label"])
+
+
+@dataclass(frozen=True)
+class AddOptions:
+    new_items: tuple[Path, ...] = argument(help="JSONL files of new items, read in the order given.")
+    to: Path = option(help="Item manifest to add them to; updated in place, atomically.")
+    format: str = option("soundmind", short="-f",
+        help="soundmind (annotation lines: id, user_content, answer, label), logiqa2-nli, or items (our manifest "
+             "format).")
+    ratios: str | None = option(None,
+        help="Splits and fractions for placing new items (default: the splits of --to, in the proportions it has "
+             "them). Must name every split of --to.")
+    seed: int = option(0, help="Seed of the split placement.")
+    synthesize: bool | None = option(None, flag="--synthesize/--no-synthesize",
+        help="Speak the new items (default: when the items of --to have audio).")
+    backend: str | None = option(None, short="-b",
+        help="Read --voice names as this engine's (piper, hibari, kokoro, flite, espeak, coqui).")
+    voice: tuple[str, ...] = option((), short="-v",
+        help="Voice(s) by the names `soundmind-data voices` prints, repeatable or comma-separated (default: the "
+             "voices of the existing audio, a voice heard only in the test split held for it; a Piper model of your "
+             "own must be given again by its path).")
+    device: str = option("cpu", help="cpu or cuda.")
+    workers: int = option(1, short="-w", help="Synthesis worker processes.")
+    cache: Path | None = option(None,
+        help="Audio cache folder (default: the .cache folder beside --to, as synthesize makes it).")
+    report: Path | None = option(None, flag="--json", help="Also write a machine-readable report here.")
+
+
+def run(options: AddOptions, *, progress: Progress = SILENT) -> AddReport:
+    """The `add` command: `add_items` with the command's options."""
+    progress.start("add", unit="line")
+    return add_items(options.new_items, to=options.to, fmt=options.format,
+                     ratios=parse_ratios(options.ratios) if options.ratios else None, seed=options.seed,
+                     synthesize=options.synthesize, backend=options.backend, voices=split_names(options.voice),
+                     device=options.device, workers=options.workers, cache_dir=options.cache,
+                     report_path=options.report, progress=progress)
+
+
+COMMAND_HELP = """Add a contributor's new items to a manifest: check them, reject duplicates, place them in splits
+without moving any existing item, and synthesise their audio only.
+
+A new item is rejected when its line is bad, its id is already taken, or its premises and conclusion equal an
+existing or earlier new item's (exactly, or after normalising case, punctuation and spacing); the reason names
+the item it duplicates. Rejects go to MANIFEST.add-rejects.jsonl. New audio matches the existing audio's
+backend, voices, format, sample rate and loudness. Exit code 1 if anything was rejected, 2 for usage errors.
+
+Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
+"""
+
+COMMAND = Command("add", run, AddOptions, help=COMMAND_HELP)

@@ -18,7 +18,7 @@ from soundmind_data.core import schemas
 from soundmind_data.core.corpus import LabelCounts, unsafe_name
 from soundmind_data.core.errors import DataError
 from soundmind_data.core.jsonl import iter_manifest_lines, write_json
-from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.core.stage import Command, Progress, SILENT, StageReport, Summary, argument, option
 from soundmind_data.report.table import format_table, id_sample
 
 # Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
@@ -111,3 +111,23 @@ def diff_manifests(old: str | Path, new: str | Path, *, report_path: str | Path 
     if report_path:
         write_json(report_path, report.to_json())
     return report
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    old: Path = argument(help="The manifest before (JSONL).")
+    new: Path = argument(help="The manifest after (JSONL).")
+    report: Path | None = option(None, flag="--json", help="Also write a machine-readable report here.")
+
+
+def run(options: DiffOptions, *, progress: Progress = SILENT) -> DiffReport:
+    """The `diff` command."""
+    return diff_manifests(options.old, options.new, report_path=options.report)
+
+
+COMMAND_HELP = """Show items added, removed and changed between two manifests, and the label balance shift per split.
+
+Example: soundmind-data diff corpus-v1.jsonl corpus-v2.jsonl --json diff.json
+"""
+
+COMMAND = Command("diff", run, DiffOptions, help=COMMAND_HELP)

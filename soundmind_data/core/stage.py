@@ -128,12 +128,19 @@ def first_set_aside(path: Path) -> str | None:
     return f"{where}: {redact(reason)[:300]}"
 
 
-def option(default: Any = dataclasses.MISSING, *, help: str, short: str | None = None, metavar: str | None = None,
-           min: int | None = None) -> Any:
-    """A stage option: a field of the stage's options dataclass, with what its command-line option shows. `default`
-    left out makes it required; `short` is the one-letter flag (`-w`); `min` bounds a number, on the command line
-    and in a pipeline alike."""
-    return field(default=default, metadata={"help": help, "short": short, "metavar": metavar, "min": min})
+def option(default: Any = dataclasses.MISSING, *, help: str, short: str | None = None, flag: str | None = None,
+           metavar: str | None = None, min: int | None = None) -> Any:
+    """An option: a field of a stage's (or a command's) options dataclass, with what its command-line option shows.
+    `default` left out makes it required; `short` is the one-letter flag (`-w`); `flag` the long one when it is not
+    the field's name (a command's `--synthesize/--no-synthesize`: a stage's long options are its `with:` keys, so
+    they keep their names); `min` bounds a number, on the command line and in a pipeline alike."""
+    return field(default=default, metadata={"help": help, "short": short, "flag": flag, "metavar": metavar,
+                                            "min": min})
+
+
+def argument(default: Any = dataclasses.MISSING, *, help: str) -> Any:
+    """An option the command line takes as bare arguments (ingest's SOURCES, diff's OLD and NEW)."""
+    return field(default=default, metadata={"help": help, "argument": True})
 
 
 def no_default_files(options: Any) -> dict[str, Path]:
@@ -158,7 +165,6 @@ class Stage:
     reads_manifest: bool = True  # False: ingest, which reads the source files its options name
     output: str | None = MANIFEST  # MANIFEST, CORPUS, FOLDER or None (writes no output of its own)
     output_flag: str = "--out"  # how the command line names the output, for the command a run log records
-    positional: str | None = None  # the option the command line takes as bare arguments (ingest's sources)
     hub_ready: bool = False  # its output folder is a corpus ready to upload to the Hub (a run's summary names it)
     report: bool = False  # writes a JSON report when given a path (`--json`)
     # The files a stage reads when an option naming them is not given, by option name: they shape its output as
@@ -192,6 +198,11 @@ class Stage:
         return result
 
     @property
+    def positional(self) -> str | None:
+        """The option the command line takes as bare arguments (ingest's sources), if it has one."""
+        return next((spec.name for spec in dataclasses.fields(self.options) if spec.metadata.get("argument")), None)
+
+    @property
     def writes_manifest(self) -> bool:
         """Whether the next stage reads what this one wrote (else this stage's input passes on)."""
         return self.output in (MANIFEST, CORPUS)
@@ -223,6 +234,18 @@ class Stage:
         """How the command line names an option: `--prompt-template`; one of the bare arguments (ingest's SOURCES)
         is `a SOURCE`."""
         return "a " + option.removesuffix("s").upper() if option == self.positional else "--" + option.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command over a finished corpus that is not a pipeline stage (`commands/`: add, diff): its options dataclass
+    declares its options as a stage's does, and its command is made from it the same way. `run(options, *,
+    progress)` returns its report."""
+
+    name: str
+    run: Callable[..., StageReport]
+    options: type  # a dataclass of `option(...)` and `argument(...)` fields
+    help: str
 
 
 @dataclass

@@ -15,16 +15,16 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
-from soundmind_data.engines.answers import answer_check, checked_item, load_gold
 from soundmind_data.core.corpus import LabelCounts
 from soundmind_data.core.jsonl import iter_manifest_lines, iter_selected
-from soundmind_data.text.speech_text import unspeakable_in_speech
-from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.core.stage import Progress, SILENT, StageReport, Summary
+from soundmind_data.engines.answers import answer_check, checked_item, load_gold
 from soundmind_data.report.table import format_table, id_sample, split_label_table
+from soundmind_data.text.speech_text import unspeakable_in_speech
 from soundmind_data.text.textkey import triplet_key
 
 IDS_LIMIT = 10_000  # ids listed per check; counts are always exact. A LogiQA manifest has every item answer_missing.
@@ -86,7 +86,7 @@ def audit_manifest(
     *,
     gold_files: Iterable[str | Path] = (),
     ids_limit: int = IDS_LIMIT,
-    on_item: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> AuditReport:
     gold_files = [str(g) for g in gold_files]
     report = AuditReport(manifest=str(path), gold_files=gold_files, ids_limit=ids_limit)
@@ -96,8 +96,7 @@ def audit_manifest(
     split_of = array("H")
 
     for line in iter_manifest_lines(path):
-        if on_item:
-            on_item()
+        progress.advance()
         item = checked_item(line)
         report.items += 1
         split = item["split"]

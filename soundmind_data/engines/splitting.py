@@ -22,7 +22,7 @@ import hashlib
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import orjson
@@ -31,7 +31,7 @@ from soundmind_data.core.corpus import SPLIT_PATTERN, LabelCounts, unsafe_name
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, Line, iter_manifest_lines
 from soundmind_data.core.labels import LABEL_NAMES
-from soundmind_data.core.stage import StageReport, Summary
+from soundmind_data.core.stage import Progress, SILENT, StageReport, Summary
 from soundmind_data.report.table import before_after_table, id_sample
 from soundmind_data.text.textkey import text_key, triplet_key
 
@@ -101,7 +101,7 @@ def scan_manifest(
     *,
     group: str = "triplet",
     rank_seed: int | None = None,
-    on_line: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> ManifestScan:
     """First pass: labels, split codes and group keys of every item (and seeded id ranks when `rank_seed` is given)."""
     if group not in GROUPINGS:
@@ -111,8 +111,7 @@ def scan_manifest(
     labels, splits, keys, ranks = array("B"), array("H"), array("q"), array("Q")
     rank = SeededHash(rank_seed) if rank_seed is not None else None
     for line in iter_manifest_lines(path):
-        if on_line:
-            on_line()
+        progress.advance()
         record = line.record
         try:  # the common case stays fast; a failure is diagnosed field by field
             item_id, split, label = record["id"], record["split"], record["label"]
@@ -144,7 +143,7 @@ def scan_manifest(
     )
 
 
-def iter_item_lines(scan: ManifestScan, on_line: Callable[[], None] | None = None) -> Iterator[bytes]:
+def iter_item_lines(scan: ManifestScan, progress: Progress = SILENT) -> Iterator[bytes]:
     """Second pass: each item line as it is in the file (newline-ended), in the order the first pass counted them.
 
     Raw bytes rather than decoded records, so that lines a stage leaves alone are copied as they are.
@@ -157,8 +156,7 @@ def iter_item_lines(scan: ManifestScan, on_line: Callable[[], None] | None = Non
             count += 1
             if count > len(scan):
                 break
-            if on_line:
-                on_line()
+            progress.advance()
             yield raw if raw.endswith(b"\n") else raw + b"\n"
     if count != len(scan):
         raise DataError(f"{scan.path}: the file changed while it was being read")
@@ -320,10 +318,10 @@ def split_manifest(
     seed: int = 0,
     group: str = "triplet",
     keep_existing: bool = False,
-    on_line: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> SplitReport:
     """Write `out`: the manifest with every item's split decided; returns the before/after report."""
-    scan = scan_manifest(path, group=group, on_line=on_line)
+    scan = scan_manifest(path, group=group, progress=progress)
     names = list(ratios)
     input_index, output_index, groups = place_items(scan, ratios, seed=seed, keep_existing=keep_existing)
     report = SplitReport(manifest=str(path), out=str(out), ratios=ratios, seed=seed, group=group,
@@ -341,7 +339,7 @@ def split_manifest(
     unchanged = unchanged.tolist()
     output_names = [names[i] for i in output_index.tolist()]
     with AtomicWriter(out) as writer:
-        for index, raw in enumerate(iter_item_lines(scan, on_line)):
+        for index, raw in enumerate(iter_item_lines(scan, progress)):
             if unchanged[index]:
                 writer.write(raw.decode("utf-8"))
                 continue

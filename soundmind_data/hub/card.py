@@ -24,10 +24,10 @@ from soundmind_data import __version__
 from soundmind_data.core import schemas
 from soundmind_data.core.corpus import AUDIO_FIELDS, DATA_DIR, PLOTS_DIR, imported_audio, in_workdir
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.hub.folder.build import BuildResult
-from soundmind_data.hub.folder.rows import features
 from soundmind_data.core.jsonl import iter_lines
 from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.hub.folder.build import BuildResult
+from soundmind_data.hub.folder.rows import features
 from soundmind_data.hub.soundmind_layout import ReleaseChanges
 
 HEADER_ORDER = ("license", "task_categories", "language", "size_categories", "pretty_name", "tags", "configs",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import threading
 import time
@@ -18,8 +19,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from soundmind_data.llm.base import BackendError
+from soundmind_data.core.errors import UsageError
 from soundmind_data.core.redact import redact, url_passwords
+from soundmind_data.llm.base import LLMError, LLMSettings
 
 PROBE_TIMEOUT_S = 3.0  # a server that is up lists its models in milliseconds, however busy its GPUs are
 RETRY_AFTER_CAP_S = 60.0  # longer Retry-After hints are cut short, so one stuck item cannot stall a worker for hours
@@ -70,6 +72,19 @@ class OpenAICompatBackend:
         self._retry_lock = threading.Lock()
         self.retries = 0
 
+    @classmethod
+    def open(cls, settings: LLMSettings) -> OpenAICompatBackend:
+        """The backend for `settings`, with the key in OPENAI_API_KEY (never on a command line)."""
+        return cls(_checked_endpoint(settings), settings.model, api_key=os.environ.get("OPENAI_API_KEY"),
+                   temperature=settings.temperature, max_tokens=settings.max_tokens, timeout_s=settings.timeout_s,
+                   max_retries=settings.max_retries)
+
+    @staticmethod
+    def problems(settings: LLMSettings) -> list[str]:
+        """An endpoint that does not answer one GET (`probe`)."""
+        problem = probe(_checked_endpoint(settings), api_key=os.environ.get("OPENAI_API_KEY"))
+        return [problem] if problem else []
+
     def complete(self, prompt: str, *, sample_index: int) -> str:
         body: dict[str, Any] = {
             "model": self.model,
@@ -86,7 +101,7 @@ class OpenAICompatBackend:
                 return self._post(data)
             except _Transient as exc:
                 if attempt == self.max_retries:
-                    raise BackendError(f"{exc} (gave up after {self.max_retries + 1} tries)") from None
+                    raise LLMError(f"{exc} (gave up after {self.max_retries + 1} tries)") from None
                 wait = self._delay(attempt, exc.retry_after)
             attempt += 1
             with self._retry_lock:
@@ -110,14 +125,14 @@ class OpenAICompatBackend:
             if status == 429 or status >= 500:
                 raise _Transient(f"HTTP {status}{detail}", _retry_after(exc.headers.get("Retry-After"))) from None
             hint = " (check OPENAI_API_KEY)" if status in (401, 403) else ""
-            raise BackendError(f"HTTP {status}{detail}{hint}") from None
+            raise LLMError(f"HTTP {status}{detail}{hint}") from None
         # No answer in time, no connection, or one reset, closed mid-response or not speaking HTTP (its text is the
         # server's, so it is redacted too).
         except (OSError, http.client.HTTPException) as exc:
             raise _Transient(_unanswered(exc, self._shown_endpoint, self.timeout_s, self._secrets)
                              or f"connection to {self._shown_url} failed: {self._redact(repr(exc))}") from None
         except ValueError as exc:  # a URL urllib cannot use (bad port, stray characters); its text quotes the URL
-            raise BackendError(f"bad endpoint URL {self._shown_url}: {self._redact(exc)}") from None
+            raise LLMError(f"bad endpoint URL {self._shown_url}: {self._redact(exc)}") from None
         return self._completion_text(raw)
 
     def _redact(self, text: object) -> str:
@@ -130,9 +145,9 @@ class OpenAICompatBackend:
             content = json.loads(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             body = self._redact(raw.decode("utf-8", errors="replace"))
-            raise BackendError(f"malformed response (not a chat completion): {body[:120]!r}") from None
+            raise LLMError(f"malformed response (not a chat completion): {body[:120]!r}") from None
         if content is not None and not isinstance(content, str):
-            raise BackendError(f"malformed response: message content is {type(content).__name__}, expected a string")
+            raise LLMError(f"malformed response: message content is {type(content).__name__}, expected a string")
         # A null content (e.g. everything went to a reasoning field) decides nothing. The text is redacted too: it is
         # cached and may become an item's answer, and an echoing proxy can put the key anywhere in a reply.
         return self._redact(content or "")
@@ -148,6 +163,22 @@ class OpenAICompatBackend:
 
     def close(self) -> None:
         """Nothing to release: every request opens and closes its own connection."""
+
+
+def _checked_endpoint(settings: LLMSettings) -> str:
+    """The endpoint `settings` name (from OPENAI_BASE_URL when none is given), once the settings only this backend
+    uses are checked, each bad one a UsageError naming its option."""
+    endpoint = settings.endpoint or os.environ.get("OPENAI_BASE_URL")
+    if not endpoint:
+        raise UsageError("--endpoint is required with --backend openai (or set OPENAI_BASE_URL)")
+    if not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--endpoint {redact(endpoint)!r}: expected an http:// or https:// base URL, "
+                         "e.g. http://127.0.0.1:8000/v1")
+    if settings.timeout_s <= 0:
+        raise UsageError(f"--timeout {settings.timeout_s:g}: must be more than 0")
+    if settings.max_retries < 0:
+        raise UsageError(f"--retries {settings.max_retries}: must be 0 or more")
+    return endpoint
 
 
 def probe(endpoint: str, *, api_key: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
@@ -192,3 +223,6 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:  # the HTTP-date form is rare from API servers; fall back to our own backoff
         return None
+
+
+BACKEND = OpenAICompatBackend

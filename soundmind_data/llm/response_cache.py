@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from soundmind_data.core.jsonl import dumps
-from soundmind_data.llm.base import Backend
+from soundmind_data.llm.base import LLMBackend
 
 
 class ResponseCache:
@@ -40,7 +40,7 @@ class ResponseCache:
             self._append.write(b"\n")
 
     @staticmethod
-    def key(backend: Backend, prompt: str, sample_index: int) -> str:
+    def key(backend: LLMBackend, prompt: str, sample_index: int) -> str:
         """Everything that shapes a completion: a change to any of it asks the model again."""
         material = json.dumps([backend.model, backend.temperature, backend.max_tokens, sample_index, prompt],
                               ensure_ascii=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from soundmind_data.core.errors import UsageError
 from soundmind_data.llm import bundled
+from soundmind_data.llm.base import LLMSettings
 
 DEFAULT_MAX_NEW_TOKENS = 1024
 
@@ -43,6 +44,15 @@ class TransformersBackend:
         except (OSError, ValueError) as exc:
             raise UsageError(f"--model {model}: cannot load a causal language model: {str(exc).splitlines()[0]}") from None
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: LLMSettings) -> TransformersBackend:
+        return cls(settings.model, temperature=settings.temperature, max_tokens=settings.max_tokens)
+
+    @staticmethod
+    def problems(settings: LLMSettings) -> list[str]:
+        """Its packages or its model missing (`model_problems`)."""
+        return model_problems(settings.model)
 
     def _input_ids(self, prompt: str):
         if getattr(self._tokenizer, "chat_template", None):
@@ -90,3 +100,6 @@ def model_problems(model: str) -> list[str]:
 def _names_a_folder(model: str) -> bool:
     """A Hub id is `name` or `org/name` and never starts with a dot; anything else is meant as a local path."""
     return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model
+
+
+BACKEND = TransformersBackend

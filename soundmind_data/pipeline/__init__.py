@@ -1,7 +1,7 @@
 """Pipelines: a YAML list of stages run in order over one work dir, each by calling its stage's entry function.
 
 Each stage reads the previous stage's manifest and writes its own into the work dir, wired by the stage's
-declaration (stage.py): what it reads, what it writes, whether it writes a report. Every manifest after synthesis
+declaration (core/stage.py): what it reads, what it writes, whether it writes a report. Every manifest after synthesis
 sits beside the audio it points to. A stage is skipped on a re-run when its options and inputs (content hashes of
 its input manifest, of every file its options name, and of the default files it reads) are unchanged and its output
 is still the one it wrote, audio files included: an interrupted build resumes where it stopped (and synthesis itself
@@ -27,6 +27,6 @@ The package, by job: `config.py` the pipeline file and its plans, `state.py` the
 """
 
 from soundmind_data.pipeline.config import load_pipeline, with_overrides
-from soundmind_data.pipeline.run import review_sources, run_pipeline
+from soundmind_data.pipeline.run import run_pipeline
 
-__all__ = ["load_pipeline", "review_sources", "run_pipeline", "with_overrides"]
+__all__ = ["load_pipeline", "run_pipeline", "with_overrides"]

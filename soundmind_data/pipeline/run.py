@@ -11,13 +11,13 @@ from typing import Any, Callable
 from soundmind_data.core.corpus import AUDIO_FIELDS, CARD_FILE, PLOTS_DIR, REVIEW_DIR, RUN_LOG, STATE_FILE, LabelCounts
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import count_lines, iter_records
+from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, StageReport, Summary, check_distinct
 from soundmind_data.pipeline.config import Pipeline, Plan, Step, plan_step
 from soundmind_data.pipeline.state import StageRun, append_log, check_not_edited, check_own_path, load_state, \
     remember, stage_fingerprint, stage_run, still_valid
-from soundmind_data.review import PAGE, SOURCES_FILE, ReviewReport, ReviewSources, StageStep, \
-    saved_inputs_sha256, sources_of_page, write_review
-from soundmind_data.core.stage import FOLDER, SILENT, Progress, Stage, StageReport, Summary, check_distinct
 from soundmind_data.report.table import format_table, split_label_table
+from soundmind_data.review import PAGE, SOURCES_FILE, ReviewReport, ReviewSources, StageStep, \
+    saved_inputs_sha256, write_review
 from soundmind_data.stages import declaration
 
 INTERRUPTED_EXIT = 130  # logged for a stage stopped by Ctrl-C or SIGTERM, as the shell reports an interrupted command
@@ -289,9 +289,3 @@ def corpus_summary(manifest: Path) -> tuple[LabelCounts, float]:
         for key in AUDIO_FIELDS:
             audio_s += (item.get(key) or {}).get("duration_s", 0.0)
     return counts, audio_s / 3600
-
-
-def review_sources(workdir: Path) -> ReviewSources:
-    """What the review page of a work dir was made from at the end of its last finished run (its sources file), to
-    make it again: elsewhere, or with the audio copied in."""
-    return sources_of_page(workdir / REVIEW_DIR, workdir)

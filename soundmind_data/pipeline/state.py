@@ -20,12 +20,12 @@ from soundmind_data.core import schemas
 
 from soundmind_data.core import yamlfile
 from soundmind_data.core.corpus import AUDIO_FIELDS, RUN_LOG, STATE_FILE, in_workdir
-from soundmind_data.core.errors import UsageError
 from soundmind_data.core.digests import file_digest
+from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import count_lines, iter_lines, write_json
 from soundmind_data.core.paths import UnsafePath, audio_file
-from soundmind_data.pipeline.config import Plan, Step
 from soundmind_data.core.stage import StageReport, option_values
+from soundmind_data.pipeline.config import Plan, Step
 
 @dataclass
 class StageRun:

@@ -35,10 +35,10 @@ from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import iter_manifest_lines, iter_selected
 from soundmind_data.core.labels import LABEL_NAMES
 from soundmind_data.core.paths import UnsafePath, audio_file, check_output_folder
+from soundmind_data.core.stage import Progress, SILENT, Summary
 from soundmind_data.review.collect import DROPPED, KEPT, Found, checked, dropped_items, read_decisions, \
     read_validated
 from soundmind_data.review.sources import SOURCES_FILE, ReviewSources
-from soundmind_data.core.stage import SILENT, Progress, Summary
 
 SITE = Path(__file__).parent / "site"  # index.html, review.js, review.css
 PAGE = "index.html"

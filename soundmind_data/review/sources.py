@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from soundmind_data.core import schemas
-from soundmind_data.core.corpus import CARD_FILE, CORPUS_MANIFEST
+from soundmind_data.core.corpus import CARD_FILE, CORPUS_MANIFEST, REVIEW_DIR, STATE_FILE
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
 
@@ -113,11 +113,21 @@ def saved_inputs_sha256(page: Path) -> str | None:
 
 
 def review_sources_of(path: Path, *, decisions: Iterable[Path] = (), validated: Path | None = None) -> ReviewSources:
-    """The sources for a manifest file, or for a folder holding one (`manifest.jsonl`)."""
-    manifest = path / CORPUS_MANIFEST if path.is_dir() else path
-    if not manifest.is_file():
-        raise UsageError(f"{path}: no manifest there (a JSONL file, or a folder holding {CORPUS_MANIFEST} "
-                         f"or a pipeline's work dir)")
-    card = manifest.parent / CARD_FILE
-    return ReviewSources(manifest, decisions=list(decisions), validated=validated,
-                         card=card if card.is_file() else None)
+    """The sources for a pipeline's work dir (what its last finished run's page was made from, with `decisions`
+    and `validated` in place of its own when given), a manifest file, or a folder holding one (`manifest.jsonl`)."""
+    decisions = list(decisions)
+    if path.is_dir() and (path / STATE_FILE).is_file():
+        sources = sources_of_page(path.resolve() / REVIEW_DIR, path.resolve())
+        sources.decisions, sources.validated = decisions, validated
+    else:
+        manifest = path / CORPUS_MANIFEST if path.is_dir() else path
+        if not manifest.is_file():
+            raise UsageError(f"{path}: no manifest there (a JSONL file, or a folder holding {CORPUS_MANIFEST} "
+                             f"or a pipeline's work dir)")
+        card = manifest.parent / CARD_FILE
+        sources = ReviewSources(manifest, decisions=decisions, validated=validated,
+                                card=card if card.is_file() else None)
+    for named in [*decisions, *([validated] if validated else [])]:
+        if not named.is_file():
+            raise UsageError(f"{named}: no such file")
+    return sources

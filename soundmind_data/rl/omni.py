@@ -33,8 +33,8 @@ import torch
 import transformers
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from soundmind_data.rl.tiny import TINY_SIZE, word_level
 from soundmind_data.core.usercache import built_folder, cache_root
+from soundmind_data.rl.tiny import TINY_SIZE, word_level
 
 OMNI_MODEL_TYPES = ("qwen2_5_omni", "qwen2_5_omni_thinker")  # a whole Omni checkpoint, or its thinker alone
 

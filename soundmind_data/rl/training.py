@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import iter_records
+from soundmind_data.core.stage import Progress, SILENT, StageReport, Summary
 from soundmind_data.rl.config import TrainConfig
-from soundmind_data.core.stage import SILENT, Progress, StageReport, Summary
 
 SHOWN = ("reward", "format", "answer", "text_length", "audio_format", "audio_length", "kl", "response_length")
 WINDOW = 3  # steps averaged at each end of a run for its learning line

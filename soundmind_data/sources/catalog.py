@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from soundmind_data.core import schemas
 from soundmind_data.core.errors import UsageError
+from soundmind_data.core.redact import redact
 
 MIRROR_ENV = "SOUNDMIND_DATA_SOURCES_URL"
 LOCK_NAME = "sources.lock.json"
@@ -123,3 +124,11 @@ def read_lock(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
         raise UsageError(f"{path}: {problem} (not a sources lock file); mend it, or move it away to record the "
                          f"digests anew")
     return data
+
+
+def sources_table() -> tuple[tuple[str, ...], list[tuple]]:
+    """What `soundmind-data sources list` prints: a header and a row per source file. The URLs are redacted: the
+    Hub's follow HF_ENDPOINT, which may hold a password."""
+    rows = [(source.name, file.name, source.licence, file.sha256 or "not pinned", redact(source.upstream_url(file)))
+            for source in SOURCES.values() for file in source.files]
+    return ("source", "file", "licence", "sha256", "url"), rows

@@ -37,10 +37,10 @@ from soundmind_data import __version__
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.redact import redact
+from soundmind_data.core.stage import Progress
 from soundmind_data.sources.catalog import LOCK_NAME, README_HINT, Source, SourceFile
 from soundmind_data.sources.partials import discard, read_state, state_path, take_over, write_state
 from soundmind_data.sources.report import FetchedFile
-from soundmind_data.core.stage import Progress
 
 BLOCK = 1 << 16
 TIME_LIMIT_S = 1800.0  # seconds one file may take, retries included (--time-limit)

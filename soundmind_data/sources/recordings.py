@@ -31,9 +31,9 @@ from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import DataError
 from soundmind_data.core.paths import UnsafePath, audio_file
 from soundmind_data.core.redact import redact, url_passwords
+from soundmind_data.core.stage import Progress
 from soundmind_data.sources.catalog import LOCK_NAME, README_HINT, Source
 from soundmind_data.sources.report import FetchedRecordings
-from soundmind_data.core.stage import Progress
 
 HUB_WORKERS = 8  # recordings fetched at once (snapshot_download's default)
 

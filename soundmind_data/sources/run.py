@@ -14,11 +14,11 @@ from typing import Mapping, Sequence
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import write_json
 from soundmind_data.core.redact import redact
+from soundmind_data.core.stage import Progress, SILENT
 from soundmind_data.sources.catalog import LOCK_NAME, MIRROR_ENV, SOURCES, Source, check_mirror, read_lock, resolve
 from soundmind_data.sources.download import TIME_LIMIT_S, fetch_file, offline_error
 from soundmind_data.sources.recordings import fetch_recordings, hub_commit
 from soundmind_data.sources.report import FetchedRecordings, FetchReport
-from soundmind_data.core.stage import SILENT, Progress
 
 
 def fetch(names: Sequence[str] | None, out: Path | None = None, *, mirror: str | None = None, retries: int = 3,

@@ -1,6 +1,6 @@
 """Pipeline stages: each reads a manifest (or source files) and writes a manifest. One stage, one module.
 
-A stage a pipeline can run declares itself at the end of its module (`STAGE = Stage(...)`, see stage.py). Modules
+A stage a pipeline can run declares itself at the end of its module (`STAGE = Stage(...)`, see core/stage.py). Modules
 are imported only when their stage is used: each brings heavy libraries of its own (numpy, pyarrow, an ASR engine).
 A stage imports no other stage: what two of them share is an engine below them. `add` and `diff` work on a finished
 manifest and are commands only (`soundmind_data/commands/`).

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from soundmind_data.core.stage import Progress, SILENT, Stage, option
 from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
-from soundmind_data.core.stage import option, Progress, SILENT, Stage
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,11 @@ class AuditOptions:
 def run(manifest: Path, out: None, options: AuditOptions, *, progress: Progress = SILENT) -> AuditReport:
     """The audit stage: reports, never fails on findings; its input passes on to the next stage."""
     progress.start("audit")
-    result = audit_manifest(manifest, gold_files=options.gold, on_item=progress.advance)
-    return result
+    return audit_manifest(manifest, gold_files=options.gold, progress=progress)
 
 
-COMMAND_HELP = """Report curation problems: answer/label disagreement, gold-label disagreement, duplicates, cross-split leaks,
-unspeakable text.
+COMMAND_HELP = """Report curation problems: answer/label disagreement, gold-label disagreement, duplicates, cross-split
+leaks, unspeakable text.
 
 Audit reports; it does not fail (exit 0) unless the manifest cannot be read.
 
@@ -31,5 +30,5 @@ Example: soundmind-data audit items.jsonl --gold dev.txt --json audit.json
 """
 
 STAGE = Stage("audit", run, AuditOptions, output=None, report=True,
-              input_help='Item manifest (JSONL) to audit.',
+              input_help="Item manifest (JSONL) to audit.",
               help=COMMAND_HELP)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -30,8 +30,8 @@ from soundmind_data.core.corpus import MAX_ID_LENGTH, LabelCounts
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter
 from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.core.stage import Progress, SILENT, Stage, StageReport, Summary, option
 from soundmind_data.engines.splitting import SeededHash, count_leaks, iter_item_lines, label_counts, scan_manifest
-from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import before_after_table
 
 STRATEGIES = ("downsample", "upsample", "weights")
@@ -136,13 +136,13 @@ def balance_manifest(
     strategy: str,
     target: str = "1:1",
     seed: int = 0,
-    on_line: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> BalanceReport:
     """Write `out`: the manifest without duplicates, each split balanced by `strategy`; returns the report."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     shares = parse_target(target)
-    scan = scan_manifest(path, rank_seed=seed, on_line=on_line)
+    scan = scan_manifest(path, rank_seed=seed, progress=progress)
     report = BalanceReport(manifest=str(path), out=str(out), strategy=strategy, target=target, seed=seed,
                            items=len(scan))
     report.before = label_counts(scan.split_names, scan.splits, scan.labels)
@@ -200,7 +200,7 @@ def balance_manifest(
     ids: dict[int, str] = {}
     copies_list, splits_list, labels_list = copies.tolist(), scan.splits.tolist(), scan.labels.tolist()
     with AtomicWriter(out) as writer:
-        for index, raw in enumerate(iter_item_lines(scan, on_line)):
+        for index, raw in enumerate(iter_item_lines(scan, progress)):
             if index in listed:
                 ids[index] = orjson.loads(raw)["id"]
             count = copies_list[index]
@@ -257,7 +257,7 @@ def run(manifest: Path, out: Path, options: BalanceOptions, *, progress: Progres
     """The balance stage."""
     progress.start("balance (2 passes)", unit="line")
     result = balance_manifest(manifest, out=out, strategy=options.strategy, target=options.target,
-                              seed=options.seed, on_line=progress.advance)
+                              seed=options.seed, progress=progress)
     return result
 
 
@@ -270,6 +270,6 @@ Example: soundmind-data balance split.jsonl --strategy downsample --target 1:1 -
 """
 
 STAGE = Stage("balance", run, BalanceOptions, report=True,
-              input_help='Item manifest (JSONL) to balance, split by split.',
-              output_help='Manifest to write.',
+              input_help="Item manifest (JSONL) to balance, split by split.",
+              output_help="Manifest to write.",
               help=COMMAND_HELP)

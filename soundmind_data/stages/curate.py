@@ -37,14 +37,14 @@ import numpy as np
 from soundmind_data.core import schemas
 
 from soundmind_data.core import yamlfile
-from soundmind_data.engines.answers import answer_check, checked_item, load_gold
 from soundmind_data.core.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN, decisions_path
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, Line, count_lines, iter_checked, iter_manifest_lines, iter_selected
 from soundmind_data.core.procpool import stop_now, worker_signals
-from soundmind_data.text.speech_text import unspeakable_in_speech
-from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
+from soundmind_data.core.stage import Progress, SILENT, Stage, StageReport, Summary, option
+from soundmind_data.engines.answers import answer_check, checked_item, load_gold
 from soundmind_data.report.table import format_table
+from soundmind_data.text.speech_text import unspeakable_in_speech
 from soundmind_data.text.textkey import triplet_key
 
 NOT_NEEDING_AN_ANSWER = b',"needs_answer":false}\n'  # what a kept line gains: `dumps` would write it so
@@ -452,6 +452,6 @@ Example: soundmind-data curate items.jsonl --gold dev.txt --out curated.jsonl --
 
 STAGE = Stage("curate", run, CurateOptions, report=True,
               side_files=lambda out: {"the decisions file": decisions_path(out)},
-              input_help='Item manifest (JSONL) to curate.',
-              output_help='Curated manifest to write; OUT.decisions.jsonl lists every item not plainly kept.',
+              input_help="Item manifest (JSONL) to curate.",
+              output_help="Curated manifest to write; OUT.decisions.jsonl lists every item not plainly kept.",
               help=COMMAND_HELP)

@@ -1,11 +1,11 @@
 """Export: write an item manifest with audio in the layouts other tools already read.
 
-- `soundmind-hub` (old name `soundmind-folders`): the SoundMind release's layout on the Hub (`soundmind_hub`),
+- `soundmind-hub` (old name `soundmind-folders`): the SoundMind release's layout on the Hub (`hub.soundmind_layout`),
   `<split>/metadata.jsonl` and `<split>/<id>/{annotation.json, question.wav, answer_<label>.wav}`, which
   `datasets.load_dataset("audiofolder", data_dir=OUT)` and code written for the release read unchanged (the `dev`
-  folder is `datasets`' validation split). Ids are the release's, per split (`soundmind_hub.ExportIds`). Audio goes
+  folder is `datasets`' validation split). Ids are the release's, per split (`soundmind_layout.ExportIds`). Audio goes
   out as WAV, a WAV file as it is and anything else as PCM of its own bit depth (16 bits for what has none), or as
-  FLAC with `audio_format="flac"` (`hubfolder/audio.py`); so export -> ingest -> export gives the same bytes. An
+  FLAC with `audio_format="flac"` (`hub/folder/audio.py`); so export -> ingest -> export gives the same bytes. An
   answer recording goes out only with its answer text, as the release's readers expect.
 - `verl`: `<split>.parquet` in the shape verl's RL trainer reads (`data_source`, `prompt` chat messages, `audios`,
   `ability`, `reward_model`, `extra_info`), as SoundMind's preprocessing writes it, except that
@@ -32,7 +32,7 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,16 +40,16 @@ import pyarrow.parquet as pq
 from soundmind_data.hub import soundmind_layout as layout
 
 from soundmind_data.core import tempfiles
+from soundmind_data.core.corpus import split_sort_key
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.core.labels import LABEL_NAMES
-from soundmind_data.core.corpus import split_sort_key
+from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
+from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, StageReport, Summary, option
 from soundmind_data.hub.folder.audio import audio_bytes, checked_audio_bytes
 from soundmind_data.hub.folder.rows import check_names
 from soundmind_data.hub.folder.shards import ROW_GROUP_BYTES
-from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
 from soundmind_data.rl.prompts import AUDIO_PLACEHOLDER
-from soundmind_data.core.stage import FOLDER, option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.text.textkey import DigestSet, id_digest
 
 FORMATS = (layout.FORMAT, "verl")
@@ -100,7 +100,7 @@ def export(
     modality: str = "both",
     overwrite: bool = False,
     audio_format: str = "wav",
-    on_item: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> ExportReport:
     fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
@@ -133,8 +133,7 @@ def export(
                 raise DataError(f"{where}: id: duplicate id {item['id']!r}")
             writer.add(item, manifest.parent, where, index=result.splits[item["split"]])
             result.splits[item["split"]] += 1
-            if on_item:
-                on_item()
+            progress.advance()
         writer.close()
     except BaseException:
         writer.abort()
@@ -169,7 +168,7 @@ def first_pass(manifest: Path, fmt: str) -> tuple[layout.ExportIds | None, set[P
 
 
 class HubFolders:
-    """The SoundMind release's layout (`soundmind_hub`), written into the staging folder item by item."""
+    """The SoundMind release's layout (`hub.soundmind_layout`), written into the staging folder item by item."""
 
     def __init__(self, staging: Path, ids: layout.ExportIds, audio_format: str):
         self.staging, self.ids, self.audio_format = staging, ids, audio_format
@@ -316,7 +315,7 @@ def run(manifest: Path, out: Path, options: ExportOptions, *, progress: Progress
     """The export stage: `out` is the folder to write."""
     progress.start("export")
     return export(manifest, fmt=options.format, out=out, modality=options.modality, overwrite=options.overwrite,
-                  audio_format=options.audio_format, on_item=progress.advance)
+                  audio_format=options.audio_format, progress=progress)
 
 
 COMMAND_HELP = """Write the corpus in layouts other tools read: the SoundMind release's layout on the Hugging Face Hub
@@ -337,6 +336,7 @@ Example: soundmind-data export synth/manifest.jsonl --format verl --modality aud
 """
 
 STAGE = Stage("export", run, ExportOptions, output=FOLDER,
-              input_help='Item manifest (JSONL) with synthesized audio.',
-              output_help='Folder to write; its split folders/files and audio/ are replaced (a folder with files of its own, not an earlier export, only with --overwrite).',
+              input_help="Item manifest (JSONL) with synthesized audio.",
+              output_help="Folder to write; its split folders/files and audio/ are replaced (a folder with files of "
+                          "its own, not an earlier export, only with --overwrite).",
               help=COMMAND_HELP)

@@ -5,7 +5,7 @@ Every good line becomes an item with provenance (source file, line, gold label w
 line goes to a rejects file with its line number and reason. One bad line never costs the others. Source files are
 JSON Lines, or one indented JSON object (a SoundMind `annotation.json`).
 
-A SoundMind release as the Hub has it (`soundmind_hub`: `<split>/metadata.jsonl` and a folder per item) brings its
+A SoundMind release as the Hub has it (`hub.soundmind_layout`: `<split>/metadata.jsonl` and a folder per item) brings its
 audio: each item's files become audio entries (path, sha256, sample rate, channels, duration, voice and engine
 "upstream"), so that validate judges them as they are, and `source` keeps the release's split and id (and the
 licence its card declares, when that is a Hub licence id). The corpus folder is the output manifest's folder, and no
@@ -31,10 +31,10 @@ from soundmind_data.core.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, 
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import AtomicWriter, iter_source_lines
-from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
-from soundmind_data.text.textkey import DigestSet, id_digest
+from soundmind_data.core.stage import Progress, SILENT, Stage, StageReport, Summary, argument, option
 from soundmind_data.engines.source_records import Reject, label_field, logiqa_fields, string_field
 from soundmind_data.text.template import parse_question, render_clean
+from soundmind_data.text.textkey import DigestSet, id_digest
 
 FORMATS = ("logiqa2-nli", "soundmind")  # annotation files, which `add` reads new items from too
 HUB_FORMAT = layout.FORMAT  # a release with its audio: ingest only (add makes its own audio)
@@ -337,13 +337,13 @@ def ingest(
     split: str | None = None,
     out: str | Path,
     limit: int | None = None,
-    on_line: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> IngestReport:
     """Convert `sources` (in order) into the item manifest `out`; bad lines go to `out.rejects.jsonl`.
 
     Both files are written atomically. `split` is every item's split; a release (`soundmind-hub`) gives each item the
     split of its folder unless `split` names one split's. `limit` keeps only the first N items of each source file
-    (trial runs). `on_line` is called once per source line (for a progress bar).
+    (trial runs). `progress` advances once per source line.
     """
     out = Path(out)
     result = IngestReport(manifest=out, rejects=rejects_path(out))
@@ -359,8 +359,7 @@ def ingest(
             for item, reject in iter_source(path, convert, **context):
                 if limit is not None and kept_here >= limit:
                     break
-                if on_line:
-                    on_line()
+                progress.advance()
                 if item is not None:
                     reject = _keep(item, seen_ids, release)
                     if reject is None:
@@ -391,7 +390,7 @@ def _keep(item: dict[str, Any], seen_ids: DigestSet, release: ReleaseAudio | Non
 
 @dataclass(frozen=True)
 class IngestOptions:
-    sources: tuple[Path, ...] = option(
+    sources: tuple[Path, ...] = argument(
         help="Source files (JSON Lines, or one JSON object each, like annotation.json), read in the order given; for "
              "soundmind-hub, the release folder or one split's metadata.jsonl.")
     format: str = option(short="-f",
@@ -407,11 +406,11 @@ def run(manifest: None, out: Path, options: IngestOptions, *, progress: Progress
     """The ingest stage: `options.sources` into the manifest `out`."""
     progress.start("ingest", unit="line")
     return ingest(options.sources, fmt=options.format, split=options.split, out=out, limit=options.limit,
-                  on_line=progress.advance)
+                  progress=progress)
 
 
-COMMAND_HELP = """Turn LogiQA 2.0 NLI or SoundMind annotation files, or the SoundMind release with its audio, into one item
-manifest.
+COMMAND_HELP = """Turn LogiQA 2.0 NLI or SoundMind annotation files, or the SoundMind release with its audio, into one
+item manifest.
 
 soundmind-hub reads the layout of the Hub dataset SoundMind-RL/SoundMindDataset: SPLIT/metadata.jsonl and a
 folder per item (question.wav, answer_LABEL.wav). Ids restart at 0001 in every split, so an item's id is
@@ -428,7 +427,8 @@ Example: soundmind-data ingest dev.txt --format logiqa2-nli --split dev --out it
 Example: soundmind-data ingest dataset --format soundmind-hub --out corpus/items.jsonl
 """
 
-STAGE = Stage("ingest", run, IngestOptions, reads_manifest=False, positional="sources",
+STAGE = Stage("ingest", run, IngestOptions, reads_manifest=False,
               side_files=lambda out: {"the rejects file": rejects_path(out)},
-              output_help="Item manifest to write (JSONL); rejects go beside it, and a release's audio from outside its folder into OUT's stem + .audio/.",
+              output_help="Item manifest to write (JSONL); rejects go beside it, and a release's audio from outside "
+                          "its folder into OUT's stem + .audio/.",
               help=COMMAND_HELP)

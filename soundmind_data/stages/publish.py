@@ -19,17 +19,17 @@ from typing import Any
 from soundmind_data.hub import upload
 
 from soundmind_data.core import tempfiles
-from soundmind_data.hub.card import check_license, read_stage_runs, render_card
 from soundmind_data.core.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import AtomicWriter, iter_records
+from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
+from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, StageReport, Summary, command_line, option
+from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
+from soundmind_data.hub.card import check_license, read_stage_runs, render_card
 from soundmind_data.hub.folder.build import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, build_shards, \
     parse_size, replace_contents
 from soundmind_data.hub.folder.check import CheckResult, check_folder
-from soundmind_data.core.jsonl import AtomicWriter, iter_records
-from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
-from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
 from soundmind_data.hub.soundmind_layout import ReleaseChanges, release_changes
-from soundmind_data.core.stage import command_line, FOLDER, option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import id_sample
 
 # What publish refuses without --allow-flagged: answers that contradict their label or are missing, and copies.
@@ -161,7 +161,7 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     if stage_runs:  # built by a pipeline: its work dir is $WORKDIR on the card, as in the stage table
         command = in_workdir(command, Path(manifest).parent.resolve())
     progress.start("publish")
-    build = build_shards(manifest, folder, max_shard_size=max_shard_size, on_item=progress.advance)
+    build = build_shards(manifest, folder, max_shard_size=max_shard_size, progress=progress)
     build.files += copy_plots(Path(manifest).parent, Path(folder) / STAGING)
     mark_output(folder, "publish")
     # From here until the new card is written the folder has none: no card ever describes shards that are not there.
@@ -177,7 +177,8 @@ def prepare(manifest: Path, folder: Path, *, repo_id: str | None, command: str,
     return build, check_folder(folder, build)
 
 
-def run(manifest: Path, out: Path | None, options: PublishOptions, *, progress: Progress = SILENT, command: str | None = None) -> PublishReport:
+def run(manifest: Path, out: Path | None, options: PublishOptions, *, progress: Progress = SILENT,
+        command: str | None = None) -> PublishReport:
     """The publish stage. `command` is the command line the card cites (default: this stage's own)."""
     if not options.repo_id and not out:
         raise UsageError("give --local-dir DIR (build only), --repo-id ORG/NAME (build and upload), or both")
@@ -222,8 +223,8 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, progress: 
             shutil.rmtree(folder, ignore_errors=True)
 
 
-COMMAND_HELP = """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets` loads and
-decodes them, and upload them to the Hub.
+COMMAND_HELP = """Build Hub-ready parquet shards (audio embedded as FLAC) and a dataset card, check that `datasets`
+loads and decodes them, and upload them to the Hub.
 
 --local-dir alone builds the folder and uploads nothing; --repo-id uploads (building in --local-dir or in a
 temporary folder beside the manifest). A --local-dir that holds files is refused unless it is an earlier
@@ -240,8 +241,8 @@ Example: soundmind-data publish synth/manifest.jsonl --repo-id my-org/soundmind-
 """
 
 STAGE = Stage("publish", run, PublishOptions, output=FOLDER, output_flag="--local-dir", hub_ready=True,
-              input_help='Item manifest (JSONL) with synthesized audio (paths relative to it).',
-              output_help='Build the Hub-ready folder here and keep it.',
+              input_help="Item manifest (JSONL) with synthesized audio (paths relative to it).",
+              output_help="Build the Hub-ready folder here and keep it.",
               output_optional=True,
               cites_command=True,
               help=COMMAND_HELP)

@@ -25,20 +25,20 @@ from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from soundmind_data.core import schemas
-from soundmind_data.engines.answers import load_gold
 from soundmind_data.core.corpus import unresolved_path
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.core.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
-from soundmind_data.llm import Backend, BackendError, backend_problems, open_backend
+from soundmind_data.core.stage import Progress, SILENT, Stage, StageReport, Summary, option
+from soundmind_data.engines.answers import load_gold
+from soundmind_data.llm import LLMBackend, LLMError, llm_problems, load_llm
 from soundmind_data.llm.pool import DaemonPool
 from soundmind_data.llm.response_cache import ResponseCache
-from soundmind_data.text.speakable import markup, unspeakable_chars
-from soundmind_data.core.stage import option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.report.table import format_table, id_sample
+from soundmind_data.text.speakable import markup, unspeakable_chars
 from soundmind_data.text.textkey import triplet_key
 
 VERDICTS = (*LABEL_NAMES, "undecidable", "verdict-not-last", "unspeakable")  # why a sample was rejected
@@ -234,7 +234,7 @@ def _iter_items(manifest: Path) -> Iterator[dict[str, Any]]:
         yield line.record  # type: ignore[misc]
 
 
-def _sample_item(item: dict[str, Any], prompt: str, gold_files: dict[int, int] | None, backend: Backend,
+def _sample_item(item: dict[str, Any], prompt: str, gold_files: dict[int, int] | None, backend: LLMBackend,
                  cache: ResponseCache, samples: int, stop: threading.Event) -> _Outcome | None:
     """Draw samples for one item until one is accepted; None when the run is being stopped."""
     gold, gold_from = gold_label(item, gold_files)
@@ -247,7 +247,7 @@ def _sample_item(item: dict[str, Any], prompt: str, gold_files: dict[int, int] |
         if text is None:
             try:
                 text = backend.complete(prompt, sample_index=index)
-            except BackendError as exc:
+            except LLMError as exc:
                 outcome.status, outcome.error = "failed", str(exc)
                 return outcome
             cache.put(key, text, model=backend.model, sample_index=index)
@@ -291,12 +291,12 @@ def reason_manifest(
     manifest: str | Path,
     *,
     out: str | Path,
-    backend: Backend,
+    backend: LLMBackend,
     samples: int = 4,
     concurrency: int = 8,
     template: PromptTemplate | None = None,
     gold_files: Iterable[str | Path] = (),
-    on_item: Callable[[ReasonReport], None] | None = None,
+    progress: Progress = SILENT,
     max_failures_in_a_row: int = 10,
 ) -> ReasonReport:
     """Regenerate the answers of `manifest` into `out` (accepted items) and `out.unresolved.jsonl` (the rest).
@@ -307,7 +307,7 @@ def reason_manifest(
     A run whose last `max_failures_in_a_row` items all failed stops with a DataError: the endpoint is down or refuses
     us, and retrying every remaining item for minutes each would only postpone the news.
 
-    `on_item` is called with the report so far after each item is written (for a progress bar), in input order.
+    `progress` advances after each item is written, in input order, with the outcomes so far.
     """
     _check_counts(samples, concurrency)
     manifest, out = Path(manifest), Path(out)
@@ -351,8 +351,7 @@ def reason_manifest(
                 if outcome.error:
                     report.errors[outcome.error] += 1
                 unresolved_file.write_record(_output_item(outcome, provenance))
-            if on_item:
-                on_item(report)
+            _show_progress(report, progress)
 
         def settle(entry: Future | dict[str, Any]) -> None:
             if isinstance(entry, Future):
@@ -360,8 +359,7 @@ def reason_manifest(
                 return
             accepted_file.write_record(entry)  # curated, with its answer: it goes on as it is, in its place
             report.passed_through += 1
-            if on_item:
-                on_item(report)
+            _show_progress(report, progress)
 
         in_flight: deque = deque()
         try:
@@ -414,21 +412,20 @@ class ReasonOptions:
 def run(manifest: Path, out: Path, options: ReasonOptions, *, progress: Progress = SILENT) -> ReasonReport:
     """The reason stage: rejection-sample answers into `out`, the rest into its unresolved file."""
     template = PromptTemplate.load(options.prompt_template)
-    backend = open_backend(options.backend, **_backend_settings(options))
+    backend = load_llm(options.backend, **_backend_settings(options))
     progress.start("reason", total=count_lines(manifest))
-
-    def on_item(so_far: ReasonReport) -> None:
-        progress.status(accepted=so_far.outcomes["accepted"], rejected=so_far.outcomes["unresolved"],
-                        failed=so_far.outcomes["failed"])
-        progress.advance()
-
     try:
-        result = reason_manifest(manifest, out=out, backend=backend, samples=options.samples,
-                                 concurrency=options.concurrency, template=template, gold_files=options.gold,
-                                 on_item=on_item)
+        return reason_manifest(manifest, out=out, backend=backend, samples=options.samples,
+                               concurrency=options.concurrency, template=template, gold_files=options.gold,
+                               progress=progress)
     finally:
         backend.close()
-    return result
+
+
+def _show_progress(so_far: ReasonReport, progress: Progress) -> None:
+    progress.status(accepted=so_far.outcomes["accepted"], rejected=so_far.outcomes["unresolved"],
+                    failed=so_far.outcomes["failed"])
+    progress.advance()
 
 
 def _backend_settings(options: ReasonOptions) -> dict[str, Any]:
@@ -440,7 +437,7 @@ def _preflight(options: ReasonOptions) -> list[str]:
     """The options the stage would refuse, then whether its backend answers (an LLM server that is not up)."""
     PromptTemplate.load(options.prompt_template)
     _check_counts(options.samples, options.concurrency)
-    return backend_problems(options.backend, **_backend_settings(options))
+    return llm_problems(options.backend, **_backend_settings(options))
 
 
 def _default_files(options: ReasonOptions) -> dict[str, Path]:
@@ -462,6 +459,6 @@ Offline on CPU: soundmind-data reason items.jsonl --out reasoned.jsonl --backend
 STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files, preflight=_preflight,
               side_files=lambda out: {"the unresolved file": unresolved_path(out),
                                       "the response cache": cache_path(out)},
-              input_help='Item manifest (JSONL) whose answers are to be (re)written.',
-              output_help='Manifest of accepted items; the others go to OUT.unresolved.jsonl.',
+              input_help="Item manifest (JSONL) whose answers are to be (re)written.",
+              output_help="Manifest of accepted items; the others go to OUT.unresolved.jsonl.",
               help=COMMAND_HELP)

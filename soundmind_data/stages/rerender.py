@@ -24,11 +24,11 @@ from soundmind_data.checks.item import ItemChecker, judged_entry
 from soundmind_data.core.corpus import voice_of
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines
+from soundmind_data.core.stage import MANIFEST, Progress, SILENT, Stage, StageReport, Summary, option
 from soundmind_data.text.speech_text import prepare_normaliser
-from soundmind_data.core.stage import MANIFEST, option, Progress, SILENT, Stage, StageReport, Summary
 from soundmind_data.tts.audio import FORMATS
-from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
 from soundmind_data.tts.plan import TEST_SPLIT
+from soundmind_data.tts.synthesizer import Cache, SynthesisOptions, Synthesizer
 from soundmind_data.tts.voices import engine_problems, resolve_all, split_names
 
 
@@ -120,10 +120,9 @@ def next_voices(current: str, split_voices: list[str], extra: tuple[str, ...], a
 
 def run(manifest: Path, out: Path, options: RerenderOptions, *, progress: Progress = SILENT) -> RerenderReport:
     """The rerender stage: `out` is the manifest again, failed items spoken anew where another voice passes."""
-    from soundmind_data.checks.asr import BACKENDS, load_backend
+    from soundmind_data.checks.asr import JUDGES, load_judge
 
-    if options.asr not in BACKENDS:
-        raise UsageError(f"--asr {options.asr}: expected one of {', '.join(BACKENDS)}")
+    JUDGES.check(options.asr)
     if not Path(manifest).is_file():
         raise UsageError(f"{manifest}: no such file")
     if Path(out).resolve().parent != Path(manifest).resolve().parent:
@@ -140,7 +139,7 @@ def run(manifest: Path, out: Path, options: RerenderOptions, *, progress: Progre
     result = RerenderReport(str(manifest), str(out))
     split_voices = _split_voices(manifest)
     checker = ItemChecker(folder, config, options.asr, options.asr_model, options.device,
-                          asr_engine=load_backend(options.asr, options.asr_model, options.device, config.asr_hotwords))
+                          asr_engine=load_judge(options.asr, options.asr_model, options.device, config.asr_hotwords))
     synthesizers: dict[tuple, Synthesizer] = {}  # per (format, rate, loudness) of the audio being replaced
     cache = Cache(Path(options.cache) if options.cache else folder / ".cache")
     prepare_normaliser()
@@ -226,8 +225,8 @@ def _preflight(options: RerenderOptions) -> list[str]:
             + engine_problems(resolve_all(split_names(options.voices)), options.device))
 
 
-COMMAND_HELP = """Speak again, with another voice of its split, every item whose audio failed a check, and judge it again, up
-to --attempts times, before curate drops it.
+COMMAND_HELP = """Speak again, with another voice of its split, every item whose audio failed a check, and judge it
+again, up to --attempts times, before curate drops it.
 
 The new audio goes to files of its own (audio/<split>/<id>/question.attempt-N.flac); every item that needed it
 records each attempt's voice and failed checks under `rerender`. Exit code 1 when items still fail.
@@ -237,5 +236,5 @@ Example: soundmind-data rerender corpus/validated.jsonl --out corpus/rerendered.
 
 STAGE = Stage("rerender", run, RerenderOptions, report=True, output=MANIFEST, preflight=_preflight,
               input_help="A `validate --out` manifest (each item's failed_checks).",
-              output_help='Manifest to write, in the same folder (audio paths are relative to it).',
+              output_help="Manifest to write, in the same folder (audio paths are relative to it).",
               help=COMMAND_HELP)

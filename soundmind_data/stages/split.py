@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from soundmind_data.core.stage import Progress, SILENT, Stage, option
 from soundmind_data.engines.splitting import SplitReport, parse_ratios, split_manifest
-from soundmind_data.core.stage import option, Progress, SILENT, Stage
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def run(manifest: Path, out: Path, options: SplitOptions, *, progress: Progress 
     ratios = parse_ratios(options.ratios)
     progress.start("split (2 passes)", unit="line")
     result = split_manifest(manifest, out=out, ratios=ratios, seed=options.seed, group=options.group,
-                            keep_existing=options.keep_existing, on_line=progress.advance)
+                            keep_existing=options.keep_existing, progress=progress)
     return result
 
 
@@ -40,6 +40,6 @@ Example: soundmind-data split items.jsonl --ratios train=0.8,dev=0.1,test=0.1 --
 """
 
 STAGE = Stage("split", run, SplitOptions, report=True,
-              input_help='Item manifest (JSONL) to split.',
-              output_help='Manifest to write: the same items, each with its split.',
+              input_help="Item manifest (JSONL) to split.",
+              output_help="Manifest to write: the same items, each with its split.",
               help=COMMAND_HELP)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import count_lines
+from soundmind_data.core.stage import CORPUS, Progress, SILENT, Stage, option
 from soundmind_data.text.speech_text import normaliser_note
-from soundmind_data.core.stage import CORPUS, option, Progress, SILENT, Stage
-from soundmind_data.tts.driver import RAY_MISSING, SynthesisReport, real_time_factor, synthesize_manifest
-from soundmind_data.tts.synthesizer import ItemResult, SynthesisOptions
+from soundmind_data.tts.driver import RAY_MISSING, SynthesisReport, synthesize_manifest
+from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts.voices import engine_problems, split_names
 
 
@@ -76,20 +76,8 @@ def run(manifest: Path, out: Path, options: SynthesizeOptions, *, progress: Prog
         progress.note(note)
     progress.start("synthesize", total=count_lines(manifest, shard and (lambda n: n % shard[1] == shard[0])))
     started = time.monotonic()
-    audio_s, failed = 0.0, 0
-
-    def on_result(result: ItemResult) -> None:
-        nonlocal audio_s, failed
-        audio_s += result.audio_s
-        failed += result.item is None
-        for failure in result.failures:
-            progress.note(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}")
-        progress.status(audio=f"{audio_s / 3600:.2f}h", rtf=real_time_factor(time.monotonic() - started, audio_s),
-                        failed=failed)
-        progress.advance()
-
     summary = synthesize_manifest(manifest, out, synthesis, workers=options.workers, shard=shard,
-                                  engine=options.engine, cache_dir=options.cache, on_result=on_result)
+                                  engine=options.engine, cache_dir=options.cache, progress=progress)
     summary.wall_s = time.monotonic() - started
     return summary
 
@@ -124,6 +112,6 @@ Example: soundmind-data synthesize items.jsonl --out corpus --workers 2 --voices
 """
 
 STAGE = Stage("synthesize", run, SynthesizeOptions, output=CORPUS, preflight=_preflight,
-              input_help='Item manifest (JSONL) whose texts are to be spoken.',
-              output_help='Output folder: audio/<split>/<id>/, manifest.jsonl, failures.jsonl.',
+              input_help="Item manifest (JSONL) whose texts are to be spoken.",
+              output_help="Output folder: audio/<split>/<id>/, manifest.jsonl, failures.jsonl.",
               help=COMMAND_HELP)

@@ -17,8 +17,8 @@ from soundmind_data.checks.report import ValidateReport
 from soundmind_data.core.devices import check_device
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import count_lines
+from soundmind_data.core.stage import Progress, SILENT, Stage, option
 from soundmind_data.report.plots import write_plots
-from soundmind_data.core.stage import option, Progress, SILENT, Stage
 from soundmind_data.text.speech_text import normaliser_note
 
 
@@ -48,11 +48,11 @@ class ValidateOptions:
 
 def run(manifest: Path, out: Path | None, options: ValidateOptions, *, progress: Progress = SILENT) -> ValidateReport:
     """The validate stage: `out` (optional) is the manifest again with each audio's measured WER."""
-    from soundmind_data.checks.asr import BACKENDS
+    from soundmind_data.checks.asr import JUDGES
 
     audio = options.audio or options.asr is not None
-    if options.asr is not None and options.asr not in BACKENDS:
-        raise UsageError(f"--asr {options.asr}: expected one of {', '.join(BACKENDS)}")
+    if options.asr is not None:
+        JUDGES.check(options.asr)
     for name, value in (("--max-per", options.max_per), ("--max-wer", options.max_wer)):
         if value is not None and options.asr is None:
             raise UsageError(f"{name} needs --asr")
@@ -72,18 +72,13 @@ def run(manifest: Path, out: Path | None, options: ValidateOptions, *, progress:
     progress.start("validate", total=count_lines(manifest) if audio else None)
     result = validate_manifest(manifest, audio=audio, asr=options.asr, asr_model=options.asr_model,
                                asr_device=options.device, config=config, strict=options.strict,
-                               workers=options.workers, out=out, on_item=lambda so_far: _show_progress(so_far, progress))
+                               workers=options.workers, out=out, progress=progress)
     if options.plots:
         result.plots_folder = str(options.plots)
         result.plots = [str(path) for path in write_plots(
             result.distributions, options.plots, loudness_target_lufs=config.loudness_target_lufs,
             loudness_tolerance_lu=config.loudness_tolerance_lu, max_wer=result.max_wer)]
     return result
-
-
-def _show_progress(report: ValidateReport, progress: Progress) -> None:
-    progress.status(audio=f"{report.audio.seconds / 3600:.2f}h", failed=len(report.failed_lines))
-    progress.advance()
 
 
 def _preflight(options: ValidateOptions) -> list[str]:
@@ -95,8 +90,8 @@ def _preflight(options: ValidateOptions) -> list[str]:
         if options.asr is not None else []
 
 
-COMMAND_HELP = """Check a manifest before publishing: every line against schemas/item.schema.json and for a unique id; with
---audio its audio files, with --asr an ASR round trip judged by the phoneme error rate (PER) against the speech
+COMMAND_HELP = """Check a manifest before publishing: every line against schemas/item.schema.json and for a unique id;
+with --audio its audio files, with --asr an ASR round trip judged by the phoneme error rate (PER) against the speech
 text, over the whole file and over the stretch holding the item's own words, with the verdict and negations
 heard as said; WER is reported beside it.
 
@@ -110,7 +105,8 @@ Example: soundmind-data validate corpus/manifest.jsonl --asr whisper --workers 2
 """
 
 STAGE = Stage("validate", run, ValidateOptions, report=True, preflight=_preflight,
-              input_help='Item manifest (JSONL) to check.',
-              output_help="Write the manifest again here, with each audio's PER, own-words PER, WER, judge and transcript, and each item's failed_checks (same folder as MANIFEST).",
+              input_help="Item manifest (JSONL) to check.",
+              output_help="Write the manifest again here, with each audio's PER, own-words PER, WER, judge and "
+                          "transcript, and each item's failed_checks (same folder as MANIFEST).",
               output_optional=True,
               help=COMMAND_HELP)

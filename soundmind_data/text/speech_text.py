@@ -36,14 +36,16 @@ import shutil
 import tempfile
 import threading
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
 
-from soundmind_data.core.errors import UsageError
+from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import write_json
-from soundmind_data.text.speakable import unspeakable_chars
 from soundmind_data.core.usercache import CACHE_ENV, cache_root, file_entry, intact, make_folder, share
+from soundmind_data.text.speakable import unspeakable_chars
 
 NORMALISER_PACKAGE = "nemo-text-processing"
 SPEECH_RULES_VERSION = 2  # bump when the domain layer changes what a text is read as (cached speech text is keyed by it)
@@ -440,3 +442,39 @@ def _pack(parts: list[str], max_chars: int) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
+
+
+@dataclass(frozen=True)
+class SpeechPreview:
+    """One line as a voice will say it (`soundmind-data speech-text`): `where` names the line (TEXT, <stdin>:3),
+    `unspeakable` the characters left without a reading (synthesize would refuse the item)."""
+
+    where: str
+    speech: str
+    unspeakable: str
+
+
+def speech_previews(text: str | None, stream: BinaryIO) -> Iterator[SpeechPreview]:
+    """What the voice will say for `text`, or for each line of the binary `stream` when `text` is None. A line
+    that is not UTF-8 text is a DataError naming it; an argument that is not (bytes arrive as lone surrogates) a
+    UsageError."""
+    if text is not None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("TEXT: not UTF-8 text") from None
+        lines: Iterable[tuple[str, str]] = [("TEXT", text)]
+    else:
+        lines = _utf8_lines(stream, "<stdin>")
+    return (SpeechPreview(where, speech, unspeakable_chars(speech))
+            for where, speech in ((where, to_speech_text(line)) for where, line in lines))
+
+
+def _utf8_lines(stream: BinaryIO, name: str) -> Iterator[tuple[str, str]]:
+    # Bytes decoded here, line by line: a text stream would hand on undecodable bytes as surrogates (or raise
+    # mid-iteration), and the normaliser crashes on them; a stream that is not UTF-8 is not worth reading on.
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield f"{name}:{number}", raw.rstrip(b"\r\n").decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise DataError(f"{name}:{number}: not UTF-8 text (byte {bad.start + 1} of the line)") from None

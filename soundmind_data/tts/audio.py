@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from soundmind_data.tts.base import BackendError
+from soundmind_data.tts.base import VoiceEngineError
 
 FORMATS = {  # --format -> (libsndfile format, subtype, file extension)
     "flac": ("FLAC", "PCM_16", "flac"),
@@ -127,7 +127,7 @@ def render(arrays: list[np.ndarray], native_rate: int, *, sample_rate: int, targ
     """The finished file for one text: chunks joined, trimmed, resampled, loudness-normalised, encoded."""
     audio = trim_silence(join_chunks(arrays, native_rate, pause_s), native_rate)
     if audio.size == 0:
-        raise BackendError("the engine produced only silence")
+        raise VoiceEngineError("the engine produced only silence")
     # The loudness is measured on the samples that are encoded (the limiter keeps them inside full scale); 16-bit
     # rounding moves it by far less than the 0.01 LU recorded, lossy formats by a fraction of a LU.
     audio, loudness = set_loudness(resample(audio, native_rate, sample_rate), sample_rate, target_lufs)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.base import Backend, BackendError, Provenance
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 
 XTTS_V2 = "tts_models/multilingual/multi-dataset/xtts_v2"
 DEFAULT_VOICE = f"{XTTS_V2}:Ana Florence"
@@ -46,7 +46,7 @@ def _load_model(name: str, device: str) -> Any:
     return TTS(name).to(device)
 
 
-class CoquiBackend(Backend):
+class CoquiBackend(VoiceEngine):
     def __init__(self, voice: str | None, device: str):
         voice = voice or DEFAULT_VOICE
         self._model_name, _, speaker = voice.partition(":")
@@ -92,7 +92,7 @@ class CoquiBackend(Backend):
             try:
                 samples = model.tts(text=text, **options)
             except Exception as exc:  # torch, CUDA and model errors have no common base class
-                raise BackendError(f"coqui failed on {text[:60]!r}: {exc}") from exc
+                raise VoiceEngineError(f"coqui failed on {text[:60]!r}: {exc}") from exc
             arrays.append(np.asarray(samples, dtype=np.float32))
         return arrays
 

@@ -19,19 +19,20 @@ import json
 import logging
 import os
 import re
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, check_output_file, iter_lines
 from soundmind_data.core.procpool import stop_now, worker_signals
+from soundmind_data.core.stage import Progress, SILENT, StageReport, Summary
 from soundmind_data.text.speech_text import prepare_normaliser
-from soundmind_data.core.stage import StageReport, Summary
 from soundmind_data.text.textkey import DigestSet, id_digest
 from soundmind_data.tts.plan import SpeakerPlan
 from soundmind_data.tts.synthesizer import Cache, ItemResult, SynthesisOptions, Synthesizer
@@ -162,7 +163,8 @@ def _run_ray(tasks: Iterable[tuple], workers: int, initargs: tuple) -> Iterator[
             raise _from_ray(exc) from None
 
 
-_REMOTE_ERROR = re.compile(r"^soundmind_data\.errors\.(UsageError|DataError): (.+)$", re.MULTILINE)
+# How Ray shows our errors raised in a worker: `<module>.UsageError: message`, the module taken from the class itself.
+_REMOTE_ERROR = re.compile(rf"^{re.escape(UsageError.__module__)}\.(UsageError|DataError): (.+)$", re.MULTILINE)
 
 
 def _from_ray(exc: BaseException) -> Exception:
@@ -231,9 +233,10 @@ def synthesize_manifest(
     shard: tuple[int, int] | None = None,
     engine: str = "local",
     cache_dir: str | Path | None = None,
-    on_result: Callable[[ItemResult], None] | None = None,
+    progress: Progress = SILENT,
 ) -> SynthesisReport:
-    """Synthesise a manifest into `out_dir`; see the module docstring. `on_result` is called once per line."""
+    """Synthesise a manifest into `out_dir`; see the module docstring. `progress` advances once per line, with the
+    audio made so far, the real-time factor and the failures (each one noted as it happens)."""
     options.check()
     if not Path(manifest).exists():  # before anything is created in OUT
         raise UsageError(f"{manifest}: no such file")
@@ -253,11 +256,11 @@ def synthesize_manifest(
                          "described relative to it")
     cache = Cache(Path(cache_dir) if cache_dir else out_dir / ".cache")
     manifest_name, failures_name = output_names(shard)
-    # Build (and md5-check) the voices once here, before anything in OUT is created or removed: a backend that
+    # Build (and md5-check) the voices once here, before anything in OUT is created or removed: an engine that
     # cannot run (a missing extra, no GPU, a bad --voice) is one usage error that leaves the last run's files alone.
     synthesizer = Synthesizer(options, out_dir, cache)
     for voice in synthesizer.plan.voices:
-        synthesizer.backend(voice.name)
+        synthesizer.engine(voice.name)
     voices = plan_voices(Path(manifest), synthesizer.plan)
     prepare_normaliser()  # compiles its grammars the first time on this machine, before workers fork
     cache.prepare()
@@ -276,15 +279,18 @@ def synthesize_manifest(
         results = (synthesizer.process(*task) for task in tasks)
 
     summary = SynthesisReport(out_dir / manifest_name, out_dir / failures_name)
+    started = time.monotonic()
     with AtomicWriter(summary.manifest) as items_out, AtomicWriter(summary.failures_file) as failures_out:
         for result in results:
             if result.item is not None:
                 items_out.write_record(result.item)
             for failure in result.failures:
                 failures_out.write_record(failure)
+                progress.note(f"{manifest}:{failure['line']}: {failure['field'] or '(line)'}: {failure['reason']}")
             summary.add(result)
-            if on_result:
-                on_result(result)
+            progress.status(audio=f"{summary.audio_s / 3600:.2f}h",
+                            rtf=real_time_factor(time.monotonic() - started, summary.audio_s), failed=summary.failed)
+            progress.advance()
     cache.sweep()  # temps of writers that died during this run (a killed worker of a pool)
     return summary
 

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile
 
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.base import Backend, BackendError, Provenance
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 
 DEFAULT_VOICE = "en-us"
 WORDS_PER_MINUTE = 175  # espeak-ng's own default, pinned so that a changed default cannot change our audio
@@ -40,7 +40,7 @@ def _voices(binary: str) -> set[str]:
     return names
 
 
-class EspeakBackend(Backend):
+class EspeakBackend(VoiceEngine):
     max_chars = 1000
     sample_rate = 22050
 
@@ -65,11 +65,11 @@ class EspeakBackend(Backend):
         command = [self._binary, "-v", self._voice, "-s", str(WORDS_PER_MINUTE), "--stdout"]
         done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True)
         if done.returncode != 0 or not done.stdout:
-            raise BackendError(f"espeak-ng failed on {text[:60]!r}: {done.stderr.decode(errors='replace').strip()}")
+            raise VoiceEngineError(f"espeak-ng failed on {text[:60]!r}: {done.stderr.decode(errors='replace').strip()}")
         # espeak-ng streams a WAV whose header announces no length; soundfile reads it to the end anyway.
         audio, rate = soundfile.read(io.BytesIO(done.stdout), dtype="float32")
         if rate != self.sample_rate:
-            raise BackendError(f"espeak-ng produced {rate} Hz audio, expected {self.sample_rate}")
+            raise VoiceEngineError(f"espeak-ng produced {rate} Hz audio, expected {self.sample_rate}")
         return audio
 
 

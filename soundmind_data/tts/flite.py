@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.base import Backend, BackendError, Provenance
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 
 DEFAULT_VOICE = "slt"
 VOICES = ("awb", "rms", "slt", "kal16")  # the 16 kHz voices Debian's flite has built in (kal is 8 kHz)
@@ -35,7 +35,7 @@ def _flite() -> tuple[str, str]:
     return binary, found[0].split("version:")[1].split("(")[0].strip() if found else "flite"
 
 
-class FliteBackend(Backend):
+class FliteBackend(VoiceEngine):
     max_chars = 1000
     sample_rate = SAMPLE_RATE
 
@@ -57,12 +57,12 @@ class FliteBackend(Backend):
             done = subprocess.run([self._binary, "-voice", self._voice, "-o", path], input=text.encode("utf-8"),
                                   capture_output=True)
             if done.returncode != 0:
-                raise BackendError(f"flite failed on {text[:60]!r}: {done.stderr.decode(errors='replace').strip()}")
+                raise VoiceEngineError(f"flite failed on {text[:60]!r}: {done.stderr.decode(errors='replace').strip()}")
             audio, rate = soundfile.read(path, dtype="float32")
         finally:
             os.unlink(path)
         if rate != self.sample_rate:
-            raise BackendError(f"flite produced {rate} Hz audio, expected {self.sample_rate}")
+            raise VoiceEngineError(f"flite produced {rate} Hz audio, expected {self.sample_rate}")
         return audio
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.base import Backend, BackendError, Provenance
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 
 DEFAULT_VOICE = "heart"
 # The sha256 hibari 0.2.1 lists for its bundled model (assets/voices.json): a corrupted or swapped file is refused.
@@ -39,7 +39,7 @@ def front_end():
     return G2P(british=False)
 
 
-class HibariBackend(Backend):
+class HibariBackend(VoiceEngine):
     max_chars = 400  # hibari splits longer sentences at clauses itself; the stage cuts at clauses before that
     sample_rate = SAMPLE_RATE
 
@@ -70,7 +70,7 @@ class HibariBackend(Backend):
             try:
                 arrays.append(self._engine(chunk, seed=NOISE_SEED).astype(np.float32))
             except Exception as exc:  # onnxruntime and the front end raise no common base class
-                raise BackendError(f"hibari failed on {chunk[:60]!r}: {exc}") from exc
+                raise VoiceEngineError(f"hibari failed on {chunk[:60]!r}: {exc}") from exc
         return arrays
 
 

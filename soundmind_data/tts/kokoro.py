@@ -30,8 +30,8 @@ import numpy as np
 from soundmind_data.core import tempfiles
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.base import Backend, BackendError, Provenance
 from soundmind_data.core.usercache import cache_root
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"  # kokoro-v1.0.int8.onnx
 MODEL_PARTS = 4
@@ -132,7 +132,7 @@ def pack(token_lists: list[list[int]], limit: int = TOKENS_PER_CALL) -> list[lis
     return calls
 
 
-class KokoroBackend(Backend):
+class KokoroBackend(VoiceEngine):
     max_chars = 300  # a sentence of this length stays well inside the 510-token window
     sample_rate = SAMPLE_RATE
 
@@ -187,7 +187,7 @@ class KokoroBackend(Backend):
             calls = pack([tokens for chunk in chunks for tokens in self.tokens(chunk)], self._tokens_per_call)
             return [self._speak(tokens) for tokens in calls]
         except Exception as exc:  # onnxruntime and the front end raise no common base class
-            raise BackendError(f"kokoro failed on {chunks[0][:60]!r}: {exc}") from exc
+            raise VoiceEngineError(f"kokoro failed on {chunks[0][:60]!r}: {exc}") from exc
 
     def _speak(self, tokens: list[int]) -> np.ndarray:
         style = self._style[min(len(tokens), len(self._style)) - 1].reshape(1, 256)

@@ -15,7 +15,7 @@ import numpy as np
 
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
-from soundmind_data.tts.base import Backend, BackendError, Provenance
+from soundmind_data.tts.base import Provenance, VoiceEngine, VoiceEngineError
 
 DEFAULT_VOICE = "en_US-joe-medium"
 # The upstream md5 of en_US-joe-medium.onnx (rhasspy/piper-voices): a corrupted or swapped model is refused.
@@ -42,7 +42,7 @@ def _voice_files(voice: str) -> tuple[Path, Path, str | None, str | None]:
     return model, config, None, None  # a user's own model: md5 recorded, licence unknown
 
 
-class PiperBackend(Backend):
+class PiperBackend(VoiceEngine):
     max_chars = 400  # Piper speaks any length, but very long sentences drift; the stage cuts at clauses
 
     def __init__(self, voice: str | None, device: str):
@@ -96,7 +96,7 @@ class PiperBackend(Backend):
                 # Piper cuts a chunk into its own sentences; one chunk gives one array here.
                 parts = [audio.audio_float_array for audio in self._voice.synthesize(chunk, self._config)]
             except Exception as exc:  # onnxruntime and espeak errors have no common base class
-                raise BackendError(f"piper failed on {chunk[:60]!r}: {exc}") from exc
+                raise VoiceEngineError(f"piper failed on {chunk[:60]!r}: {exc}") from exc
             arrays.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32))
         return arrays
 

@@ -32,7 +32,7 @@ from soundmind_data.core.paths import UnsafePath, audio_file
 from soundmind_data.text.speakable import describe, unspeakable_chars
 from soundmind_data.text.speech_text import SPEECH_RULES_VERSION, normaliser_name, split_sentences, to_speech_text
 from soundmind_data.tts.audio import FORMATS, OPUS_RATES, render
-from soundmind_data.tts.base import BACKEND_MODULES, Backend, BackendError, load_backend
+from soundmind_data.tts.base import VOICE_ENGINES, VoiceEngine, VoiceEngineError, load_voice_engine
 from soundmind_data.tts.plan import SpeakerPlan
 from soundmind_data.tts.voices import engine_default, resolve_all
 
@@ -62,8 +62,8 @@ class SynthesisOptions:
     keep_audio: bool = False  # keep audio entries whose file is there; speak only texts without one
 
     def check(self) -> None:
-        if self.backend is not None and self.backend not in BACKEND_MODULES:
-            raise UsageError(f"--backend {self.backend!r}: choose one of {', '.join(BACKEND_MODULES)}")
+        if self.backend is not None:
+            VOICE_ENGINES.check(self.backend)
         if self.fmt not in FORMATS:
             raise UsageError(f"--format {self.fmt!r}: choose one of {', '.join(FORMATS)}")
         check_device(self.device)
@@ -115,9 +115,9 @@ class Cache:
         return tempfiles.sweep(self.tmp)
 
     @staticmethod
-    def key(speech: str, backend: Backend, options: SynthesisOptions) -> str:
+    def key(speech: str, engine: VoiceEngine, options: SynthesisOptions) -> str:
         shaping = {
-            "text": speech, "provenance": asdict(backend.provenance), "render": RENDER_VERSION,
+            "text": speech, "provenance": asdict(engine.provenance), "render": RENDER_VERSION,
             "sample_rate": options.sample_rate, "target_lufs": options.target_lufs, "pause_s": options.pause_s,
             "format": options.fmt,
         }
@@ -172,14 +172,14 @@ class Synthesizer:
         self.cache = cache
         self.plan = options.plan()
         self._voices = {voice.name: voice for voice in self.plan.voices}
-        self._backends: dict[str, Backend] = {}
+        self._engines: dict[str, VoiceEngine] = {}
 
-    def backend(self, voice_name: str) -> Backend:
+    def engine(self, voice_name: str) -> VoiceEngine:
         """The loaded engine of one voice of the plan (built on first use, then kept)."""
-        if voice_name not in self._backends:
+        if voice_name not in self._engines:
             voice = self._voices[voice_name]
-            self._backends[voice_name] = load_backend(voice.engine, voice.engine_voice, self.options.device)
-        return self._backends[voice_name]
+            self._engines[voice_name] = load_voice_engine(voice.engine, voice.engine_voice, self.options.device)
+        return self._engines[voice_name]
 
     def process(self, line: int, record: dict[str, Any] | None, error: str | None, voice_name: str | None,
                 file_suffix: str = "") -> ItemResult:
@@ -193,7 +193,7 @@ class Synthesizer:
             return ItemResult(line, None, [_failure(line, item_id, "", error or "no voice planned")])
         item = dict(record)
         voice = self._voices[voice_name]
-        backend = self.backend(voice_name)
+        engine = self.engine(voice_name)
         result = ItemResult(line, item)
         spoken = False
         for audio_field, text_field in AUDIO_TEXT.items():
@@ -212,18 +212,18 @@ class Synthesizer:
                     result.kept += 1
                     continue
             try:
-                item[audio_field] = {**self._speak(text, backend, item, name, result),
+                item[audio_field] = {**self._speak(text, engine, item, name, result),
                                      "voice": voice.name, "engine": voice.engine}
                 spoken = True
-            except (BackendError, Unspeakable) as exc:
+            except (VoiceEngineError, Unspeakable) as exc:
                 result.failures.append(_failure(line, item["id"], text_field, str(exc)))
         if spoken:  # an item whose audio was all kept (keep_audio) keeps the record of whoever made it
-            item["tts"] = {**backend.provenance.to_item_field(), "normaliser": normaliser_name()}
+            item["tts"] = {**engine.provenance.to_item_field(), "normaliser": normaliser_name()}
         if result.failures:
             result.item = None
         return result
 
-    def _speak(self, text: str, backend: Backend, item: dict[str, Any], name: str, result: ItemResult) -> dict:
+    def _speak(self, text: str, engine: VoiceEngine, item: dict[str, Any], name: str, result: ItemResult) -> dict:
         speech = self.cache.speech_text(text)
         if not speech.strip(" \n.,;:!?\"'()"):
             raise Unspeakable("nothing to speak")
@@ -231,12 +231,12 @@ class Synthesizer:
         if unspeakable:
             raise Unspeakable(f"unspeakable after normalisation: {describe(unspeakable)}")
         ext = FORMATS[self.options.fmt][2]
-        key = Cache.key(speech, backend, self.options)
+        key = Cache.key(speech, engine, self.options)
         entry = self.cache.get(key, ext)
         if entry is None:
-            arrays = backend.synthesize(split_sentences(speech, backend.max_chars))
+            arrays = engine.synthesize(split_sentences(speech, engine.max_chars))
             opts = self.options
-            rendered = render(arrays, backend.sample_rate, sample_rate=opts.sample_rate,
+            rendered = render(arrays, engine.sample_rate, sample_rate=opts.sample_rate,
                               target_lufs=opts.target_lufs, pause_s=opts.pause_s, fmt=opts.fmt)
             entry = self.cache.put(key, ext, rendered.data, {
                 "key": key, "sha256": hashlib.sha256(rendered.data).hexdigest(), "bytes": len(rendered.data),

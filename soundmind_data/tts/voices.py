@@ -30,7 +30,7 @@ class Voice:
     """One speaker: what `voices` lists and the plan hands to items."""
 
     name: str  # ENGINE:VOICE, as manifests record it
-    engine: str  # a key of tts.base.BACKEND_MODULES
+    engine: str  # a key of tts.base.VOICE_ENGINES
     engine_voice: str | None  # what the engine calls it (None: the engine's default)
     sex: str = "unknown"
     accent: str = "unknown"
@@ -121,11 +121,11 @@ def resolve(name: str, engine: str | None = None) -> Voice:
     to that engine as written. `engine` (the legacy `--backend`) reads a name without `ENGINE:` as that engine's.
     A name it cannot place is a usage error; whether the voice is installed, its engine checks when it is loaded
     (before a stage touches its output), with the line that installs it."""
-    from soundmind_data.tts.base import BACKEND_MODULES
+    from soundmind_data.tts.base import VOICE_ENGINES
 
     name = name.strip()
-    if engine is not None and engine not in BACKEND_MODULES:
-        raise UsageError(f"--backend {engine!r}: choose one of {', '.join(BACKEND_MODULES)}")
+    if engine is not None:
+        VOICE_ENGINES.check(engine)
     voice = _BY_NAME.get(name)
     if voice is None and engine is not None:
         voice = next((known for known in CATALOG if known.engine == engine
@@ -133,7 +133,7 @@ def resolve(name: str, engine: str | None = None) -> Voice:
         voice = voice or _unlisted(engine, name)
     if voice is None:
         prefix, colon, rest = name.partition(":")
-        if colon and prefix in BACKEND_MODULES:
+        if colon and prefix in VOICE_ENGINES:
             voice = next((known for known in CATALOG if known.engine == prefix and known.engine_voice == rest), None)
             voice = voice or _unlisted(prefix, rest)
         else:
@@ -161,7 +161,8 @@ def resolve_all(names: tuple[str, ...], engine: str | None = None) -> tuple[Voic
     return tuple(voices)
 
 
-# The engines with a CUDA path; hibari, flite and espeak run on the CPU whatever --device says (tts.base.load_backend).
+# The engines with a CUDA path; hibari, flite and espeak run on the CPU whatever --device says
+# (tts.base.load_voice_engine).
 GPU_ENGINES = ("piper", "kokoro", "coqui")
 
 
@@ -172,13 +173,13 @@ def engine_problems(voices: Iterable[Voice], device: str) -> list[str]:
     and, when the engines would take `cuda`, no GPU there. Building an engine loads no model (tts.base), so this
     takes about a second for the whole default pool."""
     from soundmind_data.core.devices import cuda_problem
-    from soundmind_data.tts.base import load_backend
+    from soundmind_data.tts.base import load_voice_engine
 
     voices = tuple(voices)
     problems: list[str] = []
     for voice in voices:
         try:
-            load_backend(voice.engine, voice.engine_voice, device)
+            load_voice_engine(voice.engine, voice.engine_voice, device)
         except UsageError as exc:
             problems.append(str(exc))
     if device == "cuda" and not problems and any(voice.engine in GPU_ENGINES for voice in voices):
@@ -190,3 +191,11 @@ def engine_problems(voices: Iterable[Voice], device: str) -> list[str]:
 def split_names(names: Iterable[str]) -> tuple[str, ...]:
     """Voice names given repeatedly or comma-separated (`--voices a --voices b,c`), as one tuple."""
     return tuple(name.strip() for group in names for name in group.split(",") if name.strip())
+
+
+def catalog_table() -> tuple[tuple[str, ...], list[tuple]]:
+    """What `soundmind-data voices` lists: a header and a row per voice of the catalog, the default pool's marked *."""
+    rows = [(voice.name + (" *" if voice.default_pool else ""), voice.engine, voice.sex, voice.accent,
+             voice.sample_rate or "", voice.license, "installed" if voice.installed else voice.install)
+            for voice in CATALOG]
+    return ("voice", "engine", "sex", "accent", "Hz", "licence", "installed"), rows

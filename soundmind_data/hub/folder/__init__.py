@@ -1,6 +1,6 @@
 """The Hub-ready folder of a corpus: parquet shards with the audio embedded, as users load them with `datasets`.
 
-The publish stage (stages/publish.py) builds it here, then adds the card (card.py) and plots and uploads it (hub.py);
+The publish stage (stages/publish.py) builds it here, then adds the card (hub/card.py) and plots and uploads it (hub/upload.py);
 export reuses the audio checks. The folder holds `data/{split}-{i:05d}-of-{n:05d}.parquet` with the audio embedded
 as FLAC bytes and the Hugging Face features in each file's schema metadata (so `datasets` sees `Audio` and
 `ClassLabel` columns). Items stream through one at a time: only the row group being filled (at most ROW_GROUP_ROWS

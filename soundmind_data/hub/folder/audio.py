@@ -1,6 +1,6 @@
 """An item's audio files as they go out: read, checked against their sha256 and their entry's duration, decoded to
 the last frame, and re-encoded into the format export or publish writes (FLAC or WAV) keeping the source's bit depth
-where that format holds it. Publish (hubfolder.rows) and export share it.
+where that format holds it. Publish (hub.folder.rows) and export share it.
 """
 
 from __future__ import annotations

@@ -9,16 +9,16 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from soundmind_data.core import schemas
 
 from soundmind_data.core import tempfiles
 from soundmind_data.core.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, imported_audio, split_sort_key, voice_of
 from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.jsonl import iter_records
+from soundmind_data.core.stage import Progress, SILENT
 from soundmind_data.hub.folder.rows import Speaker, arrow_schema, checked_row, public_voice, row_bytes, speaker
 from soundmind_data.hub.folder.shards import SplitWriter
-from soundmind_data.core.jsonl import iter_records
 from soundmind_data.text.textkey import id_digest
 
 DEFAULT_MAX_SHARD_SIZE = "500MB"
@@ -87,7 +87,7 @@ def build_shards(
     folder: str | Path,
     *,
     max_shard_size: str | int = DEFAULT_MAX_SHARD_SIZE,
-    on_item: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> BuildResult:
     """Write the shards of `manifest` into `folder/.building/data/`, leaving the folder's own `data/` as it is until
     `replace_contents` puts them in its place (an interrupted build leaves the previous folder intact). The result's
@@ -136,8 +136,7 @@ def build_shards(
                 result.declared_licenses[item["source"]["dataset"], declared.lower()] += 1
             if tts.get("toolkit_version"):
                 result.toolkit_versions.add(tts["toolkit_version"])
-            if on_item:
-                on_item()
+            progress.advance()
         if not writers:
             raise DataError(f"{manifest}: no items to publish")
         for split in sorted(writers, key=split_sort_key):
@@ -172,10 +171,10 @@ def build_folder(
     folder: str | Path,
     *,
     max_shard_size: str | int = DEFAULT_MAX_SHARD_SIZE,
-    on_item: Callable[[], None] | None = None,
+    progress: Progress = SILENT,
 ) -> BuildResult:
     """Write `folder/data/*.parquet` from `manifest`, replacing the folder's shards once the new ones are complete
     and removing the card that described the old ones (the card is written separately, from the result)."""
-    result = build_shards(manifest, folder, max_shard_size=max_shard_size, on_item=on_item)
+    result = build_shards(manifest, folder, max_shard_size=max_shard_size, progress=progress)
     shutil.rmtree(replace_contents(Path(folder), (DATA_DIR,)))
     return result

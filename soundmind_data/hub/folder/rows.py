@@ -13,8 +13,8 @@ import pyarrow as pa
 from soundmind_data.core import schemas
 from soundmind_data.core.corpus import AUDIO_FIELDS, ID_PATTERN, SPLIT_PATTERN, imported_audio, voice_of
 from soundmind_data.core.errors import DataError
-from soundmind_data.hub.folder.audio import audio_bytes, checked_audio_bytes
 from soundmind_data.core.labels import LABEL_NAMES
+from soundmind_data.hub.folder.audio import audio_bytes, checked_audio_bytes
 from soundmind_data.tts.voices import CATALOG
 
 # Licences by voice name, whether or not the voice is installed here: publishing needs no TTS engine.
