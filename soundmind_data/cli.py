@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from soundmind_data import __version__
 from soundmind_data.core.errors import UsageError
-from soundmind_data.report.console import Bars, StageDisplay, check_log_file, configure, err, run_app, show
+from soundmind_data.report.console import Bars, RunBars, check_log_file, configure, err, run_app, show
 from soundmind_data.stage_commands import CommandsWithStages
 
 
@@ -80,7 +80,7 @@ def train(
     from soundmind_data.rl.training import train as run_training
 
     with Bars() as bars:
-        report = run_training(config, resume=resume, progress=bars, on_start=err,
+        report = run_training(config, resume=resume, progress=bars,
                               on_step=lambda line: tqdm.write(line, file=sys.stdout), data=data, out=out, model=model,
                               device=device, mode=mode, steps=steps, sft_steps=sft_steps, seed=seed)
     show(report)  # after the bar's last line: the run's learning line is the command's last
@@ -191,14 +191,12 @@ def run(
     pipeline = with_overrides(load_pipeline(pipeline_file), sets=set_options, skip=skip, limit=limit)
     if from_stage and only:
         raise UsageError("give --from or --only, not both")
-    with Bars() as bars:
-        display = StageDisplay(bars, pipeline.stages)
+    with RunBars(pipeline.stages) as bars:
         try:
             summary = run_pipeline(pipeline, workdir or Path("work") / pipeline.name, progress=bars,
-                                   from_stage=from_stage, only=only, on_stage=display.start, on_done=display.done,
-                                   check_files=check_log_file)
+                                   from_stage=from_stage, only=only, check_files=check_log_file)
         except KeyboardInterrupt:  # main() reports it and exits 130 (143 for SIGTERM)
-            where = f" in stage {display.current}" if display.current else ""
+            where = f" in stage {bars.current}" if bars.current else ""
             err(f"run: stopped{where}; finished stages are kept, re-run the same command to resume")
             raise
     show(summary)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from factories import item, read_jsonl, text_pipeline, write_jsonl
 
-from soundmind_data.core.stage import Stage, StageReport
+from soundmind_data.core.stage import Progress, Stage, StageReport
 from soundmind_data.pipeline import load_pipeline, run_pipeline
 from soundmind_data.stages import declaration, reason
 
@@ -148,12 +148,15 @@ def test_the_real_text_stages_run_in_process_and_report_to_the_caller(tmp_path):
     pipeline = load_pipeline(text_pipeline(tmp_path))
     events, reports = [], {}
 
-    def on_done(step, report, error):
-        assert error is None
-        reports[step.name] = report
+    class Told(Progress):
+        def stage_started(self, step, status):
+            events.append((step.name, status))
 
-    summary = run_pipeline(pipeline, tmp_path / "work", on_stage=lambda step, status: events.append(
-        (step.name, status)), on_done=on_done)
+        def stage_finished(self, step, report, error):
+            assert error is None
+            reports[step.name] = report
+
+    summary = run_pipeline(pipeline, tmp_path / "work", progress=Told())
     assert events == [("ingest", "running"), ("split", "running"), ("audit", "running"), ("balance", "running")]
     assert reports["ingest"].items == 12 and reports["audit"].items == 12
     balanced = read_jsonl(tmp_path / "work" / "04-balance.jsonl")
@@ -165,5 +168,5 @@ def test_the_real_text_stages_run_in_process_and_report_to_the_caller(tmp_path):
     assert summary.stages[0].command.startswith("soundmind-data ingest ")
 
     events.clear()
-    again = run_pipeline(pipeline, tmp_path / "work", on_stage=lambda step, status: events.append(status))
-    assert events == ["skipped"] * 4 and [run.status for run in again.stages] == ["skipped"] * 4
+    again = run_pipeline(pipeline, tmp_path / "work", progress=Told())
+    assert events == [(name, "skipped") for name in ("ingest", "split", "audit", "balance")] and [run.status for run in again.stages] == ["skipped"] * 4

@@ -56,6 +56,13 @@ class Progress:
     def note(self, message: str) -> None:
         """A line worth reading while the work goes on (a failure)."""
 
+    def stage_started(self, step: Any, status: str) -> None:
+        """A pipeline's stage `step` begins (`status` "running") or is skipped as unchanged ("skipped"): the runner
+        says it, a stage never does."""
+
+    def stage_finished(self, step: Any, report: StageReport | None, error: str | None) -> None:
+        """A pipeline's stage ran: its report, or the one-line error that stopped it."""
+
 
 SILENT = Progress()
 

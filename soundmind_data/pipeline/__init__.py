@@ -15,8 +15,8 @@ Before the first stage starts, every stage that will run is asked whether its ba
 lacks is one usage error, a line per problem, and nothing runs. A stage that writes a manifest with no item stops
 the run with the reason it gives (the next stage could only say that its input is empty).
 
-The runner knows no stage by name: everything it needs is in the declarations. It never prints; the caller is told
-of each stage through `on_stage` and `on_done`.
+The runner knows no stage by name: everything it needs is in the declarations. It never prints; the caller's
+`Progress` is told of each stage (`stage_started`, `stage_finished`).
 
 The runner's own files in the work dir (run log, state file, plots, the review page) are never written or read through
 a symlink, which could lead out of the work dir, nor waited on (a FIFO): such a file is a usage error before anything

@@ -11,8 +11,8 @@ from typing import Any, Callable
 from soundmind_data.core.corpus import AUDIO_FIELDS, CARD_FILE, PLOTS_DIR, REVIEW_DIR, RUN_LOG, STATE_FILE, LabelCounts
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import count_lines, iter_records
-from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, StageReport, Summary, check_distinct
-from soundmind_data.pipeline.config import Pipeline, Plan, Step, plan_step
+from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, Summary, check_distinct
+from soundmind_data.pipeline.config import Pipeline, Plan, plan_step
 from soundmind_data.pipeline.state import StageRun, append_log, check_not_edited, check_own_path, load_state, \
     remember, stage_fingerprint, stage_run, still_valid
 from soundmind_data.report.table import format_table, split_label_table
@@ -78,8 +78,6 @@ def run_pipeline(
     progress: Progress = SILENT,
     from_stage: str | None = None,
     only: str | None = None,
-    on_stage: Callable[[Step, str], None] | None = None,
-    on_done: Callable[[Step, StageReport | None, str | None], None] | None = None,
     check_files: Callable[[list[tuple[str, Path]]], None] | None = None,
 ) -> RunSummary:
     """Run the pipeline's stages in `workdir`; returns what each stage did.
@@ -88,9 +86,9 @@ def run_pipeline(
     every later one even when unchanged, and even when its manifest was changed outside the pipeline (a usage error
     otherwise, before any stage runs); `only` runs that single stage (its input is the manifest recorded for the
     stage before it). Every stage's options are checked, and every stage that will run is asked whether its
-    backends can run here (`_preflight`), before any stage runs. `on_stage(step, "running" |
-    "skipped")` is called before a stage, `on_done(step, report, error)` after one ran: its report, or the one-line
-    error of a stage that failed on bad data (exit code 1). A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into
+    backends can run here (`_preflight`), before any stage runs. `progress` is told of every stage,
+    `stage_started(step, "running" | "skipped")` before it and `stage_finished(step, report, error)` after it ran
+    (its report, or the one-line error of a stage that failed on bad data, exit code 1), and goes down to the stage. A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into
     one) is logged and raised again; a UsageError is raised as it is. `check_files` is given every file the run
     reads or writes, each with what it is, before anything runs (the CLI refuses a `--log-file` that is one of them).
     """
@@ -124,11 +122,10 @@ def run_pipeline(
         fingerprint = stage_fingerprint(plan, workdir)
         forced = only_index == step.index or (forced_from is not None and step.index >= forced_from)
         if not forced and still_valid(state.get(step.name), fingerprint):
-            if on_stage:
-                on_stage(step, "skipped")
+            progress.stage_started(step, "skipped")
             run = stage_run(plan, "skipped", 0, 0.0, state[step.name])
         else:
-            run = _run_stage(plan, state, workdir, fingerprint, progress, on_stage, on_done)
+            run = _run_stage(plan, state, workdir, fingerprint, progress)
         summary.stages.append(run)
         append_log(workdir, run)
         if run.status == "failed":
@@ -234,11 +231,9 @@ def _review(summary: RunSummary, pipeline: Pipeline, plans: list[Plan], state: d
         summary.review_page = summary.review.page
 
 
-def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: str, progress: Progress,
-               on_stage: Callable | None, on_done: Callable | None) -> StageRun:
+def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: str, progress: Progress) -> StageRun:
     """Run one stage: call its entry function, record what it wrote, tell the caller."""
-    if on_stage:
-        on_stage(plan.step, "running")
+    progress.stage_started(plan.step, "running")
     started = time.perf_counter()
     report, error = None, None
     emptied = False
@@ -259,8 +254,7 @@ def _run_stage(plan: Plan, state: dict[str, Any], workdir: Path, fingerprint: st
         raise
     failed = exit_code != 0 and (emptied or not plan.step.continue_on_failure)
     remember(state, workdir, plan, None if failed else fingerprint, report)
-    if on_done:
-        on_done(plan.step, report, error)
+    progress.stage_finished(plan.step, report, error)
     return stage_run(plan, "failed" if failed else "ran", exit_code, time.perf_counter() - started,
                      state[plan.step.name])
 

@@ -208,20 +208,21 @@ def show(report: Any) -> None:
         err(line)
 
 
-class StageDisplay:
-    """What `run` shows of each stage: `[2/7] split: running`, then the stage's report (or its error)."""
+class RunBars(Bars):
+    """What `run` shows: each stage's bars, `[2/7] split: running` before it and its report (or its error) after."""
 
-    def __init__(self, bars: Bars, steps: list[Any]):
-        self.bars, self.steps = bars, steps
+    def __init__(self, steps: list[Any]):
+        super().__init__()
+        self.steps = steps
         self.current: str | None = None  # the stage under way, named when the run is interrupted
 
-    def start(self, step: Any, status: str) -> None:
+    def stage_started(self, step: Any, status: str) -> None:
         self.current = step.name
         position = f"{self.steps.index(step) + 1}/{len(self.steps)}"
         err(f"[{position}] {step.name}: {'unchanged, skipped' if status == 'skipped' else 'running'}")
 
-    def done(self, step: Any, report: Any, error: str | None) -> None:
-        self.bars.close()
+    def stage_finished(self, step: Any, report: Any, error: str | None) -> None:
+        self.close()
         if error:
             err(f"error: {error}")
         else:

@@ -56,10 +56,10 @@ def learning_line(metrics: list[dict[str, Any]]) -> str:
 
 
 def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
-          on_step: Callable[[str], None] | None = None, on_start: Callable[[str], None] | None = None,
-          **overrides: Any) -> TrainReport:
-    """Train from `config` (overrides: data, out, model, device, mode, steps, sft_steps, seed). `on_start` gets a
-    line saying what is trained, `on_step` one metrics line per step."""
+          on_step: Callable[[str], None] | None = None, **overrides: Any) -> TrainReport:
+    """Train from `config` (overrides: data, out, model, device, mode, steps, sft_steps, seed). `progress` is told
+    what is trained (a note) and advances once per step; `on_step` gets each step's metrics line, the command's
+    output (stdout), which is not progress."""
     settings = TrainConfig.from_yaml(config, **overrides)
     try:  # torch and transformers load only once the config is known good
         from soundmind_data.rl.grpo import CHECKPOINT, Trainer
@@ -67,11 +67,10 @@ def train(config: Path, *, resume: bool = False, progress: Progress = SILENT,
         raise UsageError(f"train needs the 'train' extra (pip install 'soundmind-data[train]'): {exc}") from None
 
     trainer = Trainer(settings, resume=resume)
-    if on_start:
-        cold_start = (f", {settings.sft_steps} supervised step{'s' * (settings.sft_steps != 1)} then GRPO"
-                      if settings.sft_steps else "")
-        on_start(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on "
-                 f"{settings.device}{cold_start}; metrics -> {trainer.metrics_path}")
+    cold_start = (f", {settings.sft_steps} supervised step{'s' * (settings.sft_steps != 1)} then GRPO"
+                  if settings.sft_steps else "")
+    progress.note(f"train: {len(trainer.prompts)} prompts ({settings.mode}), model {settings.model} on "
+                  f"{settings.device}{cold_start}; metrics -> {trainer.metrics_path}")
     report = TrainReport(settings, len(trainer.prompts), trainer.metrics_path, trainer.out / CHECKPOINT, trainer.step)
     progress.start("train", unit="step", total=settings.steps)
     progress.advance(trainer.step)
