@@ -37,11 +37,11 @@ from pathlib import Path
 import torch
 
 from soundmind_data.core.jsonl import AtomicWriter
+from soundmind_data.engines.importers import from_logiqa
 from soundmind_data.llm.bundled import SMOLLM2, model_folder
 from soundmind_data.rl.config import TrainConfig
 from soundmind_data.rl.grpo import Trainer
 from soundmind_data.rl.reward import score
-from soundmind_data.stages.ingest import from_logiqa
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "examples" / "demo" / "logiqa2-nli-demo.jsonl"

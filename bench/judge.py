@@ -45,7 +45,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def distinct_items(folder: Path, count: int) -> list[dict]:
     """Items whose questions and answers are all distinct (the demo repeats its answers)."""
     from soundmind_data.core.jsonl import iter_records
-    from soundmind_data.stages.ingest import ingest
+    from soundmind_data.engines.importers import ingest
 
     ingest(SOURCES, fmt="soundmind", split="bench", out=folder / "all.jsonl")
     chosen, questions, answers = [], set(), set()

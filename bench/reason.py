@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from soundmind_data.core.jsonl import AtomicWriter
+from soundmind_data.engines.importers import from_logiqa
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.llm.openai_compat import OpenAICompatBackend
 from soundmind_data.report.table import format_table
-from soundmind_data.stages.ingest import from_logiqa
 from soundmind_data.stages.reason import reason_manifest
 
 LATENCY_S = 0.050

@@ -82,7 +82,7 @@ def bench_manifest(source: Path | None, items: int, folder: Path) -> Path:
     """Items with distinct question texts, each keeping its answer only when no earlier item has that answer: no
     text is spoken twice, so every run synthesises exactly the same texts."""
     from soundmind_data.core.jsonl import AtomicWriter, iter_records
-    from soundmind_data.stages.ingest import ingest
+    from soundmind_data.engines.importers import ingest
 
     if source is None:
         source = folder / "demo-items.jsonl"

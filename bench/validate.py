@@ -47,7 +47,7 @@ JUDGES = ("whisper", "pocketsphinx")
 
 
 def ingest_examples(folder: Path) -> Path:
-    from soundmind_data.stages.ingest import ingest
+    from soundmind_data.engines.importers import ingest
 
     items = folder / "example-items.jsonl"
     ingest(SOURCES, fmt="soundmind", split="bench", out=items)

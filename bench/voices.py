@@ -61,9 +61,9 @@ print(samples / 24000)
 PACKING_SCRIPT = r"""
 import json, sys, time
 from soundmind_data.text.speech_text import split_sentences
-from soundmind_data.tts.kokoro import KokoroBackend
+from soundmind_data.tts.kokoro import KokoroEngine
 texts = json.load(open(sys.argv[1]))
-engine = KokoroBackend("jf_alpha", "cpu")
+engine = KokoroEngine("jf_alpha", "cpu")
 engine.synthesize(["Warm up."])
 walls = []
 for packed in (True, False):

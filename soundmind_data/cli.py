@@ -16,8 +16,8 @@ import typer
 from tqdm import tqdm
 
 from soundmind_data import __version__
+from soundmind_data.console import Bars, RunBars, check_log_file, configure, err, run_app, show
 from soundmind_data.core.errors import UsageError
-from soundmind_data.report.console import Bars, RunBars, check_log_file, configure, err, run_app, show
 from soundmind_data.stage_commands import CommandsWithStages
 
 

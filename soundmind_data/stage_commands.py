@@ -17,6 +17,7 @@ import shlex
 import sys
 import types
 import typing
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -24,12 +25,9 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from soundmind_data import commands, stages
+from soundmind_data.console import Bars, check_log_file, show
 from soundmind_data.core.errors import UsageError
-from soundmind_data.core.stage import Command, Stage
-from soundmind_data.report.console import Bars, check_log_file, show
-
-REPORT_HELP = "Also write a machine-readable report here."
-
+from soundmind_data.core.stage import REPORT_HELP, Command, Stage, named_files
 
 class CommandsWithStages(TyperGroup):
     """The app's commands: the ones cli.py writes out, a command per pipeline stage and one per command over a
@@ -45,17 +43,26 @@ class CommandsWithStages(TyperGroup):
             return corpus_command(commands.declaration(name))
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, TyperCommand | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.TyperException as error:  # Typer suggests only the commands it holds: the declared ones too
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and "Did you mean" not in error.message:
+                error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+            raise
+
 
 def stage_command(stage: Stage) -> TyperCommand:
-    """The `soundmind-data NAME` command of a pipeline stage: the input manifest, the stage's options, the output,
+    """The `soundmind-data NAME` command of a pipeline stage: the input manifest, the output, the stage's options,
     the report; it runs the stage as `run` does (`run_stage`)."""
     output_param = stage.output_flag.lstrip("-").replace("-", "_")
     params = [_param("manifest", Path, typer.Argument(..., help=stage.input_help))] if stage.reads_manifest else []
-    params += _option_params(stage.options)
     if stage.output is not None:
         flags = [stage.output_flag, *(["-o"] if stage.output_flag == "--out" else [])]
         params.append(_param(output_param, Optional[Path] if stage.output_optional else Path,
                              typer.Option(None if stage.output_optional else ..., *flags, help=stage.output_help)))
+    params += _option_params(stage.options)
     if stage.report:
         params.append(_param("json", Optional[Path], typer.Option(None, "--json", help=REPORT_HELP)))
 
@@ -71,8 +78,10 @@ def corpus_command(declared: Command) -> TyperCommand:
     """The command over a corpus (add, diff): its options, with bars on stderr and its report printed; exit code 1
     when the report says something was set aside."""
     def command(**values: Any) -> None:
+        options = _options(declared.options, values)
+        check_log_file(named_files(options) + ([("--json", options.report)] if getattr(options, "report", None) else []))
         with Bars() as bars:
-            report = declared.run(_options(declared.options, values), progress=bars)
+            report = declared.call(options, progress=bars)
         show(report)
         if not report.ok:
             raise typer.Exit(1)

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import typer
-
-from soundmind_data.core import corpus
+from typer.testing import CliRunner
 
 from soundmind_data.cli import app
-from soundmind_data.core import schemas
+from soundmind_data import stage_commands
+from soundmind_data.core import corpus, schemas
 from soundmind_data.stages import PIPELINE_STAGES, declaration
+from soundmind_data.stages.ingest import IngestOptions
+from soundmind_data.stages.validate import ValidateOptions
 
 PACKAGE = Path(__file__).resolve().parent.parent / "soundmind_data"
 
@@ -22,12 +24,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "soundmind_data"
 LAYERS = {
     "core": 0,  # the corpus contract and plumbing: errors, corpus, jsonl, tempfiles, schemas, stage, ...
     "text": 1,  # how text is spoken and compared
-    "report": 2,  # tables, the console, plots
+    "report": 2,  # tables and plots, returned as text and images
     "engines": 3, "tts": 3, "llm": 3,  # the corpus rules stages share; voices; language models
     "checks": 4, "hub": 4, "rl": 4, "sources": 4, "review": 4,  # judges, the Hub, training, sources, the review page
     "stages": 5,
     "pipeline": 6, "commands": 6,
-    "cli": 7, "stage_commands": 7, "__main__": 7,
+    "cli": 7, "stage_commands": 7, "console": 7, "__main__": 7,
     "soundmind_data": 0,
 }
 ROOT_MODULES_AT_MOST = 8
@@ -51,9 +53,10 @@ def _imports() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("soundmind_data"):
                 base = node.module.removeprefix("soundmind_data").lstrip(".")
-                for alias in node.names:  # `from soundmind_data.stages import reason` imports a module
-                    candidate = f"{base}.{alias.name}".lstrip(".")
-                    targets.add(candidate if (PACKAGE / candidate.replace(".", "/")).with_suffix(".py").exists()
+                for alias in node.names:  # `from soundmind_data.stages import reason` imports a module, and
+                    candidate = f"{base}.{alias.name}".lstrip(".")  # `from soundmind_data import stages` a package
+                    where = PACKAGE / candidate.replace(".", "/")
+                    targets.add(candidate if where.with_suffix(".py").exists() or (where / "__init__.py").exists()
                                 else base or "soundmind_data")
             elif isinstance(node, ast.Import):
                 targets |= {a.name.removeprefix("soundmind_data.") for a in node.names
@@ -97,7 +100,7 @@ def test_the_package_root_holds_only_the_entry_points_and_the_layer_packages():
     modules = sorted(path.name for path in PACKAGE.glob("*.py"))
     assert len(modules) <= ROOT_MODULES_AT_MOST, modules
     assert {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()} == \
-        {name for name in LAYERS if name not in ("cli", "stage_commands", "__main__", "soundmind_data")}
+        {name for name in LAYERS if (PACKAGE / name).is_dir()}
 
 
 def test_no_module_is_over_500_lines():
@@ -111,6 +114,14 @@ def test_no_stage_module_imports_another():
     between_stages = [(module, target) for module, targets in _imports().items() if module.startswith("stages.")
                       for target in targets if target == "stages" or target.startswith("stages.")]
     assert between_stages == []
+
+
+def test_only_the_runner_and_the_front_end_reach_a_stage_module():
+    """A stage is no library: commands (add) and engines use what stages share from below them, and only the runner
+    and the command line reach a stage, through its declaration (`stages.declaration`)."""
+    reaching = {module for module, targets in _imports().items()
+                if any(target.startswith("stages.") for target in targets) and not module.startswith("stages.")}
+    assert reaching <= {"stage_commands"} | {module for module in _imports() if module.startswith("pipeline")}, reaching
 
 
 def test_every_module_of_stages_is_a_pipeline_stage():
@@ -146,6 +157,28 @@ def test_a_stage_command_has_the_options_of_its_declaration(name):
             assert command_options[option] is None or command_options[option] == (), option  # required
         else:
             assert command_options[option] == (list(default) if isinstance(default, tuple) else default), option
+
+
+def test_a_made_command_hands_its_stage_the_options_of_its_command_line(monkeypatch):
+    """The command made from a declaration parses long and short flags, repeated arguments (a tuple), the output
+    and the report apart from the options, and the bounds an option declares."""
+    calls = []
+    monkeypatch.setattr(stage_commands, "run_stage", lambda stage, manifest, out, options, report=None, **context:
+                        calls.append((stage.name, manifest, out, options, report)))
+    runner = CliRunner()
+    done = runner.invoke(app, ["validate", "m.jsonl", "--asr", "whisper", "-w", "2", "--out", "o.jsonl", "--json",
+                               "r.json", "--strict"])
+    assert done.exit_code == 0, done.output
+    assert calls.pop() == ("validate", Path("m.jsonl"), Path("o.jsonl"),
+                           ValidateOptions(asr="whisper", workers=2, strict=True), Path("r.json"))
+    done = runner.invoke(app, ["ingest", "a.jsonl", "b.jsonl", "-f", "soundmind", "-s", "dev", "-o", "i.jsonl"])
+    assert done.exit_code == 0, done.output
+    assert calls.pop() == ("ingest", None, Path("i.jsonl"),
+                           IngestOptions(sources=(Path("a.jsonl"), Path("b.jsonl")), format="soundmind", split="dev"),
+                           None)
+    assert runner.invoke(app, ["ingest", "a.jsonl", "-f", "soundmind", "-o", "i.jsonl", "--limit", "0"]).exit_code == 2
+    assert runner.invoke(app, ["validate", "m.jsonl", "--no-such-option"]).exit_code == 2
+    assert calls == []
 
 
 def _schema_accepts(field: str, value: str) -> bool:

@@ -11,7 +11,7 @@ from factories import logiqa_line, read_jsonl, soundmind_line, write_jsonl
 
 from soundmind_data.core.errors import DataError
 from soundmind_data.core.jsonl import count_lines, iter_lines, iter_manifest_lines
-from soundmind_data.stages.ingest import ingest
+from soundmind_data.engines.importers import ingest
 
 BOM = b"\xef\xbb\xbf"
 

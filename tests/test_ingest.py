@@ -9,8 +9,8 @@ import pytest
 from factories import logiqa_line, read_jsonl, soundmind_line, write_jsonl
 
 from soundmind_data.core import schemas
-from soundmind_data.stages import ingest as ingest_module
-from soundmind_data.stages.ingest import ingest
+from soundmind_data.engines import importers as ingest_module
+from soundmind_data.engines.importers import ingest
 from soundmind_data.text.template import render_question
 
 

@@ -19,7 +19,7 @@ from factories import item, read_jsonl, soundmind_line, write_jsonl, write_tone
 
 from soundmind_data.core.errors import DataError
 from soundmind_data.hub.card import read_card_metadata
-from soundmind_data.hub.soundmind_layout import release_changes
+from soundmind_data.engines.soundmind_layout import release_changes
 from soundmind_data.llm.canned_server import CannedServer
 from soundmind_data.tts.driver import synthesize_manifest
 from soundmind_data.tts.synthesizer import SynthesisOptions

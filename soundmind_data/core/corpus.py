@@ -74,10 +74,13 @@ def add_rejects_path(manifest: Path) -> Path:
 PLOTS_DIR = "plots"  # PNGs drawn from the final manifest; publish shows them on the dataset card
 REVIEW_DIR = "review"  # the review page of the final corpus (index.html), which `run` writes
 CORPUS_MANIFEST = "manifest.jsonl"  # the manifest a folder with audio holds, beside `audio/`
+FAILURES_FILE = "failures.jsonl"  # beside it: the items synthesis set aside, with the reasons
 AUDIO_DIR = "audio"  # where a folder with audio keeps it: audio/{split}/{id}/{question,answer}.{ext}
 # A Hub-ready folder.
 DATA_DIR = "data"  # data/{split}-{i:05d}-of-{n:05d}.parquet
 CARD_FILE = "README.md"
+# The shape of the Hub's licence ids (cc-by-nc-sa-4.0, other): a card's licence, and a release's that ingest keeps.
+LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}")
 
 
 UNKNOWN_VOICE = "unknown"  # who speaks audio made before audio entries named their voice, where tts does not say

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Collection, Iterable
 
 from soundmind_data import __version__
-
 from soundmind_data.core import tempfiles
 from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_FIELDS
 from soundmind_data.core.errors import UsageError

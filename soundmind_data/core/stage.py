@@ -13,7 +13,7 @@ report. The options dataclass is the single list of a stage's options: each fiel
 which holds its default, help text, short flag and bounds. A pipeline's `with:` keys are the field names (dashes or
 underscores), and the stage's command is generated from the declaration (`soundmind_data/stage_commands.py`): its
 long options are the field names, its help the declaration's texts. Adding a stage is one module here plus its name
-in `stages.PIPELINE_STAGES`.
+in `stages.PIPELINE_STAGES` and in the `stage` enum of `schemas/pipeline.schema.json`.
 
 `Stage.call` is how both the runner and the command line run a stage: it refuses a call that writes a file it
 reads, runs the entry function, and writes the JSON report; an entry function does neither.
@@ -135,6 +135,9 @@ def first_set_aside(path: Path) -> str | None:
     return f"{where}: {redact(reason)[:300]}"
 
 
+REPORT_HELP = "Also write a machine-readable report here."  # every command's --json
+
+
 def option(default: Any = dataclasses.MISSING, *, help: str, short: str | None = None, flag: str | None = None,
            metavar: str | None = None, min: int | None = None) -> Any:
     """An option: a field of a stage's (or a command's) options dataclass, with what its command-line option shows.
@@ -197,6 +200,8 @@ class Stage:
              progress: Progress = SILENT, **context: Any) -> StageReport:
         """Run the stage as the runner and the command line both run it: refuse a call that writes a file it reads
         (or one file twice), call the entry function, then write the JSON report when `report` names a file."""
+        if report is not None and not self.report:
+            raise UsageError(f"{self.name} writes no JSON report (--json)")
         self.files(manifest, out, options, report).check()
         result = self.run(manifest, out, options, progress=progress, **context)
         if report is not None:
@@ -224,12 +229,9 @@ class Stage:
     def files(self, manifest: Path | None, out: Path | None, options: Any, report: Path | None) -> StageFiles:
         """The files one call of the stage reads and writes, each named as its command names it."""
         read = [("the input manifest", manifest)] if self.reads_manifest and manifest is not None else []
-        values = option_values(options)
-        named = [(name, Path(one)) for name, value in values.items()
-                 for one in (value if isinstance(value, list) else [value]) if isinstance(one, str)]
-        defaults = [(name, path) for name, path in self.default_files(options).items() if values.get(name) is None]
-        read += [(self._flag(name), path) for name, path in named + defaults
-                 if os.path.isfile(path)]  # os.path: False for any odd string too
+        defaults = [(flag_name(options, name), path) for name, path in self.default_files(options).items()
+                    if getattr(options, name, None) is None]
+        read += named_files(options) + [(name, path) for name, path in defaults if os.path.isfile(path)]
         written = []
         if out is not None and self.output == MANIFEST:
             written += [(self.output_flag, out), *self.side_files(out).items()]
@@ -237,22 +239,45 @@ class Stage:
             written.append(("--json", report))
         return StageFiles(read, written)
 
-    def _flag(self, option: str) -> str:
-        """How the command line names an option: `--prompt-template`; one of the bare arguments (ingest's SOURCES)
-        is `a SOURCE`."""
-        return "a " + option.removesuffix("s").upper() if option == self.positional else "--" + option.replace("_", "-")
-
 
 @dataclass(frozen=True)
 class Command:
     """A command over a finished corpus that is not a pipeline stage (`commands/`: add, diff): its options dataclass
     declares its options as a stage's does, and its command is made from it the same way. `run(options, *,
-    progress)` returns its report."""
+    progress)` returns its report; an options field `report` (`--json`) names where `call` writes it."""
 
     name: str
     run: Callable[..., StageReport]
     options: type  # a dataclass of `option(...)` and `argument(...)` fields
     help: str
+
+    def call(self, options: Any, *, progress: Progress = SILENT) -> StageReport:
+        """Run the command: refuse a report that is a file it reads, call `run`, then write the JSON report."""
+        report = getattr(options, "report", None)
+        read = [(name, path) for name, path in named_files(options) if name != "--json"]
+        check_distinct(read, [("--json", report)] if report is not None else [])
+        result = self.run(options, progress=progress)
+        if report is not None:
+            result.report_file = str(report)
+            write_json(report, result.to_json())
+        return result
+
+
+def named_files(options: Any) -> list[tuple[str, Path]]:
+    """Every existing file the options name, each with how the command line names its option."""
+    named = [(flag_name(options, name), Path(one)) for name, value in option_values(options).items()
+             for one in (value if isinstance(value, list) else [value]) if isinstance(one, str)]
+    return [(name, path) for name, path in named if os.path.isfile(path)]  # os.path: False for any odd string too
+
+
+def flag_name(options: Any, name: str) -> str:
+    """How the command line names the option `name`: `--prompt-template`, `--json` for a flag of its own; a bare
+    argument is `OLD` (diff's), one of several `a SOURCE` (ingest's SOURCES)."""
+    metadata = next((spec.metadata for spec in dataclasses.fields(options) if spec.name == name), {})
+    if metadata.get("argument"):
+        several = typing.get_origin(typing.get_type_hints(type(options))[name]) is tuple
+        return "a " + name.removesuffix("s").upper() if several else name.upper()
+    return (metadata.get("flag") or "--" + name.replace("_", "-")).partition("/")[0]
 
 
 @dataclass

@@ -14,21 +14,19 @@ publisher's choice instead when one is given (`publish --license`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from soundmind_data import __version__
-
 from soundmind_data.core import schemas
-from soundmind_data.core.corpus import AUDIO_FIELDS, DATA_DIR, PLOTS_DIR, imported_audio, in_workdir
+from soundmind_data.core.corpus import AUDIO_FIELDS, DATA_DIR, LICENSE_ID, PLOTS_DIR, imported_audio, in_workdir
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import iter_lines
 from soundmind_data.core.labels import LABEL_NAMES
 from soundmind_data.hub.folder.build import BuildResult
 from soundmind_data.hub.folder.rows import features
-from soundmind_data.hub.soundmind_layout import ReleaseChanges
+from soundmind_data.engines.soundmind_layout import ReleaseChanges
 
 HEADER_ORDER = ("license", "task_categories", "language", "size_categories", "pretty_name", "tags", "configs",
                 "dataset_info")  # the card header's keys, in the order a person reads them
@@ -46,7 +44,6 @@ LICENSES = {
     "cc-by-nc-sa-4.0": "CC BY-NC-SA 4.0",
 }
 UNKNOWN_LICENSE = "other"  # the Hub's id for a licence of its own, which the card's text then explains
-LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}")  # the shape of the Hub's licence ids (cc-by-nc-sa-4.0, other)
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"))
 
@@ -265,7 +262,7 @@ def render_card(build: BuildResult, audit_counts: Sequence[tuple[str, int]], *, 
     reports) fills "Curation"; `flagged` are the audit's findings a publish with --allow-flagged let through; plots
     among `build.files` are shown under "Plots"; `license_id` is the publisher's choice of licence (--license),
     overriding the one the sources bind the corpus to; `release` is what a repair changed against the release the
-    items were ingested from (`soundmind_hub.release_changes`), which opens "Curation"."""
+    items were ingested from (`soundmind_layout.release_changes`), which opens "Curation"."""
     from huggingface_hub import DatasetCard
 
     licence = card_license(build, license_id)

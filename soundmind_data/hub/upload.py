@@ -16,10 +16,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from soundmind_data.core.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR
 from soundmind_data.core.errors import DataError, UsageError
+from soundmind_data.core.stage import Progress, SILENT
 
 REPO_TYPE = "dataset"
 
@@ -109,11 +110,11 @@ def push_folder(
     folder: str | Path,
     *,
     commit_message: str = "Publish with soundmind-data",
-    on_file: Callable[[str], None] | None = None,
+    progress: Progress = SILENT,
 ) -> PushResult:
     """Upload `folder` (README.md + data/*.parquet) to `repo` in one commit; see the module docstring.
 
-    `on_file` is called with each local file's path once it has been compared with the remote copy.
+    `progress` advances once per local file compared with the remote copy.
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.hf_api import RepoFile
@@ -130,8 +131,7 @@ def push_folder(
                 result.unchanged.append(path)
             else:
                 operations.append(CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)))
-            if on_file:
-                on_file(path)
+            progress.advance()
         # Shards of an earlier publish that this one does not have (the shard count is in their names), and its plots.
         result.deleted = sorted(p for p in remote if p not in wanted and (
             (p.startswith(f"{DATA_DIR}/") and p.endswith(".parquet"))

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from soundmind_data import __version__
-
 from soundmind_data.core import schemas
-
 from soundmind_data.core import yamlfile
 from soundmind_data.core.corpus import AUDIO_FIELDS, RUN_LOG, STATE_FILE, in_workdir
 from soundmind_data.core.digests import file_digest

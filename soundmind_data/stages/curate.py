@@ -35,7 +35,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from soundmind_data.core import schemas
-
 from soundmind_data.core import yamlfile
 from soundmind_data.core.corpus import AUDIO_FIELDS, DECISIONS, ID_PATTERN, SPLIT_PATTERN, decisions_path
 from soundmind_data.core.errors import DataError, UsageError

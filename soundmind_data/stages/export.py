@@ -1,6 +1,6 @@
 """Export: write an item manifest with audio in the layouts other tools already read.
 
-- `soundmind-hub` (old name `soundmind-folders`): the SoundMind release's layout on the Hub (`hub.soundmind_layout`),
+- `soundmind-hub` (old name `soundmind-folders`): the SoundMind release's layout on the Hub (`engines.soundmind_layout`),
   `<split>/metadata.jsonl` and `<split>/<id>/{annotation.json, question.wav, answer_<label>.wav}`, which
   `datasets.load_dataset("audiofolder", data_dir=OUT)` and code written for the release read unchanged (the `dev`
   folder is `datasets`' validation split). Ids are the release's, per split (`soundmind_layout.ExportIds`). Audio goes
@@ -37,8 +37,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from soundmind_data.hub import soundmind_layout as layout
-
 from soundmind_data.core import tempfiles
 from soundmind_data.core.corpus import split_sort_key
 from soundmind_data.core.errors import DataError, UsageError
@@ -46,6 +44,7 @@ from soundmind_data.core.jsonl import AtomicWriter, iter_records, write_json
 from soundmind_data.core.labels import LABEL_NAMES
 from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output, output_entries
 from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, StageReport, Summary, option
+from soundmind_data.engines import soundmind_layout as layout
 from soundmind_data.hub.folder.audio import audio_bytes, checked_audio_bytes
 from soundmind_data.hub.folder.rows import check_names
 from soundmind_data.hub.folder.shards import ROW_GROUP_BYTES
@@ -168,7 +167,7 @@ def first_pass(manifest: Path, fmt: str) -> tuple[layout.ExportIds | None, set[P
 
 
 class HubFolders:
-    """The SoundMind release's layout (`hub.soundmind_layout`), written into the staging folder item by item."""
+    """The SoundMind release's layout (`engines.soundmind_layout`), written into the staging folder item by item."""
 
     def __init__(self, staging: Path, ids: layout.ExportIds, audio_format: str):
         self.staging, self.ids, self.audio_format = staging, ids, audio_format

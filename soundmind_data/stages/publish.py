@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soundmind_data.hub import upload
-
 from soundmind_data.core import tempfiles
 from soundmind_data.core.corpus import CARD_FILE, DATA_DIR, PLOTS_DIR, RUN_LOG, from_workdir, in_workdir
 from soundmind_data.core.errors import DataError, UsageError
@@ -25,11 +23,12 @@ from soundmind_data.core.jsonl import AtomicWriter, iter_records
 from soundmind_data.core.paths import AudioFolders, check_output_folder, check_output_owner, mark_output
 from soundmind_data.core.stage import FOLDER, Progress, SILENT, Stage, StageReport, Summary, command_line, option
 from soundmind_data.engines.manifest_audit import AuditReport, audit_manifest
+from soundmind_data.hub import upload
 from soundmind_data.hub.card import check_license, read_stage_runs, render_card
 from soundmind_data.hub.folder.build import DEFAULT_MAX_SHARD_SIZE, REPLACED, STAGING, BuildResult, build_shards, \
     parse_size, replace_contents
 from soundmind_data.hub.folder.check import CheckResult, check_folder
-from soundmind_data.hub.soundmind_layout import ReleaseChanges, release_changes
+from soundmind_data.engines.soundmind_layout import ReleaseChanges, release_changes
 from soundmind_data.report.table import id_sample
 
 # What publish refuses without --allow-flagged: answers that contradict their label or are missing, and copies.
@@ -49,9 +48,9 @@ class PublishOptions:
     overwrite: bool = option(False,
         help="Build in a --local-dir that holds files of its own (not an earlier publish), replacing its data/, "
              "plots/ and README.md.")
-    license: str | None = option(None, metavar='ID',
+    license: str | None = option(None, metavar="ID",
         help="The card's licence as a Hub licence id (cc-by-nc-sa-4.0, mit, other...), instead of the strictest of "
-             "the text's and the releases' licences; the card says it was chosen.")  # the card's licence, chosen by the publisher over the one its sources bind it to
+             "the text's and the releases' licences; the card says it was chosen.")
 
 
 @dataclass
@@ -216,7 +215,7 @@ def run(manifest: Path, out: Path | None, options: PublishOptions, *, progress: 
             progress.note(line)
         progress.start("compare with the Hub", unit="file", total=len(build.files))
         result.push = upload.push_folder(remote, folder, commit_message=f"Publish {build.rows} items with soundmind-data",
-                                      on_file=lambda _: progress.advance())
+                                      progress=progress)
         return result
     finally:
         if not out:

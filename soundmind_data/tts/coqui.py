@@ -46,7 +46,7 @@ def _load_model(name: str, device: str) -> Any:
     return TTS(name).to(device)
 
 
-class CoquiBackend(VoiceEngine):
+class CoquiEngine(VoiceEngine):
     def __init__(self, voice: str | None, device: str):
         voice = voice or DEFAULT_VOICE
         self._model_name, _, speaker = voice.partition(":")
@@ -97,4 +97,4 @@ class CoquiBackend(VoiceEngine):
         return arrays
 
 
-BACKEND = CoquiBackend
+BACKEND = CoquiEngine

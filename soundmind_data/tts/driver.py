@@ -28,6 +28,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from soundmind_data.core.corpus import CORPUS_MANIFEST, FAILURES_FILE
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, check_output_file, iter_lines
 from soundmind_data.core.procpool import stop_now, worker_signals
@@ -221,7 +222,8 @@ def _tasks(manifest: Path, shard: tuple[int, int] | None, voices: dict[int, str]
 def output_names(shard: tuple[int, int] | None) -> tuple[str, str]:
     """(manifest, failures) file names in OUT; a shard writes its own pair so shards never collide."""
     suffix = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
-    return f"manifest{suffix}.jsonl", f"failures{suffix}.jsonl"
+    manifest, failures = (name.removesuffix(".jsonl") + suffix + ".jsonl" for name in (CORPUS_MANIFEST, FAILURES_FILE))
+    return manifest, failures
 
 
 def synthesize_manifest(
@@ -237,6 +239,7 @@ def synthesize_manifest(
 ) -> SynthesisReport:
     """Synthesise a manifest into `out_dir`; see the module docstring. `progress` advances once per line, with the
     audio made so far, the real-time factor and the failures (each one noted as it happens)."""
+    started = time.monotonic()  # the real-time factor counts the engines' loading too, as the run's summary does
     options.check()
     if not Path(manifest).exists():  # before anything is created in OUT
         raise UsageError(f"{manifest}: no such file")
@@ -279,7 +282,6 @@ def synthesize_manifest(
         results = (synthesizer.process(*task) for task in tasks)
 
     summary = SynthesisReport(out_dir / manifest_name, out_dir / failures_name)
-    started = time.monotonic()
     with AtomicWriter(summary.manifest) as items_out, AtomicWriter(summary.failures_file) as failures_out:
         for result in results:
             if result.item is not None:

@@ -40,7 +40,7 @@ def _voices(binary: str) -> set[str]:
     return names
 
 
-class EspeakBackend(VoiceEngine):
+class EspeakEngine(VoiceEngine):
     max_chars = 1000
     sample_rate = 22050
 
@@ -73,4 +73,4 @@ class EspeakBackend(VoiceEngine):
         return audio
 
 
-BACKEND = EspeakBackend
+BACKEND = EspeakEngine

@@ -35,7 +35,7 @@ def _flite() -> tuple[str, str]:
     return binary, found[0].split("version:")[1].split("(")[0].strip() if found else "flite"
 
 
-class FliteBackend(VoiceEngine):
+class FliteEngine(VoiceEngine):
     max_chars = 1000
     sample_rate = SAMPLE_RATE
 
@@ -66,4 +66,4 @@ class FliteBackend(VoiceEngine):
         return audio
 
 
-BACKEND = FliteBackend
+BACKEND = FliteEngine

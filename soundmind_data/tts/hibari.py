@@ -39,7 +39,7 @@ def front_end():
     return G2P(british=False)
 
 
-class HibariBackend(VoiceEngine):
+class HibariEngine(VoiceEngine):
     max_chars = 400  # hibari splits longer sentences at clauses itself; the stage cuts at clauses before that
     sample_rate = SAMPLE_RATE
 
@@ -74,4 +74,4 @@ class HibariBackend(VoiceEngine):
         return arrays
 
 
-BACKEND = HibariBackend
+BACKEND = HibariEngine

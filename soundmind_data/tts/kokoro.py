@@ -132,7 +132,7 @@ def pack(token_lists: list[list[int]], limit: int = TOKENS_PER_CALL) -> list[lis
     return calls
 
 
-class KokoroBackend(VoiceEngine):
+class KokoroEngine(VoiceEngine):
     max_chars = 300  # a sentence of this length stays well inside the 510-token window
     sample_rate = SAMPLE_RATE
 
@@ -199,4 +199,4 @@ class KokoroBackend(VoiceEngine):
         return np.asarray(audio, dtype=np.float32).ravel()
 
 
-BACKEND = KokoroBackend
+BACKEND = KokoroEngine

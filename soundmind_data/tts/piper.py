@@ -42,7 +42,7 @@ def _voice_files(voice: str) -> tuple[Path, Path, str | None, str | None]:
     return model, config, None, None  # a user's own model: md5 recorded, licence unknown
 
 
-class PiperBackend(VoiceEngine):
+class PiperEngine(VoiceEngine):
     max_chars = 400  # Piper speaks any length, but very long sentences drift; the stage cuts at clauses
 
     def __init__(self, voice: str | None, device: str):
@@ -101,4 +101,4 @@ class PiperBackend(VoiceEngine):
         return arrays
 
 
-BACKEND = PiperBackend
+BACKEND = PiperEngine

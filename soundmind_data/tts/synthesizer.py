@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from soundmind_data.core import schemas
-
 from soundmind_data.core import tempfiles
 from soundmind_data.core.corpus import AUDIO_DIR, AUDIO_TEXT
 from soundmind_data.core.devices import check_device

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from soundmind_data.core import schemas
-
 from soundmind_data.core import tempfiles
 from soundmind_data.core.corpus import AUDIO_FIELDS, CARD_FILE, DATA_DIR, imported_audio, split_sort_key, voice_of
 from soundmind_data.core.errors import DataError, UsageError

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from soundmind_data.core import schemas
-
 from soundmind_data.core import yamlfile
 from soundmind_data.core.corpus import AUDIO_FIELDS, SPLIT_PATTERN, imported_audio, split_sort_key
 from soundmind_data.core.errors import DataError, UsageError
