@@ -1,9 +1,9 @@
 """The `soundmind-data` command line: parses arguments, calls library functions, prints their reports.
 
 Exit codes scripts can trust: 0 success, 1 failed checks or rejected data, 2 usage errors, 130 interrupted.
-The library never prints or exits; the command line (this module and stage_commands.py) is the only place that
-does. A pipeline stage's command is made from the stage's declaration (stage_commands.py) and calls the stage as
-`run` calls it for each stage (`Stage.call`); the commands here are the ones that are not stages.
+The library never prints or exits; the front end (this module, declared_commands.py and console.py) is the only
+place that does. A pipeline stage's command, and add's and diff's, are made from their declarations
+(declared_commands.py); the commands here are the others.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from tqdm import tqdm
 from soundmind_data import __version__
 from soundmind_data.console import Bars, RunBars, check_log_file, configure, err, run_app, show
 from soundmind_data.core.errors import UsageError
-from soundmind_data.stage_commands import CommandsWithStages
+from soundmind_data.declared_commands import DeclaredCommands
 
 
 app = typer.Typer(
-    cls=CommandsWithStages,
+    cls=DeclaredCommands,
     name="soundmind-data",
     help="Build, curate and publish audio logical-reasoning corpora like SoundMind.",
     no_args_is_help=True,

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from soundmind_data.cli import app
-from soundmind_data import stage_commands
+from soundmind_data import declared_commands
 from soundmind_data.core import corpus, schemas
 from soundmind_data.stages import PIPELINE_STAGES, declaration
 from soundmind_data.stages.ingest import IngestOptions
@@ -29,7 +29,7 @@ LAYERS = {
     "checks": 4, "hub": 4, "rl": 4, "sources": 4, "review": 4,  # judges, the Hub, training, sources, the review page
     "stages": 5,
     "pipeline": 6, "commands": 6,
-    "cli": 7, "stage_commands": 7, "console": 7, "__main__": 7,
+    "cli": 7, "declared_commands": 7, "console": 7, "__main__": 7,
     "soundmind_data": 0,
 }
 ROOT_MODULES_AT_MOST = 8
@@ -121,7 +121,7 @@ def test_only_the_runner_and_the_front_end_reach_a_stage_module():
     and the command line reach a stage, through its declaration (`stages.declaration`)."""
     reaching = {module for module, targets in _imports().items()
                 if any(target.startswith("stages.") for target in targets) and not module.startswith("stages.")}
-    assert reaching <= {"stage_commands"} | {module for module in _imports() if module.startswith("pipeline")}, reaching
+    assert reaching <= {"declared_commands"} | {module for module in _imports() if module.startswith("pipeline")}, reaching
 
 
 def test_every_module_of_stages_is_a_pipeline_stage():
@@ -163,7 +163,7 @@ def test_a_made_command_hands_its_stage_the_options_of_its_command_line(monkeypa
     """The command made from a declaration parses long and short flags, repeated arguments (a tuple), the output
     and the report apart from the options, and the bounds an option declares."""
     calls = []
-    monkeypatch.setattr(stage_commands, "run_stage", lambda stage, manifest, out, options, report=None, **context:
+    monkeypatch.setattr(declared_commands, "run_stage", lambda stage, manifest, out, options, report=None, **context:
                         calls.append((stage.name, manifest, out, options, report)))
     runner = CliRunner()
     done = runner.invoke(app, ["validate", "m.jsonl", "--asr", "whisper", "-w", "2", "--out", "o.jsonl", "--json",

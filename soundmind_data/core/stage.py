@@ -4,19 +4,20 @@ Every stage module (`soundmind_data/stages/*.py` that a pipeline can run) ends w
 its entry function, its options dataclass, whether it reads the previous manifest, what it writes and whether it
 writes a JSON report. The entry function has one shape:
 
-    run(manifest, out, options, *, report=None, progress=SILENT) -> a report (a StageReport)
+    run(manifest, out, options, *, progress=SILENT) -> a report (a StageReport)
 
 `manifest` is the manifest it reads (None for ingest, whose sources are an option), `out` what it writes (a
-manifest, or a folder), `report` where to write its JSON report. The pipeline runner and the command line both call
-it; the runner reads the declaration for its wiring, fingerprints, skip rule and summary, and the CLI prints the
-report. The options dataclass is the single list of a stage's options: each field is declared with `option(...)`,
-which holds its default, help text, short flag and bounds. A pipeline's `with:` keys are the field names (dashes or
-underscores), and the stage's command is generated from the declaration (`soundmind_data/stage_commands.py`): its
-long options are the field names, its help the declaration's texts. Adding a stage is one module here plus its name
+manifest, or a folder). The pipeline runner and the command line both run it through `Stage.call`; the runner reads
+the declaration for its wiring, fingerprints, skip rule and summary, and the CLI prints the report. The options
+dataclass is the single list of a stage's options: each field is declared with `option(...)`, which holds its
+default, help text, short flag and bounds. A pipeline's `with:` keys are the field names (dashes or
+underscores), and the stage's command is made from the declaration (`soundmind_data/declared_commands.py`): its long
+options are the field names, its help the declaration's texts. Adding a stage is one module in `stages/` plus its name
 in `stages.PIPELINE_STAGES` and in the `stage` enum of `schemas/pipeline.schema.json`.
 
-`Stage.call` is how both the runner and the command line run a stage: it refuses a call that writes a file it
-reads, runs the entry function, and writes the JSON report; an entry function does neither.
+`Stage.call` refuses a call that writes a file it reads, runs the entry function, and writes the JSON report (`--json`):
+an entry function does neither. A command over a corpus that is not a stage (`commands/`) is declared the same way,
+with a `Command`.
 """
 
 from __future__ import annotations

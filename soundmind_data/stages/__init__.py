@@ -8,16 +8,14 @@ manifest and are commands only (`soundmind_data/commands/`).
 
 from __future__ import annotations
 
-import importlib
-
+from soundmind_data.core.registry import Registry
 from soundmind_data.core.stage import Stage
 
 PIPELINE_STAGES = ("ingest", "curate", "reason", "split", "synthesize", "validate", "rerender", "audit", "balance",
                    "publish", "export")
+STAGES = Registry("stage", {name: f"soundmind_data.stages.{name}" for name in PIPELINE_STAGES}, attribute="STAGE")
 
 
 def declaration(name: str) -> Stage:
     """The declaration of the pipeline stage `name` (one of PIPELINE_STAGES)."""
-    if name not in PIPELINE_STAGES:
-        raise KeyError(name)
-    return importlib.import_module(f"soundmind_data.stages.{name}").STAGE
+    return STAGES.load(name)

@@ -5,7 +5,7 @@ A declaration's options dataclass gives the command's options: each field's name
 text, short flag and bounds its `option(...)` holds (an `argument(...)` field is taken as bare arguments). A stage's
 `Stage` gives the rest: the command's help, the input manifest argument, the output option (`--out`, or publish's
 `--local-dir`) and `--json` for a stage that writes a report. So an option is declared once, and a pipeline's
-`with:` keys and the command's options cannot drift apart. The app's command group (`CommandsWithStages`) makes a
+`with:` keys and the command's options cannot drift apart. The app's command group (`DeclaredCommands`) makes a
 command only when it is asked for, so that any other command imports no stage module (each brings heavy libraries).
 """
 
@@ -29,7 +29,7 @@ from soundmind_data.console import Bars, check_log_file, show
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.stage import REPORT_HELP, Command, Stage, named_files
 
-class CommandsWithStages(TyperGroup):
+class DeclaredCommands(TyperGroup):
     """The app's commands: the ones cli.py writes out, a command per pipeline stage and one per command over a
     corpus, each made from its declaration when it is asked for (`soundmind-data --help` asks for them all)."""
 
@@ -79,7 +79,8 @@ def corpus_command(declared: Command) -> TyperCommand:
     when the report says something was set aside."""
     def command(**values: Any) -> None:
         options = _options(declared.options, values)
-        check_log_file(named_files(options) + ([("--json", options.report)] if getattr(options, "report", None) else []))
+        report = getattr(options, "report", None)
+        check_log_file(named_files(options) + ([("--json", report)] if report is not None else []))
         with Bars() as bars:
             report = declared.call(options, progress=bars)
         show(report)
@@ -129,8 +130,8 @@ def _option_params(options: type) -> list[inspect.Parameter]:
             params.append(_param(spec.name, annotation, typer.Argument(default, help=meta["help"])))
             continue
         flags = [meta.get("flag") or "--" + spec.name.replace("_", "-"), *([meta["short"]] if meta.get("short") else [])]
-        params.append(_param(spec.name, annotation, typer.Option(default, *flags, help=meta["help"], min=meta.get("min"),
-                                                                 metavar=meta.get("metavar"))))
+        option = typer.Option(default, *flags, help=meta["help"], min=meta.get("min"), metavar=meta.get("metavar"))
+        params.append(_param(spec.name, annotation, option))
     return params
 
 
