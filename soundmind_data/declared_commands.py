@@ -27,7 +27,7 @@ from typer.core import TyperCommand, TyperGroup
 from soundmind_data import commands, stages
 from soundmind_data.console import Bars, check_log_file, show
 from soundmind_data.core.errors import UsageError
-from soundmind_data.core.stage import REPORT_HELP, Command, Stage, named_files
+from soundmind_data.core.stage import REPORT_HELP, Command, Stage
 
 class DeclaredCommands(TyperGroup):
     """The app's commands: the ones cli.py writes out, a command per pipeline stage and one per command over a
@@ -79,8 +79,8 @@ def corpus_command(declared: Command) -> TyperCommand:
     when the report says something was set aside."""
     def command(**values: Any) -> None:
         options = _options(declared.options, values)
-        report = getattr(options, "report", None)
-        check_log_file(named_files(options) + ([("--json", report)] if report is not None else []))
+        files = declared.files(options)
+        check_log_file([*files.read, *files.written])
         with Bars() as bars:
             report = declared.call(options, progress=bars)
         show(report)

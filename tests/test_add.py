@@ -221,3 +221,30 @@ def test_diff_refuses_an_unsafe_id_or_split_in_one_line(tmp_path, run_cli, field
     proc = run_cli("diff", old, new, check_rc=1)
     assert proc.stderr.strip().startswith(f"error: {new}:2: {field}: unsafe {field} {value!r}")
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("clash", ["manifest", "new", "rejects"])
+def test_add_refuses_a_report_or_log_file_that_is_a_file_it_reads_or_writes(tmp_path, run_cli, clash):
+    """`--json` and `--log-file` are written whole and renamed into place: on the corpus manifest, a contributor's
+    file or add's rejects file they would replace it. Refused before anything is read, and nothing changes."""
+    manifest = existing_corpus(tmp_path / "manifest.jsonl")
+    new = write_jsonl(tmp_path / "new.jsonl", [item("n-1", **triplet(301))])
+    target = {"manifest": manifest, "new": new, "rejects": tmp_path / "manifest.add-rejects.jsonl"}[clash]
+    before = {path: path.read_bytes() for path in (manifest, new)}
+    for args in (["add", new, "--to", manifest, "--format", "items", "--json", target],
+                 ["--log-file", target, "add", new, "--to", manifest, "--format", "items"]):
+        proc = run_cli(*args, check_rc=2)
+        assert f"{target}: is also " in proc.stderr and "Traceback" not in proc.stderr
+    assert {path: path.read_bytes() for path in (manifest, new)} == before
+    assert not (tmp_path / "manifest.add-rejects.jsonl").exists()
+
+
+def test_diff_refuses_a_report_that_is_one_of_its_manifests(tmp_path, run_cli):
+    old = existing_corpus(tmp_path / "old.jsonl")
+    new = existing_corpus(tmp_path / "new.jsonl", SPLITS[:-1])
+    before = old.read_bytes()
+    proc = run_cli("diff", old, new, "--json", old, check_rc=2)
+    assert proc.stderr.strip() == f"error: --json {old}: is also OLD {old}; choose another file"
+    assert old.read_bytes() == before
+    run_cli("diff", old, new, "--json", tmp_path / "diff.json", check_rc=0)
+    assert json.loads((tmp_path / "diff.json").read_text())["removed"] == [f"c-{len(SPLITS) - 1:03d}"]

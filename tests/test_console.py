@@ -68,3 +68,10 @@ def _env() -> dict[str, str]:
     import os
 
     return {key: value for key, value in os.environ.items() if key != "SOUNDMIND_DATA_LOG_FILE"}
+
+
+def test_a_mistyped_command_is_answered_with_the_closest_ones(run_cli):
+    """The stages' commands are made when asked for, and a typo is still answered with them, as with the others."""
+    for typo, meant in (("ingst", "ingest"), ("synthesise", "synthesize"), ("dif", "diff"), ("voics", "voices")):
+        proc = run_cli(typo, check_rc=2)
+        assert f"No such command '{typo}'. Did you mean '{meant}'" in proc.stderr, proc.stderr

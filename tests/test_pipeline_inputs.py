@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from factories import item, read_jsonl, text_pipeline, write_jsonl
 
+from soundmind_data.core.errors import UsageError
 from soundmind_data.core.stage import Progress, Stage, StageReport
 from soundmind_data.pipeline import load_pipeline, run_pipeline
 from soundmind_data.stages import declaration, reason
@@ -169,4 +170,15 @@ def test_the_real_text_stages_run_in_process_and_report_to_the_caller(tmp_path):
 
     events.clear()
     again = run_pipeline(pipeline, tmp_path / "work", progress=Told())
-    assert events == [(name, "skipped") for name in ("ingest", "split", "audit", "balance")] and [run.status for run in again.stages] == ["skipped"] * 4
+    assert events == [(name, "skipped") for name in ("ingest", "split", "audit", "balance")]
+    assert [run.status for run in again.stages] == ["skipped"] * 4
+
+
+def test_a_report_asked_of_a_stage_that_writes_none_is_refused_before_it_runs(tmp_path):
+    """`Stage.call` writes a stage's JSON report; asked one of a stage without a report, it refuses before the
+    stage writes anything."""
+    source = write_jsonl(tmp_path / "src.jsonl", [item("a")])
+    options = declaration("ingest").options(sources=(source,), format="soundmind", split="train")
+    with pytest.raises(UsageError, match="ingest writes no JSON report"):
+        declaration("ingest").call(None, tmp_path / "out.jsonl", options, report=tmp_path / "r.json")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["src.jsonl"]

@@ -409,7 +409,7 @@ def _flac(samples: np.ndarray) -> bytes:
 
 
 def _published_rows(items: list[dict], levels_db: list[float]) -> list[dict]:
-    """Rows with the columns of a `publish` shard (hubfolder/rows.py `to_row`), FLAC bytes embedded."""
+    """Rows with the columns of a `publish` shard (hub/folder/rows.py `to_row`), FLAC bytes embedded."""
     rng = np.random.default_rng(0)
     rows = []
     for index, (item, level) in enumerate(zip(items, levels_db)):

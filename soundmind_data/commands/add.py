@@ -491,4 +491,5 @@ backend, voices, format, sample rate and loudness. Exit code 1 if anything was r
 Example: soundmind-data add my-items.jsonl --to corpus/manifest.jsonl --json add.json
 """
 
-COMMAND = Command("add", run, AddOptions, help=COMMAND_HELP)
+COMMAND = Command("add", run, AddOptions, help=COMMAND_HELP,
+                  side_files=lambda options: {"the rejects file": add_rejects_path(options.to)})

@@ -66,6 +66,12 @@ def unresolved_path(manifest: Path) -> Path:
     return _beside(manifest, "unresolved")
 
 
+def reason_cache_path(manifest: Path) -> Path:
+    """reason's completions, kept after the run so that a rerun resumes from them: `out.jsonl` ->
+    `out.reason-cache.jsonl`."""
+    return _beside(manifest, "reason-cache")
+
+
 def add_rejects_path(manifest: Path) -> Path:
     """add's rejected items (apart from ingest's own rejects file): `manifest.jsonl` -> `manifest.add-rejects.jsonl`."""
     return _beside(manifest, "add-rejects")
@@ -110,7 +116,7 @@ def split_sort_key(split: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), split)
 
 
-_NAME_RULES = (("id", ID_PATTERN, "A-Z a-z 0-9 . _ -, 1 to 64 characters, not . or .."),
+_NAME_RULES = (("id", ID_PATTERN, f"A-Z a-z 0-9 . _ -, 1 to {MAX_ID_LENGTH} characters, not . or .."),
                ("split", SPLIT_PATTERN, "A-Z a-z 0-9 _, 1 to 32 characters"))
 
 

@@ -251,14 +251,22 @@ class Command:
     run: Callable[..., StageReport]
     options: type  # a dataclass of `option(...)` and `argument(...)` fields
     help: str
+    # The files it writes besides its report, by what they are (add's rejects file), from its options.
+    side_files: Callable[[Any], dict[str, Path]] = no_side_files
 
-    def call(self, options: Any, *, progress: Progress = SILENT) -> StageReport:
-        """Run the command: refuse a report that is a file it reads, call `run`, then write the JSON report."""
+    def files(self, options: Any) -> StageFiles:
+        """The files one call reads (every existing file its options name) and writes (its side files, its report)."""
         report = getattr(options, "report", None)
         read = [(name, path) for name, path in named_files(options) if name != "--json"]
-        check_distinct(read, [("--json", report)] if report is not None else [])
+        written = [*self.side_files(options).items(), *([("--json", report)] if report is not None else [])]
+        return StageFiles(read, written)
+
+    def call(self, options: Any, *, progress: Progress = SILENT) -> StageReport:
+        """Run the command: refuse a call that writes a file it reads (or one file twice), call `run`, then write the
+        JSON report."""
+        self.files(options).check()
         result = self.run(options, progress=progress)
-        if report is not None:
+        if (report := getattr(options, "report", None)) is not None:
             result.report_file = str(report)
             write_json(report, result.to_json())
         return result

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from soundmind_data.core import tempfiles
-from soundmind_data.core.corpus import AUDIO_FIELDS, ID_PATTERN, LICENSE_ID, SPLIT_PATTERN, UPSTREAM_VOICE, rejects_path
+from soundmind_data.core.corpus import AUDIO_FIELDS, ID_PATTERN, LICENSE_ID, MAX_ID_LENGTH, SPLIT_PATTERN, \
+    UPSTREAM_VOICE, rejects_path
 from soundmind_data.core.digests import file_digest
 from soundmind_data.core.errors import UsageError
 from soundmind_data.core.jsonl import AtomicWriter, iter_source_lines
@@ -83,7 +84,7 @@ def _safe_id(value: object) -> str:
     if not isinstance(value, str):
         raise Reject(f"id: expected a string, got {type(value).__name__}")
     if not ID_PATTERN.fullmatch(value):
-        raise Reject(f"id: unsafe id {value[:80]!r} (allowed: A-Z a-z 0-9 . _ -, 1 to 64 characters)")
+        raise Reject(f"id: unsafe id {value[:80]!r} (allowed: A-Z a-z 0-9 . _ -, 1 to {MAX_ID_LENGTH} characters)")
     return value
 
 
@@ -162,7 +163,8 @@ def from_soundmind_hub(record: dict, *, split: str, release_split: str | None, f
     hub_id = _safe_id(record[layout.ID])
     item_id = layout.corpus_id(split, hub_id)
     if not ID_PATTERN.fullmatch(item_id):
-        raise Reject(f"{layout.ID}: {hub_id!r} with its split makes the id {item_id!r}, longer than 64 characters")
+        raise Reject(f"{layout.ID}: {hub_id!r} with its split makes the id {item_id!r}, longer than {MAX_ID_LENGTH} "
+                     "characters")
     question = string_field(record, layout.QUESTION_TEXT)
     answer = _optional_string(record, layout.ANSWER_TEXT)
     label = label_field(record, int)

@@ -88,8 +88,8 @@ def run_pipeline(
     stage before it). Every stage's options are checked, and every stage that will run is asked whether its
     backends can run here (`_preflight`), before any stage runs. `progress` is told of every stage,
     `stage_started(step, "running" | "skipped")` before it and `stage_finished(step, report, error)` after it ran
-    (its report, or the one-line error of a stage that failed on bad data, exit code 1), and goes down to the stage. A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into
-    one) is logged and raised again; a UsageError is raised as it is. `check_files` is given every file the run
+    (its report, or the one-line error of a stage that failed on bad data, exit code 1), and goes down to the stage.
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) is logged and raised again; a UsageError is raised as it is. `check_files` is given every file the run
     reads or writes, each with what it is, before anything runs (the CLI refuses a `--log-file` that is one of them).
     """
     workdir = Path(workdir).resolve()

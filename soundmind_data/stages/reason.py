@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from soundmind_data.core import schemas
-from soundmind_data.core.corpus import unresolved_path
+from soundmind_data.core.corpus import reason_cache_path, unresolved_path
 from soundmind_data.core.errors import DataError, UsageError
 from soundmind_data.core.jsonl import AtomicWriter, count_lines, iter_lines
 from soundmind_data.core.labels import LABEL_NAMES, ends_with_final_answer, parse_final_answer
@@ -51,12 +51,6 @@ _SOURCE_PROMPTS = Path(__file__).parent.parent.parent / "pipelines" / "prompts" 
 
 def default_template_path() -> Path:
     return (_PACKAGED_PROMPTS if _PACKAGED_PROMPTS.is_dir() else _SOURCE_PROMPTS) / "reason.txt"
-
-
-
-def cache_path(out: Path) -> Path:
-    """`out.jsonl` → `out.reason-cache.jsonl`: kept after the run, so that a rerun resumes from it."""
-    return out.with_name(f"{out.name.removesuffix('.jsonl')}.reason-cache.jsonl")
 
 
 @dataclass(frozen=True)
@@ -316,16 +310,16 @@ def reason_manifest(
     template = template or PromptTemplate.load()
     gold = load_gold(gold_files) if gold_files else None
     report = ReasonReport(
-        manifest=str(manifest), out=str(out), unresolved_file=str(unresolved_path(out)), cache_file=str(cache_path(out)),
+        manifest=str(manifest), out=str(out), unresolved_file=str(unresolved_path(out)), cache_file=str(reason_cache_path(out)),
         backend=backend.name, model=backend.model, temperature=backend.temperature, samples=samples,
         prompt_template=str(template.path),
     )
     provenance = {"backend": backend.name, "model": backend.model, "temperature": backend.temperature,
                   "samples": samples, "prompt_sha256": template.sha256}
     try:
-        cache = ResponseCache(cache_path(out))
+        cache = ResponseCache(reason_cache_path(out))
     except OSError as exc:
-        raise UsageError(f"{cache_path(out)}: cannot open the response cache: {exc.strerror}") from None
+        raise UsageError(f"{reason_cache_path(out)}: cannot open the response cache: {exc.strerror}") from None
     stop = threading.Event()
     pool = DaemonPool(concurrency)
     failures_in_a_row = 0
@@ -458,7 +452,7 @@ Offline on CPU: soundmind-data reason items.jsonl --out reasoned.jsonl --backend
 
 STAGE = Stage("reason", run, ReasonOptions, report=True, default_files=_default_files, preflight=_preflight,
               side_files=lambda out: {"the unresolved file": unresolved_path(out),
-                                      "the response cache": cache_path(out)},
+                                      "the response cache": reason_cache_path(out)},
               input_help="Item manifest (JSONL) whose answers are to be (re)written.",
               output_help="Manifest of accepted items; the others go to OUT.unresolved.jsonl.",
               help=COMMAND_HELP)

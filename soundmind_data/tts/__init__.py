@@ -1,1 +1,1 @@
-"""Text-to-speech backends (one module each, see base.py) and the audio rendering they share."""
+"""Voice engines (one module each, registered in base.py's VOICE_ENGINES) and the audio rendering they share."""
