@@ -86,6 +86,14 @@ class StageReport:
         """The report as JSON, for `--json`: a stage that writes a report (`Stage(report=True)`) overrides it."""
         raise NotImplementedError(type(self).__name__)
 
+    def written_to(self, path: Path | None) -> StageReport:
+        """This report, written as JSON to `path` when one is given (`--json`): what `Stage.call` and `Command.call`
+        do last."""
+        if path is not None:
+            self.report_file = str(path)
+            write_json(path, self.to_json())
+        return self
+
     def summary(self) -> Summary:
         return Summary()
 
@@ -204,11 +212,7 @@ class Stage:
         if report is not None and not self.report:
             raise UsageError(f"{self.name} writes no JSON report (--json)")
         self.files(manifest, out, options, report).check()
-        result = self.run(manifest, out, options, progress=progress, **context)
-        if report is not None:
-            result.report_file = str(report)
-            write_json(report, result.to_json())
-        return result
+        return self.run(manifest, out, options, progress=progress, **context).written_to(report)
 
     @property
     def positional(self) -> str | None:
@@ -265,11 +269,7 @@ class Command:
         """Run the command: refuse a call that writes a file it reads (or one file twice), call `run`, then write the
         JSON report."""
         self.files(options).check()
-        result = self.run(options, progress=progress)
-        if (report := getattr(options, "report", None)) is not None:
-            result.report_file = str(report)
-            write_json(report, result.to_json())
-        return result
+        return self.run(options, progress=progress).written_to(getattr(options, "report", None))
 
 
 def named_files(options: Any) -> list[tuple[str, Path]]:
